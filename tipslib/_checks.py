@@ -1,0 +1,167 @@
+"""Argument checks shared by the NumPy and torch twins.
+
+Every public function of tipslib validates its arguments early and fails with
+a message that names the parameter, the allowed values and what it received,
+in the style of scikit-learn::
+
+    The 'p' parameter of Dropout must be a float in the range [0, 1). Got 1.5 instead.
+
+Only plain Python values and duck-typed arrays (``.shape``, ``.ndim``) are
+inspected here, so this module imports neither NumPy nor torch.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterable
+from typing import Any
+
+__all__ = [
+    "check_real",
+    "check_int",
+    "check_bool",
+    "check_choice",
+    "check_ndim",
+    "check_float_array",
+    "check_same_shape",
+    "check_callable",
+]
+
+
+def _where(name: str, owner: str | None) -> str:
+    return f"The '{name}' parameter of {owner}" if owner else f"The '{name}' parameter"
+
+
+def _interval(low, high, low_open: bool, high_open: bool) -> str:
+    left = "(" if low is None or low_open else "["
+    right = ")" if high is None or high_open else "]"
+    lo = "-inf" if low is None else _fmt(low)
+    hi = "inf" if high is None else _fmt(high)
+    return f"{left}{lo}, {hi}{right}"
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e16:
+        return str(int(v))
+    return repr(v)
+
+
+def _in_range(v, low, high, low_open, high_open) -> bool:
+    if low is not None and (v < low or (low_open and v == low)):
+        return False
+    if high is not None and (v > high or (high_open and v == high)):
+        return False
+    return True
+
+
+def check_real(
+    value: Any,
+    name: str,
+    owner: str | None = None,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    """Return ``value`` as a float after checking it is a finite real in range.
+
+    ``low_open``/``high_open`` make the interval open on that side. NaN is
+    always rejected: a NaN hyperparameter silently poisons every later step.
+    """
+    where = _where(name, owner)
+    rng = _interval(low, high, low_open, high_open)
+    # bool is an int subclass, but lr=True is a mistake, not a number.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{where} must be a float in the range {rng}. Got {value!r} instead.")
+    v = float(value)
+    if math.isnan(v) or not _in_range(v, low, high, low_open, high_open):
+        raise ValueError(f"{where} must be a float in the range {rng}. Got {value!r} instead.")
+    return v
+
+
+def check_int(
+    value: Any,
+    name: str,
+    owner: str | None = None,
+    *,
+    low: int | None = None,
+    high: int | None = None,
+) -> int:
+    """Return ``value`` as an int after checking it is an integer in ``[low, high]``."""
+    where = _where(name, owner)
+    rng = _interval(low, high, False, False)
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{where} must be an int in the range {rng}. Got {value!r} instead.")
+    v = int(value)
+    if not _in_range(v, low, high, False, False):
+        raise ValueError(f"{where} must be an int in the range {rng}. Got {value!r} instead.")
+    return v
+
+
+def check_bool(value: Any, name: str, owner: str | None = None) -> bool:
+    """Return ``value`` after checking it is a bool (NumPy bools included)."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise TypeError(f"{_where(name, owner)} must be a bool. Got {value!r} instead.")
+
+
+def check_choice(value: Any, name: str, owner: str | None, choices: Iterable) -> Any:
+    """Return ``value`` after checking it is one of ``choices``."""
+    choices = tuple(choices)
+    if not any(value == c and type(value) is type(c) for c in choices):
+        options = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{_where(name, owner)} must be one of {{{options}}}. Got {value!r} instead.")
+    return value
+
+
+def check_ndim(x: Any, name: str, owner: str | None, ndim: int | Iterable[int]) -> None:
+    """Check that the array ``x`` has ``ndim`` dimensions (or one of several)."""
+    allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+    got = getattr(x, "ndim", None)
+    if got is None:
+        raise TypeError(f"{_where(name, owner)} must be an array. Got {type(x).__name__} instead.")
+    if got not in allowed:
+        want = " or ".join(f"{d}-D" for d in allowed)
+        raise ValueError(
+            f"{_where(name, owner)} must be a {want} array. Got shape {tuple(x.shape)} instead."
+        )
+
+
+def check_same_shape(a: Any, b: Any, name_a: str, name_b: str, owner: str | None = None) -> None:
+    """Check that two arrays have the same shape."""
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(
+            f"{_where(name_b, owner)} must have the same shape as '{name_a}' "
+            f"{tuple(a.shape)}. Got {tuple(b.shape)} instead."
+        )
+
+
+def check_callable(value: Any, name: str, owner: str | None = None) -> Any:
+    """Check that ``value`` can be called."""
+    if not callable(value):
+        raise TypeError(f"{_where(name, owner)} must be callable. Got {value!r} instead.")
+    return value
+
+
+def check_float_array(x: Any, name: str, owner: str | None = None, ndim=None) -> None:
+    """Check that ``x`` is a floating-point array (NumPy or torch), optionally of ``ndim``.
+
+    Integer arrays are refused rather than cast: gradients of integers are
+    meaningless and a silent cast hides a bug in the caller's data pipeline.
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or not hasattr(x, "shape"):
+        raise TypeError(
+            f"{_where(name, owner)} must be a floating-point array. Got {type(x).__name__} instead."
+        )
+    floating = getattr(dtype, "is_floating_point", None)  # torch.dtype
+    if floating is None:
+        floating = getattr(dtype, "kind", "") == "f"  # numpy.dtype
+    if not floating:
+        raise TypeError(
+            f"{_where(name, owner)} must be a floating-point array. Got dtype {dtype} instead."
+        )
+    if ndim is not None:
+        check_ndim(x, name, owner, ndim)

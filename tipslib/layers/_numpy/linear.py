@@ -1,0 +1,122 @@
+"""The fully connected (dense) layer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..._checks import check_float_array, check_int
+from .module import Module
+
+__all__ = ["linear_forward", "linear_backward", "Linear"]
+
+
+def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None):
+    r"""Affine map of the last axis.
+
+    .. math::
+
+        \mathrm{out} = x W^\top + b
+
+    Parameters
+    ----------
+    x : ndarray, shape (..., in_features)
+    weight : ndarray, shape (out_features, in_features)
+        Stored like ``torch.nn.Linear.weight``, so state dicts carry over.
+    bias : ndarray, shape (out_features,), or None
+
+    Returns
+    -------
+    out : ndarray, shape (..., out_features)
+    cache : tuple
+        ``(x, weight)``, all that :func:`linear_backward` needs.
+
+    See Also
+    --------
+    torch.nn.functional.linear : the same map; autograd provides its backward.
+    """
+    check_float_array(x, "x", "linear_forward")
+    check_float_array(weight, "weight", "linear_forward", ndim=2)
+    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
+        raise ValueError(
+            f"The 'x' parameter of linear_forward must have {weight.shape[1]} features in its "
+            f"last axis (weight is {weight.shape}). Got shape {x.shape} instead."
+        )
+    out = x @ weight.T
+    if bias is not None:
+        out += bias
+    return out, (x, weight)
+
+
+def linear_backward(dout: np.ndarray, cache):
+    r"""Gradients of the affine map, by the chain rule.
+
+    .. math::
+
+        dx = \mathrm{dout}\, W, \qquad dW = \mathrm{dout}^\top x, \qquad
+        db = \textstyle\sum_{\text{rows}} \mathrm{dout}
+
+    Returns
+    -------
+    dx : ndarray, shape of ``x``
+    dweight : ndarray, shape (out_features, in_features)
+    dbias : ndarray, shape (out_features,)
+        What a bias would receive; ignore it for a layer without bias.
+    """
+    x, weight = cache
+    dx = dout @ weight
+    dout2 = dout.reshape(-1, weight.shape[0])
+    dweight = dout2.T @ x.reshape(-1, weight.shape[1])
+    dbias = dout2.sum(axis=0)
+    return dx, dweight, dbias
+
+
+class Linear(Module):
+    r"""Dense layer ``out = x W^T + b`` with torch's default initialisation.
+
+    Weights and bias start uniform in :math:`[-1/\sqrt{\text{in}}, 1/\sqrt{\text{in}}]`,
+    the distribution ``torch.nn.Linear`` uses, drawn from ``rng``.
+
+    Parameters
+    ----------
+    in_features, out_features : int
+    bias : bool, default True
+    rng : numpy.random.Generator, optional
+        Source of the initial weights; a fresh unseeded one if omitted.
+    dtype : numpy dtype, default float64
+
+    See Also
+    --------
+    torch.nn.Linear : same shapes and initial distribution.
+    """
+
+    def __init__(self, in_features, out_features, bias=True, *, rng=None, dtype=np.float64):
+        super().__init__()
+        self.in_features = check_int(in_features, "in_features", "Linear", low=1)
+        self.out_features = check_int(out_features, "out_features", "Linear", low=1)
+        rng = np.random.default_rng() if rng is None else rng
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"The 'rng' parameter of Linear must be a numpy.random.Generator. Got {rng!r} instead.")
+        bound = 1.0 / math.sqrt(self.in_features)
+        shape = (self.out_features, self.in_features)
+        self.params["weight"] = rng.uniform(-bound, bound, size=shape).astype(dtype)
+        if bias:
+            self.params["bias"] = rng.uniform(-bound, bound, size=self.out_features).astype(dtype)
+        self._cache = None
+
+    def forward(self, x):
+        out, self._cache = linear_forward(x, self.params["weight"], self.params.get("bias"))
+        return out
+
+    def backward(self, dout):
+        if self._cache is None:
+            raise RuntimeError("Linear.backward was called before forward.")
+        dx, dweight, dbias = linear_backward(dout, self._cache)
+        self.grads["weight"] = dweight
+        if "bias" in self.params:
+            self.grads["bias"] = dbias
+        return dx
+
+    def extra_repr(self):
+        return f"in_features={self.in_features}, out_features={self.out_features}, bias={'bias' in self.params}"

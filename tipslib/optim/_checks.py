@@ -1,0 +1,44 @@
+"""Hyperparameter checks shared by both optimizer twins, worded like torch's own."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+
+def _bad(value) -> bool:
+    return isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value)
+
+
+def check_lr(lr, owner):
+    """``lr`` must be a real number >= 0 (torch: "Invalid learning rate")."""
+    if _bad(lr) or lr < 0:
+        err = TypeError if isinstance(lr, bool) or not isinstance(lr, numbers.Real) else ValueError
+        raise err(f"Invalid learning rate: {lr!r}. The 'lr' parameter of {owner} must be a float in the range [0, inf).")
+    return float(lr)
+
+
+def check_nonneg(value, name, owner, label):
+    """A hyperparameter that must be a real number >= 0 (momentum, weight_decay, ...)."""
+    if _bad(value) or value < 0:
+        err = TypeError if isinstance(value, bool) or not isinstance(value, numbers.Real) else ValueError
+        raise err(f"Invalid {label} value: {value!r}. The '{name}' parameter of {owner} must be a float in the range [0, inf).")
+    return float(value)
+
+
+def check_unit(value, name, owner, label, *, closed_high=False):
+    """A real number in [0, 1) (or [0, 1] with ``closed_high``): betas, rho, alpha."""
+    hi = "]" if closed_high else ")"
+    ok = not _bad(value) and 0 <= value and (value <= 1 if closed_high else value < 1)
+    if not ok:
+        err = TypeError if isinstance(value, bool) or not isinstance(value, numbers.Real) else ValueError
+        raise err(f"Invalid {label}: {value!r}. The '{name}' parameter of {owner} must be a float in the range [0, 1{hi}.")
+    return float(value)
+
+
+def check_positive(value, name, owner, label):
+    """A real number > 0 (eps)."""
+    if _bad(value) or value <= 0:
+        err = TypeError if isinstance(value, bool) or not isinstance(value, numbers.Real) else ValueError
+        raise err(f"Invalid {label} value: {value!r}. The '{name}' parameter of {owner} must be a float in the range (0, inf).")
+    return float(value)

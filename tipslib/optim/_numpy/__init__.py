@@ -1,0 +1,1 @@
+"""Small modules behind :mod:`tipslib.optim.numpy_impl`."""

@@ -1,0 +1,98 @@
+"""What every NumPy optimizer shares: holding the arrays and matching their gradients."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = ["Optimizer"]
+
+
+class Optimizer:
+    """Base of the NumPy optimizers.
+
+    Parameters
+    ----------
+    params : dict[str, ndarray] or sequence of ndarray
+        The arrays to train; ``step`` updates these very objects in place.
+        A model's ``params`` dict is the usual argument.
+
+    Attributes
+    ----------
+    params : list of ndarray
+    param_names : list of str or None
+        The dict keys when ``params`` was a dict.
+    state : list of dict
+        Per-array state (momentum buffers, moment estimates, step counts),
+        readable for teaching: ``opt.state[0]["exp_avg"]``.
+
+    Hyperparameters are plain attributes (``opt.lr``), never mixed into ``state``:
+    a schedule changes ``opt.lr`` between steps.
+    """
+
+    def __init__(self, params) -> None:
+        owner = type(self).__name__
+        if isinstance(params, Mapping):
+            names, arrays = list(params.keys()), list(params.values())
+        elif isinstance(params, np.ndarray):
+            raise TypeError(
+                f"The 'params' parameter of {owner} must be a dict or a list of arrays. "
+                f"Got a single ndarray instead; wrap it in a list."
+            )
+        else:
+            try:
+                names, arrays = None, list(params)
+            except TypeError:
+                raise TypeError(
+                    f"The 'params' parameter of {owner} must be a dict or a list of arrays. "
+                    f"Got {type(params).__name__} instead."
+                ) from None
+        if not arrays:
+            raise ValueError(f"The 'params' parameter of {owner} must not be empty. Got an empty parameter list instead.")
+        for i, a in enumerate(arrays):
+            if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+                raise TypeError(
+                    f"The 'params' parameter of {owner} must hold floating-point ndarrays. "
+                    f"Got {type(a).__name__}{'' if not hasattr(a, 'dtype') else ' of dtype ' + str(a.dtype)} at position {i} instead."
+                )
+        self.params: list[np.ndarray] = arrays
+        self.param_names: list[str] | None = names
+        self.state: list[dict] = [{} for _ in arrays]
+
+    def _match(self, grads) -> list[np.ndarray]:
+        """Return ``grads`` as a list aligned with ``self.params``, or say what does not match."""
+        owner = f"{type(self).__name__}.step"
+        if isinstance(grads, Mapping):
+            if self.param_names is not None and list(grads.keys()) != self.param_names:
+                if set(grads.keys()) != set(self.param_names):
+                    raise ValueError(
+                        f"The 'grads' parameter of {owner} must have the keys of params "
+                        f"{self.param_names}. Got {list(grads.keys())} instead."
+                    )
+                grads = [grads[k] for k in self.param_names]
+            else:
+                grads = list(grads.values())
+        else:
+            grads = list(grads)
+        if len(grads) != len(self.params):
+            raise ValueError(
+                f"The 'grads' parameter of {owner} must hold one array per parameter "
+                f"({len(self.params)}). Got {len(grads)} instead."
+            )
+        for i, (p, g) in enumerate(zip(self.params, grads)):
+            if not isinstance(g, np.ndarray):
+                raise TypeError(f"The 'grads' parameter of {owner} must hold ndarrays. Got {type(g).__name__} at position {i} instead.")
+            if g.shape != p.shape:
+                raise ValueError(
+                    f"The 'grads' parameter of {owner} must match the shape of each parameter: "
+                    f"position {i} needs {p.shape}. Got {g.shape} instead."
+                )
+        return grads
+
+    def step(self, grads) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        hyper = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in ("params", "param_names", "state"))
+        return f"{type(self).__name__}({hyper})"

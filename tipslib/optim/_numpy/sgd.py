@@ -1,0 +1,104 @@
+"""Stochastic gradient descent with momentum, torch's form."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import check_lr, check_nonneg
+from .base import Optimizer
+
+__all__ = ["sgd_step", "SGD"]
+
+
+def _check_sgd(lr, momentum, dampening, weight_decay, nesterov, owner):
+    check_lr(lr, owner)
+    check_nonneg(momentum, "momentum", owner, "momentum")
+    check_nonneg(weight_decay, "weight_decay", owner, "weight_decay")
+    if not isinstance(dampening, (int, float)) or isinstance(dampening, bool) or dampening != dampening:
+        raise TypeError(f"The 'dampening' parameter of {owner} must be a float. Got {dampening!r} instead.")
+    if nesterov and (momentum <= 0 or dampening != 0):
+        raise ValueError(
+            f"Nesterov momentum requires a momentum and zero dampening. The 'nesterov' parameter of "
+            f"{owner} got momentum={momentum!r}, dampening={dampening!r}."
+        )
+
+
+def sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
+             weight_decay=0.0, nesterov=False, maximize=False):
+    r"""One SGD update of ``param`` in place; returns the new momentum buffer.
+
+    .. math::
+
+        g &\leftarrow \pm\nabla_\theta L + \lambda\,\theta \\
+        b &\leftarrow \begin{cases} g & \text{first step} \\
+                      \mu\, b + (1 - \tau)\, g & \text{after} \end{cases} \\
+        g &\leftarrow g + \mu\, b \ \text{(Nesterov)} \quad\text{or}\quad g \leftarrow b \\
+        \theta &\leftarrow \theta - \eta\, g
+
+    with learning rate :math:`\eta` (``lr``), momentum :math:`\mu`, dampening
+    :math:`\tau` and weight decay :math:`\lambda`. With ``momentum=0`` this is
+    the cheatsheet's plain rule :math:`w \leftarrow w - \alpha\, \partial L/\partial w`.
+
+    Parameters
+    ----------
+    param, grad : ndarray of one shape
+    momentum_buffer : ndarray or None
+        ``None`` before the first step.
+
+    Returns
+    -------
+    ndarray or None
+        The momentum buffer to pass next time (``None`` when ``momentum=0``).
+
+    See Also
+    --------
+    torch.optim.SGD : the same algorithm, option for option.
+    """
+    _check_sgd(lr, momentum, dampening, weight_decay, nesterov, "sgd_step")
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    if momentum != 0:
+        if momentum_buffer is None:
+            momentum_buffer = np.array(g, copy=True)
+        else:
+            momentum_buffer *= momentum
+            momentum_buffer += (1 - dampening) * g
+        g = g + momentum * momentum_buffer if nesterov else momentum_buffer
+    param -= lr * g
+    return momentum_buffer
+
+
+class SGD(Optimizer):
+    """Mini-batch stochastic gradient descent; see :func:`sgd_step` for the math.
+
+    Examples
+    --------
+    >>> opt = SGD(model.params, lr=0.1, momentum=0.9)
+    >>> model.backward(loss.backward())
+    >>> opt.step(model.grads)
+
+    See Also
+    --------
+    torch.optim.SGD : same hyperparameters and defaults.
+    """
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
+                 nesterov=False, *, maximize=False):
+        super().__init__(params)
+        _check_sgd(lr, momentum, dampening, weight_decay, nesterov, "SGD")
+        self.lr = float(lr)
+        self.momentum = float(momentum)
+        self.dampening = float(dampening)
+        self.weight_decay = float(weight_decay)
+        self.nesterov = bool(nesterov)
+        self.maximize = bool(maximize)
+
+    def step(self, grads) -> None:
+        """Update every parameter in place from ``grads`` (a dict or list matching ``params``)."""
+        for p, g, state in zip(self.params, self._match(grads), self.state):
+            state["momentum_buffer"] = sgd_step(
+                p, g, state.get("momentum_buffer"), lr=self.lr, momentum=self.momentum,
+                dampening=self.dampening, weight_decay=self.weight_decay,
+                nesterov=self.nesterov, maximize=self.maximize,
+            )

@@ -1,0 +1,15 @@
+"""Optimizers in PyTorch: twins of :mod:`tipslib.optim.numpy_impl`.
+
+The same ``*_step`` functions on tensors, and ``torch.optim.Optimizer``
+subclasses that use them, usable in any torch training loop on CPU or GPU.
+"""
+
+from ._torch.sgd import *  # noqa: F401,F403
+from ._torch import sgd
+
+__all__ = [*sgd.__all__]
+
+TORCH_ONLY: frozenset[str] = frozenset()
+#: ``torch.optim.Optimizer`` plays the part of the NumPy base class.
+NUMPY_ONLY = frozenset({"Optimizer"})
+del sgd

@@ -1,0 +1,79 @@
+"""Backend-free parts of the fit loop: the history record and argument checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .._checks import check_bool, check_int
+
+__all__ = ["History", "check_fit_args", "call_callbacks", "warn_diverged"]
+
+
+@dataclass
+class History:
+    """What ``fit`` measured, one entry per epoch (``step_loss``: one per mini-batch).
+
+    ``train_loss`` is the mean mini-batch loss over the epoch, measured while
+    the weights were still moving; ``val_loss`` is measured on the validation
+    set after the epoch, in eval mode. Losses exclude any weight penalty.
+    Accuracies are ``None`` when no ``metric`` applies. ``diverged`` is set
+    when the loss stopped being finite (training stops there, with a warning).
+    """
+
+    epoch: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_acc: list = field(default_factory=list)
+    step_loss: list[float] = field(default_factory=list)
+    stopped_early: bool = False
+    diverged: bool = False
+
+    def as_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, list) else v for k, v in vars(self).items()}
+
+
+def check_fit_args(n_train, n_labels, epochs, batch_size, drop_last, shuffle, callbacks, owner="fit"):
+    if n_train != n_labels:
+        raise ValueError(
+            f"The 'y_train' parameter of {owner} must have one label per example ({n_train}). "
+            f"Got {n_labels} instead."
+        )
+    if n_train == 0:
+        raise ValueError(f"The 'x_train' parameter of {owner} must hold at least one example. Got 0 instead.")
+    check_int(epochs, "epochs", owner, low=0)
+    check_int(batch_size, "batch_size", owner, low=1)
+    check_bool(drop_last, "drop_last", owner)
+    check_bool(shuffle, "shuffle", owner)
+    if drop_last and batch_size > n_train:
+        raise ValueError(
+            f"The 'batch_size' parameter of {owner} must be at most the number of examples "
+            f"({n_train}) when drop_last=True, or no batch would remain. Got {batch_size} instead."
+        )
+    for cb in callbacks:
+        if not any(hasattr(cb, m) for m in ("on_train_begin", "on_epoch_end", "on_train_end")):
+            raise TypeError(
+                f"The 'callbacks' parameter of {owner} must hold objects with on_train_begin, "
+                f"on_epoch_end or on_train_end methods. Got {cb!r} instead."
+            )
+
+
+def call_callbacks(callbacks, method, *args) -> bool:
+    """Call ``method`` on every callback that has it; True if any asked to stop."""
+    stop = False
+    for cb in callbacks:
+        fn = getattr(cb, method, None)
+        if fn is not None and fn(*args):
+            stop = True
+    return stop
+
+
+def warn_diverged(loss, epoch) -> None:
+    import warnings
+
+    warnings.warn(
+        f"The training loss became {loss} at epoch {epoch}, so training stopped "
+        f"(history.diverged is True). A smaller learning rate usually cures this.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
