@@ -1,0 +1,30 @@
+"""Shared fixtures: seeded generators, devices, and a headless matplotlib."""
+
+import os
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np
+import pytest
+import torch
+
+#: Every torch test that takes ``device`` runs on the CPU, and on CUDA too when a GPU is there.
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.fixture
+def rng():
+    """A fresh, seeded NumPy generator per test (the library never seeds globally)."""
+    return np.random.default_rng(20240611)
+
+
+@pytest.fixture
+def generator():
+    """A fresh, seeded torch generator per test, on the CPU."""
+    return torch.Generator().manual_seed(20240611)
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    return torch.device(request.param)
+
