@@ -1,1 +1,1 @@
-"""Filled in by its chapter."""
+"""Exercises and grading: release student versions, check visible tests, grade a class."""

@@ -1,0 +1,66 @@
+"""Shared by every benchmark: timing and the one result format.
+
+Each ``bench/bench_<topic>.py`` defines ``run(quick: bool = False) -> list[Row]``
+and, for running alone, ``if __name__ == "__main__": print_table(run())``.
+``bench/run.py`` imports them all and prints one table.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+
+@dataclass
+class Row:
+    measurement: str           # what was timed, with sizes: "Adam step, 1e7 float32 params, CPU"
+    ours_s: float | None       # seconds for tipslib (median); None when absent (no GPU)
+    anchor_s: float | None     # seconds for the anchor measured in the same run
+    anchor: str = ""           # what the anchor is: "torch.optim.Adam(foreach=True)"
+    goal: str = ""             # the issue's goal: "<= 2.0x"
+    note: str = ""             # "absent: no GPU", units for non-time rows, ...
+
+    @property
+    def ratio(self) -> float | None:
+        if self.ours_s is None or self.anchor_s in (None, 0):
+            return None
+        return self.ours_s / self.anchor_s
+
+
+def median_time(fn, *, repeat=5, warmup=1, sync=None) -> float:
+    """Median wall time of ``fn()`` over ``repeat`` runs after ``warmup`` runs.
+    ``sync`` (e.g. ``torch.cuda.synchronize``) is called before each clock read."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        if sync:
+            sync()
+        t0 = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _fmt(s):
+    if s is None:
+        return "—"
+    return f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def print_table(rows) -> None:
+    header = ("measurement", "tipslib", "anchor", "anchor is", "ratio", "goal", "note")
+    body = [
+        (r.measurement, _fmt(r.ours_s), _fmt(r.anchor_s), r.anchor,
+         "—" if r.ratio is None else f"{r.ratio:.2f}x", r.goal, r.note)
+        for r in rows
+    ]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths)
+    print(line.format(*header))
+    print(line.format(*("-" * w for w in widths)))
+    for b in body:
+        print(line.format(*b))
