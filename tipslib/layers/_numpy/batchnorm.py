@@ -1,3 +1,279 @@
-"""Batch normalization (filled in by the chapter 1 work)."""
+"""Batch normalization (Ioffe & Szegedy, 2015) for fully connected and convolutional layers."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import numpy as np
+
+from ..._checks import check_bool, check_float_array, check_int, check_real
+from .module import Module
+
+__all__ = ["batchnorm_forward", "batchnorm_backward", "BatchNorm1d", "BatchNorm2d"]
+
+
+def _reduce_axes(x):
+    # Channel axis 1; every other axis (batch, length, height, width) is averaged over.
+    return (0,) + tuple(range(2, x.ndim))
+
+
+def _per_channel(v, x):
+    # A (C,) vector shaped to broadcast against x of shape (N, C, ...).
+    return v.reshape((1, -1) + (1,) * (x.ndim - 2))
+
+
+def _check_vector(v, name, owner, num_features):
+    if v is None:
+        return
+    check_float_array(v, name, owner, ndim=1)
+    if v.shape[0] != num_features:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must have shape ({num_features},), one entry per "
+            f"channel of 'x'. Got shape {tuple(v.shape)} instead."
+        )
+
+
+def check_batchnorm_args(x, gamma, beta, running_mean, running_var, training, momentum, eps, owner):
+    """Shared by the NumPy and torch twins: validate and return ``(momentum, eps)``."""
+    check_float_array(x, "x", owner)
+    if x.ndim < 2:
+        raise ValueError(
+            f"The 'x' parameter of {owner} must have at least 2 dimensions (N, C, ...). "
+            f"Got shape {tuple(x.shape)} instead."
+        )
+    c = x.shape[1]
+    for name, v in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)):
+        _check_vector(v, name, owner, c)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError(
+            f"The 'running_mean' and 'running_var' parameters of {owner} must be given together. "
+            f"Got only one of them."
+        )
+    check_bool(training, "training", owner)
+    momentum = check_real(momentum, "momentum", owner, low=0, high=1)
+    eps = check_real(eps, "eps", owner, low=0, low_open=True)
+    values_per_channel = 1
+    for i, n in enumerate(x.shape):
+        if i != 1:
+            values_per_channel *= n
+    if (training or running_mean is None) and values_per_channel < 2:
+        raise ValueError(
+            f"The 'x' parameter of {owner} must hold more than 1 value per channel when the batch "
+            f"statistics are used (training): the variance of one value is 0. "
+            f"Got shape {tuple(x.shape)} instead."
+        )
+    return momentum, eps
+
+
+def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
+    r"""Normalise each channel of ``x`` over the batch, then scale and shift it.
+
+    In training (or whenever there are no running statistics) the batch's own
+    statistics are used; channel :math:`c` is averaged over the batch axis and
+    every axis after the channel axis (:math:`m` values):
+
+    .. math::
+
+        \mu_B = \frac{1}{m}\sum_i x_i, \qquad
+        \sigma_B^2 = \frac{1}{m}\sum_i (x_i - \mu_B)^2, \qquad
+        \hat{x}_i = \frac{x_i - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}}, \qquad
+        y_i = \gamma\,\hat{x}_i + \beta
+
+    and the running statistics, when given, move towards the batch's *in place*:
+
+    .. math::
+
+        \hat\mu \leftarrow (1 - \text{momentum})\,\hat\mu + \text{momentum}\,\mu_B, \qquad
+        \hat\sigma^2 \leftarrow (1 - \text{momentum})\,\hat\sigma^2
+            + \text{momentum}\,\tfrac{m}{m-1}\,\sigma_B^2
+
+    The batch is normalised with the biased variance :math:`\sigma_B^2` but the
+    running estimate stores the unbiased one. In evaluation :math:`\hat\mu` and
+    :math:`\hat\sigma^2` replace :math:`\mu_B` and :math:`\sigma_B^2`.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, C) or (N, C, L) or (N, C, H, W)
+        Channel axis 1.
+    gamma, beta : ndarray, shape (C,), or None
+        Scale and shift; ``None`` means 1 and 0 (``affine=False``).
+    running_mean, running_var : ndarray, shape (C,), or None
+        Updated in place in training; ``None`` for both means "do not track"
+        and the batch statistics are used in evaluation too.
+    training : bool, keyword-only
+    momentum : float in [0, 1], default 0.1
+        Weight of the new batch in the running averages.
+    eps : float > 0, default 1e-5
+        Added to the variance so a constant channel does not divide by zero.
+
+    Returns
+    -------
+    out : ndarray, shape of ``x``
+    cache : tuple
+        What :func:`batchnorm_backward` needs.
+
+    Raises
+    ------
+    ValueError
+        In training with one value per channel (e.g. a batch of one row): its
+        variance is 0 and the output would be 0 whatever the input.
+
+    See Also
+    --------
+    torch.nn.functional.batch_norm : the same computation (argument ``weight``
+        for ``gamma``, ``bias`` for ``beta``); its running statistics are
+        updated in place the same way.
+    """
+    owner = "batchnorm_forward"
+    momentum, eps = check_batchnorm_args(x, gamma, beta, running_mean, running_var, training, momentum, eps, owner)
+    axes = _reduce_axes(x)
+    use_batch = training or running_mean is None
+    if use_batch:
+        mean = x.mean(axis=axes)
+        xc = x - _per_channel(mean, x)
+        var = (xc * xc).mean(axis=axes)
+        if training and running_mean is not None:
+            m = x.size // x.shape[1]
+            running_mean *= 1 - momentum
+            running_mean += momentum * mean
+            running_var *= 1 - momentum
+            running_var += momentum * var * (m / (m - 1))
+    else:
+        mean, var = running_mean, running_var
+        xc = x - _per_channel(mean, x)
+    inv_std = 1.0 / np.sqrt(var + eps)
+    xhat = xc * _per_channel(inv_std, x)
+    out = xhat if gamma is None else xhat * _per_channel(gamma, x)
+    if beta is not None:
+        out = out + _per_channel(beta, x)
+    return out, (xhat, gamma, inv_std, use_batch)
+
+
+def batchnorm_backward(dout, cache):
+    r"""Gradients of batch normalization, in the compact form.
+
+    With the batch statistics (training), every :math:`x_i` moves
+    :math:`\mu_B` and :math:`\sigma_B^2` too; collecting the three paths gives
+
+    .. math::
+
+        dx = \frac{\gamma}{m\sqrt{\sigma_B^2 + \epsilon}}
+             \Big(m\,\mathrm{dout} - \textstyle\sum_i \mathrm{dout}_i
+                  - \hat{x} \sum_i \mathrm{dout}_i\,\hat{x}_i\Big), \qquad
+        d\gamma = \textstyle\sum_i \mathrm{dout}_i\,\hat{x}_i, \qquad
+        d\beta = \textstyle\sum_i \mathrm{dout}_i
+
+    (sums over the :math:`m` values of each channel). With the running
+    statistics (evaluation) they are constants and
+    :math:`dx = \gamma\,\mathrm{dout} / \sqrt{\hat\sigma^2 + \epsilon}`.
+
+    Returns
+    -------
+    dx : ndarray, shape of ``x``
+    dgamma, dbeta : ndarray, shape (C,)
+        What ``gamma``/``beta`` would receive; ignore them when ``affine=False``.
+    """
+    xhat, gamma, inv_std, use_batch = cache
+    axes = _reduce_axes(dout)
+    dbeta = dout.sum(axis=axes)
+    dgamma = (dout * xhat).sum(axis=axes)
+    scale = inv_std if gamma is None else gamma * inv_std
+    if not use_batch:
+        return dout * _per_channel(scale, dout), dgamma, dbeta
+    m = dout.size // dout.shape[1]
+    dx = (dout - _per_channel(dbeta / m, dout) - xhat * _per_channel(dgamma / m, dout)) * _per_channel(scale, dout)
+    return dx, dgamma, dbeta
+
+
+class _BatchNorm(Module):
+    _ndims: tuple = ()
+    _shape_text = ""
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 *, dtype=np.float64):
+        super().__init__()
+        owner = type(self).__name__
+        self.num_features = check_int(num_features, "num_features", owner, low=1)
+        self.eps = check_real(eps, "eps", owner, low=0, low_open=True)
+        self.momentum = None if momentum is None else check_real(momentum, "momentum", owner, low=0, high=1)
+        self.affine = check_bool(affine, "affine", owner)
+        self.track_running_stats = check_bool(track_running_stats, "track_running_stats", owner)
+        c = self.num_features
+        if self.affine:
+            self.params["weight"] = np.ones(c, dtype=dtype)
+            self.params["bias"] = np.zeros(c, dtype=dtype)
+        if self.track_running_stats:
+            self.buffers["running_mean"] = np.zeros(c, dtype=dtype)
+            self.buffers["running_var"] = np.ones(c, dtype=dtype)
+            self.buffers["num_batches_tracked"] = np.zeros((), dtype=np.int64)
+        self._cache = None
+
+    def forward(self, x):
+        owner = type(self).__name__
+        check_float_array(x, "x", owner)
+        if x.ndim not in self._ndims:
+            raise ValueError(
+                f"The 'x' parameter of {owner} must be a {' or '.join(f'{d}-D' for d in self._ndims)} "
+                f"array {self._shape_text}. Got shape {x.shape} instead."
+            )
+        if x.shape[1] != self.num_features:
+            raise ValueError(
+                f"The 'x' parameter of {owner} must have num_features={self.num_features} channels "
+                f"in axis 1. Got shape {x.shape} instead."
+            )
+        momentum = self.momentum
+        if self.training and self.track_running_stats:
+            self.buffers["num_batches_tracked"] += 1
+            if momentum is None:  # a cumulative average: batch k gets weight 1/k
+                momentum = 1.0 / float(self.buffers["num_batches_tracked"])
+        out, self._cache = batchnorm_forward(
+            x, self.params.get("weight"), self.params.get("bias"),
+            self.buffers.get("running_mean"), self.buffers.get("running_var"),
+            training=self.training, momentum=0.0 if momentum is None else momentum, eps=self.eps,
+        )
+        return out
+
+    def backward(self, dout):
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward was called before forward.")
+        dx, dgamma, dbeta = batchnorm_backward(dout, self._cache)
+        if self.affine:
+            self.grads["weight"] = dgamma
+            self.grads["bias"] = dbeta
+        return dx
+
+    def extra_repr(self):
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    r"""Batch normalization of features: input (N, C) or (N, C, L), statistics per feature.
+
+    Parameters ``weight`` (:math:`\gamma`, ones) and ``bias`` (:math:`\beta`, zeros)
+    when ``affine``; buffers ``running_mean`` (zeros), ``running_var`` (ones) and
+    ``num_batches_tracked`` when ``track_running_stats``. ``train()`` normalises
+    with the batch statistics and updates the running ones (see
+    :func:`batchnorm_forward`); ``eval()`` uses the running ones. ``momentum=None``
+    turns the running statistics into a plain cumulative average.
+
+    See Also
+    --------
+    torch.nn.BatchNorm1d : same arguments, defaults, parameter and buffer names,
+        so state dicts carry over key for key.
+    """
+
+    _ndims = (2, 3)
+    _shape_text = "(N, C) or (N, C, L)"
+
+
+class BatchNorm2d(_BatchNorm):
+    r"""Batch normalization of images: input (N, C, H, W), statistics per channel over N, H, W.
+
+    Same parameters, buffers and modes as :class:`BatchNorm1d`.
+
+    See Also
+    --------
+    torch.nn.BatchNorm2d : same arguments, defaults, parameter and buffer names.
+    """
+
+    _ndims = (4,)
+    _shape_text = "(N, C, H, W)"
