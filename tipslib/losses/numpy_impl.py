@@ -23,7 +23,8 @@ __all__ = [
 #: torch clamps log(p) at -100 so that p = 0 gives a large, finite loss.
 LOG_CLAMP = -100.0
 #: torch's floor for p(1 - p) in the BCE gradient, so p = 0 or 1 gives a finite slope.
-GRAD_EPS = 1e-12
+#: torch stores it as a C++ float, so its value is 1e-12 rounded to float32.
+GRAD_EPS = float(np.float32(1e-12))
 
 
 def _reduce(loss, reduction):

@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 LOG_CLAMP = -100.0
-GRAD_EPS = 1e-12
+GRAD_EPS = 9.999999960041972e-13  # 1e-12 rounded to float32, as torch stores it
 
 
 def _reduce(loss, reduction):

@@ -126,8 +126,10 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
         for xb, yb in minibatches(x_train, y_train, batch_size, shuffle=shuffle, rng=rng, drop_last=drop_last):
             if transform is not None:
                 xb = transform(xb)
-            out = model.forward(xb)                      # step 1: forward and loss
-            loss = float(loss_fn.forward(out, yb))
+            # Overflow is how divergence shows; we test for it below instead of warning per op.
+            with np.errstate(over="ignore", invalid="ignore"):
+                out = model.forward(xb)                  # step 1: forward and loss
+                loss = float(loss_fn.forward(out, yb))
             if not math.isfinite(loss):
                 history.step_loss.append(loss)
                 history.diverged = True

@@ -1,0 +1,198 @@
+"""Layers: NumPy reference vs torch twin vs torch built-in, forward and backward, float64."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers import assert_close, to_numpy
+from tipslib.gradcheck.numpy_impl import numerical_gradient
+from tipslib.layers import numpy_impl as L
+from tipslib.layers import torch_impl as T
+
+# name -> (numpy forward/backward pair, torch twin pair, torch built-in, extra args)
+ELEMENTWISE = {
+    "relu": (L.relu_forward, L.relu_backward, T.ReLUFunction, F.relu),
+    "sigmoid": (L.sigmoid_forward, L.sigmoid_backward, T.SigmoidFunction, torch.sigmoid),
+    "tanh": (L.tanh_forward, L.tanh_backward, T.TanhFunction, torch.tanh),
+}
+
+
+def _t(a, device="cpu", grad=True):
+    return torch.tensor(a, dtype=torch.float64, device=device, requires_grad=grad)
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+def test_elementwise_three_way(name, rng, device):
+    fwd, bwd, fn, builtin = ELEMENTWISE[name]
+    x = rng.normal(size=(7, 5)) * 3
+    dout = rng.normal(size=x.shape)
+    out, cache = fwd(x)
+    dx = bwd(dout, cache)
+
+    xt = _t(x, device)
+    ours = fn.apply(xt)
+    ours.backward(_t(dout, device, False))
+    xb = _t(x, device)
+    ref = builtin(xb)
+    ref.backward(_t(dout, device, False))
+
+    assert_close(out, ref)
+    assert_close(ours, ref)
+    assert_close(dx, xb.grad)
+    assert_close(xt.grad, xb.grad)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmax_three_way(rng, device, dim):
+    x = rng.normal(size=(4, 6)) * 5
+    dout = rng.normal(size=x.shape)
+    out, cache = L.softmax_forward(x, dim)
+    dx = L.softmax_backward(dout, cache)
+    xt, xb = _t(x, device), _t(x, device)
+    T.SoftmaxFunction.apply(xt, dim).backward(_t(dout, device, False))
+    ref = F.softmax(xb, dim=dim)
+    ref.backward(_t(dout, device, False))
+    assert_close(out, ref)
+    assert_close(dx, xb.grad)
+    assert_close(xt.grad, xb.grad)
+
+
+def test_softmax_is_exact_for_huge_logits():
+    out, _ = L.softmax_forward(np.array([[1e4, 0.0, -1e4]]))
+    assert np.isfinite(out).all()
+    assert_close(out, [[1.0, 0.0, 0.0]])
+
+
+def test_sigmoid_finite_at_extremes():
+    out, _ = L.sigmoid_forward(np.array([-1e4, -745.0, 0.0, 745.0, 1e4]))
+    assert np.isfinite(out).all()
+    assert_close(out, torch.sigmoid(torch.tensor([-1e4, -745.0, 0.0, 745.0, 1e4], dtype=torch.float64)))
+
+
+@pytest.mark.parametrize("shape", [(6, 4), (2, 3, 4)])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_three_way(rng, device, shape, bias):
+    x = rng.normal(size=shape)
+    w = rng.normal(size=(3, 4))
+    b = rng.normal(size=3) if bias else None
+    out, cache = L.linear_forward(x, w, b)
+    dout = rng.normal(size=out.shape)
+    dx, dw, db = L.linear_backward(dout, cache)
+
+    xt, wt = _t(x, device), _t(w, device)
+    bt = _t(b, device) if bias else None
+    T.LinearFunction.apply(xt, wt, bt).backward(_t(dout, device, False))
+    xb, wb = _t(x, device), _t(w, device)
+    bb = _t(b, device) if bias else None
+    ref = F.linear(xb, wb, bb)
+    ref.backward(_t(dout, device, False))
+
+    assert_close(out, ref)
+    assert_close(dx, xb.grad)
+    assert_close(dw, wb.grad)
+    assert_close(xt.grad, xb.grad)
+    assert_close(wt.grad, wb.grad)
+    if bias:
+        assert_close(db, bb.grad)
+        assert_close(bt.grad, bb.grad)
+    else:
+        assert bt is None
+
+
+def _check_layer_numerically(layer, x, rng, rtol=1e-7):
+    """Every NumPy backward agrees with centered differences of sum(out * dout)."""
+    out = layer.forward(x)
+    dout = rng.normal(size=out.shape)
+    dx = layer.backward(dout)
+    loss = lambda *_: float(np.sum(layer.forward(x) * dout))
+    np.testing.assert_allclose(dx, numerical_gradient(loss, x), rtol=rtol, atol=1e-8)
+    for name, p in layer.params.items():
+        np.testing.assert_allclose(layer.grads[name], numerical_gradient(loss, p), rtol=rtol, atol=1e-8,
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng: L.Linear(5, 3, rng=rng),
+    lambda rng: L.Linear(5, 3, bias=False, rng=rng),
+    lambda rng: L.ReLU(),
+    lambda rng: L.Sigmoid(),
+    lambda rng: L.Tanh(),
+    lambda rng: L.Softmax(dim=1),
+    lambda rng: L.Sequential(L.Linear(5, 8, rng=rng), L.Tanh(), L.Linear(8, 4, rng=rng), L.Softmax()),
+], ids=["linear", "linear-nobias", "relu", "sigmoid", "tanh", "softmax", "sequential"])
+def test_numpy_backward_passes_numerical_check(make, rng):
+    x = rng.normal(size=(6, 5))
+    x[np.abs(x) < 1e-3] = 0.5  # keep ReLU away from its kink, where both sides differ
+    _check_layer_numerically(make(rng), x, rng)
+
+
+@pytest.mark.parametrize("fn,args", [
+    (T.LinearFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),
+                                _t(np.random.default_rng(1).normal(size=(2, 3))),
+                                _t(np.random.default_rng(2).normal(size=2)))),
+    (T.SigmoidFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),)),
+    (T.TanhFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),)),
+    (T.ReLUFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3)) + 0.1),)),
+    (T.SoftmaxFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))), 1)),
+])
+def test_torch_functions_pass_autograd_gradcheck(fn, args):
+    assert torch.autograd.gradcheck(fn.apply, args())
+
+
+def test_numpy_and_torch_models_agree(rng, device):
+    """Same weights in a NumPy Sequential, our torch Sequential and a built-in nn.Sequential."""
+    np_model = L.Sequential(L.Linear(6, 8, rng=rng), L.ReLU(), L.Linear(8, 5, rng=rng), L.Sigmoid())
+    ours = T.Sequential(T.Linear(6, 8), T.ReLU(), T.Linear(8, 5), T.Sigmoid()).double().to(device)
+    ref = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 5),
+                              torch.nn.Sigmoid()).double().to(device)
+    state = {k: torch.tensor(v) for k, v in np_model.state_dict().items()}
+    ours.load_state_dict(state)
+    ref.load_state_dict(state)
+    assert set(np_model.params) == {k for k, _ in ref.named_parameters()}
+
+    x = rng.normal(size=(9, 6))
+    dout = rng.normal(size=(9, 5))
+    out = np_model.forward(x)
+    dx = np_model.backward(dout)
+    xo, xr = _t(x, device), _t(x, device)
+    ours(xo).backward(_t(dout, device, False))
+    r = ref(xr)
+    r.backward(_t(dout, device, False))
+    assert_close(out, r)
+    assert_close(dx, xr.grad)
+    assert_close(xo.grad, xr.grad)
+    for (name, p_ref), (_, p_ours) in zip(ref.named_parameters(), ours.named_parameters()):
+        assert_close(np_model.grads[name], p_ref.grad)
+        assert_close(p_ours.grad, p_ref.grad)
+
+
+def test_linear_initial_distribution_matches_torch(rng):
+    """torch.nn.Linear draws U(-1/sqrt(in), 1/sqrt(in)); so must we (statistics, 200k weights)."""
+    layer = L.Linear(400, 500, rng=rng)
+    w = layer.params["weight"]
+    bound = 1 / np.sqrt(400)
+    assert np.abs(w).max() <= bound
+    # The std of U(-a, a) is a/sqrt(3); standard error of the sample std is about std/sqrt(2n).
+    assert abs(w.std() - bound / np.sqrt(3)) < 5 * (bound / np.sqrt(3)) / np.sqrt(2 * w.size)
+    ref = torch.nn.Linear(400, 500).weight.detach().numpy()
+    assert abs(w.std() - ref.std()) < 0.01 * bound
+
+
+def test_train_eval_propagate_and_state_dict_round_trip(rng):
+    model = L.Sequential(L.Linear(3, 4, rng=rng), L.ReLU(), L.Linear(4, 2, rng=rng))
+    model.eval()
+    assert not model.training and all(not layer.training for layer in model)
+    model.train()
+    assert all(layer.training for layer in model)
+    saved = model.state_dict()
+    weight = model.params["0.weight"]
+    weight += 1.0
+    model.load_state_dict(saved)
+    assert model.params["0.weight"] is weight  # loaded in place: optimizers keep their reference
+    assert_close(weight, saved["0.weight"])
+
+
+def test_backward_before_forward_is_an_error():
+    with pytest.raises(RuntimeError, match="before forward"):
+        L.Linear(2, 2).backward(np.ones((1, 2)))

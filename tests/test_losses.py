@@ -1,0 +1,112 @@
+"""Losses: NumPy reference vs torch twin vs torch.nn.functional, values and gradients, float64."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers import assert_close
+from tipslib.gradcheck.numpy_impl import numerical_gradient
+from tipslib.losses import numpy_impl as LN
+from tipslib.losses import torch_impl as LT
+
+REDUCTIONS = ["mean", "sum", "none"]
+
+
+def _t(a, device="cpu", grad=False):
+    return torch.tensor(a, dtype=torch.float64, device=device, requires_grad=grad)
+
+
+def _cases(rng):
+    """name -> (numpy pair, our torch function, built-in, input, target)."""
+    probs = rng.uniform(0.01, 0.99, size=(6, 3))
+    probs[0, :] = [0.0, 1.0, 0.5]  # exactly 0 and 1: the clamp at work
+    soft = rng.uniform(size=(6, 3))
+    soft[0, :] = [1.0, 0.0, 1.0]
+    logits = rng.normal(size=(6, 3)) * 4
+    logits[0, :] = [1e4, -1e4, 0.0]
+    labels = rng.integers(0, 3, size=6)
+    return {
+        "bce": ((LN.binary_cross_entropy_forward, LN.binary_cross_entropy_backward),
+                LT.binary_cross_entropy, F.binary_cross_entropy, probs, soft),
+        "bce_logits": ((LN.binary_cross_entropy_with_logits_forward, LN.binary_cross_entropy_with_logits_backward),
+                       LT.binary_cross_entropy_with_logits, F.binary_cross_entropy_with_logits, logits, soft),
+        "cross_entropy": ((LN.cross_entropy_forward, LN.cross_entropy_backward),
+                          LT.cross_entropy, F.cross_entropy, logits, labels),
+        "mse": ((LN.mse_loss_forward, LN.mse_loss_backward), LT.mse_loss, F.mse_loss, logits, soft),
+    }
+
+
+@pytest.mark.parametrize("name", ["bce", "bce_logits", "cross_entropy", "mse"])
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_three_way_parity(name, reduction, rng, device):
+    (fwd, bwd), ours, builtin, x, y = _cases(rng)[name]
+    loss, cache = fwd(x, y, reduction)
+    dout = rng.normal(size=np.shape(loss)) if reduction == "none" else 0.7
+    dx = bwd(dout, cache)
+
+    yt = torch.tensor(y, device=device) if y.dtype.kind == "i" else _t(y, device)
+    xo, xb = _t(x, device, True), _t(x, device, True)
+    out_ours = ours(xo, yt, reduction)
+    out_ref = builtin(xb, yt, reduction=reduction)
+    out_ours.backward(_t(dout, device))
+    out_ref.backward(_t(dout, device))
+
+    assert np.isfinite(loss).all() and np.isfinite(dx).all()
+    assert_close(loss, out_ref)
+    assert_close(out_ours, out_ref)
+    assert_close(dx, xb.grad)
+    assert_close(xo.grad, xb.grad)
+
+
+def test_bce_clamps_log_at_minus_100():
+    loss = LN.binary_cross_entropy(np.array([0.0, 1.0]), np.array([1.0, 0.0]), reduction="none")
+    assert_close(loss, [100.0, 100.0])
+
+
+def test_naive_formula_blows_up_where_ours_does_not():
+    """The textbook -[y log z + (1-y) log(1-z)] gives inf at z=0; the logits form stays exact."""
+    z = np.array([1e4, -1e4])
+    y = np.array([0.0, 1.0])
+    with np.errstate(over="ignore", divide="ignore"):
+        p = 1 / (1 + np.exp(-z))
+        naive = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    assert np.isinf(naive).all()
+    exact = LN.binary_cross_entropy_with_logits(z, y, reduction="none")
+    assert_close(exact, [1e4, 1e4])
+
+
+@pytest.mark.parametrize("name", ["bce", "bce_logits", "cross_entropy", "mse"])
+def test_numpy_backward_passes_numerical_check(name, rng):
+    (fwd, bwd), *_ , x, y = _cases(rng)[name]
+    if name == "bce":
+        x = rng.uniform(0.05, 0.95, size=x.shape)  # away from the clamp, where the slope is torch's convention
+    else:
+        x = rng.normal(size=x.shape)
+    loss, cache = fwd(x, y, "mean")
+    dx = bwd(1.0, cache)
+    num = numerical_gradient(lambda v: fwd(v, y, "mean")[0], x)
+    np.testing.assert_allclose(dx, num, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("cls", ["BCELoss", "BCEWithLogitsLoss", "CrossEntropyLoss", "MSELoss"])
+def test_objects_match_functions(cls, rng):
+    cases = {"BCELoss": "bce", "BCEWithLogitsLoss": "bce_logits", "CrossEntropyLoss": "cross_entropy", "MSELoss": "mse"}
+    (fwd, bwd), *_ , x, y = _cases(rng)[cases[cls]]
+    obj = getattr(LN, cls)(reduction="sum")
+    loss = obj.forward(x, y)
+    ref, cache = fwd(x, y, "sum")
+    assert_close(loss, ref)
+    assert_close(obj.backward(), bwd(1.0, cache))
+    tobj = getattr(LT, cls)(reduction="sum")
+    yt = torch.tensor(y)
+    assert_close(tobj(_t(x), yt if y.dtype.kind == "i" else _t(y)), ref)
+
+
+def test_cross_entropy_extreme_logits_exact():
+    x = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, 1e4]])
+    y = np.array([1, 2])
+    loss = LN.cross_entropy(x, y, reduction="none")
+    assert_close(loss, [2e4, 0.0])
+    loss, cache = LN.cross_entropy_forward(x, y)
+    assert np.isfinite(LN.cross_entropy_backward(1.0, cache)).all()

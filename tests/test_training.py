@@ -1,0 +1,196 @@
+"""Mini-batches and the fit loop, in both twins, against a plain torch loop."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from helpers import assert_close
+from tipslib.data import Standardizer, load_digits, make_spirals, to_torch
+from tipslib.layers import numpy_impl as L
+from tipslib.layers import torch_impl as TL
+from tipslib.losses import numpy_impl as LN
+from tipslib.losses import torch_impl as LT
+from tipslib.optim import numpy_impl as O
+from tipslib.optim import torch_impl as OT
+from tipslib.training import numpy_impl as TR
+from tipslib.training import torch_impl as TT
+
+
+@pytest.mark.parametrize("n,batch,drop_last", [(10, 3, False), (10, 3, True), (9, 3, False), (5, 8, False)])
+def test_minibatches_cover_an_epoch(rng, n, batch, drop_last):
+    x = np.arange(n, dtype=float)[:, None]
+    y = np.arange(n)
+    batches = list(TR.minibatches(x, y, batch, rng=rng, drop_last=drop_last))
+    assert len(batches) == TR.num_batches(n, batch, drop_last)
+    seen = np.concatenate([yb for _, yb in batches])
+    assert len(seen) == (n - n % batch if drop_last else n)
+    assert len(set(seen)) == len(seen)  # no example twice in an epoch
+    for xb, yb in batches:
+        assert_close(xb[:, 0], yb)  # rows stay paired with their labels
+
+    tb = list(TT.minibatches(torch.tensor(x), torch.tensor(y), batch, generator=torch.Generator().manual_seed(0),
+                             drop_last=drop_last))
+    assert [len(b[1]) for b in tb] == [len(b[1]) for b in batches]
+
+
+def test_shuffle_gives_a_new_order_each_epoch(rng):
+    x = np.zeros((50, 1))
+    y = np.arange(50)
+    first = np.concatenate([yb for _, yb in TR.minibatches(x, y, 10, rng=rng)])
+    second = np.concatenate([yb for _, yb in TR.minibatches(x, y, 10, rng=rng)])
+    assert sorted(first) == list(range(50)) and not np.array_equal(first, second)
+    fixed = np.concatenate([yb for _, yb in TR.minibatches(x, y, 10, shuffle=False)])
+    assert np.array_equal(fixed, y)
+
+
+def _digits(n=300):
+    """The first n digits, 80% train / 20% validation, scaled on the training part."""
+    x, y = load_digits()
+    cut = int(0.8 * n)
+    scaler = Standardizer().fit(x[:cut])
+    return scaler.transform(x[:cut]), y[:cut], scaler.transform(x[cut:n]), y[cut:n]
+
+
+def test_numpy_fit_equals_torch_twin_and_plain_torch_loop(rng):
+    """Same start, same batch order (no shuffling), float64: three loops, one trajectory."""
+    xt, yt, xv, yv = _digits()
+    np_model = L.Sequential(L.Linear(64, 32, rng=rng), L.ReLU(), L.Linear(32, 10, rng=rng))
+    state = {k: torch.tensor(v) for k, v in np_model.state_dict().items()}
+    hyper = dict(lr=0.05, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    kw = dict(epochs=4, batch_size=32, shuffle=False, progress=False)
+
+    h_np = TR.fit(np_model, LN.CrossEntropyLoss(), O.SGD(np_model.params, **hyper), xt, yt,
+                  x_val=xv, y_val=yv, **kw)
+
+    twin = TL.Sequential(TL.Linear(64, 32), TL.ReLU(), TL.Linear(32, 10)).double()
+    twin.load_state_dict(state)
+    Xt, Yt, Xv, Yv = to_torch(xt, yt, xv, yv, device="cpu", dtype=torch.float64)
+    h_twin = TT.fit(twin, LT.CrossEntropyLoss(), OT.SGD(twin.parameters(), **hyper), Xt, Yt,
+                    x_val=Xv, y_val=Yv, **kw)
+
+    plain = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)).double()
+    plain.load_state_dict(state)
+    opt = torch.optim.SGD(plain.parameters(), **hyper)
+    step_losses = []
+    for _ in range(kw["epochs"]):
+        for i in range(0, len(Xt), kw["batch_size"]):
+            loss = F.cross_entropy(plain(Xt[i:i + 32]), Yt[i:i + 32])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step_losses.append(loss.item())
+
+    assert_close(h_np.step_loss, step_losses)
+    assert_close(h_twin.step_loss, step_losses)
+    assert_close(h_np.val_loss, h_twin.val_loss)
+    assert_close(h_np.val_acc, h_twin.val_acc)
+    for name, p in plain.named_parameters():
+        assert_close(np_model.params[name], p)
+    assert len(h_np.epoch) == 4 and h_np.train_loss[-1] < h_np.train_loss[0]
+
+
+def test_fit_learns_spirals(rng):
+    x, y = make_spirals(300, noise=0.1, rng=rng)
+    model = L.Sequential(L.Linear(2, 64, rng=rng), L.ReLU(), L.Linear(64, 64, rng=rng), L.ReLU(),
+                         L.Linear(64, 3, rng=rng))
+    h = TR.fit(model, LN.CrossEntropyLoss(), O.SGD(model.params, lr=0.05, momentum=0.9), x, y,
+               epochs=150, batch_size=32, rng=rng, progress=False)
+    assert h.train_acc[-1] > 0.9
+
+
+class _StopAt:
+    def __init__(self, epoch):
+        self.epoch, self.calls = epoch, []
+
+    def on_train_begin(self, model):
+        self.calls.append("begin")
+
+    def on_epoch_end(self, epoch, logs, model):
+        self.calls.append((epoch, sorted(logs)))
+        return epoch == self.epoch
+
+    def on_train_end(self, model):
+        self.calls.append("end")
+
+
+def test_callbacks_are_called_and_can_stop(rng):
+    xt, yt, xv, yv = _digits(200)
+    model = L.Sequential(L.Linear(64, 10, rng=rng))
+    cb = _StopAt(3)
+    h = TR.fit(model, LN.CrossEntropyLoss(), O.SGD(model.params, lr=0.1), xt, yt, x_val=xv, y_val=yv,
+               epochs=10, rng=rng, callbacks=[cb], progress=False)
+    assert h.epoch == [1, 2, 3] and h.stopped_early
+    assert cb.calls[0] == "begin" and cb.calls[-1] == "end"
+    assert cb.calls[1] == (1, ["train_acc", "train_loss", "val_acc", "val_loss"])
+
+
+def test_transform_runs_on_every_training_batch(rng):
+    xt, yt, _, _ = _digits(200)
+    seen = []
+
+    def transform(xb):
+        seen.append(len(xb))
+        return xb
+
+    model = L.Sequential(L.Linear(64, 10, rng=rng))
+    TR.fit(model, LN.CrossEntropyLoss(), O.SGD(model.params, lr=0.1), xt, yt, epochs=2, batch_size=50,
+           rng=rng, transform=transform, progress=False)
+    assert seen == [50, 50, 50, 10] * 2
+
+
+class _L2:
+    """A minimal penalty: lam * sum(w^2) on the weights only."""
+
+    def __init__(self, lam):
+        self.lam = lam
+
+    def __call__(self, params):
+        return sum(self.lam * float(np.sum(v * v)) for k, v in params.items() if k.endswith("weight"))
+
+    def grad(self, params):
+        return {k: 2 * self.lam * v for k, v in params.items() if k.endswith("weight")}
+
+
+def test_penalty_hook_equals_weight_decay(rng):
+    """An L2 penalty lam*||w||^2 through the hook = SGD weight_decay=2*lam on the weights."""
+    xt, yt, _, _ = _digits(200)
+    a = L.Sequential(L.Linear(64, 10, bias=False, rng=rng))
+    b = L.Sequential(L.Linear(64, 10, bias=False))
+    b.load_state_dict(a.state_dict())
+    kw = dict(epochs=2, batch_size=40, shuffle=False, progress=False)
+    TR.fit(a, LN.CrossEntropyLoss(), O.SGD(a.params, lr=0.1), xt, yt, penalty=_L2(0.01), **kw)
+    TR.fit(b, LN.CrossEntropyLoss(), O.SGD(b.params, lr=0.1, weight_decay=0.02), xt, yt, **kw)
+    assert_close(a.params["0.weight"], b.params["0.weight"])
+
+
+def test_torch_penalty_hook(rng):
+    xt, yt, _, _ = _digits(200)
+    Xt, Yt = to_torch(xt, yt, device="cpu", dtype=torch.float64)
+    a = TL.Sequential(TL.Linear(64, 10, bias=False)).double()
+    b = TL.Sequential(TL.Linear(64, 10, bias=False)).double()
+    b.load_state_dict(a.state_dict())
+    kw = dict(epochs=2, batch_size=40, shuffle=False, progress=False)
+    pen = lambda params: 0.01 * sum((v * v).sum() for k, v in params.items() if k.endswith("weight"))
+    TT.fit(a, LT.CrossEntropyLoss(), OT.SGD(a.parameters(), lr=0.1), Xt, Yt, penalty=pen, **kw)
+    TT.fit(b, LT.CrossEntropyLoss(), OT.SGD(b.parameters(), lr=0.1, weight_decay=0.02), Xt, Yt, **kw)
+    assert_close(a[0].weight, b[0].weight)
+
+
+def test_divergence_stops_with_a_warning_not_nan(rng):
+    xt, yt, _, _ = _digits(200)
+    model = L.Sequential(L.Linear(64, 64, rng=rng), L.ReLU(), L.Linear(64, 10, rng=rng))
+    with pytest.warns(RuntimeWarning, match="learning rate"):
+        h = TR.fit(model, LN.MSELoss(), O.SGD(model.params, lr=50.0), xt, np.eye(10)[yt], epochs=50,
+                   rng=rng, progress=False)
+    assert h.diverged and len(h.epoch) < 50
+    assert all(np.isfinite(h.train_loss))
+
+
+def test_torch_fit_runs_on_device(device, rng):
+    xt, yt, xv, yv = _digits(200)
+    Xt, Yt, Xv, Yv = to_torch(xt, yt, xv, yv, device=device, dtype=torch.float32)
+    model = TL.Sequential(TL.Linear(64, 32), TL.ReLU(), TL.Linear(32, 10)).to(device)
+    h = TT.fit(model, LT.CrossEntropyLoss(), OT.SGD(model.parameters(), lr=0.1, momentum=0.9), Xt, Yt,
+               x_val=Xv, y_val=Yv, epochs=5, generator=torch.Generator().manual_seed(0), progress=False)
+    assert h.val_acc[-1] > 0.7
