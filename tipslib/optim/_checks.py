@@ -42,3 +42,30 @@ def check_positive(value, name, owner, label):
         err = TypeError if isinstance(value, bool) or not isinstance(value, numbers.Real) else ValueError
         raise err(f"Invalid {label} value: {value!r}. The '{name}' parameter of {owner} must be a float in the range (0, inf).")
     return float(value)
+
+
+def check_betas(betas, owner):
+    """A pair ``(beta1, beta2)`` of reals in [0, 1) (torch: "Invalid beta parameter at index i")."""
+    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
+        raise TypeError(f"The 'betas' parameter of {owner} must be a pair of floats in the range [0, 1). Got {betas!r} instead.")
+    for i, b in enumerate(betas):
+        if _bad(b) or not 0 <= b < 1:
+            err = TypeError if isinstance(b, bool) or not isinstance(b, numbers.Real) else ValueError
+            raise err(f"Invalid beta parameter at index {i}: {b!r}. The 'betas' parameter of {owner} "
+                      f"must be a pair of floats in the range [0, 1). Got {tuple(betas)!r} instead.")
+    return float(betas[0]), float(betas[1])
+
+
+def check_flag(value, name, owner):
+    """A bool option (amsgrad, centered, maximize); NumPy bools pass, 0/1 and strings do not."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        return bool(value)
+    raise TypeError(f"The '{name}' parameter of {owner} must be a bool. Got {value!r} instead.")
+
+
+def check_step(step, owner):
+    """The 1-based number of the update a ``*_step`` function performs."""
+    if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 1:
+        err = TypeError if isinstance(step, bool) or not isinstance(step, numbers.Integral) else ValueError
+        raise err(f"The 'step' parameter of {owner} must be an int in the range [1, inf). Got {step!r} instead.")
+    return int(step)

@@ -7,7 +7,9 @@ updating one array in place) and a class on top (``SGD(params, lr=...)`` with
 
 from ._numpy.base import *  # noqa: F401,F403
 from ._numpy.sgd import *  # noqa: F401,F403
-from ._numpy import base, sgd
+from ._numpy.momentum import *  # noqa: F401,F403
+from ._numpy.adam import *  # noqa: F401,F403
+from ._numpy import adam, base, momentum, sgd
 
-__all__ = [*base.__all__, *sgd.__all__]
-del base, sgd
+__all__ = [*base.__all__, *sgd.__all__, *momentum.__all__, *adam.__all__]
+del adam, base, momentum, sgd

@@ -5,11 +5,13 @@ subclasses that use them, usable in any torch training loop on CPU or GPU.
 """
 
 from ._torch.sgd import *  # noqa: F401,F403
-from ._torch import sgd
+from ._torch.momentum import *  # noqa: F401,F403
+from ._torch.adam import *  # noqa: F401,F403
+from ._torch import adam, momentum, sgd
 
-__all__ = [*sgd.__all__]
+__all__ = [*sgd.__all__, *momentum.__all__, *adam.__all__]
 
 TORCH_ONLY: frozenset[str] = frozenset()
 #: ``torch.optim.Optimizer`` plays the part of the NumPy base class.
 NUMPY_ONLY = frozenset({"Optimizer"})
-del sgd
+del adam, momentum, sgd

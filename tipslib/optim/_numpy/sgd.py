@@ -97,8 +97,10 @@ class SGD(Optimizer):
     def step(self, grads) -> None:
         """Update every parameter in place from ``grads`` (a dict or list matching ``params``)."""
         for p, g, state in zip(self.params, self._match(grads), self.state):
-            state["momentum_buffer"] = sgd_step(
+            buf = sgd_step(
                 p, g, state.get("momentum_buffer"), lr=self.lr, momentum=self.momentum,
                 dampening=self.dampening, weight_decay=self.weight_decay,
                 nesterov=self.nesterov, maximize=self.maximize,
             )
+            if buf is not None:  # plain SGD keeps no state, as in torch
+                state["momentum_buffer"] = buf

@@ -49,9 +49,11 @@ class SGD(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 state = self.state[p]
-                state["momentum_buffer"] = sgd_step(
+                buf = sgd_step(
                     p, p.grad, state.get("momentum_buffer"), lr=group["lr"], momentum=group["momentum"],
                     dampening=group["dampening"], weight_decay=group["weight_decay"],
                     nesterov=group["nesterov"], maximize=group["maximize"],
                 )
+                if buf is not None:  # plain SGD keeps no state, as in torch
+                    state["momentum_buffer"] = buf
         return loss

@@ -1,0 +1,308 @@
+"""Optimizers: the NumPy references and torch twins against ``torch.optim``.
+
+Every case of ``CASES`` runs 120 steps on three arrays of different shapes,
+with gradients of a real loss (a quadratic bowl plus a step-dependent tilt),
+in float64, three ways: NumPy twin, torch twin, torch built-in. The arrays
+(and the readable state) must agree to a relative 1e-10.
+"""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import assert_close
+from tipslib.optim import numpy_impl as npo
+from tipslib.optim import torch_impl as tho
+
+SHAPES = [(5, 3), (7,), (2, 3, 4)]
+STEPS = 120
+
+# (twin name, kwargs): each option alone, then in combination, like torch's OptimizerInfo.
+CASES = [
+    ("SGD", {}),
+    ("SGD", {"lr": 0.05}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "dampening": 0.5}),
+    ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
+    ("SGD", {"lr": 0.05, "weight_decay": 0.1}),
+    ("SGD", {"lr": 0.05, "maximize": True}),
+    ("SGD", {"lr": 0.03, "momentum": 0.8, "weight_decay": 0.05, "nesterov": True, "maximize": True}),
+    ("Momentum", {}),
+    ("Momentum", {"lr": 0.1}),
+    ("Momentum", {"lr": 0.1, "momentum": 0.5}),
+    ("Momentum", {"lr": 0.1, "momentum": 0.0}),
+    ("Momentum", {"lr": 0.1, "weight_decay": 0.1}),
+    ("Momentum", {"lr": 0.1, "momentum": 0.95, "weight_decay": 0.05, "maximize": True}),
+    ("Adam", {}),
+    ("Adam", {"lr": 0.02}),
+    ("Adam", {"lr": 0.02, "betas": (0.5, 0.9)}),
+    ("Adam", {"lr": 0.02, "eps": 1e-3}),
+    ("Adam", {"lr": 0.02, "weight_decay": 0.1}),
+    ("Adam", {"lr": 0.02, "amsgrad": True}),
+    ("Adam", {"lr": 0.02, "maximize": True}),
+    ("Adam", {"lr": 0.02, "betas": (0.8, 0.95), "eps": 1e-6, "weight_decay": 0.05, "amsgrad": True, "maximize": True}),
+    ("AdamW", {}),
+    ("AdamW", {"lr": 0.02}),
+    ("AdamW", {"lr": 0.02, "weight_decay": 0.0}),
+    ("AdamW", {"lr": 0.02, "weight_decay": 0.3}),
+    ("AdamW", {"lr": 0.02, "amsgrad": True}),
+    ("AdamW", {"lr": 0.02, "maximize": True}),
+    ("AdamW", {"lr": 0.02, "betas": (0.7, 0.99), "eps": 1e-5, "weight_decay": 0.2, "amsgrad": True, "maximize": True}),
+]
+
+
+def _builtin(name, params, kwargs, **extra):
+    """The ``torch.optim`` optimizer a twin must match."""
+    if name == "Momentum":
+        # v = b v + (1 - b) g, w -= lr v   is   buf = b buf + g, w -= lr (1 - b) buf
+        kw = dict(kwargs)
+        beta = kw.pop("momentum", 0.9)
+        lr = kw.pop("lr", 1e-3)
+        return torch.optim.SGD(params, lr=lr * (1 - beta), momentum=beta, **kw, **extra)
+    return getattr(torch.optim, name)(params, **kwargs, **extra)
+
+
+def _start(seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s) for s in SHAPES]
+
+
+def _grad(p, k, i):
+    """Gradient of a quadratic bowl (curvature differs per array) tilted by a step-dependent term.
+    It depends on the current weights, so a wrong update also changes later gradients."""
+    tilt = np.cos(0.3 * k + np.linspace(0.0, 3.0, int(np.prod(p.shape))) + i).reshape(tuple(p.shape))
+    if isinstance(p, torch.Tensor):
+        return (0.5 + 0.25 * i) * p + torch.as_tensor(tilt, dtype=p.dtype, device=p.device)
+    return (0.5 + 0.25 * i) * p + tilt
+
+
+def run_numpy(name, kwargs, steps=STEPS, start=None):
+    params = [a.copy() for a in (start or _start())]
+    opt = getattr(npo, name)(params, **kwargs)
+    for k in range(steps):
+        opt.step([_grad(p, k, i) for i, p in enumerate(params)])
+    return params, opt
+
+
+def run_torch(make, device="cpu", steps=STEPS, start=None, k0=0, params=None, opt=None):
+    if params is None:
+        params = [torch.tensor(a, device=device, requires_grad=True) for a in (start or _start())]
+        opt = make(params)
+    for k in range(k0, k0 + steps):
+        opt.zero_grad()
+        for i, p in enumerate(params):
+            p.grad = _grad(p.detach(), k, i)
+        opt.step()
+    return params, opt
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{'-'.join(map(str, kw)) or 'defaults'}" for n, kw in CASES])
+def test_numpy_twin_matches_torch_builtin(name, kwargs):
+    ours, opt = run_numpy(name, kwargs)
+    ref, ref_opt = run_torch(lambda ps: _builtin(name, ps, kwargs))
+    moved = max(np.abs(a - b).max() for a, b in zip(ours, _start()))
+    assert moved > 1e-2, "the parameters barely moved: the test would not see a wrong update"
+    for a, b in zip(ours, ref):
+        assert_close(a, b, rtol=1e-10, atol=1e-12)
+    if name == "Momentum":
+        return
+    # the readable state is torch's state, key for key
+    for p, state in zip(ref, opt.state):
+        ref_state = ref_opt.state[p]
+        assert set(ref_state) == set(state), (set(ref_state), set(state))
+        for key, value in ref_state.items():
+            if key == "step":
+                assert state["step"] == int(value)
+            else:
+                assert_close(state[key], value, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name,kwargs", CASES, ids=[f"{n}-{'-'.join(map(str, kw)) or 'defaults'}" for n, kw in CASES])
+def test_torch_twin_matches_torch_builtin(name, kwargs, device):
+    ref, _ = run_torch(lambda ps: _builtin(name, ps, kwargs), device=device)
+    ours, _ = run_torch(lambda ps: getattr(tho, name)(ps, **kwargs), device=device)
+    for a, b in zip(ours, ref):
+        assert a.device.type == device.type
+        assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+FOREACH = [(n, kw) for n, kw in CASES if n in ("Adam", "AdamW")]
+
+
+@pytest.mark.parametrize("name,kwargs", FOREACH, ids=[f"{n}-{'-'.join(map(str, kw)) or 'defaults'}" for n, kw in FOREACH])
+def test_foreach_path_matches_per_tensor_path(name, kwargs, device):
+    def per_tensor(ps):
+        opt = getattr(tho, name)(ps, **kwargs)
+        opt.param_groups[0]["foreach"] = False
+        return opt
+    a, _ = run_torch(lambda ps: getattr(tho, name)(ps, **kwargs), device=device)
+    b, _ = run_torch(per_tensor, device=device)
+    c, _ = run_torch(lambda ps: _builtin(name, ps, kwargs, foreach=True), device=device)
+    for x, y, z in zip(a, b, c):
+        assert_close(x, y, rtol=1e-10, atol=1e-12)
+        assert_close(x, z, rtol=1e-10, atol=1e-12)
+
+
+ROUND_TRIP = [CASES[4], CASES[12], CASES[21], CASES[28]]
+
+
+@pytest.mark.parametrize("name,kwargs", ROUND_TRIP, ids=[n for n, _ in ROUND_TRIP])
+def test_torch_twin_state_dict_round_trip(name, kwargs, device):
+    make = lambda ps: getattr(tho, name)(ps, **kwargs)  # noqa: E731
+    params, opt = run_torch(make, device=device, steps=50)
+    saved = copy.deepcopy(opt.state_dict())
+    clones = [p.detach().clone().requires_grad_(True) for p in params]
+    restored = make(clones)
+    restored.load_state_dict(saved)
+    run_torch(make, steps=50, k0=50, params=params, opt=opt)
+    run_torch(make, steps=50, k0=50, params=clones, opt=restored)
+    for a, b in zip(params, clones):
+        assert torch.equal(a, b)
+
+
+def test_state_dict_round_trip_is_not_vacuous():
+    """Dropping the state mid-run changes the trajectory, so the round-trip test can fail."""
+    make = lambda ps: tho.Adam(ps, lr=0.02)  # noqa: E731
+    params, opt = run_torch(make, steps=50)
+    clones = [p.detach().clone().requires_grad_(True) for p in params]
+    run_torch(make, steps=50, k0=50, params=params, opt=opt)
+    run_torch(make, steps=50, k0=50, params=clones, opt=make(clones))
+    assert not all(torch.equal(a, b) for a, b in zip(params, clones))
+
+
+def test_torch_twin_trains_a_model_with_param_groups():
+    torch.manual_seed(0)
+    x = torch.randn(64, 3, dtype=torch.float64)
+    y = x @ torch.tensor([1.0, -2.0, 0.5], dtype=torch.float64) + 0.3
+    model_a = torch.nn.Linear(3, 1).double()
+    model_b = copy.deepcopy(model_a)
+    groups = lambda m: [{"params": [m.weight]}, {"params": [m.bias], "lr": 0.1}]  # noqa: E731
+    opt_a = tho.Adam(groups(model_a), lr=0.05)
+    opt_b = torch.optim.Adam(groups(model_b), lr=0.05)
+    for _ in range(200):
+        for m, o in ((model_a, opt_a), (model_b, opt_b)):
+            o.zero_grad()
+            loss = ((m(x).squeeze(1) - y) ** 2).mean()
+            loss.backward()
+            o.step()
+    assert_close(model_a.weight, model_b.weight)
+    assert_close(model_a.bias, model_b.bias)
+    assert ((model_a(x).squeeze(1) - y) ** 2).mean() < 1e-3
+
+
+def test_closure_returns_loss():
+    w = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    opt = tho.Adam([w], lr=0.1)
+
+    def closure():
+        opt.zero_grad()
+        loss = (w ** 2).sum()
+        loss.backward()
+        return loss
+
+    assert opt.step(closure).item() == pytest.approx(5.0)
+    assert w.detach().abs().max() < 2.0
+
+
+def test_step_functions_agree_across_twins():
+    rng = np.random.default_rng(1)
+    p, g = rng.standard_normal((4, 5)), rng.standard_normal((4, 5))
+    m, v, vmax = np.zeros_like(p), np.zeros_like(p), np.zeros_like(p)
+    tp, tg = torch.tensor(p), torch.tensor(g)
+    tm, tv, tvmax = torch.zeros_like(tp), torch.zeros_like(tp), torch.zeros_like(tp)
+    for t in range(1, 6):
+        npo.adam_step(p, g, m, v, vmax, t, lr=0.1, amsgrad=True, weight_decay=0.1)
+        tho.adam_step(tp, tg, tm, tv, tvmax, t, lr=0.1, amsgrad=True, weight_decay=0.1)
+        npo.adamw_step(p, g, m, v, None, t, lr=0.1)
+        tho.adamw_step(tp, tg, tm, tv, None, t, lr=0.1)
+    assert_close(p, tp)
+    assert_close(vmax, tvmax)
+
+
+def test_adam_first_step_is_lr_times_sign():
+    """With bias correction the first Adam step moves every weight by about lr, whatever the gradient's scale."""
+    p = np.zeros(4)
+    g = np.array([1e-3, -2.0, 50.0, -7.0])
+    npo.adam_step(p, g, np.zeros(4), np.zeros(4), None, 1, lr=0.01)
+    np.testing.assert_allclose(p, -0.01 * np.sign(g), rtol=1e-4)
+
+
+def test_numpy_adam_keeps_float32():
+    params = [np.ones((3, 2), dtype=np.float32)]
+    opt = npo.Adam(params, lr=0.1)
+    opt.step([np.full((3, 2), 0.5, dtype=np.float32)])
+    assert params[0].dtype == np.float32 and opt.state[0]["exp_avg"].dtype == np.float32
+    np.testing.assert_allclose(params[0], 0.9, rtol=1e-6)
+
+
+def test_numpy_optimizer_takes_a_dict_of_params_and_grads():
+    params = {"w": np.ones((2, 2)), "b": np.zeros(2)}
+    opt = npo.Adam(params, lr=0.1)
+    opt.step({"b": np.ones(2), "w": np.ones((2, 2))})  # order of keys does not matter
+    assert params["w"][0, 0] == pytest.approx(0.9) and params["b"][0] == pytest.approx(-0.1)
+    assert opt.state[0]["step"] == 1
+
+
+# ---------------------------------------------------------------- bad input
+
+def _np_params():
+    return [np.zeros((2, 2)), np.zeros(3)]
+
+
+def _th_params():
+    return [torch.zeros(2, 2, requires_grad=True)]
+
+
+BAD = [
+    # (label, call, exception, words the message must contain)
+    ("negative lr", lambda: npo.Adam(_np_params(), lr=-1.0), ValueError, ["Invalid learning rate", "'lr'", "-1.0"]),
+    ("NaN lr", lambda: npo.SGD(_np_params(), lr=float("nan")), ValueError, ["Invalid learning rate", "nan"]),
+    ("string lr", lambda: npo.Adam(_np_params(), lr="0.1"), TypeError, ["'lr'"]),
+    ("bool lr", lambda: tho.Adam(_th_params(), lr=True), TypeError, ["'lr'"]),
+    ("beta1 = 1", lambda: npo.Adam(_np_params(), betas=(1.0, 0.999)), ValueError,
+     ["Invalid beta parameter at index 0", "'betas'", "[0, 1)"]),
+    ("beta2 < 0", lambda: tho.AdamW(_th_params(), betas=(0.9, -0.1)), ValueError, ["index 1", "-0.1"]),
+    ("betas not a pair", lambda: npo.Adam(_np_params(), betas=0.9), TypeError, ["'betas'", "pair"]),
+    ("betas of three", lambda: npo.Adam(_np_params(), betas=(0.9, 0.99, 0.999)), TypeError, ["'betas'"]),
+    ("eps = 0", lambda: npo.Adam(_np_params(), eps=0.0), ValueError, ["Invalid epsilon", "'eps'", "(0, inf)"]),
+    ("negative eps", lambda: tho.Adam(_th_params(), eps=-1e-8), ValueError, ["'eps'"]),
+    ("negative weight decay", lambda: npo.AdamW(_np_params(), weight_decay=-0.1), ValueError, ["'weight_decay'"]),
+    ("negative momentum", lambda: npo.SGD(_np_params(), momentum=-0.5), ValueError, ["'momentum'"]),
+    ("nesterov without momentum", lambda: npo.SGD(_np_params(), nesterov=True), ValueError, ["'nesterov'"]),
+    ("amsgrad not a bool", lambda: npo.Adam(_np_params(), amsgrad="yes"), TypeError, ["'amsgrad'"]),
+    ("empty params", lambda: npo.Adam([]), ValueError, ["'params'", "empty"]),
+    ("empty params (torch)", lambda: tho.Adam([]), ValueError, ["empty"]),
+    ("one bare array", lambda: npo.Adam(np.zeros(3)), TypeError, ["'params'", "wrap it in a list"]),
+    ("non-array params", lambda: npo.Adam([[1.0, 2.0]]), TypeError, ["'params'", "list"]),
+    ("integer params", lambda: npo.Adam([np.zeros(3, dtype=int)]), TypeError, ["'params'", "int"]),
+    ("too few grads", lambda: npo.Adam(_np_params()).step([np.zeros((2, 2))]), ValueError, ["'grads'", "(2)", "1"]),
+    ("wrong grad shape", lambda: npo.Adam(_np_params()).step([np.zeros((2, 2)), np.zeros(4)]), ValueError,
+     ["'grads'", "(3,)", "(4,)"]),
+    ("grads not arrays", lambda: npo.Adam(_np_params()).step([1.0, 2.0]), TypeError, ["'grads'", "float"]),
+    ("step 0 in adam_step", lambda: npo.adam_step(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), None, 0, lr=0.1),
+     ValueError, ["'step'", "[1, inf)"]),
+    ("amsgrad without its buffer", lambda: tho.adam_step(torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2),
+                                                          None, 1, lr=0.1, amsgrad=True), ValueError, ["'max_exp_avg_sq'"]),
+]
+
+
+@pytest.mark.parametrize("label,call,exc,words", BAD, ids=[b[0] for b in BAD])
+def test_bad_input(label, call, exc, words):
+    with pytest.raises(exc) as info:
+        call()
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
+
+
+def test_sparse_gradient_is_refused():
+    w = torch.zeros(3, requires_grad=True)
+    opt = tho.Adam([w])
+    w.grad = torch.zeros(3).to_sparse()
+    with pytest.raises(TypeError, match="sparse"):
+        opt.step()
+
+
+def test_bad_input_table_is_big_enough():
+    assert len(BAD) >= 15

@@ -1,0 +1,192 @@
+"""Adam and AdamW, exactly torch's algorithms (bias correction and eps placement included)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._checks import check_betas, check_flag, check_lr, check_nonneg, check_positive, check_step
+from .base import Optimizer
+
+__all__ = ["adam_step", "adamw_step", "Adam", "AdamW"]
+
+
+def _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner):
+    check_lr(lr, owner)
+    beta1, beta2 = check_betas(betas, owner)
+    check_positive(eps, "eps", owner, "epsilon")
+    check_nonneg(weight_decay, "weight_decay", owner, "weight_decay")
+    check_flag(amsgrad, "amsgrad", owner)
+    check_flag(maximize, "maximize", owner)
+    return beta1, beta2
+
+
+def _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas, eps,
+                 weight_decay, amsgrad, maximize, decoupled, owner):
+    beta1, beta2 = _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner)
+    step = check_step(step, owner)
+    if amsgrad and max_exp_avg_sq is None:
+        raise ValueError(f"The 'max_exp_avg_sq' parameter of {owner} must be an array when amsgrad=True. Got None instead.")
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled:
+            param *= 1 - lr * weight_decay          # AdamW: shrink the weights, keep g clean
+        else:
+            g = g + weight_decay * param            # Adam: L2 penalty folded into the gradient
+
+    # One scratch array serves every intermediate: big models are memory-bound,
+    # and each temporary NumPy would otherwise allocate costs a full pass.
+    buf = np.empty_like(exp_avg)
+    np.multiply(g, 1 - beta1, out=buf)
+    exp_avg *= beta1
+    exp_avg += buf                                  # m = beta1 m + (1 - beta1) g
+    np.multiply(g, g, out=buf)
+    buf *= 1 - beta2
+    exp_avg_sq *= beta2
+    exp_avg_sq += buf                               # v = beta2 v + (1 - beta2) g^2
+
+    v = exp_avg_sq
+    if amsgrad:
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        v = max_exp_avg_sq
+
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2 = 1 - beta2 ** step
+    step_size = lr / bias_correction1
+    # torch divides sqrt(v) by sqrt(bc2) *before* adding eps: eps is not bias-corrected.
+    np.sqrt(v, out=buf)
+    buf /= math.sqrt(bias_correction2)
+    buf += eps                                      # denom = sqrt(v_hat) + eps
+    np.divide(exp_avg, buf, out=buf)
+    buf *= -step_size
+    param += buf                                    # theta -= lr m_hat / denom
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
+              eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False):
+    r"""One Adam update of ``param``, in place (``exp_avg``, ``exp_avg_sq`` too).
+
+    .. math::
+
+        g_t &= \pm\nabla_\theta L(\theta_{t-1}) + \lambda\,\theta_{t-1} \\
+        m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t \\
+        v_t &= \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2
+              \qquad (\text{amsgrad: } \hat v_t = \max(\hat v_{t-1}, v_t)) \\
+        \theta_t &= \theta_{t-1} - \frac{\eta}{1 - \beta_1^t}\,
+                   \frac{m_t}{\sqrt{v_t}/\sqrt{1 - \beta_2^t} + \epsilon}
+
+    with learning rate :math:`\eta` (``lr``), ``betas`` :math:`(\beta_1, \beta_2)`
+    and weight decay :math:`\lambda` (an L2 penalty: it goes through the moments).
+    Adam (Kingma & Ba, 2015) is the cheatsheet's
+    :math:`w \leftarrow w - \alpha\, m_{\text{corr}} / (\sqrt{s_{\text{corr}}} + \epsilon)`;
+    note that :math:`\epsilon` is added *after* the bias correction of :math:`v`.
+
+    Parameters
+    ----------
+    param, grad, exp_avg, exp_avg_sq : ndarray of one shape
+        Moment estimates start as zeros.
+    max_exp_avg_sq : ndarray or None
+        Running maximum of ``exp_avg_sq`` (starts as zeros); needed only with ``amsgrad``.
+    step : int
+        The number :math:`t \ge 1` of this update (1 on the first call).
+    lr : float
+    betas : (float, float), default (0.9, 0.999)
+    eps : float, default 1e-8
+    weight_decay : float, default 0
+    amsgrad : bool, default False
+        Use the running maximum of :math:`v` (Reddi et al., 2018).
+    maximize : bool, default False
+        Climb the objective instead (:math:`g_t = -\nabla L`).
+
+    See Also
+    --------
+    torch.optim.Adam : the same algorithm; torch keeps ``step`` in a tensor and
+        updates ``m`` with ``lerp_``, equal up to rounding.
+    adamw_step : decoupled weight decay.
+    """
+    _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
+                 weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=False,
+                 owner="adam_step")
+
+
+def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
+               eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
+    r"""One AdamW update: :func:`adam_step` with the weight decay taken out of the gradient.
+
+    .. math::
+
+        \theta_{t-1} &\leftarrow \theta_{t-1}\,(1 - \eta\,\lambda) \\
+        g_t &= \pm\nabla_\theta L(\theta_{t-1}) \quad\text{then Adam's moments and update}
+
+    Decoupling (Loshchilov & Hutter, 2019) makes the decay shrink every weight by
+    the same factor, instead of being rescaled by :math:`1/\sqrt{v}` like an L2 term.
+    Arguments are :func:`adam_step`'s; ``weight_decay`` defaults to 1e-2.
+
+    See Also
+    --------
+    torch.optim.AdamW : the same algorithm and defaults.
+    """
+    _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
+                 weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=True,
+                 owner="adamw_step")
+
+
+class Adam(Optimizer):
+    """Adam: momentum plus a per-weight step size from the running mean of squared gradients.
+
+    See :func:`adam_step` for the math. ``state[i]`` holds ``step`` (int),
+    ``exp_avg``, ``exp_avg_sq`` and, with ``amsgrad``, ``max_exp_avg_sq``.
+
+    Examples
+    --------
+    >>> opt = Adam(model.params, lr=1e-3)
+    >>> opt.step(model.grads)
+
+    See Also
+    --------
+    torch.optim.Adam : same hyperparameters and defaults (torch's ``foreach``,
+        ``fused``, ``capturable``, ``differentiable`` have no NumPy meaning).
+    """
+
+    _step_fn = staticmethod(adam_step)
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params)
+        owner = type(self).__name__
+        self.betas = _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner)
+        self.lr = float(lr)
+        self.eps = float(eps)
+        self.weight_decay = float(weight_decay)
+        self.amsgrad = bool(amsgrad)
+        self.maximize = bool(maximize)
+
+    def step(self, grads) -> None:
+        """Update every parameter in place from ``grads`` (a dict or list matching ``params``)."""
+        for p, g, state in zip(self.params, self._match(grads), self.state):
+            if not state:
+                state["step"] = 0
+                state["exp_avg"] = np.zeros_like(p)
+                state["exp_avg_sq"] = np.zeros_like(p)
+                if self.amsgrad:
+                    state["max_exp_avg_sq"] = np.zeros_like(p)
+            state["step"] += 1
+            self._step_fn(p, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                          state["step"], lr=self.lr, betas=self.betas, eps=self.eps,
+                          weight_decay=self.weight_decay, amsgrad=self.amsgrad, maximize=self.maximize)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay; see :func:`adamw_step`.
+
+    See Also
+    --------
+    torch.optim.AdamW : same hyperparameters and defaults (``weight_decay=1e-2``).
+    """
+
+    _step_fn = staticmethod(adamw_step)
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)

@@ -1,0 +1,136 @@
+"""Adam and AdamW, torch twins of ``tipslib.optim._numpy.adam``."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._checks import check_step
+from .._numpy.adam import _check_adam  # argument checks are shared, the math is not
+from .base import TwinOptimizer
+
+__all__ = ["adam_step", "adamw_step", "Adam", "AdamW"]
+
+
+def _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas, eps,
+                 weight_decay, amsgrad, maximize, decoupled, owner):
+    beta1, beta2 = _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner)
+    step = check_step(step, owner)
+    if amsgrad and max_exp_avg_sq is None:
+        raise ValueError(f"The 'max_exp_avg_sq' parameter of {owner} must be a tensor when amsgrad=True. Got None instead.")
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        if decoupled:
+            param.mul_(1 - lr * weight_decay)
+        else:
+            g = g.add(param, alpha=weight_decay)
+    exp_avg.mul_(beta1).add_(g, alpha=1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    v = exp_avg_sq
+    if amsgrad:
+        torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        v = max_exp_avg_sq
+    step_size = lr / (1 - beta1 ** step)
+    denom = (v.sqrt() / math.sqrt(1 - beta2 ** step)).add_(eps)
+    param.addcdiv_(exp_avg, denom, value=-step_size)
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
+              eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False):
+    """Twin of the NumPy ``adam_step``: updates ``param``, ``exp_avg``, ``exp_avg_sq`` in place."""
+    _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
+                 weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=False,
+                 owner="adam_step")
+
+
+def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
+               eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
+    """Twin of the NumPy ``adamw_step`` (decoupled weight decay)."""
+    _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
+                 weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=True,
+                 owner="adamw_step")
+
+
+def _adam_foreach(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, betas, eps,
+                  weight_decay, amsgrad, maximize, decoupled):
+    """:func:`adam_step` on a list of tensors at once with ``torch._foreach_*`` kernels.
+
+    The same lines as ``_adam_update``; one kernel launch per line for the whole
+    list instead of one per tensor, which is what makes many small tensors fast
+    on a GPU. Tests check it against the per-tensor path.
+    """
+    beta1, beta2 = betas
+    if maximize:
+        grads = torch._foreach_neg(grads)
+    if weight_decay != 0:
+        if decoupled:
+            torch._foreach_mul_(params, 1 - lr * weight_decay)
+        else:
+            grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    torch._foreach_mul_(exp_avgs, beta1)
+    torch._foreach_add_(exp_avgs, grads, alpha=1 - beta1)
+    torch._foreach_mul_(exp_avg_sqs, beta2)
+    torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
+    v = exp_avg_sqs
+    if amsgrad:
+        torch._foreach_maximum_(max_exp_avg_sqs, exp_avg_sqs)
+        v = max_exp_avg_sqs
+    denom = torch._foreach_sqrt(v)
+    torch._foreach_div_(denom, [math.sqrt(1 - beta2 ** t) for t in steps])
+    torch._foreach_add_(denom, eps)
+    torch._foreach_addcdiv_(params, exp_avgs, denom, [-lr / (1 - beta1 ** t) for t in steps])
+
+
+class Adam(TwinOptimizer):
+    """Twin of the NumPy ``Adam`` as a ``torch.optim.Optimizer``.
+
+    Differences: ``step(closure=None)`` reads ``p.grad``; per-parameter state
+    (``step`` as an int, ``exp_avg``, ``exp_avg_sq``, ``max_exp_avg_sq``) lives in
+    ``self.state[p]``. Each param group also has a ``"foreach"`` entry (default
+    True): when its tensors share a device and dtype the whole group is updated
+    with ``torch._foreach_*`` kernels, else tensor by tensor with :func:`adam_step`.
+    """
+
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                 amsgrad=False, *, maximize=False):
+        _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, type(self).__name__)
+        defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, foreach=True)
+        super().__init__(params, defaults)
+
+    def _init_state(self, p, state, group):
+        state["step"] = 0
+        state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        if group["amsgrad"]:
+            state["max_exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _update_group(self, group, params):
+        hyper = dict(lr=group["lr"], betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
+                     amsgrad=group["amsgrad"], maximize=group["maximize"])
+        states = [self.state[p] for p in params]
+        for s in states:
+            s["step"] += 1
+        if group.get("foreach", True) and self._uniform(params):
+            _check_adam(*hyper.values(), type(self).__name__)
+            _adam_foreach(params, [p.grad for p in params], [s["exp_avg"] for s in states],
+                          [s["exp_avg_sq"] for s in states],
+                          [s["max_exp_avg_sq"] for s in states] if group["amsgrad"] else None,
+                          [s["step"] for s in states], decoupled=self._decoupled, **hyper)
+            return
+        step_fn = adamw_step if self._decoupled else adam_step
+        for p, s in zip(params, states):
+            step_fn(p, p.grad, s["exp_avg"], s["exp_avg_sq"], s.get("max_exp_avg_sq"), s["step"], **hyper)
+
+
+class AdamW(Adam):
+    """Twin of the NumPy ``AdamW``; differences as :class:`Adam`."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+                 amsgrad=False, *, maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
