@@ -1,0 +1,264 @@
+"""Random augmentations of whole batches, torch twin of ``tipslib.augment._numpy.transforms``.
+
+Each transform has ``draw(shape, generator) -> params`` (tensors with one row
+per image of a batch of ``shape`` (N, C, H, W)), ``apply(batch, params)`` and
+``__call__(batch, generator=None)``. Differences from the NumPy twin: one call
+augments a whole NCHW batch with different parameters for every image, with
+no Python loop over images; draws come from ``generator`` (on its own device,
+then moved to the batch's), or from torch's default generator when it is None.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..._checks import check_bool, check_real
+from .._checks import check_image_shape, check_range_pair
+from . import functional as F
+
+__all__ = [
+    "RandomFlip", "RandomRotation", "RandomCrop", "ColorShift", "GaussianNoise",
+    "RandomErasing", "PixelDropout", "ContrastBrightness", "Compose",
+]
+
+
+def _generator(generator, owner):
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"The 'generator' parameter of {owner} must be a torch.Generator. Got {generator!r} instead.")
+    return generator
+
+
+def _rand(size, generator, dtype=torch.float64):
+    """Uniform [0, 1) draws on the generator's device (the CPU for the default generator)."""
+    device = generator.device if generator is not None else "cpu"
+    return torch.rand(size, generator=generator, dtype=dtype, device=device)
+
+
+class _Transform:
+    def draw(self, shape, generator=None):
+        raise NotImplementedError
+
+    def apply(self, batch, params):
+        raise NotImplementedError
+
+    def __call__(self, batch, generator=None):
+        owner = type(self).__name__
+        F.check_image(batch, owner)
+        if batch.ndim == 3:
+            return self(batch.unsqueeze(0), generator).squeeze(0)
+        params = self.draw(tuple(batch.shape), _generator(generator, owner))
+        return self.apply(batch, params)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({args})"
+
+
+def _on(params, batch, dtype=None):
+    """Move drawn parameters to the batch's device (and the work dtype for floats)."""
+    out = {}
+    for k, v in params.items():
+        if v.dtype.is_floating_point:
+            v = v.to(device=batch.device, dtype=dtype or F._work_dtype(batch))
+        else:
+            v = v.to(device=batch.device)
+        out[k] = v
+    return out
+
+
+class RandomFlip(_Transform):
+    """Twin of the NumPy ``RandomFlip``: each image of the batch flips on its own."""
+
+    def __init__(self, p=0.5, horizontal=True, vertical=False):
+        self.p = check_real(p, "p", "RandomFlip", low=0, high=1)
+        self.horizontal = check_bool(horizontal, "horizontal", "RandomFlip")
+        self.vertical = check_bool(vertical, "vertical", "RandomFlip")
+
+    def draw(self, shape, generator=None):
+        u = _rand((shape[0], 2), generator)
+        return {"horizontal": (u[:, 0] < self.p) & self.horizontal,
+                "vertical": (u[:, 1] < self.p) & self.vertical}
+
+    def apply(self, batch, params):
+        p = _on(params, batch)
+        h = p["horizontal"][:, None, None, None]
+        v = p["vertical"][:, None, None, None]
+        # Flipping everything and selecting per image beats indexing a ragged subset.
+        batch = torch.where(h, batch.flip(-1), batch) if bool(h.any()) else batch
+        return torch.where(v, batch.flip(-2), batch) if bool(v.any()) else batch
+
+
+class RandomRotation(_Transform):
+    """Twin of the NumPy ``RandomRotation``: one angle per image."""
+
+    def __init__(self, max_angle=15.0, fill=0.0):
+        self.max_angle = check_real(max_angle, "max_angle", "RandomRotation", low=0, high=180)
+        self.fill = check_real(fill, "fill", "RandomRotation", low=0, high=1)
+
+    def draw(self, shape, generator=None):
+        return {"angle": (2 * _rand(shape[0], generator) - 1) * self.max_angle}
+
+    def apply(self, batch, params):
+        return F._rotate(batch, _on(params, batch)["angle"], self.fill)
+
+
+class RandomCrop(_Transform):
+    """Twin of the NumPy ``RandomCrop``: one box per image."""
+
+    def __init__(self, scale=(0.5, 1.0)):
+        self.scale = check_range_pair(scale, "scale", "RandomCrop", low=0, high=1, low_open=True)
+
+    def draw(self, shape, generator=None):
+        n, _, h, w = shape
+        u = _rand((n, 3), generator)
+        side = torch.sqrt(self.scale[0] + u[:, 0] * (self.scale[1] - self.scale[0]))
+        height, width = h * side, w * side
+        return {"top": u[:, 1] * (h - height), "left": u[:, 2] * (w - width), "height": height, "width": width}
+
+    def apply(self, batch, params):
+        p = _on(params, batch)
+        return F._crop_resize(batch, p["top"], p["left"], p["height"], p["width"])
+
+
+class ColorShift(_Transform):
+    """Twin of the NumPy ``ColorShift``: one offset per image and channel."""
+
+    def __init__(self, max_shift=0.1):
+        self.max_shift = check_real(max_shift, "max_shift", "ColorShift", low=0, high=1)
+
+    def draw(self, shape, generator=None):
+        return {"shift": (2 * _rand(shape[:2], generator) - 1) * self.max_shift}
+
+    def apply(self, batch, params):
+        return F._color_shift(batch, _on(params, batch)["shift"])
+
+
+class GaussianNoise(_Transform):
+    """Twin of the NumPy ``GaussianNoise``. The noise is drawn in the batch's work dtype
+    (float32 for uint8), on the generator's device."""
+
+    def __init__(self, std=0.05):
+        self.std = check_real(std, "std", "GaussianNoise", low=0, high=1)
+
+    def draw(self, shape, generator=None, *, dtype=torch.float32):
+        device = generator.device if generator is not None else "cpu"
+        return {"noise": self.std * torch.randn(shape, generator=generator, dtype=dtype, device=device)}
+
+    def __call__(self, batch, generator=None):
+        F.check_image(batch, "GaussianNoise")
+        if batch.ndim == 3:
+            return self(batch.unsqueeze(0), generator).squeeze(0)
+        generator = _generator(generator, "GaussianNoise")
+        if generator is None:  # the default generator of the batch's device: no copy across devices
+            noise = self.std * torch.randn(batch.shape, dtype=F._work_dtype(batch), device=batch.device)
+            return F._add_noise(batch, noise)
+        return self.apply(batch, self.draw(tuple(batch.shape), generator, dtype=F._work_dtype(batch)))
+
+    def apply(self, batch, params):
+        return F._add_noise(batch, params["noise"])
+
+
+class RandomErasing(_Transform):
+    """Twin of the NumPy ``RandomErasing``: each image gets its own box (or none, with probability 1-p)."""
+
+    def __init__(self, p=0.5, scale=(0.02, 0.2), ratio=(0.3, 3.3), value=0.0):
+        owner = "RandomErasing"
+        self.p = check_real(p, "p", owner, low=0, high=1)
+        self.scale = check_range_pair(scale, "scale", owner, low=0, high=1)
+        self.ratio = check_range_pair(ratio, "ratio", owner, low=0, low_open=True)
+        self.value = check_real(value, "value", owner, low=0, high=1)
+
+    def draw(self, shape, generator=None):
+        n, _, h, w = shape
+        u = _rand((n, 5), generator)
+        area = (self.scale[0] + u[:, 0] * (self.scale[1] - self.scale[0])) * h * w
+        log_lo, log_hi = math.log(self.ratio[0]), math.log(self.ratio[1])
+        r = torch.exp(log_lo + u[:, 1] * (log_hi - log_lo))
+        height = torch.round(torch.sqrt(area * r)).clamp(1, h).long()
+        width = torch.round(torch.sqrt(area / r)).clamp(1, w).long()
+        keep = u[:, 2] < self.p
+        height, width = height * keep, width * keep
+        top = torch.minimum((u[:, 3] * (h - height + 1)).long(), h - height)
+        left = torch.minimum((u[:, 4] * (w - width + 1)).long(), w - width)
+        return {"top": top, "left": left, "height": height, "width": width}
+
+    def apply(self, batch, params):
+        p = _on(params, batch)
+        return F._erase(batch, p["top"], p["left"], p["height"], p["width"], self.value)
+
+
+class PixelDropout(_Transform):
+    """Twin of the NumPy ``PixelDropout``: an independent (H, W) mask per image."""
+
+    def __init__(self, p=0.05, value=0.0):
+        self.p = check_real(p, "p", "PixelDropout", low=0, high=1)
+        self.value = check_real(value, "value", "PixelDropout", low=0, high=1)
+
+    def draw(self, shape, generator=None):
+        n, _, h, w = shape
+        return {"mask": _rand((n, h, w), generator, dtype=torch.float32) < self.p}
+
+    def apply(self, batch, params):
+        return F._drop_pixels(batch, params["mask"].to(batch.device), self.value)
+
+
+class ContrastBrightness(_Transform):
+    """Twin of the NumPy ``ContrastBrightness``: one factor and one offset per image."""
+
+    def __init__(self, contrast=0.2, brightness=0.1):
+        self.contrast = check_real(contrast, "contrast", "ContrastBrightness", low=0, high=1)
+        self.brightness = check_real(brightness, "brightness", "ContrastBrightness", low=0, high=1)
+
+    def draw(self, shape, generator=None):
+        u = 2 * _rand((shape[0], 2), generator) - 1
+        return {"contrast": 1.0 + self.contrast * u[:, 0], "brightness": self.brightness * u[:, 1]}
+
+    def apply(self, batch, params):
+        p = _on(params, batch)
+        return F._adjust_contrast_brightness(batch, p["contrast"], p["brightness"])
+
+
+class Compose:
+    """Twin of the NumPy ``Compose``. Differences: each transform is called once per
+    batch, ``t(batch, generator)``, and draws for every image at once; batches
+    are NCHW; ``image_shape`` is (C, H, W), e.g. ``(1, 8, 8)`` for flattened digits."""
+
+    def __init__(self, transforms, *, generator=None, image_shape=None):
+        transforms = list(transforms)
+        for i, t in enumerate(transforms):
+            if not callable(t):
+                raise TypeError(f"The 'transforms' parameter of Compose must hold callables. "
+                                f"Got {t!r} at position {i} instead.")
+        self.transforms = transforms
+        self.generator = _generator(generator, "Compose")
+        self.image_shape = check_image_shape(image_shape, "Compose")
+
+    def _run(self, batch):
+        for t in self.transforms:
+            batch = t(batch, self.generator)
+        return batch
+
+    def __call__(self, x):
+        owner = "Compose"
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"The 'x' parameter of {owner} must be a torch.Tensor. Got {type(x).__name__} instead.")
+        if self.image_shape is not None:
+            size = math.prod(self.image_shape)
+            if x.ndim != 2 or x.shape[1] != size:
+                raise ValueError(f"The 'x' parameter of {owner} must have shape (N, {size}) to match "
+                                 f"image_shape={self.image_shape}. Got shape {tuple(x.shape)} instead.")
+            if len(x) == 0:
+                return x.clone()
+            return self._run(x.reshape((len(x),) + self.image_shape)).reshape(x.shape)
+        if x.ndim == 3:
+            return self._run(x.unsqueeze(0)).squeeze(0)
+        if x.ndim != 4:
+            raise ValueError(f"The 'x' parameter of {owner} must be a batch (N, C, H, W) or an image (C, H, W); "
+                             f"pass image_shape for flattened data. Got shape {tuple(x.shape)} instead.")
+        return self._run(x) if len(x) else x.clone()
+
+    def __repr__(self):
+        inner = "".join(f"\n  {t!r}," for t in self.transforms)
+        return f"Compose([{inner}\n])"
