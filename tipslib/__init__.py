@@ -10,6 +10,7 @@ Importing ``tipslib`` itself loads neither torch nor the topics.
 """
 
 from ._device import torch_device
+from ._display import show_source
 
 __version__ = "0.1.0"
-__all__ = ["torch_device", "__version__"]
+__all__ = ["torch_device", "show_source", "__version__"]

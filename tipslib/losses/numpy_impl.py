@@ -35,9 +35,9 @@ def _reduce(loss, reduction):
     return loss
 
 
-def _spread(dout, shape, reduction, count):
-    """Send the reduced gradient back to every element."""
-    dout = np.asarray(dout, dtype=np.float64)
+def _spread(dout, shape, reduction, count, dtype):
+    """Send the reduced gradient back to every element (in the input's dtype)."""
+    dout = np.asarray(dout, dtype=dtype)
     if reduction == "mean":
         return np.broadcast_to(dout / count, shape)
     if reduction == "sum":
@@ -93,7 +93,7 @@ def binary_cross_entropy_backward(dout, cache):
     input, target, reduction = cache
     check_dout(np.asarray(dout), input.shape, reduction, "binary_cross_entropy_backward")
     local = (input - target) / np.maximum(input * (1.0 - input), GRAD_EPS)
-    return _spread(dout, input.shape, reduction, input.size) * local
+    return _spread(dout, input.shape, reduction, input.size, input.dtype) * local
 
 
 def binary_cross_entropy(input, target, reduction="mean"):
@@ -133,7 +133,7 @@ def binary_cross_entropy_with_logits_backward(dout, cache):
     check_dout(np.asarray(dout), input.shape, reduction, "binary_cross_entropy_with_logits_backward")
     e = np.exp(-np.abs(input))
     sigmoid = np.where(input >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    return _spread(dout, input.shape, reduction, input.size) * (sigmoid - target)
+    return _spread(dout, input.shape, reduction, input.size, input.dtype) * (sigmoid - target)
 
 
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):
@@ -178,7 +178,7 @@ def cross_entropy_backward(dout, cache):
     check_dout(np.asarray(dout), (n,), reduction, "cross_entropy_backward")
     dlogits = np.exp(log_probs)
     dlogits[np.arange(n), target] -= 1.0
-    return _spread(dout, (n,), reduction, n)[:, None] * dlogits
+    return _spread(dout, (n,), reduction, n, dlogits.dtype)[:, None] * dlogits
 
 
 def cross_entropy(input, target, reduction="mean"):
@@ -207,7 +207,7 @@ def mse_loss_backward(dout, cache):
     r""":math:`\partial L / \partial x = 2 (x - y)`, scaled by the reduction."""
     diff, reduction = cache
     check_dout(np.asarray(dout), diff.shape, reduction, "mse_loss_backward")
-    return _spread(dout, diff.shape, reduction, diff.size) * 2.0 * diff
+    return _spread(dout, diff.shape, reduction, diff.size, diff.dtype) * 2.0 * diff
 
 
 def mse_loss(input, target, reduction="mean"):

@@ -1,0 +1,75 @@
+"""fit on digits: the NumPy twin and the torch twin against a plain torch CPU loop.
+
+The workload of issue 2: a 64-128-10 MLP, batch 64, 20 epochs of SGD with
+momentum, float32, on the CPU. The anchor is the loop people write by hand:
+``nn.Sequential`` + ``torch.optim.SGD`` + ``F.cross_entropy``, no DataLoader.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import Row, median_time, print_table  # noqa: E402
+
+from tipslib.data import Standardizer, load_digits  # noqa: E402
+from tipslib.layers import numpy_impl as L  # noqa: E402
+from tipslib.layers import torch_impl as TL  # noqa: E402
+from tipslib.losses import numpy_impl as LN  # noqa: E402
+from tipslib.losses import torch_impl as LT  # noqa: E402
+from tipslib.optim import numpy_impl as O  # noqa: E402
+from tipslib.optim import torch_impl as OT  # noqa: E402
+from tipslib.training import numpy_impl as TR  # noqa: E402
+from tipslib.training import torch_impl as TT  # noqa: E402
+
+
+def run(quick: bool = False) -> list[Row]:
+    epochs = 5 if quick else 20
+    x, y = load_digits()
+    x = Standardizer().fit_transform(x).astype(np.float32)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    hyper = dict(lr=0.05, momentum=0.9)
+    kw = dict(epochs=epochs, batch_size=64, progress=False)
+
+    def numpy_fit():
+        rng = np.random.default_rng(0)
+        m = L.Sequential(L.Linear(64, 128, rng=rng, dtype=np.float32), L.ReLU(),
+                         L.Linear(128, 10, rng=rng, dtype=np.float32))
+        TR.fit(m, LN.CrossEntropyLoss(), O.SGD(m.params, **hyper), x, y, rng=rng, **kw)
+
+    def twin_fit():
+        g = torch.Generator().manual_seed(0)
+        m = TL.Sequential(TL.Linear(64, 128), TL.ReLU(), TL.Linear(128, 10))
+        TT.fit(m, LT.CrossEntropyLoss(), OT.SGD(m.parameters(), **hyper), xt, yt, generator=g, **kw)
+
+    def plain_torch():
+        g = torch.Generator().manual_seed(0)
+        m = torch.nn.Sequential(torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
+        opt = torch.optim.SGD(m.parameters(), **hyper)
+        for _ in range(epochs):
+            order = torch.randperm(len(xt), generator=g)
+            for i in range(0, len(xt), 64):
+                idx = order[i:i + 64]
+                loss = F.cross_entropy(m(xt[idx]), yt[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+    repeat = 3 if quick else 5
+    anchor = median_time(plain_torch, repeat=repeat)
+    label = f"fit digits 64-128-10, batch 64, {epochs} epochs, CPU float32"
+    return [
+        Row(f"{label}: NumPy twin", median_time(numpy_fit, repeat=repeat), anchor,
+            "plain torch loop (nn.Sequential + torch.optim.SGD)", "<= 1.5x"),
+        Row(f"{label}: torch twin", median_time(twin_fit, repeat=repeat), anchor,
+            "plain torch loop (nn.Sequential + torch.optim.SGD)", ""),
+    ]
+
+
+if __name__ == "__main__":
+    print_table(run(quick="--quick" in sys.argv))
