@@ -1,0 +1,310 @@
+"""Shared by both twins: tolerances, argument checks, verdicts and the report.
+
+Plain Python only: the twins hand in floats, index tuples and their own arrays
+(only ``.shape`` and ``.dtype`` are looked at here).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .._checks import check_float_array, check_real
+
+__all__ = [
+    "ParameterCheck", "GradientCheck", "GradientCheckWarning",
+    "TOLERANCES", "NOISE_FACTOR", "worst_verdict", "judge",
+    "unpack", "match_grads", "precision_of", "settings", "start_value", "kink_warning",
+]
+
+#: Default step and verdict thresholds per floating-point type.
+#:
+#: ``h`` is near the best centered step, the cube root of the machine epsilon.
+#: The float64 thresholds follow CS231n's rule of thumb for the relative error
+#: (below 1e-7 "you should be happy", above 1e-4 suspicious for a smooth
+#: function, above 1e-2 "probably wrong"; https://cs231n.github.io/neural-networks-3/#gradcheck).
+#: float32 resolves only about 3 significant digits of a centered difference,
+#: so its thresholds are looser and its best verdict is 'warn'.
+TOLERANCES = {
+    "float64": {"h": 1e-6, "pass_tol": 1e-7, "fail_tol": 1e-4, "eps": 2.0 ** -52},
+    "float32": {"h": 1e-3, "pass_tol": 1e-3, "fail_tol": 1e-2, "eps": 2.0 ** -23},
+}
+
+#: The rounding error of a centered difference is about ``eps * |f| / h``; a
+#: difference between the two gradients below ``NOISE_FACTOR`` times that is noise.
+NOISE_FACTOR = 30.0
+
+_RANK = {"pass": 0, "warn": 1, "fail": 2}
+
+
+class GradientCheckWarning(UserWarning):
+    """A gradient check whose numbers need a caveat: float32 precision, or kinks within ``±h``."""
+
+
+def worst_verdict(verdicts) -> str:
+    """'fail' if any failed, else 'warn' if any warned, else 'pass' (also for none)."""
+    return max(verdicts, key=_RANK.__getitem__, default="pass")
+
+
+@dataclass
+class ParameterCheck:
+    """The check of one array (one parameter of a model).
+
+    Attributes
+    ----------
+    name : str
+    shape : tuple
+    max_rel_error : float
+        Largest error over the elements not explained by a kink (see
+        ``gradient_check`` for the error measure).
+    index : tuple
+        Where that largest error is, as an index into the array.
+    analytic, numerical : float
+        The two gradients at ``index``.
+    max_abs_error : float
+        Largest ``|analytic - numerical|`` over all elements.
+    kinks : int
+        Elements whose disagreement is explained by a kink of ``f`` within ``±h``.
+    verdict : {'pass', 'warn', 'fail'}
+    reason : str
+        Why, in one sentence; empty for a plain pass.
+    """
+
+    name: str
+    shape: tuple
+    max_rel_error: float
+    index: tuple
+    analytic: float
+    numerical: float
+    max_abs_error: float
+    kinks: int
+    verdict: str
+    reason: str = ""
+
+
+@dataclass
+class GradientCheck:
+    """All the parameters' checks, with the settings they used.
+
+    ``result.verdict`` is the worst row's verdict; ``result["0.weight"]`` is a
+    row; ``result.errors["0.weight"]`` is the full error array (same shape as
+    the parameter); ``print(result)`` shows the table. ``autograd_gradcheck``
+    is what ``torch.autograd.gradcheck`` said on the same function (torch twin
+    only; ``None`` when it was not run, with the reason in ``autograd_note``).
+    """
+
+    rows: list
+    dtype: str
+    h: float
+    pass_tol: float
+    fail_tol: float
+    atol: float
+    errors: dict = field(default_factory=dict, repr=False)
+    autograd_gradcheck: bool | None = None
+    autograd_note: str = ""
+
+    @property
+    def verdict(self) -> str:
+        return worst_verdict(r.verdict for r in self.rows)
+
+    @property
+    def passed(self) -> bool:
+        """True unless some parameter failed ('warn' counts as passing, with a reason)."""
+        return self.verdict != "fail"
+
+    def failed(self) -> list:
+        """Names of the parameters that failed."""
+        return [r.name for r in self.rows if r.verdict == "fail"]
+
+    def __getitem__(self, name) -> ParameterCheck:
+        for r in self.rows:
+            if r.name == name:
+                return r
+        raise KeyError(f"No parameter named {name!r}; the checked ones are {[r.name for r in self.rows]}.")
+
+    def __iter__(self):
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _cells(self):
+        head = ("parameter", "shape", "max rel. error", "at index", "analytic", "numerical", "verdict", "why")
+        body = [
+            (r.name, str(tuple(r.shape)), f"{r.max_rel_error:.2e}", str(tuple(r.index)),
+             f"{r.analytic:+.6e}", f"{r.numerical:+.6e}", r.verdict, r.reason)
+            for r in self.rows
+        ]
+        return head, body
+
+    def _footer(self) -> str:
+        text = (f"{self.verdict.upper()}: {self.dtype}, h={self.h:g}, pass <= {self.pass_tol:g}, "
+                f"fail > {self.fail_tol:g}, noise floor atol={self.atol:.1e}")
+        if self.autograd_gradcheck is not None or self.autograd_note:
+            said = {True: "passed", False: "FAILED", None: "not run"}[self.autograd_gradcheck]
+            text += f"; torch.autograd.gradcheck {said}"
+            if self.autograd_note:
+                text += f" ({self.autograd_note})"
+        return text
+
+    def table(self) -> str:
+        head, body = self._cells()
+        widths = [max(len(c) for c in col) for col in zip(head, *body)]
+        line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()
+        rows = [line(head), line(["-" * w for w in widths]), *(line(b) for b in body)]
+        return "\n".join(rows + [self._footer()])
+
+    def __repr__(self) -> str:
+        return self.table()
+
+    def _repr_html_(self) -> str:
+        colour = {"pass": "#2e7d32", "warn": "#b26a00", "fail": "#c62828"}
+        head, body = self._cells()
+        th = "".join(f"<th style='text-align:left'>{html.escape(h)}</th>" for h in head)
+        trs = []
+        for cells in body:
+            tds = "".join(
+                f"<td style='text-align:left;color:{colour[c]};font-weight:bold'>{c}</td>" if i == 6
+                else f"<td style='text-align:left'>{html.escape(c)}</td>"
+                for i, c in enumerate(cells))
+            trs.append(f"<tr>{tds}</tr>")
+        return (f"<table><thead><tr>{th}</tr></thead><tbody>{''.join(trs)}</tbody></table>"
+                f"<p><code>{html.escape(self._footer())}</code></p>")
+
+
+def judge(name, shape, dtype_name, err_max, index, analytic, numerical, abs_max, kinks, pass_tol, fail_tol):
+    """Turn one array's numbers into a :class:`ParameterCheck` with its verdict and reason."""
+    if not math.isfinite(err_max):
+        verdict, reason = "fail", "a gradient is not finite"
+    elif err_max > fail_tol:
+        verdict = "fail"
+        reason = (f"the gradients disagree at {tuple(index)}: analytic {analytic:.6g}, "
+                  f"numerical {numerical:.6g}")
+    elif err_max > pass_tol:
+        verdict = "warn"
+        reason = f"error {err_max:.1e} is above {pass_tol:g} but within {fail_tol:g}"
+        if dtype_name == "float32":
+            reason += "; float32 rounding may explain it, recheck in float64"
+    elif kinks:
+        verdict = "warn"
+        reason = f"{kinks} element(s) on a kink within +-h (one-sided slopes differ, e.g. a ReLU input near 0): not a bug"
+    elif dtype_name == "float32":
+        verdict = "warn"
+        reason = "agrees as far as float32 can tell; only a float64 check can pass"
+    else:
+        verdict, reason = "pass", ""
+    return ParameterCheck(name=name, shape=tuple(shape), max_rel_error=float(err_max), index=tuple(index),
+                          analytic=float(analytic), numerical=float(numerical),
+                          max_abs_error=float(abs_max), kinks=int(kinks), verdict=verdict, reason=reason)
+
+
+# --- argument checks -------------------------------------------------------------------------
+
+
+def unpack(f, arrays_or_params, owner, array_type):
+    """Names, arrays and a zero-argument call of ``f`` for either calling convention."""
+    if isinstance(arrays_or_params, Mapping):
+        names, arrays = [str(k) for k in arrays_or_params.keys()], list(arrays_or_params.values())
+        call = f
+    elif isinstance(arrays_or_params, (list, tuple)):
+        arrays = list(arrays_or_params)
+        names = [f"arrays[{k}]" for k in range(len(arrays))]
+        call = lambda: f(*arrays)  # noqa: E731
+    else:
+        raise TypeError(
+            f"The 'arrays_or_params' parameter of {owner} must be a dict of named arrays or a "
+            f"list of arrays. Got {type(arrays_or_params).__name__} instead.")
+    if not arrays:
+        raise ValueError(f"The 'arrays_or_params' parameter of {owner} must hold at least one array. Got none.")
+    for name, x in zip(names, arrays):
+        if not isinstance(x, array_type):
+            raise TypeError(
+                f"The '{name}' parameter of {owner} must be a {array_type.__module__}.{array_type.__name__}. "
+                f"Got {type(x).__name__} instead.")
+        check_float_array(x, name, owner)
+    return names, arrays, call
+
+
+def match_grads(names, arrays, analytic_grads, owner):
+    """``analytic_grads`` as a list aligned with ``arrays``, each of the same shape."""
+    if isinstance(analytic_grads, Mapping):
+        if set(map(str, analytic_grads)) != set(names):
+            raise ValueError(
+                f"The 'analytic_grads' parameter of {owner} must have the keys {names}. "
+                f"Got {list(analytic_grads)} instead.")
+        by_name = {str(k): g for k, g in analytic_grads.items()}
+        grads = [by_name[n] for n in names]
+    elif isinstance(analytic_grads, (list, tuple)):
+        grads = list(analytic_grads)
+        if len(grads) != len(arrays):
+            raise ValueError(
+                f"The 'analytic_grads' parameter of {owner} must hold one gradient per array "
+                f"({len(arrays)}). Got {len(grads)} instead.")
+    else:
+        raise TypeError(
+            f"The 'analytic_grads' parameter of {owner} must be a dict or a list of arrays like "
+            f"'arrays_or_params'. Got {type(analytic_grads).__name__} instead.")
+    for name, x, g in zip(names, arrays, grads):
+        check_float_array(g, f"analytic_grads[{name!r}]", owner)
+        if tuple(g.shape) != tuple(x.shape):
+            raise ValueError(
+                f"The 'analytic_grads' parameter of {owner} must give '{name}' a gradient of its "
+                f"shape {tuple(x.shape)}. Got {tuple(g.shape)} instead.")
+    return grads
+
+
+def precision_of(names, arrays, owner):
+    """'float32' if any array is float32, else 'float64'; other types are refused."""
+    kinds = set()
+    for name, x in zip(names, arrays):
+        kind = str(x.dtype).replace("torch.", "")
+        if kind not in TOLERANCES:
+            raise TypeError(
+                f"The '{name}' parameter of {owner} must be float32 or float64 (lower precision "
+                f"cannot resolve a finite difference). Got dtype {x.dtype} instead.")
+        kinds.add(kind)
+    return "float32" if "float32" in kinds else "float64"
+
+
+def settings(precision, h, pass_tol, fail_tol, owner):
+    """The step and thresholds: the caller's, or the defaults for ``precision``.
+    Warns when the check runs in float32."""
+    tol = TOLERANCES[precision]
+    h = tol["h"] if h is None else check_real(h, "h", owner, low=0, low_open=True)
+    pass_tol = tol["pass_tol"] if pass_tol is None else check_real(pass_tol, "pass_tol", owner, low=0, low_open=True)
+    fail_tol = tol["fail_tol"] if fail_tol is None else check_real(fail_tol, "fail_tol", owner, low=0, low_open=True)
+    if pass_tol > fail_tol:
+        raise ValueError(
+            f"The 'fail_tol' parameter of {owner} must be at least 'pass_tol' ({pass_tol:g}). "
+            f"Got {fail_tol:g} instead.")
+    if precision == "float32":
+        warnings.warn(
+            f"{owner} runs in float32: rounding limits a centered difference to about 3 significant "
+            f"digits, so the thresholds are loosened (pass <= {pass_tol:g}, fail > {fail_tol:g}) and "
+            f"the best verdict is 'warn'. Cast the model and data to float64 for a strict check.",
+            GradientCheckWarning, stacklevel=4)
+    return h, pass_tol, fail_tol
+
+
+def start_value(call, scalar, owner):
+    """``f`` at the unperturbed point, called twice to make sure it is a function."""
+    f0, again = scalar(call(), owner), scalar(call(), owner)
+    if not math.isfinite(f0):
+        raise ValueError(f"The 'f' parameter of {owner} must return a finite value at the given point. Got {f0!r} instead.")
+    if f0 != again:
+        raise ValueError(
+            f"The 'f' parameter of {owner} must be deterministic: two calls at the same point gave "
+            f"{f0!r} and {again!r}. Put Dropout and other random layers in eval mode (or fix their "
+            f"mask) before checking gradients.")
+    return f0
+
+
+def kink_warning(owner, name, count, first, h):
+    warnings.warn(
+        f"{owner}: {count} element(s) of '{name}' (first at {first}) sit on a kink of f within "
+        f"+-h={h:g}: the one-sided slopes differ, as at a ReLU input near 0, so the centered "
+        f"difference averages them. They are left out of the verdict.",
+        GradientCheckWarning, stacklevel=3)
