@@ -1,0 +1,290 @@
+r"""Weight penalties and early stopping in NumPy: the reference implementations.
+
+The cheatsheet's three penalties are one family,
+
+.. math::
+
+    R(\theta) = \lambda\big[(1-\alpha)\lVert\theta\rVert_1 + \alpha\lVert\theta\rVert_2^2\big],
+    \qquad \lambda \ge 0,\ \alpha \in [0, 1],
+
+with ``alpha=0`` the LASSO (:class:`L1`), ``alpha=1`` ridge (:class:`L2`) and
+anything between the elastic net. ``lam`` stands for :math:`\lambda` (``lambda``
+is a Python keyword). The torch twin is :mod:`tipslib.regularization.torch_impl`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import check_float_array, check_real
+from ._common import EarlyStoppingBase, Selection, check_alpha, check_lam, check_lr, from_sklearn, to_sklearn
+
+__all__ = [
+    "l1_penalty", "l1_grad", "l2_penalty", "l2_grad", "elastic_net_penalty", "elastic_net_grad",
+    "soft_threshold", "prox_elastic_net", "ElasticNet", "L1", "L2", "to_sklearn", "from_sklearn",
+    "EarlyStopping",
+]
+
+
+def _check_theta(theta, name, owner):
+    check_float_array(theta, name, owner)
+    if not np.isfinite(theta).all():
+        raise ValueError(f"The '{name}' parameter of {owner} must hold finite numbers. Got NaN or inf entries instead.")
+
+
+# --- the math ------------------------------------------------------------------------------
+
+
+def elastic_net_penalty(theta, lam, alpha=0.5):
+    r"""The elastic-net penalty of one array.
+
+    .. math::
+
+        R(\theta) = \lambda\big[(1-\alpha)\textstyle\sum_i|\theta_i| + \alpha\sum_i\theta_i^2\big]
+
+    Parameters
+    ----------
+    theta : ndarray, any shape
+    lam : float >= 0
+        Overall strength :math:`\lambda`.
+    alpha : float in [0, 1], default 0.5
+        The mix: 0 is pure L1 (LASSO), 1 pure squared L2 (ridge).
+
+    Returns
+    -------
+    float
+
+    See Also
+    --------
+    sklearn.linear_model.ElasticNet : the same family in another parametrisation; see :func:`to_sklearn`.
+    torch.optim.SGD : ``weight_decay=2*lam`` is the gradient of the ``alpha=1`` case.
+    """
+    owner = "elastic_net_penalty"
+    _check_theta(theta, "theta", owner)
+    lam, alpha = check_lam(lam, owner), check_alpha(alpha, owner)
+    return float(lam * ((1 - alpha) * np.abs(theta).sum() + alpha * np.square(theta).sum()))
+
+
+def elastic_net_grad(theta, lam, alpha=0.5):
+    r"""A (sub)gradient of :func:`elastic_net_penalty`.
+
+    .. math::
+
+        \partial R / \partial\theta = \lambda\big[(1-\alpha)\,\mathrm{sign}(\theta) + 2\alpha\,\theta\big]
+
+    :math:`|\theta|` has no derivative at 0; ``sign(0) = 0`` picks the
+    subgradient torch's autograd picks too. Subgradient steps make weights
+    hover around zero without reaching it; :func:`prox_elastic_net` lands on it.
+
+    Returns
+    -------
+    ndarray, shape of ``theta``
+    """
+    owner = "elastic_net_grad"
+    _check_theta(theta, "theta", owner)
+    lam, alpha = check_lam(lam, owner), check_alpha(alpha, owner)
+    return lam * ((1 - alpha) * np.sign(theta) + 2 * alpha * theta)
+
+
+def l1_penalty(theta, lam):
+    r"""LASSO penalty :math:`\lambda\lVert\theta\rVert_1`: :func:`elastic_net_penalty` with ``alpha=0``."""
+    return elastic_net_penalty(theta, lam, 0.0)
+
+
+def l1_grad(theta, lam):
+    r""":math:`\lambda\,\mathrm{sign}(\theta)` with ``sign(0) = 0``: :func:`elastic_net_grad` with ``alpha=0``."""
+    return elastic_net_grad(theta, lam, 0.0)
+
+
+def l2_penalty(theta, lam):
+    r"""Ridge penalty :math:`\lambda\lVert\theta\rVert_2^2`: :func:`elastic_net_penalty` with ``alpha=1``.
+
+    See Also
+    --------
+    torch.optim.SGD : ``weight_decay=2*lam`` adds this penalty's gradient :math:`2\lambda\theta`.
+    """
+    return elastic_net_penalty(theta, lam, 1.0)
+
+
+def l2_grad(theta, lam):
+    r""":math:`2\lambda\theta`: :func:`elastic_net_grad` with ``alpha=1``."""
+    return elastic_net_grad(theta, lam, 1.0)
+
+
+def soft_threshold(x, threshold):
+    r"""Shrink every entry towards 0 by ``threshold``, stopping at 0.
+
+    .. math::
+
+        S_t(x) = \mathrm{sign}(x)\,\max(|x| - t,\ 0)
+
+    The proximal operator of :math:`t\lVert\cdot\rVert_1`: entries with
+    :math:`|x| \le t` become exactly 0.
+    """
+    owner = "soft_threshold"
+    _check_theta(x, "x", owner)
+    t = check_real(threshold, "threshold", owner, low=0)
+    return np.sign(x) * np.maximum(np.abs(x) - t, 0.0)
+
+
+def prox_elastic_net(theta, lr, lam, alpha=0.5):
+    r"""Proximal step of the elastic-net penalty: the closed-form minimiser
+
+    .. math::
+
+        \mathrm{prox}(\theta) = \arg\min_z \frac{1}{2\eta}\lVert z - \theta\rVert^2 + R(z)
+        = \frac{S_{\eta\lambda(1-\alpha)}(\theta)}{1 + 2\eta\lambda\alpha}
+
+    with step :math:`\eta` (``lr``) and :math:`S` the :func:`soft_threshold`.
+    Proximal gradient descent alternates a plain gradient step on the data
+    loss with this step; unlike a subgradient step it sets small weights
+    *exactly* to zero, which is how the LASSO selects variables.
+
+    Parameters
+    ----------
+    theta : ndarray
+        Usually the weights right after the data-loss gradient step.
+    lr : float >= 0
+    lam : float >= 0
+    alpha : float in [0, 1], default 0.5
+
+    Returns
+    -------
+    ndarray, shape of ``theta`` (a new array).
+
+    See Also
+    --------
+    sklearn.linear_model.ElasticNet : solves the linear case by coordinate descent instead.
+    """
+    owner = "prox_elastic_net"
+    _check_theta(theta, "theta", owner)
+    lr, lam, alpha = check_lr(lr, owner), check_lam(lam, owner), check_alpha(alpha, owner)
+    shrunk = soft_threshold(theta, lr * lam * (1 - alpha))
+    return shrunk / (1 + 2 * lr * lam * alpha)
+
+
+# --- objects for fit -----------------------------------------------------------------------
+
+
+class ElasticNet:
+    r"""The elastic-net penalty of a model, for ``fit(..., penalty=ElasticNet(lam, alpha))``.
+
+    :math:`R = \lambda\sum_k[(1-\alpha)\lVert\theta_k\rVert_1 + \alpha\lVert\theta_k\rVert_2^2]`
+    over the selected arrays :math:`\theta_k`.
+
+    Parameters
+    ----------
+    lam : float >= 0
+    alpha : float in [0, 1], default 0.5
+    include : None, callable or collection of str
+        Which parameters are penalised. ``None``: the names ending in
+        ``"weight"`` (biases are left alone, as is usual: they do not make a
+        model more wiggly). A callable receives each name and returns a bool.
+
+    Methods
+    -------
+    __call__(params) -> float
+        The penalty of a ``{name: array}`` dict (``model.params``).
+    grad(params) -> dict
+        Its (sub)gradient for the selected names, which ``fit`` adds to ``model.grads``.
+    prox(params, lr)
+        The proximal step :func:`prox_elastic_net`, applied in place.
+
+    See Also
+    --------
+    torch.optim.SGD : ``weight_decay`` is the ridge case, but applied to every parameter, biases included.
+    """
+
+    def __init__(self, lam, alpha=0.5, *, include=None):
+        owner = type(self).__name__
+        self.lam = check_lam(lam, owner)
+        self.alpha = check_alpha(alpha, owner)
+        self.selected = Selection(include, owner)
+
+    def _arrays(self, params):
+        names = self.selected(params)
+        for n in names:
+            _check_theta(params[n], f"params['{n}']", type(self).__name__)
+        return names
+
+    def __call__(self, params):
+        names = self._arrays(params)
+        return float(sum(elastic_net_penalty(params[n], self.lam, self.alpha) for n in names))
+
+    def grad(self, params):
+        return {n: elastic_net_grad(params[n], self.lam, self.alpha) for n in self._arrays(params)}
+
+    def prox(self, params, lr):
+        """Replace each selected array's values by their proximal step, in place."""
+        lr = check_lr(lr, type(self).__name__)
+        for n in self._arrays(params):
+            params[n][...] = prox_elastic_net(params[n], lr, self.lam, self.alpha)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(lam={self.lam}, alpha={self.alpha})"
+
+
+class L1(ElasticNet):
+    r"""LASSO penalty :math:`\lambda\sum_k\lVert\theta_k\rVert_1`: :class:`ElasticNet` with ``alpha=0``."""
+
+    def __init__(self, lam, *, include=None):
+        super().__init__(lam, 0.0, include=include)
+
+    def __repr__(self):
+        return f"L1(lam={self.lam})"
+
+
+class L2(ElasticNet):
+    r"""Ridge penalty :math:`\lambda\sum_k\lVert\theta_k\rVert_2^2`: :class:`ElasticNet` with ``alpha=1``.
+
+    With plain SGD it is the same as ``SGD(weight_decay=2*lam)`` restricted to the selected arrays.
+    """
+
+    def __init__(self, lam, *, include=None):
+        super().__init__(lam, 1.0, include=include)
+
+    def __repr__(self):
+        return f"L2(lam={self.lam})"
+
+
+class EarlyStopping(EarlyStoppingBase):
+    """Stop ``fit`` when the monitored value stops improving; keep the best weights.
+
+    A callback for ``fit(..., callbacks=[EarlyStopping()])``, with Keras's rules:
+
+    * an epoch improves when its value beats the best so far by *more* than
+      ``min_delta`` (below ``best - min_delta`` in ``mode='min'``, above
+      ``best + min_delta`` in ``mode='max'``);
+    * training stops after ``patience`` epochs in a row without improvement
+      (``patience=0`` stops at the first one);
+    * a NaN or infinite value is never an improvement;
+    * with ``restore_best_weights`` the model gets the weights of the best
+      epoch back when training ends, whether it stopped early or ran out of epochs.
+
+    Parameters
+    ----------
+    monitor : {'val_loss', 'val_acc', 'train_loss', 'train_acc'}, default 'val_loss'
+    patience : int >= 0, default 5
+    min_delta : float >= 0, default 0.0
+    mode : {'min', 'max'}, default 'min'
+        'max' for accuracies.
+    restore_best_weights : bool, default True
+
+    Attributes
+    ----------
+    best_epoch, best_value : the best epoch (1-based, as ``fit`` counts) and its value, or None
+    stopped_epoch : the epoch at which it asked ``fit`` to stop, or None
+    values : every monitored value seen, in order
+
+    Weights are copied with ``model.state_dict()`` and put back with ``load_state_dict``.
+
+    See Also
+    --------
+    keras.callbacks.EarlyStopping : the same rules (Keras restores only when it stops early).
+    """
+
+    def _snapshot(self, model):
+        return model.state_dict()
+
+    def _restore(self, model, state):
+        model.load_state_dict(state)
