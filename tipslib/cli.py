@@ -15,6 +15,9 @@ from . import __version__
 EPILOG = """examples:
   tipslib --version
   tipslib course                      open the chapter notebooks in JupyterLab
+  tipslib release exercises/source exercises/release
+  tipslib check exercises/release/regularization.ipynb
+  tipslib grade exercises/source submissions/ --out gradebook.csv --feedback feedback/ --jobs 2
 """
 
 
@@ -44,6 +47,10 @@ def _add_course(sub):
 
 #: name -> function(subparsers) -> runner(args) -> exit code
 COMMANDS = {"course": _add_course}
+
+from .grading.cli import add_check, add_grade, add_release  # noqa: E402 - registered after the core ones
+
+COMMANDS.update(release=add_release, check=add_check, grade=add_grade)
 
 
 def build_parser():

@@ -1,0 +1,111 @@
+"""``tipslib check NOTEBOOK``: run a notebook's visible tests and say what passed.
+
+The notebook's code cells run top to bottom in a fresh Python process (no
+kernel needed); hidden-test blocks, if the notebook still has them, are cut
+out first. Each ``expect`` compares locally, so a failing test shows the
+helpful message it raises (a matched hint, a shape, a value).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import notebook as nbk
+from .release import _remove_hidden
+
+__all__ = ["check"]
+
+HIDDEN_NOTE = ("Passing the visible tests does not mean full marks: the grader also runs hidden "
+               "tests on other inputs.")
+
+
+def _job(nb):
+    cells = []
+    for cell in nb["cells"]:
+        if cell.get("cell_type") != "code":
+            continue
+        src = nbk.strip_magics(nbk.source_of(cell))
+        kind = "test" if nbk.is_test(cell) else "setup"
+        if kind == "test":
+            src = _remove_hidden(src)
+        cells.append({"kind": kind, "grade_id": nbk.grade_id(cell), "parts": [["main", src]], "points": nbk.points(cell)})
+    return {"cells": cells, "record": False}
+
+
+def _run(job, timeout):
+    r, w = os.pipe()
+    proc = subprocess.Popen([sys.executable, "-m", "tipslib.grading._runner", str(w)], stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, pass_fds=(w,),
+                            env=dict(os.environ, MPLBACKEND="Agg"), start_new_session=True)
+    os.close(w)
+    proc.stdin.write(json.dumps(job).encode())
+    proc.stdin.close()
+    buf, deadline, timed_out = b"", time.monotonic() + timeout, False
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([r], [], [], left)[0]:
+            timed_out = True
+            os.killpg(proc.pid, 9)
+            break
+        data = os.read(r, 1 << 20)
+        if not data:
+            break
+        buf += data
+    os.close(r)
+    proc.wait()
+    msgs = []
+    for line in buf.split(b"\n"):
+        try:
+            msgs.append(json.loads(line))
+        except ValueError:
+            pass
+    return msgs, timed_out
+
+
+def check(path, *, timeout=300.0, out=sys.stdout) -> int:
+    """Run the visible tests of the notebook at ``path``; 0 when all pass, 1 otherwise, 2 if unreadable."""
+    try:
+        nb = nbk.load(path)
+    except nbk.InvalidNotebook as exc:
+        print(f"Cannot check {path}: {exc}.", file=out)
+        return 2
+    job = _job(nb)
+    tests = [i for i, c in enumerate(job["cells"]) if c["kind"] == "test"]
+    name = nbk.title_of(nb) or Path(path).stem
+    print(f"Checking {name}: {len(tests)} test cells (this takes a few seconds)...", file=out)
+    msgs, timed_out = _run(job, timeout)
+    errors = {m["cell"]: m["error"] for m in msgs if m.get("m") == "end" and m.get("error")}
+    ended = {m["cell"] for m in msgs if m.get("m") == "end"}
+    for i, c in enumerate(job["cells"]):
+        if c["kind"] == "setup" and i in errors and errors[i]["type"] != "NotImplementedError":
+            e = errors[i]
+            print(f"  note: cell {c['grade_id'] or i} raised {e['type']}: {e['msg']}", file=out)
+    passed = points = total = 0
+    for i in tests:
+        c = job["cells"][i]
+        total += c["points"]
+        label = f"{c['grade_id'] or f'cell {i}'} ({c['points']:g} points)"
+        if i in ended and i not in errors:
+            passed += 1
+            points += c["points"]
+            print(f"  PASS  {label}", file=out)
+            continue
+        e = errors.get(i)
+        if e is None:
+            why = "did not run (the run stopped earlier" + (": time limit)" if timed_out else ")")
+        elif e["type"] == "NotImplementedError":
+            why = "not implemented yet (the function still raises NotImplementedError)"
+        elif e["type"] == "AssertionError":
+            why = e["msg"]
+        else:
+            why = f"{e['type']}: {e['msg']}"
+        print(f"  FAIL  {label}: {why}", file=out)
+    print(f"{passed}/{len(tests)} visible tests pass ({points:g}/{total:g} visible points).", file=out)
+    print(HIDDEN_NOTE, file=out)
+    return 0 if passed == len(tests) and tests else 1

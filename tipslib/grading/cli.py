@@ -1,0 +1,109 @@
+"""The grading subcommands of ``tipslib``: release, check, grade."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+
+__all__ = ["add_release", "add_check", "add_grade"]
+
+_RAW = argparse.RawDescriptionHelpFormatter
+
+
+def add_release(sub):
+    p = sub.add_parser(
+        "release", help="write the student versions of the exercise notebooks", formatter_class=_RAW,
+        description="Replace each solution by a stub, remove hidden tests, clear outputs.",
+        epilog="example:\n  tipslib release exercises/source exercises/release")
+    p.add_argument("source_dir", help="folder of instructor notebooks (with solutions and hidden tests)")
+    p.add_argument("release_dir", help="folder to write the student notebooks to")
+
+    def run(args):
+        from .release import release
+
+        try:
+            paths = release(args.source_dir, args.release_dir)
+        except ValueError as exc:
+            print(f"tipslib release: {exc}", file=sys.stderr)
+            return 2
+        for path in paths:
+            print(f"released {path}")
+        return 0
+
+    return run
+
+
+def add_check(sub):
+    p = sub.add_parser(
+        "check", help="run the visible tests of an exercise notebook", formatter_class=_RAW,
+        description="Run the notebook top to bottom and report each visible test. "
+                    "Passing them does not mean full marks: hidden tests also count.",
+        epilog="example:\n  tipslib check exercises/release/regularization.ipynb")
+    p.add_argument("notebook", help="the exercise notebook to check")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds before the run is stopped (default 300)")
+
+    def run(args):
+        from .check import check
+
+        return check(args.notebook, timeout=args.timeout)
+
+    return run
+
+
+def _deadline(text):
+    try:
+        t = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the deadline must be an ISO 8601 time such as 2025-05-01T23:59:00+02:00. Got {text!r} instead.") from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+def _positive(kind):
+    def parse(text):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive. Got {text} instead.")
+        return value
+    return parse
+
+
+def add_grade(sub):
+    p = sub.add_parser(
+        "grade", help="grade a folder of submissions into a gradebook CSV", formatter_class=_RAW,
+        description="Run every submission in a sandbox (its own process, memory/CPU/time limits, no network, "
+                    "no access to solutions) and compare its results with the instructor's solution.",
+        epilog="example:\n  tipslib grade exercises/source submissions/ --out gradebook.csv --feedback feedback/ \\\n"
+               "      --jobs 2 --timeout 60 --memory 2048 --deadline 2025-05-01T23:59:00+00:00\n\n"
+               "SUBMISSIONS_DIR holds one folder per student (with .ipynb files, optional timestamp.txt)\n"
+               "or one notebook per student (the file stem is the student id).")
+    p.add_argument("source_dir", help="folder of instructor notebooks")
+    p.add_argument("submissions_dir", help="folder of submissions")
+    p.add_argument("--out", required=True, help="gradebook CSV to write")
+    p.add_argument("--feedback", default=None, metavar="DIR", help="write one feedback file per student here")
+    p.add_argument("--jobs", type=_positive(int), default=1, help="submissions graded at the same time (default 1)")
+    p.add_argument("--timeout", type=_positive(float), default=60.0, help="seconds per notebook (default 60)")
+    p.add_argument("--memory", type=_positive(int), default=2048, help="MB of memory per notebook beyond the preloaded libraries (default 2048)")
+    p.add_argument("--deadline", type=_deadline, default=None, help="ISO 8601 time; later submissions are marked late")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    def run(args):
+        from .grade import grade
+        from .judge import ReferenceError_
+        from .sandbox import features
+
+        f = features()
+        if not f["uid_switch"]:
+            print("tipslib grade: not running as root, so submissions keep your user id and network "
+                  "namespace; they are still limited in memory, CPU, time and processes, and sockets are "
+                  "stubbed out.", file=sys.stderr)
+        try:
+            n = grade(args.source_dir, args.submissions_dir, args.out, feedback_dir=args.feedback, jobs=args.jobs,
+                      timeout=args.timeout, memory_mb=args.memory, deadline=args.deadline, progress=not args.quiet)
+        except (ValueError, ReferenceError_, OSError) as exc:
+            print(f"tipslib grade: {exc}", file=sys.stderr)
+            return 2
+        print(f"graded {n} students into {args.out}")
+        return 0
+
+    return run

@@ -1,0 +1,59 @@
+"""Feedback text for a student: each test, its points, and what went wrong.
+
+Only what the judge decided goes in: test ids, check names, shapes, the
+largest difference, a matched hint, the kind of error. Test code -- visible
+or hidden -- is never quoted, and neither are the expected values of hidden
+checks.
+"""
+
+from __future__ import annotations
+
+__all__ = ["render", "csv_notes"]
+
+VISIBLE_NOTE = ("Passing the visible tests is not full marks: every test also has hidden checks "
+                "on other inputs.")
+
+
+def _fmt(x):
+    return f"{x:g}"
+
+
+def render(student, results, *, late=False, submitted_at=None) -> str:
+    """Markdown feedback for one student over their exercise results."""
+    out = [f"# Feedback for {student}", ""]
+    if submitted_at:
+        out += [f"Submitted at {submitted_at}" + (" (after the deadline)." if late else "."), ""]
+    for r in results:
+        out += [f"## {r.title or r.exercise} (`{r.exercise}`): {_fmt(r.total)} / {_fmt(r.max_points)} points",
+                "", f"Status: **{r.status}**.", ""]
+        out += [f"- {n}" for n in r.notes] + ([""] if r.notes else [])
+        for t in r.tests:
+            mark = "passed" if t.points == t.max_points and t.max_points > 0 else ("failed" if t.points == 0 else "partly")
+            out.append(f"### {t.grade_id}: {_fmt(t.points)} / {_fmt(t.max_points)} ({mark})")
+            if t.problem:
+                out.append(f"- {t.problem}")
+            hidden_n = 0
+            if not any(c.why != "did not run" for c in t.checks):
+                n_hidden = sum(c.hidden for c in t.checks)
+                if t.checks:
+                    out.append(f"- none of its {len(t.checks)} checks ran ({n_hidden} of them hidden)")
+                out.append("")
+                continue
+            for c in t.checks:
+                label = c.name
+                if c.hidden:
+                    hidden_n += 1
+                    label = f"hidden check {hidden_n} ({c.name})"
+                line = f"- {label}: " + ("ok" if c.ok else c.why or "wrong")
+                if c.hint:
+                    line += f". Hint: {c.hint}"
+                out.append(line)
+            out.append("")
+    out.append(VISIBLE_NOTE)
+    return "\n".join(out) + "\n"
+
+
+def csv_notes(result) -> str:
+    """The short notes that go in the gradebook (no student error text, no test code)."""
+    keep = [n for n in result.notes if not n.startswith("your answer cell")]
+    return " | ".join(keep)[:500]
