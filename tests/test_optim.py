@@ -50,6 +50,31 @@ CASES = [
     ("AdamW", {"lr": 0.02, "amsgrad": True}),
     ("AdamW", {"lr": 0.02, "maximize": True}),
     ("AdamW", {"lr": 0.02, "betas": (0.7, 0.99), "eps": 1e-5, "weight_decay": 0.2, "amsgrad": True, "maximize": True}),
+    ("RMSprop", {}),
+    ("RMSprop", {"lr": 0.005, "alpha": 0.9}),
+    ("RMSprop", {"lr": 0.005, "eps": 1e-3}),
+    ("RMSprop", {"lr": 0.005, "weight_decay": 0.1}),
+    ("RMSprop", {"lr": 0.005, "momentum": 0.9}),
+    ("RMSprop", {"lr": 0.005, "centered": True}),
+    ("RMSprop", {"lr": 0.005, "maximize": True}),
+    ("RMSprop", {"lr": 0.003, "alpha": 0.95, "eps": 1e-6, "weight_decay": 0.05, "momentum": 0.5, "centered": True,
+                 "maximize": True}),
+    ("Adagrad", {}),
+    ("Adagrad", {"lr": 0.1}),
+    ("Adagrad", {"lr": 0.1, "lr_decay": 0.05}),
+    ("Adagrad", {"lr": 0.1, "weight_decay": 0.1}),
+    ("Adagrad", {"lr": 0.1, "initial_accumulator_value": 0.5}),
+    ("Adagrad", {"lr": 0.1, "eps": 1e-4}),
+    ("Adagrad", {"lr": 0.1, "maximize": True}),
+    ("Adagrad", {"lr": 0.2, "lr_decay": 0.01, "weight_decay": 0.05, "initial_accumulator_value": 0.1, "eps": 1e-6,
+                 "maximize": True}),
+    ("Adadelta", {}),
+    ("Adadelta", {"lr": 0.5, "rho": 0.5}),
+    ("Adadelta", {"rho": 1.0}),
+    ("Adadelta", {"eps": 1e-3}),
+    ("Adadelta", {"weight_decay": 0.1}),
+    ("Adadelta", {"maximize": True}),
+    ("Adadelta", {"lr": 2.0, "rho": 0.95, "eps": 1e-4, "weight_decay": 0.05, "maximize": True}),
 ]
 
 
@@ -145,7 +170,8 @@ def test_foreach_path_matches_per_tensor_path(name, kwargs, device):
         assert_close(x, z, rtol=1e-10, atol=1e-12)
 
 
-ROUND_TRIP = [CASES[4], CASES[12], CASES[21], CASES[28]]
+# the last case of each optimizer: every option on, so every state entry is exercised
+ROUND_TRIP = list({n: (n, kw) for n, kw in CASES}.values())
 
 
 @pytest.mark.parametrize("name,kwargs", ROUND_TRIP, ids=[n for n, _ in ROUND_TRIP])
@@ -281,6 +307,17 @@ BAD = [
     ("wrong grad shape", lambda: npo.Adam(_np_params()).step([np.zeros((2, 2)), np.zeros(4)]), ValueError,
      ["'grads'", "(3,)", "(4,)"]),
     ("grads not arrays", lambda: npo.Adam(_np_params()).step([1.0, 2.0]), TypeError, ["'grads'", "float"]),
+    ("RMSprop alpha = 1", lambda: npo.RMSprop(_np_params(), alpha=1.0), ValueError, ["'alpha'", "[0, 1)"]),
+    ("RMSprop centered not a bool", lambda: tho.RMSprop(_th_params(), centered=1), TypeError, ["'centered'"]),
+    ("Adadelta rho > 1", lambda: npo.Adadelta(_np_params(), rho=1.5), ValueError, ["'rho'", "[0, 1]"]),
+    ("Adagrad negative lr_decay", lambda: tho.Adagrad(_th_params(), lr_decay=-0.1), ValueError, ["'lr_decay'"]),
+    ("Adagrad negative accumulator", lambda: npo.Adagrad(_np_params(), initial_accumulator_value=-1.0), ValueError,
+     ["'initial_accumulator_value'"]),
+    ("Momentum of 1", lambda: npo.Momentum(_np_params(), momentum=1.0), ValueError, ["'momentum'", "[0, 1)"]),
+    ("infinite lr", lambda: tho.SGD(_th_params(), lr=float("inf")), ValueError, ["'lr'", "inf"]),
+    ("maximize not a bool", lambda: npo.Adagrad(_np_params(), maximize="no"), TypeError, ["'maximize'"]),
+    ("centered without grad_avg", lambda: npo.rmsprop_step(np.zeros(2), np.zeros(2), np.zeros(2), None, None, lr=0.1,
+                                                             centered=True), ValueError, ["'grad_avg'"]),
     ("step 0 in adam_step", lambda: npo.adam_step(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), None, 0, lr=0.1),
      ValueError, ["'step'", "[1, inf)"]),
     ("amsgrad without its buffer", lambda: tho.adam_step(torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2),

@@ -7,7 +7,8 @@ import numbers
 
 
 def _bad(value) -> bool:
-    return isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value)
+    # NaN or inf would poison every later step without an error.
+    return isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
 
 
 def check_lr(lr, owner):

@@ -9,7 +9,10 @@ from ._numpy.base import *  # noqa: F401,F403
 from ._numpy.sgd import *  # noqa: F401,F403
 from ._numpy.momentum import *  # noqa: F401,F403
 from ._numpy.adam import *  # noqa: F401,F403
-from ._numpy import adam, base, momentum, sgd
+from ._numpy.rmsprop import *  # noqa: F401,F403
+from ._numpy.adagrad import *  # noqa: F401,F403
+from ._numpy.adadelta import *  # noqa: F401,F403
+from ._numpy import adadelta, adagrad, adam, base, momentum, rmsprop, sgd
 
-__all__ = [*base.__all__, *sgd.__all__, *momentum.__all__, *adam.__all__]
-del adam, base, momentum, sgd
+__all__ = [*base.__all__, *sgd.__all__, *momentum.__all__, *adam.__all__, *rmsprop.__all__, *adagrad.__all__, *adadelta.__all__]
+del adadelta, adagrad, adam, base, momentum, rmsprop, sgd

@@ -7,11 +7,14 @@ subclasses that use them, usable in any torch training loop on CPU or GPU.
 from ._torch.sgd import *  # noqa: F401,F403
 from ._torch.momentum import *  # noqa: F401,F403
 from ._torch.adam import *  # noqa: F401,F403
-from ._torch import adam, momentum, sgd
+from ._torch.rmsprop import *  # noqa: F401,F403
+from ._torch.adagrad import *  # noqa: F401,F403
+from ._torch.adadelta import *  # noqa: F401,F403
+from ._torch import adadelta, adagrad, adam, momentum, rmsprop, sgd
 
-__all__ = [*sgd.__all__, *momentum.__all__, *adam.__all__]
+__all__ = [*sgd.__all__, *momentum.__all__, *adam.__all__, *rmsprop.__all__, *adagrad.__all__, *adadelta.__all__]
 
 TORCH_ONLY: frozenset[str] = frozenset()
 #: ``torch.optim.Optimizer`` plays the part of the NumPy base class.
 NUMPY_ONLY = frozenset({"Optimizer"})
-del adam, momentum, sgd
+del adadelta, adagrad, adam, momentum, rmsprop, sgd

@@ -1,0 +1,92 @@
+"""Adagrad, exactly torch's algorithm (learning-rate decay, eps outside the square root)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._checks import check_flag, check_lr, check_nonneg, check_positive, check_step
+from .base import Optimizer
+
+__all__ = ["adagrad_step", "Adagrad"]
+
+
+def _check_adagrad(lr, lr_decay, weight_decay, eps, maximize, owner):
+    check_lr(lr, owner)
+    check_nonneg(lr_decay, "lr_decay", owner, "lr_decay")
+    check_nonneg(weight_decay, "weight_decay", owner, "weight_decay")
+    check_positive(eps, "eps", owner, "epsilon")
+    check_flag(maximize, "maximize", owner)
+
+
+def adagrad_step(param, grad, state_sum, step, *, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
+                 maximize=False):
+    r"""One Adagrad update of ``param`` and ``state_sum``, in place.
+
+    .. math::
+
+        g_t &= \pm\nabla_\theta L + \lambda\,\theta \\
+        \tilde\eta_t &= \eta / (1 + (t - 1)\,\delta) \\
+        S_t &= S_{t-1} + g_t^2 \\
+        \theta_t &= \theta_{t-1} - \tilde\eta_t\, g_t / (\sqrt{S_t} + \epsilon)
+
+    with learning rate :math:`\eta` (``lr``), decay :math:`\delta` (``lr_decay``)
+    and weight decay :math:`\lambda`. Every weight's step shrinks as its squared
+    gradients pile up (Duchi et al., 2011), so rarely-updated weights keep larger steps.
+
+    Parameters
+    ----------
+    param, grad, state_sum : ndarray of one shape
+        ``state_sum`` (:math:`S`) starts at ``initial_accumulator_value``.
+    step : int
+        The number :math:`t \ge 1` of this update.
+    lr : float
+    lr_decay, weight_decay : float, default 0
+    eps : float, default 1e-10
+    maximize : bool, default False
+
+    See Also
+    --------
+    torch.optim.Adagrad : the same algorithm and defaults (no sparse gradients here).
+    """
+    owner = "adagrad_step"
+    _check_adagrad(lr, lr_decay, weight_decay, eps, maximize, owner)
+    step = check_step(step, owner)
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    clr = lr / (1 + (step - 1) * lr_decay)
+    state_sum += g * g
+    param -= clr * (g / (np.sqrt(state_sum) + eps))
+
+
+class Adagrad(Optimizer):
+    """Adagrad: per-weight step sizes from the sum of all past squared gradients.
+
+    See :func:`adagrad_step`. ``state[i]`` holds ``step`` and ``sum`` (torch's keys).
+
+    See Also
+    --------
+    torch.optim.Adagrad : same hyperparameters and defaults.
+    """
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
+                 eps=1e-10, *, maximize=False):
+        super().__init__(params)
+        _check_adagrad(lr, lr_decay, weight_decay, eps, maximize, "Adagrad")
+        check_nonneg(initial_accumulator_value, "initial_accumulator_value", "Adagrad", "initial_accumulator_value")
+        self.lr = float(lr)
+        self.lr_decay = float(lr_decay)
+        self.weight_decay = float(weight_decay)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.eps = float(eps)
+        self.maximize = bool(maximize)
+
+    def step(self, grads) -> None:
+        """Update every parameter in place from ``grads`` (a dict or list matching ``params``)."""
+        for p, g, state in zip(self.params, self._match(grads), self.state):
+            if not state:
+                state["step"] = 0
+                state["sum"] = np.full_like(p, self.initial_accumulator_value)
+            state["step"] += 1
+            adagrad_step(p, g, state["sum"], state["step"], lr=self.lr, lr_decay=self.lr_decay,
+                         weight_decay=self.weight_decay, eps=self.eps, maximize=self.maximize)

@@ -1,0 +1,44 @@
+"""Adadelta, torch twin of ``tipslib.optim._numpy.adadelta``."""
+
+from __future__ import annotations
+
+import torch
+
+from .._numpy.adadelta import _check_adadelta  # argument checks are shared, the math is not
+from .base import TwinOptimizer
+
+__all__ = ["adadelta_step", "Adadelta"]
+
+
+def adadelta_step(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
+                  maximize=False):
+    """Twin of the NumPy ``adadelta_step``: updates ``param`` and both averages in place."""
+    _check_adadelta(lr, rho, eps, weight_decay, maximize, "adadelta_step")
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g.add(param, alpha=weight_decay)
+    square_avg.mul_(rho).addcmul_(g, g, value=1 - rho)
+    delta = acc_delta.add(eps).sqrt_().div_(square_avg.add(eps).sqrt_()).mul_(g)
+    acc_delta.mul_(rho).addcmul_(delta, delta, value=1 - rho)
+    param.add_(delta, alpha=-lr)
+
+
+class Adadelta(TwinOptimizer):
+    """Twin of the NumPy ``Adadelta`` as a ``torch.optim.Optimizer``.
+    Difference: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an int."""
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
+        _check_adadelta(lr, rho, eps, weight_decay, maximize, "Adadelta")
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
+
+    def _init_state(self, p, state, group):
+        state["step"] = 0
+        state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["acc_delta"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _update_group(self, group, params):
+        for p in params:
+            state = self.state[p]
+            state["step"] += 1
+            adadelta_step(p, p.grad, state["square_avg"], state["acc_delta"], lr=group["lr"], rho=group["rho"],
+                          eps=group["eps"], weight_decay=group["weight_decay"], maximize=group["maximize"])

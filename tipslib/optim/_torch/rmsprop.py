@@ -1,0 +1,64 @@
+"""RMSprop, torch twin of ``tipslib.optim._numpy.rmsprop``."""
+
+from __future__ import annotations
+
+import torch
+
+from .._numpy.rmsprop import _check_rmsprop  # argument checks are shared, the math is not
+from .base import TwinOptimizer
+
+__all__ = ["rmsprop_step", "RMSprop"]
+
+
+def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha=0.99, eps=1e-8,
+                 weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+    """Twin of the NumPy ``rmsprop_step``: updates ``param`` and the state tensors in place."""
+    owner = "rmsprop_step"
+    _check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, owner)
+    if centered and grad_avg is None:
+        raise ValueError(f"The 'grad_avg' parameter of {owner} must be a tensor when centered=True. Got None instead.")
+    if momentum > 0 and momentum_buffer is None:
+        raise ValueError(f"The 'momentum_buffer' parameter of {owner} must be a tensor when momentum > 0. Got None instead.")
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g.add(param, alpha=weight_decay)
+    square_avg.mul_(alpha).addcmul_(g, g, value=1 - alpha)
+    if centered:
+        grad_avg.lerp_(g, 1 - alpha)
+        avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
+    else:
+        avg = square_avg.sqrt()
+    avg.add_(eps)
+    if momentum > 0:
+        momentum_buffer.mul_(momentum).addcdiv_(g, avg)
+        param.add_(momentum_buffer, alpha=-lr)
+    else:
+        param.addcdiv_(g, avg, value=-lr)
+
+
+class RMSprop(TwinOptimizer):
+    """Twin of the NumPy ``RMSprop`` as a ``torch.optim.Optimizer``.
+    Difference: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an int."""
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False, *, maximize=False):
+        _check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, "RMSprop")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
+
+    def _init_state(self, p, state, group):
+        state["step"] = 0
+        state["square_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        if group["momentum"] > 0:
+            state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        if group["centered"]:
+            state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+
+    def _update_group(self, group, params):
+        for p in params:
+            state = self.state[p]
+            state["step"] += 1
+            rmsprop_step(p, p.grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"),
+                         lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
+                         weight_decay=group["weight_decay"], momentum=group["momentum"],
+                         centered=group["centered"], maximize=group["maximize"])
