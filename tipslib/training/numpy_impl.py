@@ -16,8 +16,9 @@ from tqdm.auto import tqdm
 
 from .._checks import check_bool, check_int
 from ._common import History, call_callbacks, check_fit_args, warn_diverged
+from ._overfit_numpy import OverfitResult, overfit_small_batch
 
-__all__ = ["num_batches", "minibatches", "accuracy", "fit", "History"]
+__all__ = ["num_batches", "minibatches", "accuracy", "fit", "History", "overfit_small_batch", "OverfitResult"]
 
 
 def num_batches(n, batch_size, drop_last=False):
