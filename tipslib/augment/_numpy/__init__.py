@@ -1,0 +1,1 @@
+"""NumPy augmentation modules, re-exported by ``tipslib.augment.numpy_impl``."""

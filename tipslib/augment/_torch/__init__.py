@@ -1,0 +1,1 @@
+"""Torch augmentation modules, re-exported by ``tipslib.augment.torch_impl``."""
