@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 import torch
 
+#: Notebooks under tests/data are inputs of the grading and browser tests (some are
+#: hostile on purpose); they must never be collected and run by nbval.
+collect_ignore_glob = ["data/*"]
+
 #: Every torch test that takes ``device`` runs on the CPU, and on CUDA too when a GPU is there.
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
