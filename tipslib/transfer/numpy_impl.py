@@ -1,0 +1,470 @@
+r"""Transfer learning in NumPy: reuse a network trained on one task for another.
+
+The shipped network (``pretrained_digits.npz``, made by ``python -m
+tipslib.transfer.pretrain``) learnt to read handwritten digits: dark ink on
+light paper, from one half of scikit-learn's 8x8 digits. The target task is
+the other half of the digits as *negatives*: light ink on dark paper, as if a
+new scanner inverted every picture (``x -> 1 - x``). The shapes are the same
+but every pixel value changes, so the old network gets most negatives wrong,
+yet its hidden layers still detect strokes; a new softmax layer on top may
+need only a handful of labelled negatives. The cheatsheet's three regimes,
+by how much target data there is:
+
+=============  =====================================================  ===============
+target data    what is trained                                         ``regime``
+=============  =====================================================  ===============
+small          the new softmax layer only, the rest frozen             ``"softmax"``
+medium         the last layers and the softmax, the first frozen      ``"last_layers"``
+large          every layer, starting from the pretrained weights      ``"fine_tune"``
+(baseline)     every layer, starting from random weights               ``"scratch"``
+=============  =====================================================  ===============
+
+Freezing in NumPy: :class:`Frozen` wraps a layer so that its frozen arrays
+move from ``params`` to ``buffers``. They are still used and still saved, but
+an optimizer built on ``model.params`` never sees them and ``model.grads``
+has no entry for them: the NumPy counterpart of ``requires_grad=False``.
+The torch twin is :mod:`tipslib.transfer.torch_impl`.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .._checks import check_int, check_real
+from ..data import load_digits
+from ..layers.numpy_impl import Linear, Module, ReLU, Sequential
+from ..losses.numpy_impl import CrossEntropyLoss
+from ..optim.numpy_impl import SGD
+from ..training.numpy_impl import fit, num_batches
+from ._common import (HIDDEN_LAYERS, NUM_CLASSES, REGIMES, SIZES, TransferResults, check_lr_table,
+                      check_regime, check_sizes, frozen_layers)
+
+__all__ = [
+    "REGIMES", "SIZES", "NUM_CLASSES", "HIDDEN_LAYERS", "TransferResults",
+    "make_mlp", "Frozen", "freeze", "unfreeze", "trainable_params",
+    "pretrained_path", "load_pretrained", "transfer_model",
+    "source_task", "target_task", "stratified_subset", "accuracy_of", "transfer_experiment",
+]
+
+WEIGHTS_FILE = "pretrained_digits.npz"
+
+
+def _rng(rng, owner):
+    if rng is None:
+        return np.random.default_rng()
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"The 'rng' parameter of {owner} must be a numpy.random.Generator. Got {rng!r} instead.")
+    return rng
+
+
+def _check_sizes_arg(sizes, owner):
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise TypeError(f"The 'sizes' parameter of {owner} must be a sequence of ints. Got {sizes!r} instead.")
+    sizes = tuple(sizes)
+    if len(sizes) < 2:
+        raise ValueError(f"The 'sizes' parameter of {owner} must hold at least 2 layer sizes. Got {sizes!r} instead.")
+    return tuple(check_int(s, "sizes", owner, low=1) for s in sizes)
+
+
+# --- the network ---------------------------------------------------------------------------
+
+
+def make_mlp(sizes=HIDDEN_LAYERS, *, rng=None, dtype=np.float64):
+    """A multilayer perceptron ``Linear -> ReLU -> ... -> Linear`` with the given layer sizes.
+
+    ``sizes=(64, 64, 32, 5)`` (the default) gives 64 pixels -> 64 -> 32 -> 5 logits,
+    the shape of the shipped network. Weights are drawn from ``rng`` the way
+    ``torch.nn.Linear`` draws them.
+
+    See Also
+    --------
+    tipslib.transfer.torch_impl.make_mlp : the same network as an ``nn.Sequential``
+    with the same parameter names (``"0.weight"``, ``"2.bias"``, ...).
+    """
+    sizes = _check_sizes_arg(sizes, "make_mlp")
+    rng = _rng(rng, "make_mlp")
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        if i:
+            layers.append(ReLU())
+        layers.append(Linear(n_in, n_out, rng=rng, dtype=dtype))
+    return Sequential(*layers)
+
+
+# --- freezing ------------------------------------------------------------------------------
+
+
+class Frozen(Module):
+    """A layer whose arrays ``names`` are used and saved but not trained.
+
+    The frozen arrays appear in ``buffers`` instead of ``params`` and have no
+    entry in ``grads``, so ``state_dict`` keys are unchanged while optimizers
+    and the fit loop leave those arrays alone. ``backward`` still returns the
+    gradient with respect to the layer's input, which the layers below need.
+
+    Parameters
+    ----------
+    layer : Module
+        The layer to wrap; ``Frozen.layer`` gives it back.
+    names : iterable of str, optional
+        Which of ``layer.params`` to freeze; all of them by default.
+
+    See Also
+    --------
+    torch.Tensor.requires_grad_ : in torch a frozen parameter stays a
+    parameter with ``requires_grad=False`` and its ``.grad`` stays ``None``.
+    """
+
+    def __init__(self, layer: Module, names=None) -> None:
+        super().__init__()
+        if not isinstance(layer, Module):
+            raise TypeError(f"The 'layer' parameter of Frozen must be a tipslib NumPy layer. Got {type(layer).__name__} instead.")
+        names = frozenset(layer.params if names is None else names)
+        unknown = sorted(names - set(layer.params))
+        if unknown:
+            raise ValueError(
+                f"The 'names' parameter of Frozen must name arrays of the layer {sorted(layer.params)}. "
+                f"Got {unknown} instead."
+            )
+        self.layer = layer
+        self.names = names
+        self.training = layer.training
+
+    # Properties, so they always show the arrays the wrapped layer holds now.
+    params = property(lambda self: {k: v for k, v in self.layer.params.items() if k not in self.names},
+                      lambda self, v: None)
+    grads = property(lambda self: {k: v for k, v in self.layer.grads.items() if k not in self.names},
+                     lambda self, v: None)
+    buffers = property(lambda self: {**{k: self.layer.params[k] for k in self.names}, **self.layer.buffers},
+                       lambda self, v: None)
+
+    def forward(self, x):
+        return self.layer.forward(x)
+
+    def backward(self, dout):
+        return self.layer.backward(dout)
+
+    def train(self, mode: bool = True) -> "Frozen":
+        self.training = bool(mode)
+        self.layer.train(mode)
+        return self
+
+    def __repr__(self) -> str:
+        return f"Frozen({self.layer!r}, names={sorted(self.names)})"
+
+
+def _check_sequential(model, owner):
+    if not isinstance(model, Sequential):
+        raise TypeError(f"The 'model' parameter of {owner} must be a tipslib NumPy Sequential. Got {type(model).__name__} instead.")
+
+
+def _unwrap(layer):
+    return layer.layer if isinstance(layer, Frozen) else layer
+
+
+def _resolve(model, layers, owner) -> dict[int, set[str]]:
+    """Turn layer indices, layer objects and names ("2", "2.weight") into {index: array names}."""
+    if isinstance(layers, (int, str, Module)) and not isinstance(layers, bool):
+        layers = [layers]
+    try:
+        items = list(layers)
+    except TypeError:
+        raise TypeError(
+            f"The 'layers' parameter of {owner} must be a layer index, a parameter name, a layer, "
+            f"or a list of them. Got {layers!r} instead."
+        ) from None
+    inner = [_unwrap(layer) for layer in model.layers]
+    names = [f"{i}.{k}" for i, layer in enumerate(inner) for k in layer.params]
+    chosen: dict[int, set[str]] = {}
+    for item in items:
+        if isinstance(item, Module):
+            hits = [i for i, layer in enumerate(inner) if layer is _unwrap(item)]
+            if not hits:
+                raise ValueError(f"The 'layers' parameter of {owner} must hold layers of this model. Got {item!r}, which is not in it.")
+            i = hits[0]
+            chosen.setdefault(i, set()).update(inner[i].params)
+        elif isinstance(item, int) and not isinstance(item, bool):
+            if not -len(inner) <= item < len(inner):
+                raise ValueError(
+                    f"The 'layers' parameter of {owner} must hold layer indices in the range "
+                    f"[{-len(inner)}, {len(inner) - 1}]. Got {item} instead."
+                )
+            i = item % len(inner)
+            chosen.setdefault(i, set()).update(inner[i].params)
+        elif isinstance(item, str):
+            index, _, array = item.partition(".")
+            if not index.isdigit() or int(index) >= len(inner) or (array and array not in inner[int(index)].params):
+                raise ValueError(f"The 'layers' parameter of {owner} must hold names among {names} or layer indices. Got {item!r} instead.")
+            i = int(index)
+            chosen.setdefault(i, set()).update([array] if array else inner[i].params)
+        else:
+            raise TypeError(
+                f"The 'layers' parameter of {owner} must hold layer indices, parameter names or layers. "
+                f"Got {type(item).__name__} instead."
+            )
+    return chosen
+
+
+def freeze(model, layers):
+    """Stop training some layers (or single arrays) of ``model``; returns ``model``.
+
+    Parameters
+    ----------
+    model : Sequential
+    layers : int, str, Module, or a list of them
+        Layer indices (``0``), array names as in ``model.params`` (``"0.weight"``),
+        layer prefixes (``"0"``) or the layer objects themselves.
+
+    Build the optimizer *after* freezing, on ``model.params`` (or
+    :func:`trainable_params`, the same dict): frozen arrays are not in it.
+
+    See Also
+    --------
+    tipslib.transfer.torch_impl.freeze : sets ``requires_grad=False`` instead of wrapping.
+    """
+    _check_sequential(model, "freeze")
+    for i, names in _resolve(model, layers, "freeze").items():
+        layer = model.layers[i]
+        if isinstance(layer, Frozen):
+            names = names | layer.names
+        model.layers[i] = Frozen(_unwrap(layer), names)
+    return model
+
+
+def unfreeze(model, layers=None):
+    """Train again what :func:`freeze` froze (everything when ``layers`` is None); returns ``model``."""
+    _check_sequential(model, "unfreeze")
+    chosen = dict(enumerate(set(_unwrap(l).params) for l in model.layers)) if layers is None \
+        else _resolve(model, layers, "unfreeze")
+    for i, names in chosen.items():
+        layer = model.layers[i]
+        if isinstance(layer, Frozen):
+            rest = layer.names - names
+            model.layers[i] = Frozen(layer.layer, rest) if rest else layer.layer
+    return model
+
+
+def trainable_params(model) -> dict:
+    """The arrays an optimizer should update: ``model.params``, which excludes frozen arrays.
+
+    Given for symmetry with the torch twin, where frozen parameters are
+    still listed by ``model.parameters()`` and must be filtered out.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"The 'model' parameter of trainable_params must be a tipslib NumPy layer. Got {type(model).__name__} instead.")
+    return dict(model.params)
+
+
+# --- the shipped weights -------------------------------------------------------------------
+
+
+def pretrained_path():
+    """Where the shipped weights live (inside the installed package)."""
+    return Path(str(resources.files("tipslib.transfer") / WEIGHTS_FILE))
+
+
+def _load_state(path, owner):
+    path = pretrained_path() if path is None else Path(path)
+    if not path.is_file():
+        raise ValueError(f"The 'path' parameter of {owner} must name an existing .npz file. Got {str(path)!r} instead.")
+    with np.load(path) as data:
+        return {k: data[k] for k in data.files}
+
+
+def load_pretrained(num_classes=None, *, path=None, rng=None, dtype=np.float64):
+    """The network pretrained on the upright digits, as a NumPy ``Sequential``.
+
+    Parameters
+    ----------
+    num_classes : int, optional
+        ``None`` keeps the pretrained softmax layer (10 outputs, the digits).
+        An int replaces it by a fresh ``Linear(32, num_classes)`` drawn from
+        ``rng``: the usual start of transfer learning, where the new task has
+        its own classes (here the classes happen to be the same ten digits,
+        but the old layer's weights fit features of upright digits).
+    path : str or Path, optional
+        Another weights file written by :mod:`tipslib.transfer.pretrain`.
+    rng : numpy.random.Generator, optional
+        Only used for the new softmax layer.
+    dtype : numpy dtype, default float64
+
+    See Also
+    --------
+    tipslib.transfer.torch_impl.load_pretrained : the same weights in an ``nn.Sequential``.
+    """
+    owner = "load_pretrained"
+    if num_classes is not None:
+        num_classes = check_int(num_classes, "num_classes", owner, low=1)
+    rng = _rng(rng, owner)
+    state = _load_state(path, owner)
+    n_linear = len([k for k in state if k.endswith(".weight")])
+    sizes = [state[f"{2 * i}.weight"].shape[1] for i in range(n_linear)] + [state[f"{2 * (n_linear - 1)}.weight"].shape[0]]
+    model = make_mlp(sizes, rng=np.random.default_rng(0), dtype=dtype)  # overwritten just below
+    model.load_state_dict(state)
+    if num_classes is not None:
+        model.layers[-1] = Linear(sizes[-2], num_classes, rng=rng, dtype=dtype)
+    return model
+
+
+def transfer_model(regime, num_classes=NUM_CLASSES, *, path=None, rng=None, dtype=np.float64):
+    """A network ready for ``regime``: pretrained with a new head and frozen layers, or random.
+
+    ``"softmax"`` freezes every linear layer but the last, ``"last_layers"``
+    all but the last two, ``"fine_tune"`` none; ``"scratch"`` starts from
+    random weights (drawn from ``rng``) instead of the pretrained ones.
+    """
+    owner = "transfer_model"
+    check_regime(regime, owner)
+    num_classes = check_int(num_classes, "num_classes", owner, low=1)
+    rng = _rng(rng, owner)
+    if regime == "scratch":
+        return make_mlp((*HIDDEN_LAYERS[:-1], num_classes), rng=rng, dtype=dtype)
+    model = load_pretrained(num_classes, path=path, rng=rng, dtype=dtype)
+    linear = [i for i, layer in enumerate(model.layers) if isinstance(layer, Linear)]
+    frozen = [linear[j] for j in frozen_layers(regime, len(linear))]
+    return freeze(model, frozen) if frozen else model
+
+
+# --- the two tasks -------------------------------------------------------------------------
+
+
+def _half(which, dtype):
+    x, y = load_digits()
+    # Alternate rows: a fixed split that needs no random numbers and keeps
+    # the ten classes balanced between the halves.
+    return x[which::2].astype(dtype), y[which::2]
+
+
+def source_task(*, dtype=np.float64):
+    """The pretraining data: the even rows of scikit-learn's digits, upright.
+
+    Returns ``x`` (899, 64) in [0, 1] and ``y`` (899,) int64, digits 0-9.
+    """
+    return _half(0, dtype)
+
+
+def target_task(*, test_size=0.3, rng=None, dtype=np.float64):
+    """The new task: the odd rows of the digits as negatives (``1 - x``), split in two.
+
+    None of these pictures was seen in pretraining. Returns ``x_train,
+    y_train, x_test, y_test``; the split is stratified and drawn from ``rng``.
+    """
+    owner = "target_task"
+    test_size = check_real(test_size, "test_size", owner, low=0, high=1, low_open=True, high_open=True)
+    rng = _rng(rng, owner)
+    x, y = _half(1, dtype)
+    x = 1.0 - x
+    test = np.zeros(len(y), dtype=bool)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        test[rng.choice(idx, size=round(test_size * len(idx)), replace=False)] = True
+    train = np.flatnonzero(~test)
+    train = train[rng.permutation(len(train))]
+    return x[train], y[train], x[test], y[test]
+
+
+def stratified_subset(x, y, n, *, rng=None):
+    """``n`` rows of ``(x, y)``, spread as evenly over the classes as their counts allow.
+
+    Each class's rows are shuffled and dealt out in turns (one of every class,
+    then a second of every class, ...), so a class that runs out simply stops
+    contributing. The rows come back in random order.
+    """
+    owner = "stratified_subset"
+    n = check_int(n, "n", owner, low=1, high=len(y))
+    rng = _rng(rng, owner)
+    order = rng.permutation(len(y))
+    classes, y_codes = np.unique(y[order], return_inverse=True)
+    # turn[i]: how many rows of the same class come before row i in the shuffled order
+    turn = np.zeros(len(y), dtype=np.int64)
+    for c in range(len(classes)):
+        members = np.flatnonzero(y_codes == c)
+        turn[members] = np.arange(len(members))
+    class_rank = rng.permutation(len(classes))[y_codes]  # who goes first within a turn
+    picked = order[np.lexsort((class_rank, turn))[:n]]
+    picked = picked[rng.permutation(n)]
+    return x[picked], y[picked]
+
+
+def accuracy_of(model, x, y) -> float:
+    """Fraction of ``x`` that ``model`` (in eval mode) classifies as ``y``."""
+    model.eval()
+    out = model.forward(x)
+    model.train()
+    return float(np.mean(out.argmax(axis=1) == y))
+
+
+# --- the experiment ------------------------------------------------------------------------
+
+
+def transfer_experiment(sizes=SIZES, *, regimes=REGIMES, steps=150, batch_size=32, lr=None,
+                        momentum=0.9, repeats=3, rng=None, progress=False):
+    """Train every regime on every target-set size; return the test accuracies.
+
+    Each run draws ``size`` stratified examples of the negative digits, builds the
+    network with :func:`transfer_model` and trains it with SGD (momentum) for
+    about ``steps`` updates of ``batch_size`` examples, whatever the size, so
+    regimes differ only in where they start and what they may change. All
+    runs are measured on the same held-out test set. ``repeats`` runs with
+    different subsets and initial heads are averaged.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+        Target training-set sizes (small, medium, large by default).
+    regimes : sequence of str
+        Among ``"softmax"``, ``"last_layers"``, ``"fine_tune"``, ``"scratch"``.
+    steps, batch_size : int
+    lr : float or dict, optional
+        One learning rate for all regimes, or ``{regime: lr}``; the default
+        gives fine-tuning a smaller one (0.02 against 0.05).
+    momentum : float
+    repeats : int
+    rng : numpy.random.Generator, optional
+        Draws the test split, the subsets, the new heads and the batch order.
+    progress : bool
+        Show a tqdm bar over the runs.
+
+    Returns
+    -------
+    TransferResults
+        ``print`` it for a table; ``.accuracy[regime]`` lists one mean per size.
+    """
+    owner = "transfer_experiment"
+    sizes = check_sizes(sizes, owner)
+    regimes = tuple(check_regime(r, owner) for r in regimes) if not isinstance(regimes, str) else (check_regime(regimes, owner),)
+    steps = check_int(steps, "steps", owner, low=1)
+    batch_size = check_int(batch_size, "batch_size", owner, low=1)
+    repeats = check_int(repeats, "repeats", owner, low=1)
+    lr = check_lr_table(lr, regimes, owner)
+    momentum = check_real(momentum, "momentum", owner, low=0, high=1, high_open=True)
+    rng = _rng(rng, owner)
+    x_pool, y_pool, x_test, y_test = target_task(rng=rng)
+    if max(sizes) > len(y_pool):
+        raise ValueError(f"The 'sizes' parameter of {owner} must be at most {len(y_pool)}, the target training pool. Got {max(sizes)} instead.")
+    acc = {r: np.zeros((len(sizes), repeats)) for r in regimes}
+    trainable = {}
+    bar = tqdm(total=len(sizes) * repeats * len(regimes), desc="transfer runs", disable=not progress, leave=False)
+    for j, size in enumerate(sizes):
+        for k in range(repeats):
+            x, y = stratified_subset(x_pool, y_pool, size, rng=rng)
+            epochs = max(1, round(steps / num_batches(size, batch_size)))
+            for r in regimes:
+                model = transfer_model(r, rng=rng)
+                trainable[r] = sum(p.size for p in model.params.values())
+                opt = SGD(trainable_params(model), lr=lr[r], momentum=momentum)
+                fit(model, CrossEntropyLoss(), opt, x, y, epochs=epochs, batch_size=batch_size,
+                    rng=rng, progress=False)
+                acc[r][j, k] = accuracy_of(model, x_test, y_test)
+                bar.update()
+    bar.close()
+    return TransferResults(
+        regimes=regimes, sizes=sizes, repeats=repeats,
+        accuracy={r: [float(v) for v in acc[r].mean(axis=1)] for r in regimes},
+        accuracy_std={r: [float(v) for v in acc[r].std(axis=1)] for r in regimes},
+        trainable=trainable,
+    )
