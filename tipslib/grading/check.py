@@ -90,7 +90,7 @@ def check(path, *, timeout=300.0, out=sys.stdout) -> int:
     for i in tests:
         c = job["cells"][i]
         total += c["points"]
-        label = f"{c['grade_id'] or f'cell {i}'} ({c['points']:g} points)"
+        label = f"{c['grade_id'] or f'cell {i}'} ({c['points']:g} point{'' if c['points'] == 1 else 's'})"
         if i in ended and i not in errors:
             passed += 1
             points += c["points"]

@@ -3,7 +3,8 @@
 Submissions are either one folder per student (any ``*.ipynb`` inside,
 nested folders included) or one notebook per student directly in
 SUBMISSIONS_DIR (the file stem is the student id). A notebook belongs to the
-exercise named in its ``tipslib.exercise`` metadata; without it, to the
+exercise named in its ``tipslib.exercise`` metadata (a notebook naming an
+exercise that is not being graded is ignored); without that metadata, to the
 exercise whose id is its file stem, else to the one sharing most answer-cell
 ids. If a student has two notebooks for one exercise the newest is graded.
 
@@ -88,8 +89,8 @@ def submission_time(sub, path):
 
 def _match(exercises, path, nb):
     ex = nbk.exercise_id(nb)
-    if ex in exercises:
-        return ex
+    if ex is not None:  # a notebook of another exercise is not an answer to this one
+        return ex if ex in exercises else None
     stem = path.stem
     if stem in exercises:
         return stem

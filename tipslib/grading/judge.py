@@ -318,7 +318,7 @@ def _explain_end(status, end):
         "memory limit": "the code ran out of memory (the sandbox memory limit)",
         "crashed": (f"the process ended abruptly (killed by signal {-end.get('exit', 0)})" if end.get("exit", 0) < 0
                     else f"the process ended abruptly (exit code {end.get('exit')})"),
-        "tampering": "the run sent messages that the grader does not accept; nothing after that point counts",
+        "tampering": "the run sent messages that the grader does not accept (forged or out-of-order results), so no test counts",
     }.get(status, "")
 
 

@@ -167,7 +167,9 @@ def _child(job, tmp, write_fd, uid, memory_mb, cpu_s):
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
-            resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
+        # per uid: with the slot's own uid this is the sandbox's budget; without root it
+        # counts all of your processes, so the submission can then start none at all
+        resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
         from ._runner import run_job
         run_job(job, 3)
     except BaseException:  # noqa: BLE001 - the run's end is reported by the zygote
