@@ -12,7 +12,8 @@ from ._numpy.adam import *  # noqa: F401,F403
 from ._numpy.rmsprop import *  # noqa: F401,F403
 from ._numpy.adagrad import *  # noqa: F401,F403
 from ._numpy.adadelta import *  # noqa: F401,F403
-from ._numpy import adadelta, adagrad, adam, base, momentum, rmsprop, sgd
+from ._numpy.lr_scheduler import *  # noqa: F401,F403
+from ._numpy import adadelta, adagrad, adam, lr_scheduler, base, momentum, rmsprop, sgd
 
-__all__ = [*base.__all__, *sgd.__all__, *momentum.__all__, *adam.__all__, *rmsprop.__all__, *adagrad.__all__, *adadelta.__all__]
-del adadelta, adagrad, adam, base, momentum, rmsprop, sgd
+__all__ = [*base.__all__, *sgd.__all__, *momentum.__all__, *adam.__all__, *rmsprop.__all__, *adagrad.__all__, *adadelta.__all__, *lr_scheduler.__all__]
+del adadelta, adagrad, adam, lr_scheduler, base, momentum, rmsprop, sgd

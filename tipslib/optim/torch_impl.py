@@ -10,11 +10,12 @@ from ._torch.adam import *  # noqa: F401,F403
 from ._torch.rmsprop import *  # noqa: F401,F403
 from ._torch.adagrad import *  # noqa: F401,F403
 from ._torch.adadelta import *  # noqa: F401,F403
-from ._torch import adadelta, adagrad, adam, momentum, rmsprop, sgd
+from ._torch.lr_scheduler import *  # noqa: F401,F403
+from ._torch import adadelta, adagrad, adam, lr_scheduler, momentum, rmsprop, sgd
 
-__all__ = [*sgd.__all__, *momentum.__all__, *adam.__all__, *rmsprop.__all__, *adagrad.__all__, *adadelta.__all__]
+__all__ = [*sgd.__all__, *momentum.__all__, *adam.__all__, *rmsprop.__all__, *adagrad.__all__, *adadelta.__all__, *lr_scheduler.__all__]
 
 TORCH_ONLY: frozenset[str] = frozenset()
 #: ``torch.optim.Optimizer`` plays the part of the NumPy base class.
 NUMPY_ONLY = frozenset({"Optimizer"})
-del adadelta, adagrad, adam, momentum, rmsprop, sgd
+del adadelta, adagrad, adam, lr_scheduler, momentum, rmsprop, sgd

@@ -1,0 +1,224 @@
+"""Learning-rate schedules: NumPy twin, torch twin and ``torch.optim.lr_scheduler`` epoch by epoch."""
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from tipslib.optim import numpy_impl as npo
+from tipslib.optim import torch_impl as tho
+
+EPOCHS = 60
+LRS = (0.1, 0.03)  # two param groups in torch; the NumPy optimizer has the first
+
+SCHEDULES = [
+    ("StepLR", {"step_size": 1}),
+    ("StepLR", {"step_size": 7}),
+    ("StepLR", {"step_size": 10, "gamma": 0.5}),
+    ("StepLR", {"step_size": 3, "gamma": 1.1}),
+    ("ExponentialLR", {"gamma": 0.9}),
+    ("ExponentialLR", {"gamma": 0.99}),
+    ("ExponentialLR", {"gamma": 1.02}),
+    ("CosineAnnealingLR", {"T_max": 60}),
+    ("CosineAnnealingLR", {"T_max": 10}),
+    ("CosineAnnealingLR", {"T_max": 7, "eta_min": 0.01}),
+    ("CosineAnnealingLR", {"T_max": 1}),
+    ("CosineAnnealingLR", {"T_max": 25, "eta_min": 1e-3}),
+]
+IDS = [f"{n}-" + "-".join(f"{k}={v}" for k, v in kw.items()) for n, kw in SCHEDULES]
+
+
+def _torch_opt():
+    ps = [torch.zeros(2, requires_grad=True), torch.zeros(3, requires_grad=True)]
+    return torch.optim.SGD([{"params": [ps[0]], "lr": LRS[0]}, {"params": [ps[1]], "lr": LRS[1]}])
+
+
+def _np_opt():
+    return npo.SGD([np.zeros(2)], lr=LRS[0])
+
+
+def _trace(opt, sched, get, metrics=None, epochs=EPOCHS):
+    """Learning rates of every epoch (epoch 0 first), stepping the optimizer before the scheduler."""
+    out = [get(opt)]
+    for e in range(epochs):
+        if isinstance(opt, torch.optim.Optimizer):
+            opt.step()
+        else:
+            opt.step([np.zeros(2)])
+        sched.step() if metrics is None else sched.step(metrics[e])
+        out.append(get(opt))
+    return np.array(out)
+
+
+def _torch_lrs(opt):
+    return [g["lr"] for g in opt.param_groups]
+
+
+def _np_lr(opt):
+    return [opt.lr]
+
+
+@pytest.mark.parametrize("name,kwargs", SCHEDULES, ids=IDS)
+def test_schedules_match_torch(name, kwargs):
+    ref_opt = _torch_opt()
+    ref = _trace(ref_opt, getattr(torch.optim.lr_scheduler, name)(ref_opt, **kwargs), _torch_lrs)
+    th_opt = _torch_opt()
+    th = _trace(th_opt, getattr(tho, name)(th_opt, **kwargs), _torch_lrs)
+    np_opt = _np_opt()
+    nps = _trace(np_opt, getattr(npo, name)(np_opt, **kwargs), _np_lr)
+    assert np.ptp(ref[:, 0]) > 1e-3, "the schedule never changed the rate: the comparison would be empty"
+    np.testing.assert_allclose(th, ref, rtol=1e-10, atol=1e-15)
+    np.testing.assert_allclose(nps[:, 0], ref[:, 0], rtol=1e-10, atol=1e-15)
+
+
+def test_formula_is_the_closed_form():
+    opt = _np_opt()
+    s = npo.CosineAnnealingLR(opt, T_max=10, eta_min=0.01)
+    assert s.formula(0.1, 0) == pytest.approx(0.1)
+    assert s.formula(0.1, 5) == pytest.approx(0.055)
+    assert s.formula(0.1, 10) == pytest.approx(0.01)
+    assert npo.StepLR(_np_opt(), 3, gamma=0.5).formula(1.0, 7) == 0.25
+    assert npo.ExponentialLR(_np_opt(), 0.5).formula(2.0, 3) == 0.25
+
+
+def test_get_last_lr_and_state_dict_round_trip():
+    for make in (lambda o: tho.StepLR(o, 4, gamma=0.5), lambda o: tho.CosineAnnealingLR(o, 9)):
+        opt = _torch_opt()
+        s = make(opt)
+        _trace(opt, s, _torch_lrs, epochs=13)
+        assert s.get_last_lr() == _torch_lrs(opt)
+        opt2 = _torch_opt()
+        s2 = make(opt2)
+        s2.load_state_dict(copy.deepcopy(s.state_dict()))
+        a = _trace(opt, s, _torch_lrs, epochs=20)
+        b = _trace(opt2, s2, _torch_lrs, epochs=20)
+        np.testing.assert_array_equal(a[1:], b[1:])
+    opt = _np_opt()
+    s = npo.ExponentialLR(opt, 0.8)
+    _trace(opt, s, _np_lr, epochs=5)
+    assert s.get_last_lr() == [pytest.approx(0.1 * 0.8 ** 5)]
+    opt2 = _np_opt()
+    s2 = npo.ExponentialLR(opt2, 0.8)
+    s2.load_state_dict(s.state_dict())
+    s.step()
+    s2.step()
+    assert opt.lr == opt2.lr and s2.last_epoch == 6
+
+
+def test_torch_twin_drives_tipslib_torch_optimizers():
+    w = torch.zeros(3, requires_grad=True)
+    opt = tho.Adam([w], lr=0.01)
+    s = tho.StepLR(opt, 2, gamma=0.5)
+    w.grad = torch.ones(3)
+    for _ in range(4):
+        opt.step()
+        s.step()
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.0025)
+
+
+# ------------------------------------------------------------ ReduceLROnPlateau
+
+def _scripted(kind):
+    """Metric sequences with improvements, plateaus, tiny gains below the threshold, and NaN."""
+    e = np.arange(EPOCHS, dtype=float)
+    if kind == "staircase":
+        return 1.0 / (1 + e // 15)                     # flat stretches of 15 epochs
+    if kind == "tiny":
+        return 1.0 - 1e-6 * e                          # improves, but by less than 1e-4 relative
+    if kind == "noisy":
+        return 1.0 / (1 + 0.1 * e) + 0.05 * np.sin(1.7 * e)
+    if kind == "rising":
+        return np.log1p(e) + 0.2 * np.cos(e)
+    if kind == "nan":
+        m = 1.0 / (1 + 0.1 * e)
+        m[20:30] = np.nan
+        return m
+    raise ValueError(kind)
+
+
+PLATEAU = [
+    ({}, "staircase"),
+    ({"patience": 3}, "staircase"),
+    ({"patience": 0}, "noisy"),
+    ({"patience": 2, "factor": 0.5}, "noisy"),
+    ({"patience": 2, "cooldown": 4}, "noisy"),
+    ({"patience": 1, "threshold_mode": "abs", "threshold": 0.01}, "noisy"),
+    ({"patience": 2}, "tiny"),
+    ({"patience": 2, "threshold": 0.0}, "tiny"),
+    ({"patience": 1, "min_lr": 0.002}, "staircase"),
+    ({"patience": 1, "factor": 0.9, "eps": 0.05}, "staircase"),
+    ({"mode": "max", "patience": 2}, "rising"),
+    ({"mode": "max", "patience": 1, "threshold_mode": "abs", "threshold": 0.1, "cooldown": 2}, "rising"),
+    ({"patience": 2}, "nan"),
+]
+
+
+@pytest.mark.parametrize("kwargs,kind", PLATEAU, ids=[f"{k}-{'-'.join(map(str, kw.items()))}" for kw, k in PLATEAU])
+def test_reduce_lr_on_plateau_matches_torch(kwargs, kind):
+    metrics = _scripted(kind)
+    ref_opt = _torch_opt()
+    ref_s = torch.optim.lr_scheduler.ReduceLROnPlateau(ref_opt, **kwargs)
+    ref = _trace(ref_opt, ref_s, _torch_lrs, metrics)
+    th_opt = _torch_opt()
+    th_s = tho.ReduceLROnPlateau(th_opt, **kwargs)
+    th = _trace(th_opt, th_s, _torch_lrs, [torch.tensor(m) for m in metrics])  # 0-d tensors work too
+    np_opt = _np_opt()
+    np_s = npo.ReduceLROnPlateau(np_opt, **kwargs)
+    nps = _trace(np_opt, np_s, _np_lr, metrics)
+    np.testing.assert_allclose(th, ref, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(nps[:, 0], ref[:, 0], rtol=1e-12, atol=0)
+    for s in (th_s, np_s):
+        assert s.num_bad_epochs == ref_s.num_bad_epochs and s.cooldown_counter == ref_s.cooldown_counter
+        assert s.best == ref_s.best or (math.isnan(s.best) and math.isnan(ref_s.best))
+
+
+def test_plateau_cases_do_reduce():
+    """At least most scripted cases reduce the rate, so the table can catch a wrong rule."""
+    reduced = 0
+    for kwargs, kind in PLATEAU:
+        opt = _np_opt()
+        _trace(opt, npo.ReduceLROnPlateau(opt, **kwargs), _np_lr, _scripted(kind))
+        reduced += opt.lr < LRS[0]
+    assert reduced >= len(PLATEAU) - 2
+
+
+def test_plateau_min_lr_per_group():
+    opt = _torch_opt()
+    s = tho.ReduceLROnPlateau(opt, patience=0, min_lr=[0.05, 0.0])
+    for _ in range(3):
+        s.step(1.0)
+    assert _torch_lrs(opt) == pytest.approx([0.05, 0.03 * 0.1 ** 2])
+
+
+# ------------------------------------------------------------------ bad input
+
+BAD = [
+    ("StepLR step_size 0", lambda: npo.StepLR(_np_opt(), 0), ValueError, ["'step_size'", "StepLR", "Got 0"]),
+    ("StepLR float step_size", lambda: tho.StepLR(_torch_opt(), 2.5), TypeError, ["'step_size'"]),
+    ("negative gamma", lambda: npo.ExponentialLR(_np_opt(), -0.5), ValueError, ["'gamma'"]),
+    ("NaN gamma", lambda: tho.ExponentialLR(_torch_opt(), float("nan")), ValueError, ["'gamma'"]),
+    ("T_max 0", lambda: npo.CosineAnnealingLR(_np_opt(), 0), ValueError, ["'T_max'"]),
+    ("negative eta_min", lambda: tho.CosineAnnealingLR(_torch_opt(), 5, eta_min=-1.0), ValueError, ["'eta_min'"]),
+    ("torch optimizer given to NumPy", lambda: npo.StepLR(_torch_opt(), 3), TypeError, ["'optimizer'", "SGD"]),
+    ("NumPy optimizer given to torch", lambda: tho.StepLR(_np_opt(), 3), TypeError, ["'optimizer'"]),
+    ("unknown mode", lambda: npo.ReduceLROnPlateau(_np_opt(), mode="lowest"), ValueError, ["'mode'", "'lowest'"]),
+    ("factor 1", lambda: tho.ReduceLROnPlateau(_torch_opt(), factor=1.0), ValueError, ["'factor'", "[0, 1)"]),
+    ("negative patience", lambda: npo.ReduceLROnPlateau(_np_opt(), patience=-1), ValueError, ["'patience'"]),
+    ("unknown threshold_mode", lambda: tho.ReduceLROnPlateau(_torch_opt(), threshold_mode="pct"), ValueError,
+     ["'threshold_mode'"]),
+    ("negative cooldown", lambda: npo.ReduceLROnPlateau(_np_opt(), cooldown=-2), ValueError, ["'cooldown'"]),
+    ("negative min_lr", lambda: npo.ReduceLROnPlateau(_np_opt(), min_lr=-0.1), ValueError, ["'min_lr'"]),
+    ("min_lr list of wrong length", lambda: tho.ReduceLROnPlateau(_torch_opt(), min_lr=[0.0]), ValueError,
+     ["'min_lr'", "(2)"]),
+    ("metric not a number", lambda: npo.ReduceLROnPlateau(_np_opt()).step("low"), TypeError, ["'metrics'"]),
+]
+
+
+@pytest.mark.parametrize("label,call,exc,words", BAD, ids=[b[0] for b in BAD])
+def test_bad_input(label, call, exc, words):
+    with pytest.raises(exc) as info:
+        call()
+    for w in words:
+        assert w in str(info.value), (w, str(info.value))
