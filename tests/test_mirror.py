@@ -83,6 +83,12 @@ def test_same_signatures(topic):
         if sa is None or sb is None:
             continue
         sb = [p for p in sb if not (p[0] == "device" and p[1] == inspect.Parameter.KEYWORD_ONLY)]
+        # documented differences a torch module may declare: ARG_RENAMES maps a NumPy argument
+        # name to its torch name (init: shape -> tensor); NUMPY_ONLY_ARGS are keyword-only there.
+        renamed = {v: k for k, v in getattr(th_mod, "ARG_RENAMES", {}).items()}
+        sb = [(renamed.get(p[0], p[0]), *p[1:]) for p in sb]
+        numpy_only = getattr(th_mod, "NUMPY_ONLY_ARGS", frozenset())
+        sa = [p for p in sa if not (p[0] in numpy_only and p[1] == inspect.Parameter.KEYWORD_ONLY)]
         assert sa == sb, f"{topic}.{name}:\n numpy {sa}\n torch {sb}"
 
 
