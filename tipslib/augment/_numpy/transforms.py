@@ -247,6 +247,9 @@ class Compose:
 
     ``__call__(x)`` accepts a batch (N, H, W, C), one image (H, W, C) or, with
     ``image_shape``, a flattened batch; the output has the input's shape and dtype.
+    A ``uint8`` input is converted to float32 on the 0..1 scale once, runs
+    through the whole chain and is rounded back once at the end, instead of
+    being rounded after every step.
 
     See Also
     --------
@@ -269,6 +272,15 @@ class Compose:
             img = t(img, self.rng)
         return img
 
+    def _chain(self, images):
+        """Augment a stack of images (N, H, W, C), one at a time."""
+        if len(images) == 0:
+            return images.copy()
+        if images.dtype == np.uint8:
+            out = np.stack([self._one(img) for img in images.astype(np.float32) / np.float32(255)])
+            return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
+        return np.stack([self._one(img) for img in images])
+
     def __call__(self, x):
         owner = "Compose"
         if not isinstance(x, np.ndarray):
@@ -278,14 +290,13 @@ class Compose:
             if x.ndim != 2 or x.shape[1] != size:
                 raise ValueError(f"The 'x' parameter of {owner} must have shape (N, {size}) to match "
                                  f"image_shape={self.image_shape}. Got shape {x.shape} instead.")
-            images = x.reshape((len(x),) + self.image_shape)
-            return np.stack([self._one(img) for img in images]).reshape(x.shape) if len(x) else x.copy()
+            return self._chain(x.reshape((len(x),) + self.image_shape)).reshape(x.shape)
         if x.ndim == 3:
-            return self._one(x)
+            return self._chain(x[None])[0]
         if x.ndim != 4:
             raise ValueError(f"The 'x' parameter of {owner} must be a batch (N, H, W, C) or an image (H, W, C); "
                              f"pass image_shape for flattened data. Got shape {x.shape} instead.")
-        return np.stack([self._one(img) for img in x]) if len(x) else x.copy()
+        return self._chain(x)
 
     def __repr__(self):
         inner = "".join(f"\n  {t!r}," for t in self.transforms)

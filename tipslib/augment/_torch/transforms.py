@@ -223,7 +223,9 @@ class ContrastBrightness(_Transform):
 class Compose:
     """Twin of the NumPy ``Compose``. Differences: each transform is called once per
     batch, ``t(batch, generator)``, and draws for every image at once; batches
-    are NCHW; ``image_shape`` is (C, H, W), e.g. ``(1, 8, 8)`` for flattened digits."""
+    are NCHW; ``image_shape`` is (C, H, W), e.g. ``(1, 8, 8)`` for flattened digits.
+    Like the NumPy twin, a uint8 batch is converted to float32 (0..1) once and
+    rounded back once at the end."""
 
     def __init__(self, transforms, *, generator=None, image_shape=None):
         transforms = list(transforms)
@@ -236,8 +238,15 @@ class Compose:
         self.image_shape = check_image_shape(image_shape, "Compose")
 
     def _run(self, batch):
+        if len(batch) == 0:
+            return batch.clone()
+        as_uint8 = batch.dtype == torch.uint8
+        if as_uint8:
+            batch = batch.to(torch.float32) / 255
         for t in self.transforms:
             batch = t(batch, self.generator)
+        if as_uint8:
+            batch = (batch * 255).round_().clamp_(0, 255).to(torch.uint8)
         return batch
 
     def __call__(self, x):
@@ -249,15 +258,13 @@ class Compose:
             if x.ndim != 2 or x.shape[1] != size:
                 raise ValueError(f"The 'x' parameter of {owner} must have shape (N, {size}) to match "
                                  f"image_shape={self.image_shape}. Got shape {tuple(x.shape)} instead.")
-            if len(x) == 0:
-                return x.clone()
             return self._run(x.reshape((len(x),) + self.image_shape)).reshape(x.shape)
         if x.ndim == 3:
             return self._run(x.unsqueeze(0)).squeeze(0)
         if x.ndim != 4:
             raise ValueError(f"The 'x' parameter of {owner} must be a batch (N, C, H, W) or an image (C, H, W); "
                              f"pass image_shape for flattened data. Got shape {tuple(x.shape)} instead.")
-        return self._run(x) if len(x) else x.clone()
+        return self._run(x)
 
     def __repr__(self):
         inner = "".join(f"\n  {t!r}," for t in self.transforms)
