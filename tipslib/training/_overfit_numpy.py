@@ -83,8 +83,9 @@ def diagnose(losses, threshold, steps, diverged):
 
     The rules, in order: the loss reached the threshold (pass); it stopped
     being finite; it ended above where it began; it bounced far above its
-    best; it is still falling at close to its first pace (slow but steady:
-    the learning rate); it flattened out well above the threshold (capacity).
+    best; it is still falling at close to its first pace (over 100+ steps and
+    less than halved: the learning rate is too small; otherwise: more steps);
+    it flattened out well above the threshold (capacity).
     """
     n_updates = len(losses) - 1
     first, last = losses[0], losses[-1]
@@ -107,12 +108,12 @@ def diagnose(losses, threshold, steps, diverged):
     late = (losses[-1 - window] - losses[-1]) / window
     drop = (first - last) / first if first > 0 else 0.0
     if early > 0 and late > 0.5 * early:
-        if drop < 0.5:
+        if drop < 0.5 and n_updates >= 100:
             return "fail", (f"The loss falls steadily but far too slowly ({first:.3g} -> {last:.3g}, "
                             f"-{drop:.1%} in {n_updates} steps): the learning rate is probably far too "
                             f"small. Raise it tenfold and retry.")
-        return "fail", (f"The loss was still falling when the {n_updates} steps ran out ({last:.3g} > "
-                        f"{threshold:g}): give it more steps or a larger learning rate.")
+        return "fail", (f"The loss was still falling when the {n_updates} steps ran out ({first:.3g} -> "
+                        f"{last:.3g} > {threshold:g}): give it more steps or a larger learning rate.")
     return "fail", (f"The loss flattened out at {last:.3g}, far above {threshold:g}, although it was "
                     f"falling ({first:.3g} at first): the model lacks the capacity to fit even these "
                     f"examples (too few units or layers, or no non-linearity), or a bug caps it.")
