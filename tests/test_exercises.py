@@ -1,0 +1,392 @@
+"""The five exercise notebooks: they run, follow the format, teach the classic mistakes, release cleanly.
+
+* (a) every source notebook runs top to bottom with all its ``expect`` checks passing;
+* (b) the format the grading tool chain relies on (ids, nbgrader metadata, markers, points, hints);
+* (c) each classic mistake, planted in the instructor solution by a text substitution, fails
+  exactly the test cells it should, with the hint that names it in the message;
+* (d) ``exercises/release`` is what ``tipslib release`` makes of ``exercises/source``, and the
+  released stubs really fail their visible tests (a test that cannot fail is a defect).
+
+Notebooks run cell by cell in a fresh Python process (no kernel), one process for many
+notebooks so that torch is imported once; one test drives a real kernel through nbclient.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "exercises" / "source"
+RELEASE = ROOT / "exercises" / "release"
+IDS = ["data_processing", "training_a_neural_network", "parameter_tuning", "regularization", "good_practices"]
+
+BEGIN_SOLUTION, END_SOLUTION = "# BEGIN SOLUTION", "# END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "# BEGIN HIDDEN TESTS", "# END HIDDEN TESTS"
+
+# Runs each notebook's code cells in order in a fresh namespace and writes, per notebook, the
+# grade_id and error (or None) of every code cell. A failing cell does not stop the later ones,
+# so one run tells exactly which test cells fail.
+RUNNER = r"""
+import json, sys, traceback
+import nbformat
+out_path, paths = sys.argv[1], sys.argv[2:]
+results = {}
+for path in paths:
+    nb = nbformat.read(path, as_version=4)
+    ns = {"__name__": "__main__"}
+    cells = []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        try:
+            exec(compile(cell.source, f"<cell {gid}>", "exec"), ns)
+            cells.append([gid, None])
+        except BaseException as exc:  # noqa: BLE001 - a failing cell is a result
+            cells.append([gid, f"{type(exc).__name__}: {exc}"])
+    results[path] = cells
+with open(out_path, "w") as f:
+    json.dump(results, f)
+"""
+
+
+def run_notebooks(paths, workdir) -> dict[str, dict[str, str | None]]:
+    """``{path: {grade_id: error message or None}}`` for the code cells of each notebook."""
+    out = Path(workdir) / "results.json"
+    env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
+    proc = subprocess.run([sys.executable, "-c", RUNNER, str(out), *map(str, paths)], cwd=workdir, env=env,
+                          capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {path: dict(cells) for path, cells in json.loads(out.read_text()).items()}
+
+
+def load(path):
+    return nbformat.read(path, as_version=4)
+
+
+def nbg(cell):
+    return cell.metadata.get("nbgrader", {})
+
+
+def answer_cells(nb):
+    return [c for c in nb.cells if nbg(c).get("solution") and not nbg(c).get("grade")]
+
+
+def grade_cells(nb):
+    return [c for c in nb.cells if nbg(c).get("grade") and not nbg(c).get("solution")]
+
+
+def defined_names(src):
+    """Top-level functions and classes an answer cell defines."""
+    return [n.name for n in ast.parse(src).body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+
+
+def calls(src):
+    """Names of the functions a piece of code calls."""
+    return {n.func.id for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+def helpers_calling_expect(src):
+    """Functions defined in a test cell that call ``expect`` (a check shared by several cases)."""
+    return {n.name for n in ast.parse(src).body if isinstance(n, ast.FunctionDef) and "expect" in calls(ast.unparse(n))}
+
+
+def cell_by_id(nb, gid):
+    return next(c for c in nb.cells if nbg(c).get("grade_id") == gid)
+
+
+# ---------------------------------------------------------------------------------------
+# (c) the classic mistakes: (notebook, answer cell, substitutions, failing test cells, hint words)
+# Each substitution must occur in the answer cell; the first failing cell must show the hint.
+MISTAKES = {
+    # the mistakes the brief requires hints for
+    "rmsprop_eps_inside_sqrt": ("parameter_tuning", "rmsprop_step",
+                                [("dw / (np.sqrt(s) + eps)", "dw / np.sqrt(s + eps)")],
+                                ["test_rmsprop_step"], "eps goes OUTSIDE the square root"),
+    "adam_eps_inside_sqrt": ("parameter_tuning", "adam_step",
+                             [("m_hat / (np.sqrt(v_hat) + eps)", "m_hat / np.sqrt(v_hat + eps)")],
+                             ["test_adam_step"], "eps goes OUTSIDE the square root"),
+    "adam_no_bias_correction": ("parameter_tuning", "adam_step",
+                                [("m / (1 - beta1**t)", "m"), ("v / (1 - beta2**t)", "v")],
+                                ["test_adam_step"], "bias correction"),
+    "dropout_p_as_keep": ("regularization", "dropout_forward",
+                          [("x * mask / (1 - p)", "x * mask / p"), ("rng.random(x.shape) >= p", "rng.random(x.shape) < p")],
+                          ["test_dropout_forward"], "probability of DROPPING"),
+    "dropout_backward_p_as_keep": ("regularization", "dropout_backward", [("dout * mask / (1 - p)", "dout * mask / p")],
+                                   ["test_dropout_backward"], "probability of DROPPING"),
+    "dropout_function_p_as_keep": ("regularization", "DropoutFunction",
+                                   [("x * mask / (1 - p)", "x * mask / p"), ("dout * mask / (1 - ctx.p)", "dout * mask / ctx.p")],
+                                   ["test_DropoutFunction"], "probability of DROPPING"),
+    "batchnorm_biased_running_var": ("data_processing", "batchnorm_forward",
+                                     [("momentum * var * n / (n - 1)", "momentum * var")],
+                                     ["test_batchnorm_forward"], "UNBIASED batch variance"),
+    # the gradient check of part 3 uses the numerical gradient of part 1, so it fails too
+    "forward_difference": ("good_practices", "numerical_gradient",
+                           [("x[i] = old - h", "x[i] = old"), ("(2 * h)", "h")],
+                           ["test_numerical_gradient", "test_gradient_check"], "CENTERED difference"),
+    "bce_sum_not_mean": ("training_a_neural_network", "bce", [("float(np.mean(", "float(np.sum(")],
+                         ["test_bce"], "MEAN over its examples"),
+    "bce_grad_sum_not_mean": ("training_a_neural_network", "bce_grad", [(" / z.shape[0]", "")],
+                              ["test_bce_grad"], "divided by N"),
+    "cross_entropy_sum_not_mean": ("training_a_neural_network", "softmax_cross_entropy",
+                                   [("(log_sum_exp - picked).mean()", "(log_sum_exp - picked).sum()")],
+                                   ["test_softmax_cross_entropy"], "MEAN over its examples"),
+    # more mistakes the hints teach
+    "batchnorm_momentum_on_old": ("data_processing", "batchnorm_forward",
+                                  [("(1 - momentum) * running_mean + momentum * mu", "momentum * running_mean + (1 - momentum) * mu")],
+                                  ["test_batchnorm_forward"], "weight of the NEW batch statistic"),
+    "batchnorm_constant_stats": ("data_processing", "batchnorm_backward",
+                                 [("dx = gamma / (n * std) * (n * dout - dbeta - x_hat * dgamma)", "dx = dout * gamma / std")],
+                                 ["test_batchnorm_backward"], "depend on x too"),
+    "torch_var_unbiased": ("data_processing", "batchnorm_torch", [("x.var(dim=0, unbiased=False)", "x.var(dim=0)")],
+                           ["test_batchnorm_torch"], "divides by N - 1 by default"),
+    "vertical_flip": ("data_processing", "hflip", [("x[..., ::-1].copy()", "x[..., ::-1, :].copy()")],
+                      ["test_hflip"], "flipped the rows"),
+    "crop_off_by_one": ("data_processing", "random_crop",
+                        [("height - h + 1", "height - h"), ("width - w + 1", "width - w")],
+                        ["test_random_crop"], "never reaches the last row/column"),
+    "linear_bias_mean": ("training_a_neural_network", "linear_backward", [("dout.sum(axis=0)", "dout.mean(axis=0)")],
+                         ["test_linear_backward"], "SUMS dout over the batch"),
+    "minibatch_drops_last": ("training_a_neural_network", "minibatch_indices",
+                             [("stop = n - n % batch_size if drop_last else n", "stop = n - n % batch_size")],
+                             ["test_minibatch_indices"], "last, smaller batch must be kept"),
+    "xavier_std_as_bound": ("parameter_tuning", "xavier_uniform", [("math.sqrt(6.0 /", "math.sqrt(2.0 /")],
+                            ["test_xavier_uniform"], "standard deviation"),
+    "xavier_torch_std_as_bound": ("parameter_tuning", "xavier_uniform_", [("math.sqrt(6.0 /", "math.sqrt(2.0 /")],
+                                  ["test_xavier_uniform_"], "not the standard deviation"),
+    "momentum_torch_form": ("parameter_tuning", "momentum_step", [("(1 - beta) * dw", "dw")],
+                            ["test_momentum_step"], "without (1 - beta)"),
+    "elastic_net_no_two": ("regularization", "elastic_net", [("2 * alpha * theta", "alpha * theta")],
+                           ["test_elastic_net"], "derivative of theta**2"),
+    "early_stopping_late": ("regularization", "early_stopping", [("if waited >= patience", "if waited > patience")],
+                            ["test_early_stopping"], "one epoch too late"),
+    "early_stopping_vs_previous": ("regularization", "early_stopping",
+                                   [("            waited += 1", "            waited += 1\n            best = loss")],
+                                   ["test_early_stopping"], "not with the previous epoch"),
+    "relative_error_mean": ("good_practices", "relative_error", [("float(np.max(", "float(np.mean(")],
+                            ["test_relative_error", "test_gradient_check"], "WORST element"),
+    "overfit_no_zero_grad": ("good_practices", "overfit_batch", [("optimizer.zero_grad()", "pass")],
+                             ["test_overfit_batch"], "zero_grad() every step"),
+}
+
+#: The classic mistakes the brief names, and the words their hints must contain in the sources.
+REQUIRED_HINTS = {
+    "eps inside the square root (RMSprop)": ("parameter_tuning", "test_rmsprop_step", "eps goes OUTSIDE the square root"),
+    "eps inside the square root (Adam)": ("parameter_tuning", "test_adam_step", "eps goes OUTSIDE the square root"),
+    "no bias correction (Adam)": ("parameter_tuning", "test_adam_step", "bias correction"),
+    "p used as the keep probability (dropout)": ("regularization", "test_dropout_forward", "probability of DROPPING"),
+    "biased running variance stored (batch norm)": ("data_processing", "test_batchnorm_forward", "UNBIASED batch variance"),
+    "forward instead of centered differences": ("good_practices", "test_numerical_gradient", "CENTERED difference"),
+    "sum instead of mean (BCE)": ("training_a_neural_network", "test_bce", "MEAN over its examples"),
+    "sum instead of mean (cross-entropy)": ("training_a_neural_network", "test_softmax_cross_entropy", "MEAN over its examples"),
+}
+
+
+def mutate(exercise, answer_id, substitutions):
+    nb = load(SOURCE / f"{exercise}.ipynb")
+    cell = cell_by_id(nb, answer_id)
+    for old, new in substitutions:
+        assert old in cell.source, f"{exercise}/{answer_id}: {old!r} is not in the solution any more"
+        cell.source = cell.source.replace(old, new)
+    return nb
+
+
+# ------------------------------------------------------------------------------ fixtures
+@pytest.fixture(scope="module")
+def source_results(tmp_path_factory):
+    paths = [str(SOURCE / f"{ex}.ipynb") for ex in IDS]
+    results = run_notebooks(paths, tmp_path_factory.mktemp("sources"))
+    return {ex: results[str(SOURCE / f"{ex}.ipynb")] for ex in IDS}
+
+
+@pytest.fixture(scope="module")
+def mutant_results(tmp_path_factory):
+    work = tmp_path_factory.mktemp("mutants")
+    paths = {}
+    for name, (exercise, answer_id, subs, _, _) in MISTAKES.items():
+        path = work / f"{name}.ipynb"
+        nbformat.write(mutate(exercise, answer_id, subs), path)
+        paths[name] = str(path)
+    results = run_notebooks(list(paths.values()), work)
+    return {name: results[path] for name, path in paths.items()}
+
+
+@pytest.fixture(scope="module")
+def released_results(tmp_path_factory):
+    paths = [str(RELEASE / f"{ex}.ipynb") for ex in IDS]
+    results = run_notebooks(paths, tmp_path_factory.mktemp("released"))
+    return {ex: results[str(RELEASE / f"{ex}.ipynb")] for ex in IDS}
+
+
+# ------------------------------------------------------------------------- (a) they run
+@pytest.mark.parametrize("exercise", IDS)
+def test_source_notebook_runs_with_every_check_passing(exercise, source_results):
+    failures = {gid: err for gid, err in source_results[exercise].items() if err is not None}
+    assert failures == {}
+    nb = load(SOURCE / f"{exercise}.ipynb")
+    assert set(source_results[exercise]) == {nbg(c)["grade_id"] for c in nb.cells if c.cell_type == "code"}
+
+
+@pytest.mark.slow
+def test_source_notebooks_run_in_a_jupyter_kernel():
+    """What nbgrader and nbval do: a real kernel, every cell, no error."""
+    from nbclient import NotebookClient
+
+    for exercise in IDS:
+        nb = load(SOURCE / f"{exercise}.ipynb")
+        NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
+        errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+        assert errors == [], exercise
+
+
+# ----------------------------------------------------------------------- (b) the format
+@pytest.mark.parametrize("exercise", IDS)
+def test_metadata_names_the_exercise_and_its_forbidden_modules(exercise):
+    nb = load(SOURCE / f"{exercise}.ipynb")
+    meta = nb.metadata["tipslib"]
+    assert meta["exercise"] == exercise
+    assert isinstance(meta["title"], str) and meta["title"]
+    graded = [name for c in answer_cells(nb) for name in defined_names(c.source)]
+    assert sorted(meta["forbidden"]) == sorted(graded)
+    for name, modules in meta["forbidden"].items():
+        assert modules and all(re.fullmatch(r"tipslib(\.[a-z_]+)+", m) for m in modules), name
+        assert all(importlib.util.find_spec(m) is not None for m in modules), name
+
+
+@pytest.mark.parametrize("exercise", IDS)
+def test_every_cell_has_consistent_nbgrader_metadata(exercise):
+    nb = load(SOURCE / f"{exercise}.ipynb")
+    ids = [nbg(c).get("grade_id") for c in nb.cells]
+    assert all(ids) and len(set(ids)) == len(ids), "grade_ids must be present and unique"
+    for cell in nb.cells:
+        m = nbg(cell)
+        assert m["schema_version"] == 3
+        kind = (m["grade"], m["solution"], m["locked"])
+        assert kind in {(False, True, False), (True, False, True), (False, False, True)}, m["grade_id"]
+        if m["grade"]:
+            assert isinstance(m["points"], int) and m["points"] > 0, m["grade_id"]
+        else:
+            assert "points" not in m, m["grade_id"]
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, f"{m['grade_id']} has outputs"
+
+
+@pytest.mark.parametrize("exercise", IDS)
+def test_answer_cells_have_balanced_markers_and_a_documented_function(exercise):
+    nb = load(SOURCE / f"{exercise}.ipynb")
+    for cell in nb.cells:
+        lines = [line.strip() for line in cell.source.split("\n")]
+        markers = [line for line in lines if line in (BEGIN_SOLUTION, END_SOLUTION)]
+        if cell not in answer_cells(nb):
+            assert not markers and "SOLUTION" not in cell.source, nbg(cell)["grade_id"]
+            continue
+        assert markers and markers == [BEGIN_SOLUTION, END_SOLUTION] * (len(markers) // 2), nbg(cell)["grade_id"]
+        tree = ast.parse(cell.source)
+        (node,) = [n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+        assert node.name == nbg(cell)["grade_id"]
+        assert ast.get_docstring(node) and "Returns" in ast.get_docstring(node) or isinstance(node, ast.ClassDef)
+        if isinstance(node, ast.ClassDef):  # each method the student writes is documented too
+            assert all(ast.get_docstring(f) for f in node.body if isinstance(f, ast.FunctionDef))
+
+
+@pytest.mark.parametrize("exercise", IDS)
+def test_every_answer_has_its_test_cell_with_visible_and_hidden_checks(exercise):
+    nb = load(SOURCE / f"{exercise}.ipynb")
+    answers = answer_cells(nb)
+    assert 3 <= len(answers) <= 6
+    tests = {nbg(c)["grade_id"]: c for c in grade_cells(nb)}
+    assert sorted(tests) == sorted(f"test_{nbg(c)['grade_id']}" for c in answers)
+    order = [nbg(c)["grade_id"] for c in nb.cells]
+    for cell in answers:
+        name = nbg(cell)["grade_id"]
+        assert order.index(f"test_{name}") > order.index(name), "a test cell comes after its answer"
+        src = tests[f"test_{name}"].source
+        lines = src.split("\n")
+        assert lines.count(BEGIN_HIDDEN) == 1 and lines.count(END_HIDDEN) == 1 and lines[-1] == END_HIDDEN, name
+        visible, hidden = src.split(BEGIN_HIDDEN)
+        checkers = {"expect"} | helpers_calling_expect(visible)
+        assert calls(visible) & checkers and calls(hidden) & checkers, f"{name} needs visible and hidden checks"
+        assert re.search(rf"\b{name}\b", visible), name
+        compile(src, name, "exec")
+
+
+def test_at_least_one_torch_exercise_per_notebook():
+    for exercise in IDS:
+        nb = load(SOURCE / f"{exercise}.ipynb")
+        assert any(re.search(r"\btorch\.", c.source) for c in answer_cells(nb)), exercise
+
+
+@pytest.mark.parametrize("exercise", IDS)
+def test_first_cell_says_what_how_long_and_what_to_run(exercise):
+    first = load(SOURCE / f"{exercise}.ipynb").cells[0]
+    assert first.cell_type == "markdown"
+    for words in ("What you practise", "minutes", "Run first", f"tipslib check exercises/release/{exercise}.ipynb"):
+        assert words in first.source
+
+
+@pytest.mark.parametrize("mistake", sorted(REQUIRED_HINTS))
+def test_sources_carry_a_hint_for_each_classic_mistake(mistake):
+    exercise, test_id, words = REQUIRED_HINTS[mistake]
+    src = cell_by_id(load(SOURCE / f"{exercise}.ipynb"), test_id).source
+    assert words in src and "hints=" in src
+    assert any(m[0] == exercise and words == m[4] for m in MISTAKES.values()), "and a mutant proves it fires"
+
+
+# ------------------------------------------------------------------ (c) the mutants
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_a_classic_mistake_fails_its_test_with_the_hint(mistake, mutant_results):
+    _, answer_id, _, failing, words = MISTAKES[mistake]
+    errors = mutant_results[mistake]
+    failed = sorted(gid for gid, err in errors.items() if err is not None)
+    assert failed == sorted(failing)
+    message = errors[failing[0]]
+    assert message.startswith("AssertionError:") and "Hint:" in message and words in message, message
+
+
+# ------------------------------------------------------------------ (d) the release
+def test_release_is_up_to_date(tmp_path):
+    """``tipslib release exercises/source DST`` reproduces exercises/release cell for cell."""
+    proc = subprocess.run([sys.executable, "-m", "tipslib.cli", "release", str(SOURCE), str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(p.name for p in RELEASE.glob("*.ipynb")) == sorted(f"{ex}.ipynb" for ex in IDS)
+    for exercise in IDS:
+        fresh, committed = load(tmp_path / f"{exercise}.ipynb"), load(RELEASE / f"{exercise}.ipynb")
+        assert [c.source for c in committed.cells] == [c.source for c in fresh.cells], \
+            f"{exercise}: run `tipslib release exercises/source exercises/release`"
+        assert [c.metadata for c in committed.cells] == [c.metadata for c in fresh.cells]
+        assert committed.metadata["tipslib"] == fresh.metadata["tipslib"]
+
+
+@pytest.mark.parametrize("exercise", IDS)
+def test_released_notebook_hides_solutions_and_hidden_tests(exercise):
+    nb = load(RELEASE / f"{exercise}.ipynb")
+    source = load(SOURCE / f"{exercise}.ipynb")
+    text = "\n".join(c.source for c in nb.cells)
+    assert "SOLUTION" not in text and "HIDDEN" not in text
+    for cell in answer_cells(nb):
+        assert "raise NotImplementedError()" in cell.source
+    for released, original in zip(grade_cells(nb), grade_cells(source)):
+        assert released.source.rstrip("\n") == original.source.split(BEGIN_HIDDEN)[0].rstrip("\n")
+
+
+@pytest.mark.parametrize("exercise", IDS)
+def test_released_stubs_fail_every_test_cell(exercise, released_results):
+    """The unanswered notebook runs its setup fine and fails every visible test: no free points."""
+    nb = load(RELEASE / f"{exercise}.ipynb")
+    tests = {nbg(c)["grade_id"] for c in grade_cells(nb)}
+    for gid, err in released_results[exercise].items():
+        if gid in tests:
+            assert err is not None and "NotImplementedError" in err, gid
+        else:
+            assert err is None, f"{gid}: {err}"
