@@ -1,0 +1,189 @@
+"""The path a newcomer walks: the README, ``tipslib --help``, the top of each chapter.
+
+* ``tipslib --help`` lists every registered subcommand (``tipslib.cli.COMMANDS``,
+  so commands added later are covered) with an example line, and each
+  subcommand's own ``--help`` ends with an example.
+* Every chapter notebook opens with a markdown cell that says what it teaches,
+  how long it takes and what to run first, as lines starting with
+  ``**You will learn**``, ``**Time**`` and ``**Before you start**``.
+* The README shows a widget screenshot that exists, is a PNG and is small, and
+  every ``tipslib`` command it mentions exists.
+* Opt-in (``TIPSLIB_VENV_TEST=1``, several minutes): the README's install line in a
+  brand-new virtual environment, then the commands a newcomer runs first.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tipslib import cli
+
+REPO = Path(__file__).resolve().parent.parent
+README = REPO / "README.md"
+CHAPTER_NAMES = ["01_data_processing", "02_training_a_neural_network", "03_parameter_tuning",
+                 "04_regularization", "05_good_practices"]
+CHAPTERS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+FIRST_CELL_LINES = ("**You will learn**", "**Time**", "**Before you start**")
+
+
+def tipslib_cmd(*args) -> subprocess.CompletedProcess:
+    """Run the installed ``tipslib`` command (the console script a newcomer types)."""
+    exe = shutil.which("tipslib")
+    cmd = [exe] if exe else [sys.executable, "-m", "tipslib.cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120, cwd=REPO)
+
+
+# -- tipslib --help ------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def top_help():
+    result = tipslib_cmd("--help")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_help_lists_every_subcommand(top_help):
+    listed = set(re.findall(r"^ {4}(\w[\w-]*) {2,}\S", top_help, flags=re.M))
+    assert set(cli.COMMANDS) <= listed, f"missing from `tipslib --help`: {sorted(set(cli.COMMANDS) - listed)}"
+
+
+def test_help_shows_an_example_for_every_subcommand(top_help):
+    examples = top_help.split("examples:", 1)
+    assert len(examples) == 2, "`tipslib --help` has no 'examples:' section"
+    shown = set(re.findall(r"^\s+tipslib (\w[\w-]*)", examples[1], flags=re.M))
+    assert set(cli.COMMANDS) <= shown, f"no example in `tipslib --help` for {sorted(set(cli.COMMANDS) - shown)}"
+
+
+@pytest.mark.parametrize("name", sorted(cli.COMMANDS))
+def test_subcommand_help_ends_with_an_example(name):
+    result = tipslib_cmd(name, "--help")
+    assert result.returncode == 0, result.stderr
+    tail = result.stdout.rsplit("example", 1)
+    assert len(tail) == 2 and re.search(rf"^\s+tipslib {name}\b", tail[1], flags=re.M), (
+        f"`tipslib {name} --help` does not end with an example line 'tipslib {name} ...':\n{result.stdout}")
+
+
+def test_no_arguments_prints_the_help():
+    result = tipslib_cmd()
+    assert result.returncode == 0 and "examples:" in result.stdout
+
+
+def test_version():
+    result = tipslib_cmd("--version")
+    assert result.returncode == 0 and result.stdout.strip().startswith("tipslib ")
+
+
+# -- the top of each chapter -----------------------------------------------------
+
+def test_the_five_chapters_exist():
+    assert [p.stem for p in CHAPTERS] == CHAPTER_NAMES
+
+
+def first_cell_problems(nb) -> list[str]:
+    """What the first cell of a chapter lacks (empty when it says all three things)."""
+    if not nb.cells or nb.cells[0].cell_type != "markdown":
+        return ["the first cell is not a markdown cell"]
+    lines = [line.strip() for line in nb.cells[0].source.splitlines()]
+    problems = []
+    if not any(line.startswith("# ") for line in lines):
+        problems.append("no '# ' title")
+    for marker in FIRST_CELL_LINES:
+        hits = [line for line in lines if line.startswith(marker)]
+        if not hits:
+            problems.append(f"no line starting with {marker}")
+        elif len(hits[0]) - len(marker) < 10:
+            problems.append(f"the {marker} line says almost nothing: {hits[0]!r}")
+    time_line = next((line for line in lines if line.startswith("**Time**")), "")
+    if time_line and not re.search(r"\d+\s*(min|minute)", time_line):
+        problems.append(f"the **Time** line gives no duration in minutes: {time_line!r}")
+    return problems
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_chapter_starts_by_saying_what_when_and_how(path):
+    import nbformat
+
+    problems = first_cell_problems(nbformat.read(str(path), as_version=4))
+    assert not problems, f"{path.name}: " + "; ".join(problems)
+
+
+def test_the_first_cell_check_can_fail():
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+    good = "# T\n\n**You will learn** how a thing works.\n\n**Time** about 15 minutes.\n\n**Before you start** run chapter 1."
+    assert first_cell_problems(new_notebook(cells=[new_markdown_cell(good)])) == []
+    assert first_cell_problems(new_notebook(cells=[new_code_cell("1")])) == ["the first cell is not a markdown cell"]
+    no_time = good.replace("**Time** about 15 minutes.", "**Time** a while, really.")
+    assert first_cell_problems(new_notebook(cells=[new_markdown_cell(no_time)])) == [
+        "the **Time** line gives no duration in minutes: '**Time** a while, really.'"]
+    missing = good.replace("**Before you start** run chapter 1.", "")
+    assert first_cell_problems(new_notebook(cells=[new_markdown_cell(missing)])) == [
+        "no line starting with **Before you start**"]
+
+
+# -- the README ------------------------------------------------------------------
+
+def readme_images() -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", README.read_text()) + re.findall(
+        r"<img[^>]+src=\"([^\"]+)\"", README.read_text())
+
+
+def test_readme_shows_a_widget_screenshot():
+    images = readme_images()
+    widget_shots = [i for i in images if re.fullmatch(r"docs/images/widget-[\w-]+\.png", i)]
+    assert widget_shots, f"README.md shows no docs/images/widget-*.png (images: {images})"
+    for rel in images:
+        path = REPO / rel
+        assert path.is_file(), f"README.md shows {rel}, which does not exist"
+        data = path.read_bytes()
+        if rel.endswith(".png"):
+            assert data[:8] == b"\x89PNG\r\n\x1a\n", f"{rel} is not a PNG"
+        assert len(data) < 200_000, f"{rel} is {len(data) / 1e3:.0f} KB; keep images under 200 KB"
+
+
+def test_readme_mentions_only_commands_that_exist():
+    mentioned = set(re.findall(r"(?<![\w/.-])tipslib (\w[\w-]*)", README.read_text()))
+    mentioned -= {"turns", "asks"}  # prose: "tipslib turns every idea ...", "tipslib asks for torch"
+    unknown = {m for m in mentioned if m not in cli.COMMANDS and not m.startswith("-")}
+    assert not unknown, f"README.md mentions tipslib subcommands that do not exist: {sorted(unknown)}"
+
+
+# -- a brand-new environment (opt-in) ---------------------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("TIPSLIB_VENV_TEST") != "1",
+                    reason="opt-in: set TIPSLIB_VENV_TEST=1 (installs into a fresh venv, several minutes)")
+def test_readme_install_in_a_fresh_virtual_environment(tmp_path):
+    """The README's install line, in a venv that sees nothing installed on this machine.
+
+    torch is installed first from the CPU wheel pip finds on disk (as ``.ci/run`` does),
+    since a bare ``torch`` from PyPI would be a multi-GB CUDA build.
+    """
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=300)
+    py = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+
+    def sh(cmd, timeout=1200):
+        result = subprocess.run(cmd, shell=True, cwd=REPO, env=env, capture_output=True, text=True,
+                                timeout=timeout)
+        assert result.returncode == 0, f"`{cmd}` failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        return result.stdout
+
+    sh(f"{py} -m pip install -q torch==2.13.0")
+    # The README's line, without starting JupyterLab (it would wait for a person).
+    sh(f"{py} -m pip install -q -e '.[test]'")
+    assert "examples:" in sh("tipslib --help", timeout=120)
+    assert sh(f"{py} -c 'import tipslib, sys; print(tipslib.__file__)'").strip().startswith(str(REPO))
+    sh(f"{py} -m pytest -q -p no:cacheprovider tests/test_mirror.py tests/test_newcomer.py -k 'not fresh'",
+       timeout=600)
+    # ``tipslib course`` must find JupyterLab in the venv: ask it for its version instead of serving.
+    sh(f"{py} -m jupyterlab --version", timeout=120)
