@@ -1,0 +1,240 @@
+"""The judge: reference solutions score full marks, each classic mistake loses exactly
+its test and gets its hint, and the plain-data channel rejects anything malformed."""
+
+import base64
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tipslib.grading import feedback, plain
+from tipslib.grading.grade import Grader, Submission, load_exercises
+from tipslib.grading.judge import Exercise, parse_run, static_forbidden
+from tipslib.grading.sandbox import Sandbox, features
+
+_spec = importlib.util.spec_from_file_location("nbtools", Path(__file__).parent / "data" / "grading" / "nbtools.py")
+nbt = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(nbt)
+
+HAVE_REAL = all((nbt.REAL_SOURCE / f"{e}.ipynb").exists() for e in nbt.REAL_IDS)
+
+
+def _grade(grader, tmp_path, name, nb):
+    path = nbt.write(nb, tmp_path / name / "submission.ipynb")
+    rows, text = grader.grade_student(Submission(name, [path], path.parent))
+    return rows, text
+
+
+@pytest.fixture(scope="module")
+def sample_grader(tmp_path_factory):
+    src = tmp_path_factory.mktemp("sample_src")
+    (src / "sample.ipynb").write_bytes(nbt.SAMPLE.read_bytes())
+    with Grader(load_exercises(src), jobs=1, timeout=20, memory_mb=500) as g:
+        yield g
+
+
+def points(rows):
+    (row,) = rows
+    return {k[1]: float(v) for k, v in row.items() if isinstance(k, tuple)}
+
+
+def test_sample_solution_scores_full_marks(sample_grader, tmp_path):
+    rows, text = _grade(sample_grader, tmp_path, "ref", nbt.load())
+    assert rows[0]["status"] == "ok" and rows[0]["total"] == rows[0]["max"] == "6"
+    assert "hidden check 1" in text
+
+
+SAMPLE_MUTANTS = [
+    ("adam_step", "(np.sqrt(v_hat) + eps)", "np.sqrt(v_hat + eps)", "test_adam", "eps is inside the square root"),
+    ("adam_step", "m / (1 - beta1**t)", "m", "test_adam", None),  # only m: no hint matches, still fails
+    ("adam_step", "m_hat = m / (1 - beta1**t)\n    v_hat = v / (1 - beta2**t)", "m_hat, v_hat = m, v",
+     "test_adam", "no bias correction of m and v"),
+    ("dropout_forward", "mask = u >= p\n    return x * mask / (1 - p)", "mask = u < p\n    return x * mask / p",
+     "test_dropout", "p used as the keep probability"),
+    ("mse", "np.mean(", "np.sum(", "test_mse", "sum instead of mean"),
+]
+
+
+@pytest.mark.parametrize("gid, old, new, test, hint", SAMPLE_MUTANTS)
+def test_sample_mutant_loses_exactly_its_test(sample_grader, tmp_path, gid, old, new, test, hint):
+    rows, text = _grade(sample_grader, tmp_path, "mutant", nbt.mutate(nbt.load(), gid, old, new))
+    got = points(rows)
+    full = {"test_adam": 3, "test_dropout": 2, "test_mse": 1}
+    assert got == {**full, test: 0.0}
+    if hint:
+        assert f"Hint: {hint}" in text
+        assert hint not in rows[0]["notes"]  # the CSV carries scores and short notes only
+    else:
+        assert "Hint:" not in text
+
+
+def test_feedback_names_shapes(sample_grader, tmp_path):
+    nb = nbt.with_answer(nbt.load(), "dropout_forward", "def dropout_forward(x, p, u):\n    return x.ravel()\n")
+    _, text = _grade(sample_grader, tmp_path, "shape", nb)
+    assert "dropout p=0.25: expected shape (2, 3), got shape (6,)" in text
+
+
+# ------------------------------------------------------------------ real exercises
+@pytest.fixture(scope="module")
+def real_grader():
+    if not HAVE_REAL:
+        pytest.skip("the five exercise notebooks are not in exercises/source yet")
+    with Grader(load_exercises(nbt.REAL_SOURCE), jobs=2, timeout=60, memory_mb=2048) as g:
+        yield g
+
+
+@pytest.mark.parametrize("exercise", nbt.REAL_IDS)
+def test_real_reference_solution_scores_full_marks(real_grader, tmp_path, exercise):
+    nb = nbt.load(nbt.REAL_SOURCE / f"{exercise}.ipynb")
+    path = nbt.write(nb, tmp_path / "s" / f"{exercise}.ipynb")
+    rows, _ = real_grader.grade_student(Submission("s", [path], path.parent))
+    row = next(r for r in rows if r["exercise"] == exercise)
+    assert (row["status"], row["total"]) == ("ok", row["max"]), row["notes"]
+    assert float(row["max"]) > 0
+
+
+REAL_MUTANTS = [
+    ("parameter_tuning", "adam_step", "(np.sqrt(v_hat) + eps)", "np.sqrt(v_hat + eps)", "test_adam_step",
+     "eps goes OUTSIDE the square root"),
+    ("parameter_tuning", "adam_step", "m_hat = m / (1 - beta1**t)\n    v_hat = v / (1 - beta2**t)", "m_hat, v_hat = m, v",
+     "test_adam_step", "without this bias correction"),
+    ("regularization", "dropout_forward", "return x * mask / (1 - p), mask", "return x * mask / p, mask",
+     "test_dropout_forward", "p is the probability of DROPPING a unit"),
+    ("data_processing", "batchnorm_forward", "momentum * var * n / (n - 1)", "momentum * var",
+     "test_batchnorm_forward", "running_var must store the UNBIASED batch variance"),
+    # gradient_check calls the student's own numerical_gradient, so its test goes down with it
+    ("good_practices", "numerical_gradient", "grad[i] = (f_plus - f_minus) / (2 * h)", "grad[i] = (f_plus - f(x)) / h",
+     ("test_numerical_gradient", "test_gradient_check"), "use the CENTERED difference"),
+    ("training_a_neural_network", "bce", "np.mean(-(", "np.sum(-(", "test_bce", "MEAN over its examples"),
+]
+
+
+@pytest.mark.parametrize("exercise, gid, old, new, test, hint", REAL_MUTANTS)
+def test_real_mutant_loses_exactly_its_test_and_gets_the_hint(real_grader, tmp_path, exercise, gid, old, new, test, hint):
+    nb = nbt.mutate(nbt.load(nbt.REAL_SOURCE / f"{exercise}.ipynb"), gid, old, new)
+    path = nbt.write(nb, tmp_path / "m" / f"{exercise}.ipynb")
+    rows, text = real_grader.grade_student(Submission("m", [path], path.parent))
+    row = next(r for r in rows if r["exercise"] == exercise)
+    ex = real_grader.exercises[exercise]
+    tests = {test} if isinstance(test, str) else set(test)
+    lost = {t.grade_id for t in ex.tests if float(row[(exercise, t.grade_id)]) < t.points}
+    assert lost == tests
+    assert float(row["total"]) == ex.max_points - sum(t.points for t in ex.tests if t.grade_id in tests)
+    test = test if isinstance(test, str) else test[0]
+    section = text[text.index(f"### {test}:"):].split("\n### ")[0]
+    assert any("Hint:" in line and hint in line.split("Hint:", 1)[1] for line in section.splitlines())
+
+
+# ----------------------------------------------------------- the channel itself
+def _exercise():
+    return Exercise.from_notebook(nbt.load())
+
+
+def _arr(shape, nbytes):
+    return {"t": "arr", "shape": shape, "b64": base64.b64encode(b"\0" * nbytes).decode()}
+
+
+@pytest.mark.parametrize("value", [
+    {"t": "arr", "shape": [2], "b64": "AAAA"}, _arr([3], 16), _arr([-1], 8), _arr([2**40, 2**40], 8),
+    {"t": "pickle", "v": "gASVAAAA"}, {"t": "list", "v": "notalist"}, {"t": "dict", "v": [[1, {"t": "none"}]]},
+    {"t": "str", "v": 3}, "plain string", None, {"t": "arr", "shape": [1], "b64": "!!!!!!!!!!!!"}])
+def test_decode_rejects_malformed_values(value):
+    with pytest.raises(plain.ProtocolError):
+        plain.decode(value)
+
+
+def test_decode_roundtrip_and_compare():
+    for v in [1.5, np.arange(6.0).reshape(2, 3), (np.ones(2), {"a": 3}), "x", None, True]:
+        got = plain.decode(json.loads(json.dumps(plain.encode(v))))
+        assert plain.compare(got, plain.decode(plain.encode(v)))[0]
+    assert plain.compare(plain.decode(plain.encode([1.0, 2.0])), np.array([1.0, 2.0]))[0]
+    ok, why = plain.compare(np.array([1.0, np.nan]), np.array([1.0, 2.0]))
+    assert not ok and "NaN" in why
+
+
+def _lines(*msgs):
+    return [json.dumps(m).encode() for m in msgs]
+
+
+REC = {"m": "rec", "cell": 2, "part": "visible", "name": "n", "value": {"t": "none"}, "rtol": 0.1, "atol": 0.1}
+END = {"m": "end", "cell": 2, "part": "visible", "error": None}
+
+
+@pytest.mark.parametrize("lines", [
+    _lines(END, REC),                                  # a record after its cell ended
+    _lines(END, END),                                  # the same cell twice
+    _lines({"m": "done"}, REC),                        # anything after done
+    _lines({**REC, "cell": 99}),                       # a cell that does not exist
+    _lines({**REC, "rtol": "0.1"}),                    # wrong types
+    _lines({"m": "score", "points": 6}),               # an unknown message
+    _lines({"m": "forbidden", "function": "nope", "module": "x"}),
+    [b"{not json"], [b"[1, 2]"]])
+def test_parse_run_flags_tampering(lines):
+    run = parse_run(_exercise(), lines, {"exit": 0})
+    assert run.tampering
+
+
+def test_parse_run_accepts_a_clean_sequence():
+    run = parse_run(_exercise(), _lines(REC, END, {"m": "done"}), {"exit": 0})
+    assert not run.tampering and run.done and run.records[(2, "visible")][0]["value"] is None
+
+
+@pytest.mark.parametrize("src, flagged", [
+    ("from tipslib.optim import numpy_impl\ndef adam_step(*a): pass", True),
+    ("import tipslib.optim.numpy_impl as O\ndef adam_step(*a): pass", True),
+    ("def adam_step(*a):\n    import tipslib\n    return tipslib.optim.numpy_impl.adam_step(*a)", True),
+    ("import importlib\ndef adam_step(*a):\n    return importlib.import_module('tipslib.optim')", True),
+    ("from tipslib import optim\ndef adam_step(*a): pass", True),
+    ("import tipslib.data\ndef adam_step(*a): pass", False),
+    ("def adam_step(*a):\n    return 'optim'", False)])
+def test_static_forbidden(src, flagged):
+    assert bool(static_forbidden(_exercise(), {"adam_step": src})) is flagged
+
+
+# ------------------------------------------------------------- the sandbox itself
+def test_sandbox_isolation(tmp_path):
+    secret_dir = Path(__file__).parent / "data" / "grading"
+    secret = secret_dir / f".secret-{os.getpid()}"
+    secret.write_text("solution")
+    os.chmod(secret, 0o600)
+    probe = f"""
+import os, socket
+out = {{"uid": os.getuid(), "cwd": os.getcwd(), "env": sorted(os.environ), "tmp": os.listdir('/tmp')}}
+for name, fn in [("secret", lambda: open({str(secret)!r}).read()), ("shadow", lambda: open('/etc/shadow').read()),
+                 ("socket", lambda: socket.socket()), ("hidden", lambda: os.listdir({str(tmp_path)!r}))]:
+    try:
+        fn()
+        out[name] = "allowed"
+    except Exception as exc:
+        out[name] = type(exc).__name__
+from tipslib.grading.testing import expect
+expect("probe", str(out))
+"""
+    job = {"cells": [{"kind": "test", "grade_id": "t", "parts": [["visible", probe]]}], "record": True}
+    try:
+        with Sandbox(uid=123_456, hide=[tmp_path]) as sb:
+            lines, end = sb.run(job, timeout=20, memory_mb=300)
+    finally:
+        secret.unlink()
+    rec = next(json.loads(l) for l in lines if json.loads(l)["m"] == "rec")
+    out = eval(plain.decode(rec["value"]))  # our own probe's repr of plain str/int/list values
+    assert out["socket"] == "PermissionError"
+    assert set(out["env"]) <= {"PATH", "LANG", "MPLBACKEND", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                               "MKL_NUM_THREADS", "HOME", "TMPDIR", "MPLCONFIGDIR"}
+    if features()["uid_switch"]:
+        assert out["uid"] == 123_456
+        assert out["secret"] == "PermissionError" and out["shadow"] == "PermissionError"
+        assert out["hidden"] == "FileNotFoundError" or out["hidden"] == "allowed" and not os.listdir(tmp_path)
+        assert len(out["tmp"]) == 1 and out["cwd"].startswith("/tmp/tipslib-sandbox-")
+
+
+def test_feedback_render_counts_points():
+    from tipslib.grading.judge import Check, ExerciseResult, TestResult
+
+    r = ExerciseResult("ex", "Ex", "ok", [TestResult("t1", 2.0, 2.0, [Check("a", False, True)]),
+                                          TestResult("t2", 0.0, 3.0, [Check("b", True, False, "values differ", "sum instead of mean")])])
+    text = feedback.render("zoe", [r])
+    assert "2 / 5 points" in text and "hidden check 1 (b): values differ. Hint: sum instead of mean" in text
