@@ -25,7 +25,7 @@ def _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, 
             param.mul_(1 - lr * weight_decay)
         else:
             g = g.add(param, alpha=weight_decay)
-    exp_avg.mul_(beta1).add_(g, alpha=1 - beta1)
+    exp_avg.lerp_(g, 1 - beta1)                     # m + (1-b1)(g - m) = b1 m + (1-b1) g
     exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
     v = exp_avg_sq
     if amsgrad:
@@ -68,8 +68,7 @@ def _adam_foreach(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, 
             torch._foreach_mul_(params, 1 - lr * weight_decay)
         else:
             grads = torch._foreach_add(grads, params, alpha=weight_decay)
-    torch._foreach_mul_(exp_avgs, beta1)
-    torch._foreach_add_(exp_avgs, grads, alpha=1 - beta1)
+    torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)  # m + (1-b1)(g - m): one pass instead of two
     torch._foreach_mul_(exp_avg_sqs, beta2)
     torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
     v = exp_avg_sqs
