@@ -42,9 +42,12 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, mo
         xc = x - _per_channel(mean, x)
     inv_std = torch.rsqrt(var + eps)
     xhat = xc * _per_channel(inv_std, x)
-    out = xhat if gamma is None else xhat * _per_channel(gamma, x)
-    if beta is not None:
-        out = out + _per_channel(beta, x)
+    if gamma is not None and beta is not None:
+        out = torch.addcmul(_per_channel(beta, x), xhat, _per_channel(gamma, x))  # one pass, not two
+    else:
+        out = xhat if gamma is None else xhat * _per_channel(gamma, x)
+        if beta is not None:
+            out = out + _per_channel(beta, x)
     return out, (xhat, gamma, inv_std, use_batch)
 
 
@@ -58,8 +61,9 @@ def batchnorm_backward(dout, cache):
     if not use_batch:
         return dout * _per_channel(scale, dout), dgamma, dbeta
     m = dout.numel() // dout.shape[1]
-    dx = (dout - _per_channel(dbeta / m, dout) - xhat * _per_channel(dgamma / m, dout)) * _per_channel(scale, dout)
-    return dx, dgamma, dbeta
+    # The NumPy formula, with the subtraction of xhat * dgamma / m fused into one addcmul.
+    dx = torch.addcmul(dout - _per_channel(dbeta / m, dout), xhat, _per_channel(dgamma / m, dout), value=-1)
+    return dx.mul_(_per_channel(scale, dout)), dgamma, dbeta
 
 
 class BatchNormFunction(torch.autograd.Function):
