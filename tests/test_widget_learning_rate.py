@@ -1,0 +1,253 @@
+"""Learning-rate explorer: the compute functions, then the view driven headlessly."""
+
+import numpy as np
+import pytest
+
+from tipslib.optim import numpy_impl as O
+from tipslib.widgets import learning_rate as LR
+from tipslib.widgets._base import FigureWidget
+
+ALL_OPTIMIZERS = LR.optimizer_names()
+
+
+# --- the surfaces ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(LR.SURFACES))
+def test_surface_gradient_matches_finite_differences(name, rng):
+    s = LR.SURFACES[name]
+    h = 1e-6
+    for x, y in rng.uniform(-1.5, 1.5, size=(20, 2)):
+        gx, gy = s.grad(x, y)
+        nx = (s.f(x + h, y) - s.f(x - h, y)) / (2 * h)
+        ny = (s.f(x, y + h) - s.f(x, y - h)) / (2 * h)
+        np.testing.assert_allclose([gx, gy], [nx, ny], rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(LR.SURFACES))
+def test_surface_minimum_is_a_stationary_point_below_a_grid(name):
+    s = LR.SURFACES[name]
+    np.testing.assert_allclose(s.grad(*s.minimum), [0.0, 0.0], atol=1e-12)
+    gx, gy = np.meshgrid(np.linspace(*s.xlim, 201), np.linspace(*s.ylim, 201))
+    assert (s.f(gx, gy) >= s.f_min - 1e-12).all()
+
+
+# --- optimize_path ---------------------------------------------------------------------------
+
+
+def test_every_tipslib_optimizer_is_offered():
+    classes = {n for n in O.__all__ if isinstance(getattr(O, n), type)
+               and issubclass(getattr(O, n), O.Optimizer) and n != "Optimizer"}
+    assert set(ALL_OPTIMIZERS) == classes and "SGD" in classes
+    assert ALL_OPTIMIZERS[0] == "SGD"
+
+
+def test_sgd_on_the_bowl_is_exact_gradient_descent():
+    """SGD with no momentum: each coordinate shrinks by (1 - lr * curvature) per step."""
+    path, losses = LR.optimize_path("bowl", "SGD", 0.05, 40)
+    t = np.arange(41)
+    np.testing.assert_allclose(path[:, 0], -4.0 * (1 - 0.05) ** t, rtol=1e-12)
+    np.testing.assert_allclose(path[:, 1], 1.5 * (1 - 0.5) ** t, rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(losses, 0.5 * (path[:, 0] ** 2 + 10 * path[:, 1] ** 2), rtol=1e-12)
+
+
+def test_good_rate_converges_on_the_bowl():
+    path, losses = LR.optimize_path("bowl", "SGD", 0.1, 200)
+    assert path.shape == (201, 2) and losses.shape == (201,)
+    assert losses[-1] < 1e-6 * losses[0]
+    assert np.linalg.norm(path[-1]) < 1e-3
+    assert LR.classify_run(losses, 200) == "converging"
+
+
+def test_rate_beyond_two_over_curvature_diverges_and_stops_finite():
+    # the steep direction has curvature 10: SGD is stable only for lr < 0.2
+    path, losses = LR.optimize_path("bowl", "SGD", 0.25, 500)
+    assert len(path) < 501, "should have stopped"
+    assert np.isfinite(path).all() and np.isfinite(losses).all()
+    assert losses[-1] > LR.DIVERGED
+    assert LR.classify_run(losses, 500) == "diverged"
+
+
+@pytest.mark.parametrize("name", ALL_OPTIMIZERS)
+@pytest.mark.parametrize("surface", sorted(LR.SURFACES))
+def test_huge_rates_never_give_nan_or_inf(name, surface):
+    for lr in (10.0, 1e6, 1e300):
+        path, losses = LR.optimize_path(surface, name, lr, 100)
+        assert np.isfinite(path).all() and np.isfinite(losses).all() and (losses >= 0).all()
+        curve = LR.train_digits_curve(name, lr, 5)
+        assert len(curve) >= 1 and np.isfinite(curve).all()
+
+
+@pytest.mark.parametrize("name", ALL_OPTIMIZERS)
+def test_tiny_rate_stays_at_the_start(name):
+    s = LR.SURFACES["bowl"]
+    path, losses = LR.optimize_path("bowl", name, 1e-9, 50)
+    assert len(path) == 51
+    # adaptive methods move about lr per step at most; plain SGD lr * gradient
+    assert np.abs(path - np.array(s.start)).max() < 1e-6
+    assert LR.classify_run(losses, 50) == "crawling"
+
+
+def test_zero_rate_does_not_move_at_all():
+    path, _ = LR.optimize_path("rosenbrock", "Adam", 0.0, 10)
+    np.testing.assert_array_equal(path, np.tile(LR.SURFACES["rosenbrock"].start, (11, 1)))
+
+
+def test_path_uses_the_optimizer_it_names():
+    """Adam's first step moves every coordinate by lr, whatever the gradient's size."""
+    path, _ = LR.optimize_path("bowl", "Adam", 0.01, 1)
+    np.testing.assert_allclose(np.abs(path[1] - path[0]), [0.01, 0.01], rtol=1e-6)
+    # options reach the optimizer: heavy momentum changes the path
+    a, _ = LR.optimize_path("bowl", "SGD", 0.01, 20)
+    b, _ = LR.optimize_path("bowl", "SGD", 0.01, 20, options={"momentum": 0.9})
+    assert not np.allclose(a, b)
+
+
+def test_saddle_sgd_escapes_slowly_and_adam_fast():
+    sgd_path, sgd = LR.optimize_path("saddle", "SGD", 0.01, 200)
+    _, adam = LR.optimize_path("saddle", "Adam", 0.05, 200)
+    # SGD slid down to the saddle point (0, 0), whose gap is 0.25, and sits on its plateau
+    assert abs(sgd_path[-1, 1]) < 0.1 and sgd[-1] > 0.2
+    assert adam[-1] < 1e-3  # Adam's normalised steps leave the flat region at once
+
+
+def test_custom_start():
+    path, _ = LR.optimize_path("bowl", "SGD", 0.1, 3, start=(1.0, 0.0))
+    np.testing.assert_allclose(path[:, 0], 0.9 ** np.arange(4))
+
+
+# --- train_digits_curve ----------------------------------------------------------------------
+
+
+def test_digits_curve_good_rate_learns():
+    losses = LR.train_digits_curve("SGD", 1.0, 30)
+    assert losses.shape == (31,)
+    assert losses[0] == pytest.approx(np.log(10), abs=0.3)  # small random start: near uniform
+    assert losses[-1] < 0.3 * losses[0]
+
+
+def test_digits_curve_is_reproducible_and_starts_in_the_same_place():
+    a = LR.train_digits_curve("Adam", 0.01, 10)
+    b = LR.train_digits_curve("Adam", 0.01, 10)
+    c = LR.train_digits_curve("SGD", 0.5, 10)
+    np.testing.assert_array_equal(a, b)
+    assert a[0] == c[0]
+
+
+def test_digits_curve_tiny_rate_crawls_and_huge_rate_diverges():
+    tiny = LR.train_digits_curve("SGD", 1e-4, 30)
+    assert abs(tiny[-1] - tiny[0]) < 0.01 * tiny[0]
+    huge = LR.train_digits_curve("SGD", 10.0, 30)
+    assert len(huge) < 31 and huge[-1] > LR.DIVERGED
+    assert LR.classify_run(huge, 30) == "diverged"
+
+
+# --- classify_run ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("losses, steps, expected", [
+    ([1.0, 0.5, 0.1, 0.01], 3, "converging"),
+    ([1.0, 0.9, 0.8, 0.7], 3, "crawling"),
+    ([1.0, 0.2, 0.5, 0.1, 0.3, 0.05], 5, "oscillating"),
+    ([1.0, 2.0, 30.0], 5, "diverged"),       # stopped early
+    ([1.0, 0.5, 2.0], 2, "diverged"),        # ended above the start
+    ([3.0], 0, "crawling"),
+])
+def test_classify_run(losses, steps, expected):
+    assert LR.classify_run(np.array(losses), steps) == expected
+
+
+# --- the view --------------------------------------------------------------------------------
+
+
+def test_widget_controls_and_base_class():
+    import ipywidgets as w
+
+    view = LR.LearningRateExplorer()
+    assert isinstance(view, FigureWidget)
+    assert isinstance(view.controls["lr"], w.FloatLogSlider)
+    assert view.controls["lr"].min == -4 and view.controls["lr"].max == 1
+    assert list(view.controls["optimizer"].options) == ALL_OPTIMIZERS
+    assert list(view.controls["surface"].options) == sorted(LR.SURFACES, key=list(LR.SURFACES).index)
+    assert bytes(view.image.value) == b""  # nothing drawn until shown or updated
+
+
+def test_update_redraws_in_place_with_new_data():
+    view = LR.LearningRateExplorer(lr=0.01)
+    view.refresh()
+    first_png = bytes(view.image.value)
+    line = view._line
+    first_xy = np.array(line.get_xydata())
+    assert first_png.startswith(b"\x89PNG")
+    view.update(lr=0.15)
+    assert view._line is line  # the same artist, new data
+    assert not np.array_equal(np.array(line.get_xydata()), first_xy)
+    assert bytes(view.image.value) != first_png
+    np.testing.assert_array_equal(line.get_xydata(), view.path)
+    np.testing.assert_allclose(view.path, LR.optimize_path("bowl", "SGD", view.values["lr"], view.steps)[0])
+    assert view.last_update_seconds > 0
+
+
+def test_update_optimizer_and_surface_and_titles():
+    view = LR.LearningRateExplorer()
+    view.update(surface="rosenbrock", optimizer="Adam", lr=0.05)
+    assert view._contours["rosenbrock"].get_visible() and not view._contours["bowl"].get_visible()
+    assert view.ax_path.get_xlim() == LR.SURFACES["rosenbrock"].xlim
+    assert "Adam" in view._title[view.ax_path].get_text()
+    view.update(surface="bowl", optimizer="SGD", lr=0.5)
+    assert "diverged" in view._title[view.ax_loss].get_text()
+    y = view._loss_line.get_ydata()
+    assert np.isfinite(y).all() and y.max() <= LR.LOSS_RANGE[1]
+    assert np.isfinite(view._digit_line.get_ydata()).all()
+
+
+def test_png_matches_a_full_render():
+    """The blitted image shows what a plain savefig of the same figure shows."""
+    import io
+
+    from PIL import Image
+
+    view = LR.LearningRateExplorer(lr=0.12)
+    view.update(lr=0.12)
+    fast = np.asarray(Image.open(io.BytesIO(bytes(view.image.value))).convert("RGB"), dtype=float)
+    for a in view._animated:
+        a.set_animated(False)
+    buf = io.BytesIO()
+    view.figure.savefig(buf, format="png", dpi=view.figure.dpi)
+    full = np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"), dtype=float)
+    assert fast.shape == full.shape
+    assert np.abs(fast - full).mean() < 1.0  # antialiasing order may differ by a few pixels
+
+
+@pytest.mark.parametrize("kwargs, exc, name", [
+    ({"lr": 100.0}, ValueError, "lr"),
+    ({"optimizer": "Nadam"}, ValueError, "optimizer"),
+    ({"surface": "himmelblau"}, ValueError, "surface"),
+    ({"steps": 0}, ValueError, "steps"),
+])
+def test_widget_bad_arguments(kwargs, exc, name):
+    with pytest.raises(exc, match=f"'{name}'"):
+        LR.LearningRateExplorer(**kwargs)
+
+
+def test_widget_update_rejects_unknown_controls():
+    with pytest.raises(ValueError, match="update"):
+        LR.LearningRateExplorer().update(momentum=0.9)
+
+
+@pytest.mark.parametrize("call, exc, name", [
+    (lambda: LR.optimize_path("himmelblau", "SGD", 0.1), ValueError, "surface"),
+    (lambda: LR.optimize_path(3, "SGD", 0.1), TypeError, "surface"),
+    (lambda: LR.optimize_path("bowl", "Nadam", 0.1), ValueError, "optimizer_name"),
+    (lambda: LR.optimize_path("bowl", "SGD", -0.1), ValueError, "lr"),
+    (lambda: LR.optimize_path("bowl", "SGD", float("nan")), ValueError, "lr"),
+    (lambda: LR.optimize_path("bowl", "SGD", "0.1"), TypeError, "lr"),
+    (lambda: LR.optimize_path("bowl", "SGD", 0.1, -1), ValueError, "steps"),
+    (lambda: LR.optimize_path("bowl", "SGD", 0.1, start=(0.0, np.inf)), ValueError, "start"),
+    (lambda: LR.optimize_path("bowl", "SGD", 0.1, options=[("momentum", 0.9)]), TypeError, "options"),
+    (lambda: LR.train_digits_curve("SGD", 0.1, 2.5), TypeError, "steps"),
+    (lambda: LR.classify_run([], 3), ValueError, "losses"),
+])
+def test_compute_bad_arguments(call, exc, name):
+    with pytest.raises(exc, match=f"'{name}'"):
+        call()

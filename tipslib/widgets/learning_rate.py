@@ -1,0 +1,432 @@
+r"""Learning-rate explorer: slide the learning rate and watch optimizers crawl, converge, wobble or blow up.
+
+The pure compute underneath, unit-tested and usable on its own:
+
+* :func:`optimize_path` runs any tipslib NumPy optimizer on a 2-D loss
+  surface (:data:`SURFACES`: an ill-conditioned bowl, Rosenbrock's valley, a
+  saddle) and returns the path and the loss gap :math:`f(\theta) - \min f`;
+* :func:`train_digits_curve` trains a small network (64 pixels -> 32 ReLU
+  units -> 10 classes) on 500 digits, full batch, and returns its loss;
+* :func:`classify_run` names what a loss curve did.
+
+Both runs stop at the first step whose loss is no longer finite or has
+grown past :data:`DIVERGED`, so what they return is always finite and
+plots never see NaN or inf: a diverging run is simply a short one.
+
+:class:`LearningRateExplorer` is the view: a log-scale learning-rate slider,
+an optimizer picker (every optimizer :mod:`tipslib.optim.numpy_impl` has) and
+a surface picker, over one figure with the path on the contours, the loss on
+the surface and the digits loss, all redrawn in place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .._checks import check_choice, check_int, check_real
+from ._base import FigureWidget
+
+__all__ = [
+    "Surface", "SURFACES", "DIVERGED", "DIGITS_USED", "optimizer_names", "make_optimizer",
+    "optimize_path", "train_digits_curve", "classify_run", "LearningRateExplorer",
+]
+
+#: A loss gap above this counts as diverged: the run stops there.
+DIVERGED = 1e8
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A 2-D loss :math:`f(x, y)` with its gradient, a start, its minimum and a view box."""
+
+    name: str
+    title: str
+    f: object          # f(x, y) -> value, element-wise on arrays
+    grad: object       # grad(x, y) -> (df/dx, df/dy)
+    start: tuple
+    minimum: tuple     # a point where f is smallest
+    xlim: tuple
+    ylim: tuple
+    levels: tuple      # contour levels of f - min f
+
+    @property
+    def f_min(self) -> float:
+        return float(self.f(*self.minimum))
+
+
+def _bowl(x, y):
+    return 0.5 * (x * x + 10.0 * y * y)
+
+
+def _bowl_grad(x, y):
+    return x, 10.0 * y
+
+
+def _rosenbrock(x, y):
+    return (1.0 - x) ** 2 + 100.0 * (y - x * x) ** 2
+
+
+def _rosenbrock_grad(x, y):
+    return -2.0 * (1.0 - x) - 400.0 * x * (y - x * x), 200.0 * (y - x * x)
+
+
+def _saddle(x, y):
+    return 0.5 * x * x + 0.25 * y ** 4 - 0.5 * y * y
+
+
+def _saddle_grad(x, y):
+    return x, y ** 3 - y
+
+
+#: The surfaces the widget offers, by name.
+SURFACES = {
+    "bowl": Surface(
+        "bowl", r"bowl $\frac{1}{2}(x^2 + 10y^2)$: 10x steeper across than along",
+        _bowl, _bowl_grad, start=(-4.0, 1.5), minimum=(0.0, 0.0),
+        xlim=(-5.0, 5.0), ylim=(-2.5, 2.5), levels=tuple(np.geomspace(0.05, 60, 10)),
+    ),
+    "rosenbrock": Surface(
+        "rosenbrock", r"Rosenbrock $(1-x)^2 + 100(y-x^2)^2$: a curved valley",
+        _rosenbrock, _rosenbrock_grad, start=(-1.5, 2.0), minimum=(1.0, 1.0),
+        xlim=(-2.0, 2.0), ylim=(-1.0, 3.0), levels=tuple(np.geomspace(0.1, 2000, 12)),
+    ),
+    "saddle": Surface(
+        "saddle", r"saddle $\frac{1}{2}x^2 + \frac{1}{4}y^4 - \frac{1}{2}y^2$: flat at the origin",
+        _saddle, _saddle_grad, start=(2.0, 1e-3), minimum=(0.0, 1.0),
+        xlim=(-2.5, 2.5), ylim=(-1.8, 1.8), levels=tuple(np.geomspace(0.02, 3, 9)),
+    ),
+}
+
+
+@lru_cache(maxsize=1)
+def _blas_controller():
+    try:
+        from threadpoolctl import ThreadpoolController  # installed with scikit-learn
+    except ImportError:  # pragma: no cover
+        return None
+    return ThreadpoolController()
+
+
+def _one_blas_thread():
+    """Run small matrix products on one thread: on a busy machine, handing a
+    (10 x 1797) @ (1797 x 64) product to several BLAS threads made it 100x slower."""
+    controller = _blas_controller()
+    return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
+
+
+# --- optimizers ------------------------------------------------------------------------------
+
+
+def optimizer_names() -> list[str]:
+    """Every optimizer class :mod:`tipslib.optim.numpy_impl` exports, SGD first.
+
+    Looked up each call, so optimizers added to tipslib appear in the widget.
+    """
+    from ..optim import numpy_impl as O
+
+    names = [n for n in O.__all__
+             if isinstance(getattr(O, n), type) and issubclass(getattr(O, n), O.Optimizer) and n != "Optimizer"]
+    return sorted(names, key=lambda n: (n != "SGD", n))
+
+
+def make_optimizer(name, params, lr, options=None):
+    """``tipslib.optim.numpy_impl.<name>(params, lr=lr, **options)``, with a clear error for unknown names."""
+    from ..optim import numpy_impl as O
+
+    check_choice(name, "optimizer_name", "make_optimizer", optimizer_names())
+    return getattr(O, name)(params, lr=lr, **(options or {}))
+
+
+def _check_run(optimizer_name, lr, steps, options, owner):
+    check_choice(optimizer_name, "optimizer_name", owner, optimizer_names())
+    lr = check_real(lr, "lr", owner, low=0)
+    steps = check_int(steps, "steps", owner, low=0, high=100_000)
+    if options is not None and not isinstance(options, dict):
+        raise TypeError(f"The 'options' parameter of {owner} must be a dict of optimizer arguments. Got {options!r} instead.")
+    return lr, steps
+
+
+# --- the pure compute ------------------------------------------------------------------------
+
+
+def optimize_path(surface, optimizer_name, lr, steps=200, *, options=None, start=None):
+    r"""Run an optimizer on a 2-D surface from its start point.
+
+    Parameters
+    ----------
+    surface : str or Surface
+        A key of :data:`SURFACES` or a :class:`Surface`.
+    optimizer_name : str
+        A class of :mod:`tipslib.optim.numpy_impl` (see :func:`optimizer_names`).
+    lr : float >= 0
+    steps : int
+        Updates to make at most.
+    options : dict, optional
+        More keyword arguments for the optimizer (``momentum``, ``betas``, ...).
+    start : (float, float), optional
+        Instead of the surface's start point.
+
+    Returns
+    -------
+    path : ndarray, shape (k + 1, 2)
+        The start and the point after each of the ``k`` steps made;
+        ``k < steps`` means the run diverged and stopped.
+    losses : ndarray, shape (k + 1,)
+        :math:`f(\theta_t) - \min f \ge 0` along the path: the gap to the
+        best value, so a log scale shows every digit of progress.
+    """
+    owner = "optimize_path"
+    if isinstance(surface, str):
+        surface = check_choice(surface, "surface", owner, SURFACES)
+        surface = SURFACES[surface]
+    elif not isinstance(surface, Surface):
+        raise TypeError(f"The 'surface' parameter of {owner} must be one of {sorted(SURFACES)} or a Surface. Got {surface!r} instead.")
+    lr, steps = _check_run(optimizer_name, lr, steps, options, owner)
+    theta = np.array(surface.start if start is None else start, dtype=np.float64)
+    if theta.shape != (2,) or not np.isfinite(theta).all():
+        raise ValueError(f"The 'start' parameter of {owner} must be 2 finite numbers. Got {start!r} instead.")
+    opt = make_optimizer(optimizer_name, [theta], lr, options)
+    f_min = surface.f_min
+    path, losses = [theta.copy()], [max(float(surface.f(*theta)) - f_min, 0.0)]
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(steps):
+            opt.step([np.array(surface.grad(*theta), dtype=np.float64)])
+            gap = float(surface.f(*theta)) - f_min
+            if not (np.isfinite(theta).all() and math.isfinite(gap)):
+                break
+            path.append(theta.copy())
+            losses.append(max(gap, 0.0))
+            if gap > DIVERGED:
+                break
+    return np.array(path), np.array(losses)
+
+
+#: The digits run trains on this many examples (the first rows of the data set), full batch.
+DIGITS_USED = 500
+
+
+@lru_cache(maxsize=1)
+def _digits():
+    from ..data import load_digits
+
+    x, y = load_digits()
+    x, y = x[:DIGITS_USED], y[:DIGITS_USED]
+    # Standardised pixels (as chapter 1 recommends); constant pixels stay 0.
+    std = x.std(axis=0)
+    x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
+    x.setflags(write=False)
+    y.setflags(write=False)
+    return x, y
+
+
+def train_digits_curve(optimizer_name, lr, steps=30, *, options=None):
+    r"""Full-batch training loss of a small network on 500 digits, pixels standardised.
+
+    The network is ``Linear(64, 32) -> ReLU -> Linear(32, 10)`` with
+    cross-entropy, starting from the same weights every call (drawn from a
+    fixed seed), so curves for different learning rates and optimizers are
+    comparable.
+
+    Returns
+    -------
+    losses : ndarray, shape (k + 1,)
+        The loss before the first update and after each of the ``k`` updates
+        made; ``k < steps`` means the loss overflowed or passed
+        :data:`DIVERGED` and training stopped.
+    """
+    from ..layers.numpy_impl import Linear, ReLU, Sequential
+    from ..losses.numpy_impl import CrossEntropyLoss
+
+    lr, steps = _check_run(optimizer_name, lr, steps, options, "train_digits_curve")
+    x, y = _digits()
+    rng = np.random.default_rng(0)
+    model = Sequential(Linear(64, 32, rng=rng), ReLU(), Linear(32, 10, rng=rng))
+    loss_fn = CrossEntropyLoss()
+    opt = make_optimizer(optimizer_name, model.params, lr, options)
+    losses = []
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _one_blas_thread():
+        for t in range(steps + 1):
+            loss = float(loss_fn.forward(model.forward(x), y))
+            if not math.isfinite(loss):
+                break
+            losses.append(loss)
+            if loss > DIVERGED or t == steps:
+                break
+            model.backward(loss_fn.backward())
+            opt.step(model.grads)
+    return np.array(losses)
+
+
+def classify_run(losses, steps):
+    """Name what a loss curve from :func:`optimize_path` / :func:`train_digits_curve` did.
+
+    ``"diverged"``: the run stopped early or ended above where it began;
+    ``"oscillating"``: the loss went up on more than a quarter of the steps;
+    ``"crawling"``: it went down but kept more than half of its starting value;
+    ``"converging"`` otherwise.
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    steps = check_int(steps, "steps", "classify_run", low=0)
+    if losses.ndim != 1 or len(losses) == 0:
+        raise ValueError(f"The 'losses' parameter of classify_run must be a non-empty 1-D array. Got shape {losses.shape} instead.")
+    if len(losses) < steps + 1 or losses[-1] > losses[0]:
+        return "diverged"
+    rises = np.diff(losses) > 1e-12 * np.maximum(losses[:-1], 1e-300)
+    if len(rises) and rises.mean() > 0.25:
+        return "oscillating"
+    if losses[-1] > 0.5 * losses[0]:
+        return "crawling"
+    return "converging"
+
+
+# --- the view ----------------------------------------------------------------------------------
+
+#: Fixed log-scale ranges, so runs at different learning rates compare at a glance
+#: (and the axes, ticks and contours are drawn once, not on every change).
+LOSS_RANGE = (1e-10, 1e10)
+DIGITS_RANGE = (1e-3, 1e9)
+
+
+class LearningRateExplorer(FigureWidget):
+    """Pick an optimizer and a surface, slide the learning rate, see three views update together.
+
+    Left: the optimizer's path over the surface's contours. Middle: the loss
+    gap on that surface against the iteration, log scale. Right: the loss of a
+    small network trained on the digits with the same optimizer and learning
+    rate. Titles say whether each run converged, crawled, oscillated or diverged.
+
+    Parameters
+    ----------
+    lr : float
+        Starting learning rate (the slider spans 1e-4 to 10).
+    optimizer : str
+    surface : str
+    steps : int
+        Steps on the surface; the digits run makes ``digit_steps``.
+    digit_steps : int
+
+    Attributes
+    ----------
+    controls : dict
+        ``lr`` (an ``ipywidgets.FloatLogSlider``), ``optimizer``, ``surface``
+        (dropdowns); drive them headlessly with ``update(lr=0.3, optimizer="Adam")``.
+    path, losses, digit_losses : ndarray
+        What the last redraw computed.
+
+    Notes
+    -----
+    Axes, ticks and contours are rendered once per surface and kept as a
+    bitmap; a change restores that bitmap and draws only the three curves and
+    the titles on it (matplotlib's "blitting"), then encodes the PNG quickly.
+    """
+
+    def __init__(self, lr=0.05, optimizer="SGD", surface="bowl", steps=150, digit_steps=30):
+        import ipywidgets as w
+
+        owner = "LearningRateExplorer"
+        names = optimizer_names()
+        check_choice(optimizer, "optimizer", owner, names)
+        check_choice(surface, "surface", owner, SURFACES)
+        lr = check_real(lr, "lr", owner, low=1e-4, high=10)
+        self.steps = check_int(steps, "steps", owner, low=1, high=5000)
+        self.digit_steps = check_int(digit_steps, "digit_steps", owner, low=1, high=500)
+        super().__init__(figsize=(11.0, 3.4), dpi=72)
+        self.controls = {
+            "lr": w.FloatLogSlider(value=lr, base=10, min=-4, max=1, step=0.05, description="learning rate",
+                                   readout_format=".2g", continuous_update=True,
+                                   style={"description_width": "initial"}),
+            "optimizer": w.Dropdown(options=names, value=optimizer, description="optimizer"),
+            "surface": w.Dropdown(options=list(SURFACES), value=surface, description="surface"),
+        }
+        self._build()
+        self._observe_controls()
+
+    def _build(self):
+        from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+        fig = self.figure
+        fig.set_layout_engine("none")  # fixed axes: no layout pass on every redraw
+        self.ax_path = fig.add_axes((0.04, 0.14, 0.28, 0.74))
+        self.ax_loss = fig.add_axes((0.39, 0.14, 0.27, 0.74))
+        self.ax_digits = fig.add_axes((0.72, 0.14, 0.27, 0.74))
+        self._contours = {}
+        for name, s in SURFACES.items():
+            gx, gy = np.meshgrid(np.linspace(*s.xlim, 120), np.linspace(*s.ylim, 120))
+            cs = self.ax_path.contour(gx, gy, s.f(gx, gy) - s.f_min, levels=list(s.levels),
+                                      cmap="viridis", linewidths=0.8)
+            cs.set_visible(False)
+            self._contours[name] = cs
+        (self._start,) = self.ax_path.plot([], [], "s", color="black", ms=5)
+        (self._best,) = self.ax_path.plot([], [], "*", color="gold", mec="black", ms=11)
+        (self._line,) = self.ax_path.plot([], [], "-o", color="tab:red", ms=2, lw=1.2)
+        (self._loss_line,) = self.ax_loss.semilogy([], [], color="tab:red")
+        (self._digit_line,) = self.ax_digits.semilogy([], [], color="tab:blue")
+        self.ax_loss.set(xlabel="iteration", ylabel="loss - best loss", xlim=(0, self.steps), ylim=LOSS_RANGE)
+        self.ax_digits.set(xlabel="full-batch step", ylabel="cross-entropy", xlim=(0, self.digit_steps),
+                           ylim=DIGITS_RANGE)
+        for ax in (self.ax_loss, self.ax_digits):
+            ax.grid(True, which="major", alpha=0.3)
+            ax.yaxis.set_major_locator(LogLocator(base=10, numticks=6))
+            ax.yaxis.set_minor_locator(NullLocator())
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")))
+        # Plain text at a fixed place: set_title would re-measure tick labels on every draw.
+        self._title = {ax: ax.text(0.5, 1.03, "", transform=ax.transAxes, ha="center", va="bottom", fontsize=9)
+                       for ax in (self.ax_path, self.ax_loss, self.ax_digits)}
+        # The artists that change with every control; the rest is the cached background.
+        self._animated = [self._line, self._loss_line, self._digit_line, *self._title.values()]
+        for a in self._animated:
+            a.set_animated(True)
+        self._shown = None
+        self._background = None
+
+    def draw(self):
+        v = self.values
+        s = SURFACES[v["surface"]]
+        if self._shown != s.name:
+            for name, cs in self._contours.items():
+                cs.set_visible(name == s.name)
+            self.ax_path.set_xlim(*s.xlim)
+            self.ax_path.set_ylim(*s.ylim)
+            self._start.set_data([s.start[0]], [s.start[1]])
+            self._best.set_data([s.minimum[0]], [s.minimum[1]])
+            self._shown = s.name
+            self._background = None
+        self.path, self.losses = optimize_path(s, v["optimizer"], v["lr"], self.steps)
+        self.digit_losses = train_digits_curve(v["optimizer"], v["lr"], self.digit_steps)
+        self._line.set_data(self.path[:, 0], self.path[:, 1])
+        self._loss_line.set_data(np.arange(len(self.losses)), np.clip(self.losses, *LOSS_RANGE))
+        self._digit_line.set_data(np.arange(len(self.digit_losses)), np.clip(self.digit_losses, *DIGITS_RANGE))
+        run = classify_run(self.losses, self.steps)
+        digits = classify_run(self.digit_losses, self.digit_steps)
+        self._title[self.ax_path].set_text(f"{v['optimizer']}, lr = {v['lr']:.2g} on the {s.name}")
+        self._title[self.ax_loss].set_text(f"{s.name}: {run}, final gap {self.losses[-1]:.2g}")
+        self._title[self.ax_digits].set_text(f"digits (64-32-10 network): {digits}")
+
+    def refresh(self) -> None:
+        """Recompute, draw the changing artists over the cached background, encode the PNG."""
+        import io
+        import time
+
+        from PIL import Image
+
+        start = time.perf_counter()
+        self.draw()
+        canvas = self.figure.canvas
+        if self._background is None:
+            canvas.draw()  # everything except the animated artists
+            self._background = canvas.copy_from_bbox(self.figure.bbox)
+        else:
+            canvas.restore_region(self._background)
+        for artist in self._animated:
+            self.figure.draw_artist(artist)
+        rgba = np.asarray(canvas.buffer_rgba())
+        buf = io.BytesIO()
+        # RGB at the fastest zlib level: a third of the time of savefig's PNG.
+        Image.fromarray(np.ascontiguousarray(rgba[..., :3])).save(buf, format="png", compress_level=1)
+        self.image.value = buf.getvalue()
+        self.last_update_seconds = time.perf_counter() - start
