@@ -1,0 +1,79 @@
+"""tipslib check: passes on a released notebook filled with the solutions, fails politely on the untouched one."""
+
+import copy
+import importlib.util
+import io
+from multiprocessing.pool import ThreadPool
+from pathlib import Path
+
+import pytest
+
+from tipslib.grading import notebook as nbk
+from tipslib.grading.check import HIDDEN_NOTE, check
+from tipslib.grading.release import release_notebook
+
+_spec = importlib.util.spec_from_file_location("nbtools", Path(__file__).parent / "data" / "grading" / "nbtools.py")
+nbt = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(nbt)
+
+SOURCES = [nbt.SAMPLE] + sorted(nbt.REAL_SOURCE.glob("*.ipynb"))
+
+
+def filled(source_nb):
+    """The released notebook with the instructor's answers typed in."""
+    nb = release_notebook(source_nb)
+    answers = {nbk.grade_id(c): nbk.source_of(c) for c in source_nb["cells"] if nbk.is_answer(c)}
+    for c in nb["cells"]:
+        if nbk.is_answer(c):
+            c["source"] = answers[nbk.grade_id(c)]
+    return nb
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    """Every check run once, a few at a time (each is a fresh Python)."""
+    tmp = tmp_path_factory.mktemp("check")
+    runs = []
+    for p in SOURCES:
+        src = nbk.load(p)
+        runs.append(((p.stem, "filled"), nbt.write(filled(src), tmp / "filled" / p.name)))
+        runs.append(((p.stem, "released"), nbt.write(release_notebook(src), tmp / "released" / p.name)))
+    mutant = nbt.mutate(filled(nbt.load()), "mse", "np.mean(", "np.sum(")
+    runs.append((("sample", "mutant"), nbt.write(mutant, tmp / "mutant" / "sample.ipynb")))
+    bad = tmp / "bad.ipynb"
+    bad.write_text("{ nope")
+    runs.append((("bad", "bad"), bad))
+
+    def one(item):
+        key, path = item
+        out = io.StringIO()
+        return key, (check(path, out=out), out.getvalue())
+
+    with ThreadPool(3) as pool:
+        return dict(pool.map(one, runs))
+
+
+@pytest.mark.parametrize("name", [p.stem for p in SOURCES])
+def test_check_passes_when_filled_with_the_solutions(outcomes, name):
+    code, text = outcomes[(name, "filled")]
+    assert code == 0, text
+    assert "FAIL" not in text and HIDDEN_NOTE in text
+
+
+@pytest.mark.parametrize("name", [p.stem for p in SOURCES])
+def test_check_fails_politely_on_the_untouched_release(outcomes, name):
+    code, text = outcomes[(name, "released")]
+    assert code == 1
+    assert "Traceback" not in text and "not implemented yet" in text and HIDDEN_NOTE in text
+    assert len(text.splitlines()) < 40  # one line per test, no spam
+
+
+def test_check_shows_the_hint(outcomes):
+    code, text = outcomes[("sample", "mutant")]
+    assert code == 1 and "FAIL  test_mse (1 point): mse of 3 values: wrong result. Hint: sum instead of mean." in text
+    assert "PASS  test_adam (3 points)" in text
+
+
+def test_check_refuses_an_unreadable_notebook(outcomes):
+    code, text = outcomes[("bad", "bad")]
+    assert code == 2 and "not a readable notebook" in text
