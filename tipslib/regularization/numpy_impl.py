@@ -159,7 +159,13 @@ def prox_elastic_net(theta, lr, lam, alpha=0.5):
     owner = "prox_elastic_net"
     _check_theta(theta, "theta", owner)
     lr, lam, alpha = check_lr(lr, owner), check_lam(lam, owner), check_alpha(alpha, owner)
-    shrunk = soft_threshold(theta, lr * lam * (1 - alpha))
+    return _prox_elastic_net(theta, lr, lam, alpha)
+
+
+def _prox_elastic_net(theta, lr, lam, alpha):
+    """:func:`prox_elastic_net` without the argument checks, for solvers' inner loops."""
+    t = lr * lam * (1 - alpha)
+    shrunk = np.sign(theta) * np.maximum(np.abs(theta) - t, 0.0)  # soft-threshold by t
     return shrunk / (1 + 2 * lr * lam * alpha)
 
 
@@ -218,7 +224,7 @@ class ElasticNet:
         """Replace each selected array's values by their proximal step, in place."""
         lr = check_lr(lr, type(self).__name__)
         for n in self._arrays(params):
-            params[n][...] = prox_elastic_net(params[n], lr, self.lam, self.alpha)
+            params[n][...] = _prox_elastic_net(params[n], lr, self.lam, self.alpha)
 
     def __repr__(self):
         return f"{type(self).__name__}(lam={self.lam}, alpha={self.alpha})"

@@ -1,0 +1,136 @@
+"""The dropout explorer: its pure compute functions, and the view driven headlessly."""
+
+import math
+
+import numpy as np
+import pytest
+
+from tipslib.widgets.dropout import (
+    DRAWN_SIZES, P_GRID, DropoutExplorer, dropout_curves, network_layout, network_masks,
+)
+
+SMALL = dict(epochs=3, hidden=8, n_train=40, n_val=60)
+
+
+def test_layout_has_every_unit_and_connection():
+    sizes = (3, 4, 2)
+    nodes, edges = network_layout(sizes)
+    assert nodes.shape == (9, 2)
+    assert len(edges) == 3 * 4 + 4 * 2
+    # every connection joins consecutive columns, left to right
+    assert np.all(nodes[edges[:, 1], 0] - nodes[edges[:, 0], 0] == 1)
+    assert len({tuple(e) for e in edges}) == len(edges)
+    for col, s in enumerate(sizes):
+        ys = nodes[nodes[:, 0] == col, 1]
+        assert len(ys) == s and ys.mean() == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.7])
+def test_masks_drop_hidden_units_with_probability_p(p, rng):
+    sizes = (5, 50, 50, 3)
+    draws = [network_masks(sizes, p, rng) for _ in range(400)]
+    assert all(m[0].all() and m[-1].all() for m in draws)
+    hidden = np.concatenate([np.concatenate(m[1:-1]) for m in draws])
+    dropped = 1 - hidden.mean()
+    bound = 6 * math.sqrt(max(p * (1 - p), 1e-12) / hidden.size)
+    assert abs(dropped - p) <= bound
+    assert [len(m) for m in draws[0]] == list(sizes)
+
+
+def test_mask_bad_input(rng):
+    with pytest.raises(ValueError, match="'p' parameter of network_masks must be a float in the range \\[0, 1\\)"):
+        network_masks((2, 3, 2), 1.0, rng)
+    with pytest.raises(TypeError, match="'rng' parameter of network_masks"):
+        network_masks((2, 3, 2), 0.5, 0)
+    with pytest.raises(ValueError, match="'layer_sizes' parameter of network_masks"):
+        network_masks((2,), 0.5, rng)
+    with pytest.raises(ValueError, match="'layer_sizes' parameter of network_layout"):
+        network_layout((2, 0))
+
+
+def test_curves_shapes_determinism_and_copies():
+    a = dropout_curves((0.0, 0.5), **SMALL)
+    b = dropout_curves((0.0, 0.5), **SMALL)
+    assert a["train_loss"].shape == a["val_acc"].shape == (2, 3)
+    assert np.array_equal(a["p"], [0.0, 0.5]) and np.array_equal(a["epoch"], [1, 2, 3])
+    for k in ("train_loss", "val_loss", "train_acc", "val_acc"):
+        assert np.isfinite(a[k]).all()
+        assert np.array_equal(a[k], b[k])
+    a["val_loss"][:] = -1  # a caller's edit must not reach the cache
+    assert np.all(dropout_curves((0.0, 0.5), **SMALL)["val_loss"] > 0)
+    assert np.all((0 <= b["val_acc"]) & (b["val_acc"] <= 1))
+
+
+def test_curves_train_without_dropout_learns():
+    c = dropout_curves((0.0,), epochs=15, hidden=32, n_train=60, n_val=100)
+    assert c["train_loss"][0, -1] < 0.5 * c["train_loss"][0, 0]
+    assert c["val_acc"][0, -1] > 0.5
+
+
+def test_curves_bad_input():
+    with pytest.raises(ValueError, match="'p_grid' parameter of dropout_curves"):
+        dropout_curves((0.0, 1.0))
+    with pytest.raises(ValueError, match="'p_grid' parameter of dropout_curves must hold at least one"):
+        dropout_curves(())
+    with pytest.raises(ValueError, match="'epochs' parameter of dropout_curves"):
+        dropout_curves((0.0,), epochs=0)
+    with pytest.raises(ValueError, match="'lr' parameter of dropout_curves"):
+        dropout_curves((0.0,), lr=float("nan"))
+
+
+@pytest.mark.slow
+def test_default_curves_tell_the_story():
+    """On 100 digits the network memorises without dropout; the gap closes as p grows; p = 0.8 underfits."""
+    c = dropout_curves()
+    train, val = DropoutExplorer.final_losses(c)
+    gap = val - train
+    assert train[0] < 0.05  # memorised
+    assert gap[P_GRID.index(0.5)] < gap[0]
+    assert train[-1] > 10 * train[0] and val[-1] > val[0]  # underfitting at p = 0.8
+
+
+def test_explorer_updates_in_place():
+    w = DropoutExplorer(p=0.0, seed=1, **SMALL)
+    w.refresh()
+    image0 = w.image.value
+    train_line = w._train
+    assert np.allclose(train_line.get_ydata(), w.curves["train_loss"][0])
+    assert w.keep_label.value.endswith("1.0")
+    w.update(p=0.6)
+    i = P_GRID.index(0.6)
+    assert w._train is train_line  # the same artist, new data
+    assert np.allclose(train_line.get_ydata(), w.curves["train_loss"][i])
+    assert np.allclose(w._val.get_ydata(), w.curves["val_loss"][i])
+    assert w.keep_label.value == "keep probability 1 - p = 0.4"
+    assert w._p_line.get_xdata()[0] == pytest.approx(0.6)
+    assert bytes(w.image.value) != bytes(image0) and bytes(w.image.value).startswith(b"\x89PNG")
+    assert w.last_update_seconds > 0
+    # the drawing shows the mask: dropped hidden units are white
+    keep = np.concatenate(w.masks)
+    faces = w._node_art.get_facecolors()
+    assert np.all(faces[~keep, :3] == 1.0) and np.all(faces[keep, :3] < 1.0)
+    assert len(keep) == sum(DRAWN_SIZES)
+
+
+def test_explorer_draws_a_new_mask_each_change():
+    w = DropoutExplorer(p=0.5, seed=3, **SMALL)
+    seen = set()
+    for p in (0.5, 0.4, 0.5, 0.4, 0.5, 0.4):
+        w.update(p=p)
+        seen.add(np.concatenate(w.masks).tobytes())
+    assert len(seen) > 1
+
+
+def test_explorer_controls_drive_it_like_a_user():
+    w = DropoutExplorer(p=0.2, **SMALL)
+    w.refresh()
+    w.controls["p"].value = 0.8  # what the slider does in the browser
+    assert w.keep_label.value.endswith("0.2")
+    assert np.allclose(w._train.get_ydata(), w.curves["train_loss"][P_GRID.index(0.8)])
+
+
+def test_explorer_bad_input():
+    with pytest.raises(ValueError, match="'p' parameter of DropoutExplorer must be a float in the range \\[0, 0.8\\]"):
+        DropoutExplorer(p=0.95, **SMALL)
+    with pytest.raises(ValueError, match="keyword arguments of DropoutExplorer.update"):
+        DropoutExplorer(**SMALL).update(q=0.1)

@@ -1,0 +1,297 @@
+r"""Dropout explorer: slide the drop probability ``p``, see a thinned network and what it does to overfitting.
+
+The pure compute underneath, unit-tested and usable on its own:
+
+* :func:`network_masks` draws one keep-mask per layer of a small drawn network
+  (hidden units dropped with probability ``p``; inputs and outputs kept, as in
+  the trained network);
+* :func:`network_layout` places the units and the connections of that drawing;
+* :func:`dropout_curves` trains the same multilayer perceptron on a deliberately
+  small digits training set once per ``p`` of a grid, with the NumPy twins
+  (:class:`~tipslib.layers.numpy_impl.Dropout` after each hidden layer,
+  :func:`~tipslib.training.numpy_impl.fit`), and returns the training and
+  validation curves. Results are cached per configuration.
+
+:class:`DropoutExplorer` is the view: the slider only moves along the grid, so
+a change looks curves up and redraws; the network drawing gets a fresh mask.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from .._checks import check_int, check_real
+from ._base import FigureWidget
+
+__all__ = ["P_GRID", "network_masks", "network_layout", "dropout_curves", "DropoutExplorer"]
+
+#: The drop probabilities the explorer trains with (and its slider reaches).
+P_GRID = tuple(round(0.1 * k, 1) for k in range(9))  # 0.0 ... 0.8
+
+#: The drawn network: 5 inputs, two hidden layers of 7, 3 outputs.
+DRAWN_SIZES = (5, 7, 7, 3)
+
+
+def network_masks(layer_sizes, p, rng):
+    """One keep-mask per layer: ``True`` keeps a unit.
+
+    Hidden layers (all but the first and last) drop each unit independently
+    with probability ``p``; the input and output layers keep every unit.
+    """
+    sizes = [check_int(s, "layer_sizes", "network_masks", low=1) for s in layer_sizes]
+    if len(sizes) < 2:
+        raise ValueError(f"The 'layer_sizes' parameter of network_masks must list at least 2 layers. Got {sizes} instead.")
+    p = check_real(p, "p", "network_masks", low=0, high=1, high_open=True)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"The 'rng' parameter of network_masks must be a numpy.random.Generator. Got {rng!r} instead.")
+    last = len(sizes) - 1
+    return [np.ones(s, dtype=bool) if i in (0, last) else rng.random(s) >= p for i, s in enumerate(sizes)]
+
+
+def network_layout(layer_sizes):
+    """Coordinates of the drawing: units in columns, every unit joined to the next layer's.
+
+    Returns
+    -------
+    nodes : ndarray, shape (n_units, 2)
+        Layer by layer, each column centred on ``y = 0``.
+    edges : ndarray of int, shape (n_edges, 2)
+        Index pairs into ``nodes`` for each connection between consecutive layers.
+    """
+    sizes = [check_int(s, "layer_sizes", "network_layout", low=1) for s in layer_sizes]
+    nodes, starts, start = [], [], 0
+    for i, s in enumerate(sizes):
+        nodes += [(float(i), (s - 1) / 2 - j) for j in range(s)]
+        starts.append(start)
+        start += s
+    edges = [(starts[i] + a, starts[i + 1] + b)
+             for i in range(len(sizes) - 1) for a in range(sizes[i]) for b in range(sizes[i + 1])]
+    return np.array(nodes), np.array(edges, dtype=int).reshape(-1, 2)
+
+
+class _Recorder:
+    """A fit callback: the training set's loss and accuracy in eval mode after each epoch.
+
+    ``fit``'s own ``train_loss`` is measured with dropout on, which mixes the
+    noise of the masks into the number; the gap to validation is clearer clean.
+    """
+
+    def __init__(self, x, y):
+        from ..losses.numpy_impl import cross_entropy
+
+        self.x, self.y, self.loss = x, y, cross_entropy
+        self.train_loss, self.train_acc = [], []
+
+    def on_epoch_end(self, epoch, logs, model):
+        model.eval()
+        out = model.forward(self.x)
+        model.train()
+        self.train_loss.append(float(self.loss(out, self.y)))
+        self.train_acc.append(float(np.mean(out.argmax(axis=1) == self.y)))
+        return False
+
+
+def dropout_curves(p_grid=P_GRID, *, n_train=100, n_val=300, hidden=128, epochs=30, lr=0.05,
+                   momentum=0.9, batch_size=25, seed=0):
+    r"""Train ``64 -> hidden -> hidden -> 10`` with dropout ``p`` after each hidden ReLU, for each ``p``.
+
+    Every run starts from the same weights, sees the same ``n_train`` digits
+    (a small set, so that without dropout the network memorises it) and is
+    validated on the same ``n_val`` others. Training is mini-batch SGD with
+    momentum, through :func:`tipslib.training.numpy_impl.fit`.
+
+    Returns
+    -------
+    dict with
+        ``p`` (P,), ``epoch`` (E,), and ``train_loss``, ``val_loss``,
+        ``train_acc``, ``val_acc`` of shape (P, E): cross-entropy and accuracy
+        after each epoch, both measured in eval mode.
+
+    Results are cached per argument set, so a second call is free.
+    """
+    owner = "dropout_curves"
+    grid = tuple(check_real(p, "p_grid", owner, low=0, high=1, high_open=True) for p in p_grid)
+    if not grid:
+        raise ValueError(f"The 'p_grid' parameter of {owner} must hold at least one p. Got an empty grid.")
+    args = dict(
+        n_train=check_int(n_train, "n_train", owner, low=10, high=1000),
+        n_val=check_int(n_val, "n_val", owner, low=10, high=797),
+        hidden=check_int(hidden, "hidden", owner, low=1),
+        epochs=check_int(epochs, "epochs", owner, low=1),
+        lr=check_real(lr, "lr", owner, low=0),
+        momentum=check_real(momentum, "momentum", owner, low=0, high=1, high_open=True),
+        batch_size=check_int(batch_size, "batch_size", owner, low=1),
+        seed=check_int(seed, "seed", owner, low=0),
+    )
+    curves = _dropout_curves(grid, **args)
+    return {k: v.copy() for k, v in curves.items()}
+
+
+@lru_cache(maxsize=8)
+def _dropout_curves(grid, *, n_train, n_val, hidden, epochs, lr, momentum, batch_size, seed):
+    from ..data import load_digits
+    from ..layers.numpy_impl import Dropout, Linear, ReLU, Sequential
+    from ..losses.numpy_impl import CrossEntropyLoss
+    from ..optim.numpy_impl import SGD
+    from ..training.numpy_impl import fit
+
+    x, y = load_digits()
+    order = np.random.default_rng(seed).permutation(len(x))
+    x_tr, y_tr = x[order[:n_train]], y[order[:n_train]]
+    x_va, y_va = x[order[n_train:n_train + n_val]], y[order[n_train:n_train + n_val]]
+    out = {k: np.zeros((len(grid), epochs)) for k in ("train_loss", "val_loss", "train_acc", "val_acc")}
+    for i, p in enumerate(grid):
+        rng = np.random.default_rng(seed + 1)  # same initial weights and batches for every p
+        model = Sequential(Linear(64, hidden, rng=rng), ReLU(), Dropout(p, rng=rng),
+                           Linear(hidden, hidden, rng=rng), ReLU(), Dropout(p, rng=rng),
+                           Linear(hidden, 10, rng=rng))
+        rec = _Recorder(x_tr, y_tr)
+        history = fit(model, CrossEntropyLoss(), SGD(model.params, lr=lr, momentum=momentum), x_tr, y_tr,
+                      epochs=epochs, batch_size=batch_size, x_val=x_va, y_val=y_va, rng=rng,
+                      callbacks=[rec], progress=False)
+        n = len(history.epoch)  # shorter only if training diverged
+        out["train_loss"][i, :n], out["train_acc"][i, :n] = rec.train_loss, rec.train_acc
+        out["val_loss"][i, :n], out["val_acc"][i, :n] = history.val_loss, history.val_acc
+        for k in out:
+            out[k][i, n:] = np.nan
+    out["p"] = np.array(grid)
+    out["epoch"] = np.arange(1, epochs + 1)
+    for v in out.values():
+        v.setflags(write=False)
+    return out
+
+
+class DropoutExplorer(FigureWidget):
+    """Slide ``p``; see one random thinned network and the training it leads to.
+
+    Left: a small network with the units one random mask drops greyed out
+    (a new mask on every change: each mini-batch trains a different thinned
+    network). Middle: training and validation loss per epoch of the digits
+    network trained with this ``p``, the ``p = 0`` run in faint lines for
+    comparison. Right: the final losses against ``p``: the gap between them
+    (overfitting) closes as ``p`` grows, and at large ``p`` both rise (underfitting).
+
+    Parameters
+    ----------
+    p : float, default 0.3
+        Snapped to :data:`P_GRID`.
+    seed : int, default 0
+        Seeds the drawn masks (the training runs have their own fixed seed).
+    **curve_options
+        Passed to :func:`dropout_curves` (``epochs``, ``hidden``, ...).
+
+    Attributes
+    ----------
+    controls : dict
+        ``p``, a slider over the grid; drive it with ``update(p=0.5)``.
+    keep_label : ipywidgets.Label
+        Reads out the keep probability ``1 - p`` (the cheatsheet's parameter).
+    curves : dict
+        The output of :func:`dropout_curves`.
+    masks : list of ndarray
+        The masks of the drawing shown now.
+    """
+
+    def __init__(self, p=0.3, *, seed=0, **curve_options):
+        import ipywidgets as w
+
+        owner = "DropoutExplorer"
+        p = check_real(p, "p", owner, low=0, high=P_GRID[-1])
+        seed = check_int(seed, "seed", owner, low=0)
+        self.curves = dropout_curves(P_GRID, **curve_options)
+        self._rng = np.random.default_rng(seed)
+        super().__init__(figsize=(11.5, 3.5), dpi=72)
+        self.controls = {
+            "p": w.FloatSlider(value=self._snap(p), min=P_GRID[0], max=P_GRID[-1], step=0.1,
+                               description="drop p", readout_format=".1f", continuous_update=True),
+        }
+        self.keep_label = w.Label()
+        self._build()
+        self._observe_controls()
+
+    @staticmethod
+    def _snap(p):
+        return float(P_GRID[int(np.argmin(np.abs(np.array(P_GRID) - p)))])
+
+    def layout(self):
+        import ipywidgets as w
+
+        return w.VBox([w.HBox([*self.controls.values(), self.keep_label]), self.image])
+
+    @staticmethod
+    def final_losses(curves, last=5):
+        """Train and validation loss per ``p``, averaged over the last epochs (one epoch is noisy)."""
+        k = min(last, curves["train_loss"].shape[1])
+        return np.nanmean(curves["train_loss"][:, -k:], axis=1), np.nanmean(curves["val_loss"][:, -k:], axis=1)
+
+    def _build(self):
+        from matplotlib.collections import LineCollection
+
+        fig = self.figure
+        fig.set_layout_engine("none")
+        self.ax_net = fig.add_axes((0.01, 0.04, 0.22, 0.84))
+        self.ax_curve = fig.add_axes((0.29, 0.14, 0.32, 0.74))
+        self.ax_p = fig.add_axes((0.68, 0.14, 0.31, 0.74))
+
+        self._nodes, self._edges = network_layout(DRAWN_SIZES)
+        segments = self._nodes[self._edges]
+        self._edge_art = LineCollection(segments, colors="0.3", linewidths=0.8)
+        self.ax_net.add_collection(self._edge_art)
+        self._node_art = self.ax_net.scatter(*self._nodes.T, s=130, c="tab:blue", edgecolors="k", zorder=3)
+        self.ax_net.set_xlim(-0.4, len(DRAWN_SIZES) - 0.6)
+        half = max(DRAWN_SIZES) / 2
+        self.ax_net.set_ylim(-half, half)
+        self.ax_net.axis("off")
+        for i, name in enumerate(["input", "hidden", "hidden", "output"]):
+            self.ax_net.text(i, -half + 0.05, name, ha="center", va="bottom", fontsize=8)
+
+        c, ep = self.curves, self.curves["epoch"]
+        self.ax_curve.plot(ep, c["train_loss"][0], color="tab:blue", alpha=0.25, lw=1)
+        self.ax_curve.plot(ep, c["val_loss"][0], color="tab:orange", alpha=0.25, lw=1)
+        (self._train,) = self.ax_curve.plot(ep, c["train_loss"][0], color="tab:blue", label="train (eval mode)")
+        (self._val,) = self.ax_curve.plot(ep, c["val_loss"][0], color="tab:orange", label="validation")
+        self.ax_curve.set_xlabel("epoch")
+        self.ax_curve.set_ylabel("cross-entropy")
+        self.ax_curve.set_yscale("log")
+        finite = np.concatenate([c["train_loss"].ravel(), c["val_loss"].ravel()])
+        finite = finite[np.isfinite(finite) & (finite > 0)]
+        self.ax_curve.set_ylim(max(finite.min() / 1.5, 1e-4), finite.max() * 1.5)
+        self.ax_curve.set_xlim(ep[0], ep[-1])
+        self.ax_curve.legend(loc="lower left", fontsize=8, frameon=False)
+        self.ax_curve.grid(True, alpha=0.3)
+
+        ps = c["p"]
+        self.final_train, self.final_val = self.final_losses(c)
+        self.ax_p.plot(ps, self.final_train, "o-", color="tab:blue", ms=3, label="train")
+        self.ax_p.plot(ps, self.final_val, "o-", color="tab:orange", ms=3, label="validation")
+        self.ax_p.fill_between(ps, self.final_train, self.final_val, color="0.85", label="gap")
+        self._p_line = self.ax_p.axvline(0.0, color="tab:red", lw=1)
+        self.ax_p.set_xlabel("drop probability p")
+        self.ax_p.set_ylabel("cross-entropy, last 5 epochs")
+        self.ax_p.legend(loc="upper left", fontsize=8, frameon=False)
+        self.ax_p.grid(True, alpha=0.3)
+        self._titles = {a: a.set_title("", fontsize=9) for a in (self.ax_net, self.ax_curve, self.ax_p)}
+
+    def draw(self):
+        p = self._snap(self.values["p"])
+        i = P_GRID.index(p)
+        self.keep_label.value = f"keep probability 1 - p = {1 - p:.1f}"
+
+        self.masks = network_masks(DRAWN_SIZES, p, self._rng)
+        keep = np.concatenate(self.masks)
+        self._node_art.set_facecolors(np.where(keep[:, None], [[0.12, 0.47, 0.71, 1.0]], [[1.0, 1.0, 1.0, 1.0]]))
+        live = keep[self._edges].all(axis=1)
+        self._edge_art.set_colors(np.where(live[:, None], [[0.3, 0.3, 0.3, 0.9]], [[0.8, 0.8, 0.8, 0.25]]))
+        hidden = np.concatenate(self.masks[1:-1])
+        self._titles[self.ax_net].set_text(f"one mask: {np.sum(~hidden)} of {hidden.size} hidden units dropped")
+
+        c = self.curves
+        self._train.set_ydata(c["train_loss"][i])
+        self._val.set_ydata(c["val_loss"][i])
+        self._titles[self.ax_curve].set_text(
+            f"p = {p:.1f}: validation accuracy {c['val_acc'][i, -1]:.0%}, train {c['train_acc'][i, -1]:.0%}")
+        self._p_line.set_xdata([p, p])
+        gap = self.final_val[i] - self.final_train[i]
+        self._titles[self.ax_p].set_text(f"gap at p = {p:.1f}: {gap:.2f} (validation {self.final_val[i]:.2f})")
