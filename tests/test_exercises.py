@@ -14,6 +14,7 @@ notebooks so that torch is imported once; one test drives a real kernel through 
 from __future__ import annotations
 
 import ast
+import csv
 import importlib.util
 import json
 import os
@@ -366,6 +367,46 @@ def test_release_is_up_to_date(tmp_path):
             f"{exercise}: run `tipslib release exercises/source exercises/release`"
         assert [c.metadata for c in committed.cells] == [c.metadata for c in fresh.cells]
         assert committed.metadata["tipslib"] == fresh.metadata["tipslib"]
+
+
+def test_nbgrader_accepts_the_sources_and_releases_the_same_notebooks():
+    """The sources are valid nbgrader assignments, and nbgrader's release equals ours."""
+    pytest.importorskip("nbgrader")
+    from nbgrader.nbgraderformat import MetadataValidator
+    from nbgrader.preprocessors import CheckCellMetadata, ClearHiddenTests, ClearSolutions
+
+    for exercise in IDS:
+        nb = load(SOURCE / f"{exercise}.ipynb")
+        MetadataValidator().validate_nb(nb)
+        for step in (CheckCellMetadata(), ClearSolutions(), ClearHiddenTests()):
+            nb, _ = step.preprocess(nb, {})
+        ours = load(RELEASE / f"{exercise}.ipynb")
+        assert [c.source.rstrip() for c in nb.cells] == [c.source.rstrip() for c in ours.cells], exercise
+
+
+@pytest.mark.slow
+def test_grader_gives_the_solution_full_marks_and_the_stubs_none(tmp_path):
+    """End to end through the sandboxed judge: `tipslib grade` on two students."""
+    for student, take_answers in (("solution", True), ("stubs", False)):
+        folder = tmp_path / "submissions" / student
+        folder.mkdir(parents=True)
+        for exercise in IDS:
+            nb = load(RELEASE / f"{exercise}.ipynb")
+            if take_answers:
+                source = load(SOURCE / f"{exercise}.ipynb")
+                for cell in answer_cells(nb):
+                    cell.source = cell_by_id(source, nbg(cell)["grade_id"]).source
+            nbformat.write(nb, folder / f"{exercise}.ipynb")
+    gradebook = tmp_path / "gradebook.csv"
+    proc = subprocess.run([sys.executable, "-m", "tipslib.cli", "grade", str(SOURCE), str(tmp_path / "submissions"),
+                           "--out", str(gradebook), "--quiet", "--timeout", "180"],
+                          capture_output=True, text=True, timeout=1200)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = list(csv.DictReader(gradebook.open()))
+    assert sorted((r["student"], r["exercise"]) for r in rows) == sorted((s, e) for s in ("solution", "stubs") for e in IDS)
+    for row in rows:
+        assert row["status"] == "ok", row
+        assert float(row["total"]) == (float(row["max"]) if row["student"] == "solution" else 0.0), row
 
 
 @pytest.mark.parametrize("exercise", IDS)
