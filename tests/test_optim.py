@@ -343,3 +343,56 @@ def test_sparse_gradient_is_refused():
 
 def test_bad_input_table_is_big_enough():
     assert len(BAD) >= 15
+
+
+def test_mixed_dtypes_fall_back_to_per_tensor_path():
+    """A group mixing float32 and float64 cannot use _foreach kernels; the per-tensor path must take over."""
+    start = [np.linspace(-1, 1, 6).reshape(2, 3), np.linspace(0, 2, 4)]
+
+    def tensors():
+        return [torch.tensor(start[0], dtype=torch.float32, requires_grad=True),
+                torch.tensor(start[1], dtype=torch.float64, requires_grad=True)]
+
+    ours, ref = tensors(), tensors()
+    opt_a = tho.AdamW(ours, lr=0.05, amsgrad=True)
+    opt_b = torch.optim.AdamW(ref, lr=0.05, amsgrad=True, foreach=False)
+    for k in range(30):
+        for ps, opt in ((ours, opt_a), (ref, opt_b)):
+            for i, p in enumerate(ps):
+                p.grad = _grad(p.detach(), k, i)
+            opt.step()
+    assert ours[0].dtype == torch.float32
+    assert_close(ours[0], ref[0], rtol=1e-6, atol=1e-7)
+    assert_close(ours[1], ref[1])
+
+
+@pytest.mark.parametrize("name", ["SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"])
+def test_numpy_optimizers_train_a_model_in_the_fit_loop(name):
+    """Every NumPy optimizer drives tipslib's own fit loop and lowers the loss on a toy problem."""
+    from tipslib.data import make_moons
+    from tipslib.layers import numpy_impl as L
+    from tipslib.losses import numpy_impl as LO
+    from tipslib.training import numpy_impl as T
+
+    rng = np.random.default_rng(0)
+    x, y = make_moons(200, rng=rng)
+    model = L.Sequential(L.Linear(2, 16, rng=rng), L.Tanh(), L.Linear(16, 2, rng=rng))
+    lr = {"SGD": 0.5, "Momentum": 0.5, "Adadelta": 1.0, "Adagrad": 0.1}.get(name, 0.02)
+    opt = getattr(npo, name)(model.params, lr=lr)
+    history = T.fit(model, LO.CrossEntropyLoss(), opt, x, y, epochs=15, batch_size=32, rng=rng, progress=False)
+    losses = history["train_loss"] if isinstance(history, dict) else history.train_loss
+    assert losses[-1] < 0.8 * losses[0], losses
+
+
+@pytest.mark.parametrize("name,kwargs", [("Adam", {"lr": 0.02, "amsgrad": True}), ("RMSprop", {"momentum": 0.5}),
+                                         ("Adagrad", {"lr": 0.1}), ("Adadelta", {})])
+def test_torch_twin_resumes_from_a_torch_optim_checkpoint(name, kwargs):
+    """State saved by torch.optim (``step`` as a tensor) loads into the twin and the run goes on identically."""
+    params, ref_opt = run_torch(lambda ps: _builtin(name, ps, kwargs), steps=40)
+    clones = [p.detach().clone().requires_grad_(True) for p in params]
+    twin = getattr(tho, name)(clones, **kwargs)
+    twin.load_state_dict(copy.deepcopy(ref_opt.state_dict()))
+    run_torch(None, steps=40, k0=40, params=params, opt=ref_opt)
+    run_torch(None, steps=40, k0=40, params=clones, opt=twin)
+    for a, b in zip(clones, params):
+        assert_close(a, b)

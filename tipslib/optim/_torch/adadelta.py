@@ -39,6 +39,6 @@ class Adadelta(TwinOptimizer):
     def _update_group(self, group, params):
         for p in params:
             state = self.state[p]
-            state["step"] += 1
+            state["step"] = int(state["step"]) + 1  # int() also takes the tensor torch.optim saves
             adadelta_step(p, p.grad, state["square_avg"], state["acc_delta"], lr=group["lr"], rho=group["rho"],
                           eps=group["eps"], weight_decay=group["weight_decay"], maximize=group["maximize"])

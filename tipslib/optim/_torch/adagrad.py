@@ -45,6 +45,6 @@ class Adagrad(TwinOptimizer):
     def _update_group(self, group, params):
         for p in params:
             state = self.state[p]
-            state["step"] += 1
+            state["step"] = int(state["step"]) + 1  # int() also takes the tensor torch.optim saves
             adagrad_step(p, p.grad, state["sum"], state["step"], lr=group["lr"], lr_decay=group["lr_decay"],
                          weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])

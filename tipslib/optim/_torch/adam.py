@@ -112,7 +112,7 @@ class Adam(TwinOptimizer):
                      amsgrad=group["amsgrad"], maximize=group["maximize"])
         states = [self.state[p] for p in params]
         for s in states:
-            s["step"] += 1
+            s["step"] = int(s["step"]) + 1  # int() also takes the tensor torch.optim saves
         if group.get("foreach", True) and self._uniform(params):
             _check_adam(*hyper.values(), type(self).__name__)
             _adam_foreach(params, [p.grad for p in params], [s["exp_avg"] for s in states],

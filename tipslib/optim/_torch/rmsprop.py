@@ -57,7 +57,7 @@ class RMSprop(TwinOptimizer):
     def _update_group(self, group, params):
         for p in params:
             state = self.state[p]
-            state["step"] += 1
+            state["step"] = int(state["step"]) + 1  # int() also takes the tensor torch.optim saves
             rmsprop_step(p, p.grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"),
                          lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
                          weight_decay=group["weight_decay"], momentum=group["momentum"],
