@@ -113,8 +113,8 @@ class Adam(TwinOptimizer):
         states = [self.state[p] for p in params]
         for s in states:
             s["step"] = int(s["step"]) + 1  # int() also takes the tensor torch.optim saves
-        if group.get("foreach", True) and self._uniform(params):
-            _check_adam(*hyper.values(), type(self).__name__)
+        if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
+            _check_adam(**hyper, owner=type(self).__name__)
             _adam_foreach(params, [p.grad for p in params], [s["exp_avg"] for s in states],
                           [s["exp_avg_sq"] for s in states],
                           [s["max_exp_avg_sq"] for s in states] if group["amsgrad"] else None,
