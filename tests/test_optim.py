@@ -396,3 +396,28 @@ def test_torch_twin_resumes_from_a_torch_optim_checkpoint(name, kwargs):
     run_torch(None, steps=40, k0=40, params=clones, opt=twin)
     for a, b in zip(clones, params):
         assert_close(a, b)
+
+
+@pytest.mark.parametrize("name,kwargs", ROUND_TRIP, ids=[n for n, _ in ROUND_TRIP])
+def test_numpy_state_dict_round_trip(name, kwargs):
+    params, opt = run_numpy(name, kwargs, steps=30)
+    saved = opt.state_dict()
+    clones = [p.copy() for p in params]
+    restored = getattr(npo, name)(clones, lr=0.123)  # hyperparameters come back from the state dict too
+    restored.load_state_dict(saved)
+    assert restored.lr == opt.lr
+    for k in range(30, 60):
+        opt.step([_grad(p, k, i) for i, p in enumerate(params)])
+        restored.step([_grad(p, k, i) for i, p in enumerate(clones)])
+    for a, b in zip(params, clones):
+        assert np.array_equal(a, b)
+    # the saved copy did not move with the run
+    assert all(s2 is not s1 for s1, s2 in zip(opt.state, saved["state"]))
+
+
+def test_numpy_load_state_dict_checks_shapes():
+    opt = npo.Adam([np.zeros((2, 2))])
+    opt.step([np.ones((2, 2))])
+    other = npo.Adam([np.zeros(3)])
+    with pytest.raises(ValueError, match="'state_dict'.*\\(3,\\)"):
+        other.load_state_dict(opt.state_dict())

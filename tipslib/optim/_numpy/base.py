@@ -93,6 +93,32 @@ class Optimizer:
     def step(self, grads) -> None:
         raise NotImplementedError
 
+    def _hyper(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k not in ("params", "param_names", "state")}
+
+    def state_dict(self) -> dict:
+        """A copy of the hyperparameters and per-array state, to checkpoint a run (like torch's)."""
+        state = [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()} for s in self.state]
+        return {"hyper": dict(self._hyper()), "state": state}
+
+    def load_state_dict(self, state_dict) -> None:
+        """Restore what :meth:`state_dict` returned; the arrays must match ``params`` in number and shape."""
+        owner = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, Mapping) or set(state_dict) != {"hyper", "state"}:
+            raise ValueError(f"The 'state_dict' parameter of {owner} must be a dict returned by state_dict(). "
+                             f"Got {type(state_dict).__name__} instead.")
+        state = state_dict["state"]
+        if len(state) != len(self.params):
+            raise ValueError(f"The 'state_dict' parameter of {owner} must hold state for {len(self.params)} arrays. "
+                             f"Got {len(state)} instead.")
+        for i, (p, s) in enumerate(zip(self.params, state)):
+            for k, v in s.items():
+                if isinstance(v, np.ndarray) and v.shape != p.shape:
+                    raise ValueError(f"The 'state_dict' parameter of {owner} must match the shape of each "
+                                     f"parameter: state[{i}][{k!r}] needs {p.shape}. Got {v.shape} instead.")
+        vars(self).update(state_dict["hyper"])
+        self.state = [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()} for s in state]
+
     def __repr__(self) -> str:
-        hyper = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in ("params", "param_names", "state"))
+        hyper = ", ".join(f"{k}={v!r}" for k, v in self._hyper().items())
         return f"{type(self).__name__}({hyper})"
