@@ -101,6 +101,32 @@ def test_batch_with_per_image_parameters_matches_numpy_loop(rng):
 
 
 # ----------------------------------------------------------------------------- known answers
+def _builtin_affine(batch, theta, padding_mode):
+    """torch's own route: affine_grid in normalised coordinates, then grid_sample."""
+    grid = torch.nn.functional.affine_grid(theta, list(batch.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(batch, grid, mode="bilinear", padding_mode=padding_mode,
+                                           align_corners=False)
+
+
+def test_rotate_and_crop_match_affine_grid_built_in(rng):
+    """Our pixel-space maps, written as affine_grid matrices (aspect ratio included), agree."""
+    batch = nchw(rng.random((4, 9, 14, 3)))
+    h, w = 9, 14
+    angles = torch.tensor([-30.0, 5.0, 60.0, 170.0], dtype=torch.float64)
+    t = torch.deg2rad(angles)
+    cos, sin = torch.cos(t), torch.sin(t)
+    theta = torch.stack([torch.stack([cos, -sin * h / w, torch.zeros(4, dtype=torch.float64)], 1),
+                         torch.stack([sin * w / h, cos, torch.zeros(4, dtype=torch.float64)], 1)], 1)
+    assert_close(TA.rotate(batch, angles), _builtin_affine(batch, theta, "zeros"), rtol=1e-12, atol=1e-13)
+    top, left = torch.tensor([0.0, 1.0, 2.5, 3.0], dtype=torch.float64), torch.tensor([0.0, 2.0, 0.5, 4.0], dtype=torch.float64)
+    height, width = torch.tensor([9.0, 6.0, 5.0, 4.5], dtype=torch.float64), torch.tensor([14.0, 9.0, 7.5, 8.0], dtype=torch.float64)
+    zeros = torch.zeros(4, dtype=torch.float64)
+    theta = torch.stack([torch.stack([width / w, zeros, (2 * left + width) / w - 1], 1),
+                         torch.stack([zeros, height / h, (2 * top + height) / h - 1], 1)], 1)
+    assert_close(TA.crop_resize(batch, top, left, height, width), _builtin_affine(batch, theta, "border"),
+                 rtol=1e-12, atol=1e-13)
+
+
 def test_flips_are_mirror_images(img):
     assert_close(A.hflip(img), img[:, ::-1])
     assert_close(A.vflip(img), img[::-1])
