@@ -238,3 +238,17 @@ def test_feedback_render_counts_points():
                                           TestResult("t2", 0.0, 3.0, [Check("b", True, False, "values differ", "sum instead of mean")])])
     text = feedback.render("zoe", [r])
     assert "2 / 5 points" in text and "hidden check 1 (b): values differ. Hint: sum instead of mean" in text
+
+
+def test_sandbox_without_uid_switch_still_limits_and_kills():
+    """The fallback used without root: same runner, rlimits and timeouts, no namespaces."""
+    job = lambda src: {"cells": [{"kind": "test", "grade_id": "t", "parts": [["visible", src]]}], "record": True}
+    with Sandbox(uid=None) as sb:
+        assert sb.info["network_namespace"] is False
+        lines, end = sb.run(job("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"),
+                            timeout=1, memory_mb=200)
+        assert end["timed_out"] and end["exit"] == -9
+        lines, end = sb.run(job("x = bytearray(2**33)"), timeout=10, memory_mb=200)
+        assert b"MemoryError" in b"".join(lines)
+        lines, end = sb.run(job("import socket\nsocket.create_connection(('127.0.0.1', 9))"), timeout=10, memory_mb=200)
+        assert b"the network is disabled while grading" in b"".join(lines)

@@ -142,11 +142,20 @@ def _address_space():
         return int(f.read().split()[0]) * resource.getpagesize()
 
 
-def _child(job, tmp, write_fd, uid, memory_mb, cpu_s):
-    """In the forked child: isolate, limit, drop privileges, run. Never returns."""
+def _child(job_fd, tmp, write_fd, uid, memory_mb, cpu_s):
+    """In the forked child: read its job, isolate, limit, drop privileges, run. Never returns."""
     code = 0
     try:
         os.setsid()
+        chunks = []
+        while True:
+            data = os.read(job_fd, 1 << 20)
+            if not data:
+                break
+            chunks.append(data)
+        os.close(job_fd)
+        job = json.loads(b"".join(chunks))
+        del chunks
         os.dup2(write_fd, 3)
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
@@ -202,20 +211,52 @@ def _reap():
             return
 
 
-def _run_one(job, out, uid):
-    timeout = float(job.pop("timeout", 30))
-    memory_mb = int(job.pop("memory", 1024))
+HEADER = 64          # bytes: "timeout memory_mb payload_size", space padded, newline
+
+
+def _read_exactly(fd, view):
+    got = 0
+    while got < len(view):
+        n = os.readv(fd, [view[got:]])
+        if n == 0:
+            raise EOFError
+        got += n
+
+
+def _run_one(header, out, uid, buf):
+    """One run. The job itself is copied from stdin to the child through ``buf``
+    *after* the fork and ``buf`` is zeroed afterwards, so no child ever has
+    another run's cells (the instructor's solution, another student's answers)
+    in its memory."""
+    timeout, memory_mb, size = header.split()
+    timeout, memory_mb, size = float(timeout), int(memory_mb), int(size)
     tmp = tempfile.mkdtemp(prefix="tipslib-sandbox-")
     if uid is not None:
         os.chown(tmp, uid, uid)
     os.chmod(tmp, 0o700)
     r, w = os.pipe()
-    t0 = time.monotonic()
+    jr, jw = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
-        _child(job, tmp, w, uid, memory_mb, max(1, int(timeout) + 1))
+        os.close(jw)
+        _child(jr, tmp, w, uid, memory_mb, max(1, int(timeout) + 1))
     os.close(w)
+    os.close(jr)
+    view, left, child_reads = memoryview(buf), size, True
+    while left:
+        n = min(left, len(buf))
+        _read_exactly(0, view[:n])
+        left -= n
+        sent = 0
+        while child_reads and sent < n:
+            try:
+                sent += os.write(jw, view[sent:n])
+            except BrokenPipeError:  # the child died early; keep reading stdin in step
+                child_reads = False
+    view[:] = bytes(len(buf))
+    os.close(jw)
+    t0 = time.monotonic()
     os.set_blocking(r, False)
     pidfd = os.pidfd_open(pid)
     deadline = t0 + timeout
@@ -316,8 +357,13 @@ def serve(uid=None, preload=(), hide=()):
         _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     out.write(b"Z " + json.dumps({"ready": True, "network_namespace": netns, "private_filesystem": private_fs}).encode() + b"\n")
     out.flush()
-    for line in sys.stdin.buffer:
-        _run_one(json.loads(line), out, uid)
+    buf, head = bytearray(1 << 20), bytearray(HEADER)
+    while True:
+        try:
+            _read_exactly(0, memoryview(head))
+        except EOFError:
+            return
+        _run_one(head.decode(), out, uid, buf)
 
 
 # ---------------------------------------------------------------- judge side
@@ -386,10 +432,11 @@ class Sandbox:
         """Run one job; returns ``(child_lines, end)``: the raw result lines and the zygote's end record."""
         if self.proc is None or self.proc.poll() is not None:
             self.start()
-        request = dict(job, timeout=timeout, memory=memory_mb)
+        payload = json.dumps(job).encode()
+        header = f"{float(timeout):.3f} {int(memory_mb)} {len(payload)}".ljust(HEADER - 1).encode() + b"\n"
         lines = []
         try:
-            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.write(header + payload)
             self.proc.stdin.flush()
             while True:
                 kind, payload = self._read_line(timeout + 60)
