@@ -78,7 +78,6 @@ def test_curves_bad_input():
         dropout_curves((0.0,), lr=float("nan"))
 
 
-@pytest.mark.slow
 def test_default_curves_tell_the_story():
     """On 100 digits the network memorises without dropout; the gap closes as p grows; p = 0.8 underfits."""
     c = dropout_curves()
@@ -87,6 +86,23 @@ def test_default_curves_tell_the_story():
     assert train[0] < 0.05  # memorised
     assert gap[P_GRID.index(0.5)] < gap[0]
     assert train[-1] > 10 * train[0] and val[-1] > val[0]  # underfitting at p = 0.8
+
+
+@pytest.mark.slow
+def test_shipped_curves_are_what_the_code_computes():
+    """The widget opens with precomputed curves; they must be exactly what training gives now."""
+    from tipslib.widgets.dropout import SHIPPED_CURVES
+
+    assert SHIPPED_CURVES.is_file()
+    shipped = dropout_curves()
+    fresh = dropout_curves(recompute=True)
+    for k in ("train_loss", "val_loss", "train_acc", "val_acc", "p", "epoch"):
+        np.testing.assert_allclose(shipped[k], fresh[k], rtol=1e-6, atol=1e-9)
+
+
+def test_shipped_curves_are_only_used_for_their_own_configuration():
+    a = dropout_curves((0.0,), **SMALL)
+    assert a["train_loss"].shape == (1, 3)  # not the shipped 9 x 30
 
 
 def test_explorer_updates_in_place():

@@ -24,6 +24,7 @@ import numpy as np
 from .._checks import check_choice, check_int, check_real
 from ..regularization.numpy_impl import _prox_elastic_net
 from ._base import FigureWidget
+from .dropout import refresh_fast
 
 __all__ = [
     "PENALTIES", "LAM_GRID", "penalty_mix", "constraint_boundary", "solve_elastic_net",
@@ -250,6 +251,8 @@ class RegularizationExplorer(FigureWidget):
         self._build()
         self._observe_controls()
 
+    refresh = refresh_fast
+
     @staticmethod
     def _snap(lam):
         return float(LAM_GRID[np.argmin(np.abs(np.log10(LAM_GRID) - np.log10(lam)))])
@@ -307,6 +310,7 @@ class RegularizationExplorer(FigureWidget):
         (self._val_line,) = ax.semilogx(LAM_GRID, np.ones_like(LAM_GRID), color="tab:orange", label="validation")
         self._lam_line = ax.axvline(1.0, color="tab:red", lw=1)
         (self._lam_dot,) = ax.plot([], [], "o", color="tab:red", ms=5)
+        ax.minorticks_off()  # dozens of minor ticks would double the drawing time
         ax.set_xlabel(r"$\lambda$")
         ax.set_ylabel("mean squared error")
         ax.set_xlim(LAM_GRID[0], LAM_GRID[-1])

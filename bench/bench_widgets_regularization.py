@@ -1,0 +1,82 @@
+"""Interaction time of the chapter-4 widgets: one slider change, recompute + redraw.
+
+For the dropout explorer (``p``) and the regularization explorer (``lam``, and
+the penalty switch) the median wall time of ``update(...)`` (which recomputes
+and renders the PNG the notebook shows) is compared with the anchor: rendering
+the same figure again with nothing changed, so the ratio is what the
+widget's own work adds on top of matplotlib. The goal is <= 100 ms wall per
+change; the CPU time of this process is in the note, because on a shared
+machine wall time also counts other people's work. The first row is a
+load gauge: a pure-Python loop of 1e6 additions (about 30 ms on an idle core).
+"""
+
+from __future__ import annotations
+
+import io
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import Row, median_time, print_table  # noqa: E402
+
+
+def _gauge():
+    s = 0
+    for i in range(10**6):
+        s += i
+    return s
+
+
+def _render_only(widget):
+    def render():
+        buf = io.BytesIO()
+        widget.figure.savefig(buf, format="png")
+    return render
+
+
+def _changes(widget, values, repeat):
+    wall, cpu = [], []
+    for k in range(repeat):
+        c0 = time.process_time()
+        widget.update(**values[k % len(values)])
+        cpu.append(time.process_time() - c0)
+        wall.append(widget.last_update_seconds)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def run(quick: bool = False) -> list[Row]:
+    from tipslib.widgets.dropout import DropoutExplorer
+    from tipslib.widgets.regularization import RegularizationExplorer
+
+    repeat = 5 if quick else 21
+    rows = [Row("load gauge: pure-Python loop of 1e6 additions", median_time(_gauge, repeat=3), None,
+                note="~0.03 s on an idle core; larger means a loaded machine")]
+
+    t0 = time.perf_counter()
+    drop = DropoutExplorer(**({"epochs": 5, "hidden": 32} if quick else {}))
+    built = time.perf_counter() - t0
+    drop.refresh()
+    wall, cpu = _changes(drop, [{"p": p} for p in (0.1, 0.5, 0.8, 0.3, 0.0, 0.6)], repeat)
+    rows.append(Row("DropoutExplorer: change p (look-up + new mask + redraw)", wall,
+                    median_time(_render_only(drop), repeat=5), "render the unchanged figure", goal="<= 100 ms",
+                    note=f"CPU {cpu * 1e3:.0f} ms; constructor (trains 9 networks) {built:.1f} s"))
+
+    t0 = time.perf_counter()
+    reg = RegularizationExplorer()
+    built = time.perf_counter() - t0
+    reg.refresh()
+    render = median_time(_render_only(reg), repeat=5)
+    wall, cpu = _changes(reg, [{"lam": v} for v in (0.01, 0.1, 1.0, 0.03, 3.0, 0.3)], repeat)
+    rows.append(Row("RegularizationExplorer: change lambda (look-up + redraw)", wall, render,
+                    "render the unchanged figure", goal="<= 100 ms",
+                    note=f"CPU {cpu * 1e3:.0f} ms; constructor (3 paths x 41 lambdas) {built:.1f} s"))
+    wall, cpu = _changes(reg, [{"penalty": p} for p in ("l2", "l1", "elastic_net")], repeat)
+    rows.append(Row("RegularizationExplorer: switch penalty (cached path + redraw)", wall, render,
+                    "render the unchanged figure", goal="<= 100 ms", note=f"CPU {cpu * 1e3:.0f} ms"))
+    return rows
+
+
+if __name__ == "__main__":
+    print_table(run())
