@@ -142,7 +142,8 @@ class GradientCheck:
 
     def _footer(self) -> str:
         text = (f"{self.verdict.upper()}: {self.dtype}, h={self.h:g}, pass <= {self.pass_tol:g}, "
-                f"fail > {self.fail_tol:g}, noise floor atol={self.atol:.1e}")
+                f"fail > {self.fail_tol:g}; error = |a - n| / max(|a| + |n|, {self.atol / self.pass_tol:.2g}) "
+                f"(noise floor atol={self.atol:.1e})")
         if self.autograd_gradcheck is not None or self.autograd_note:
             said = {True: "passed", False: "FAILED", None: "not run"}[self.autograd_gradcheck]
             text += f"; torch.autograd.gradcheck {said}"
@@ -181,8 +182,9 @@ def judge(name, shape, dtype_name, err_max, index, analytic, numerical, abs_max,
         verdict, reason = "fail", "a gradient is not finite"
     elif err_max > fail_tol:
         verdict = "fail"
+        pure = abs(analytic - numerical) / max(abs(analytic) + abs(numerical), 1e-300)
         reason = (f"the gradients disagree at {tuple(index)}: analytic {analytic:.6g}, "
-                  f"numerical {numerical:.6g}")
+                  f"numerical {numerical:.6g} (pure relative error {pure:.2g})")
     elif err_max > pass_tol:
         verdict = "warn"
         reason = f"error {err_max:.1e} is above {pass_tol:g} but within {fail_tol:g}"
