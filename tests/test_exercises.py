@@ -36,16 +36,29 @@ BEGIN_HIDDEN, END_HIDDEN = "# BEGIN HIDDEN TESTS", "# END HIDDEN TESTS"
 
 # Runs each notebook's code cells in order in a fresh namespace and writes, per notebook, the
 # grade_id and error (or None) of every code cell. A failing cell does not stop the later ones,
-# so one run tells exactly which test cells fail.
+# so one run tells exactly which test cells fail. It also audits the hints: a hint whose wrong
+# value equals the right one in every call it appears in could never fire.
 RUNNER = r"""
-import json, sys, traceback
+import json, sys
 import nbformat
+import tipslib.grading.testing as testing
+
 out_path, paths = sys.argv[1], sys.argv[2:]
+original, audit = testing.expect, {}
+
+
+def auditing_expect(name, actual, expected=None, *, rtol=1e-7, atol=1e-9, hints=None):
+    for mistake, wrong in (hints or {}).items():
+        audit[mistake] = audit.get(mistake, False) or not testing.matches(wrong, expected, rtol, atol)
+    return original(name, actual, expected, rtol=rtol, atol=atol, hints=hints)
+
+
+testing.expect = auditing_expect  # test cells import it from the module when they run
 results = {}
 for path in paths:
     nb = nbformat.read(path, as_version=4)
     ns = {"__name__": "__main__"}
-    cells = []
+    cells, audit = [], {}
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -55,20 +68,20 @@ for path in paths:
             cells.append([gid, None])
         except BaseException as exc:  # noqa: BLE001 - a failing cell is a result
             cells.append([gid, f"{type(exc).__name__}: {exc}"])
-    results[path] = cells
+    results[path] = {"cells": cells, "hints": audit}
 with open(out_path, "w") as f:
     json.dump(results, f)
 """
 
 
-def run_notebooks(paths, workdir) -> dict[str, dict[str, str | None]]:
-    """``{path: {grade_id: error message or None}}`` for the code cells of each notebook."""
+def run_notebooks(paths, workdir) -> dict[str, dict]:
+    """``{path: {"cells": {grade_id: error or None}, "hints": {hint: can fire}}}`` per notebook."""
     out = Path(workdir) / "results.json"
     env = dict(os.environ, MPLBACKEND="Agg", OMP_NUM_THREADS="1")
     proc = subprocess.run([sys.executable, "-c", RUNNER, str(out), *map(str, paths)], cwd=workdir, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return {path: dict(cells) for path, cells in json.loads(out.read_text()).items()}
+    return {path: {"cells": dict(r["cells"]), "hints": r["hints"]} for path, r in json.loads(out.read_text()).items()}
 
 
 def load(path):
@@ -222,17 +235,17 @@ def results(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def source_results(results):
-    return {ex: results["source", ex] for ex in IDS}
+    return {ex: results["source", ex]["cells"] for ex in IDS}
 
 
 @pytest.fixture(scope="module")
 def released_results(results):
-    return {ex: results["release", ex] for ex in IDS}
+    return {ex: results["release", ex]["cells"] for ex in IDS}
 
 
 @pytest.fixture(scope="module")
 def mutant_results(results):
-    return {name: results["mutant", name] for name in MISTAKES}
+    return {name: results["mutant", name]["cells"] for name in MISTAKES}
 
 
 # ------------------------------------------------------------------------- (a) they run
@@ -242,6 +255,14 @@ def test_source_notebook_runs_with_every_check_passing(exercise, source_results)
     assert failures == {}
     nb = load(SOURCE / f"{exercise}.ipynb")
     assert set(source_results[exercise]) == {nbg(c)["grade_id"] for c in nb.cells if c.cell_type == "code"}
+
+
+@pytest.mark.parametrize("exercise", IDS)
+def test_every_hint_can_fire(exercise, results):
+    """Each hint's wrong value differs from the right one in at least one check."""
+    audit = results["source", exercise]["hints"]
+    assert audit, "hints are computed"
+    assert [hint for hint, can_fire in audit.items() if not can_fire] == []
 
 
 @pytest.mark.slow
