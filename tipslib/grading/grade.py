@@ -172,6 +172,13 @@ class Grader:
         return rows, render(sub.student, results, late=late_any, submitted_at=when_any.isoformat() if when_any else None)
 
 
+def _private_open(path):
+    """Open for writing with mode 0600: grades are nobody else's business (sandboxes included)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.chmod(path, 0o600)
+    return open(fd, "w", newline="", encoding="utf-8")
+
+
 def _columns(exercises):
     ids = [(e.id, t.grade_id) for e in exercises.values() for t in e.tests]
     plain = [g for _, g in ids]
@@ -194,7 +201,7 @@ def grade(source_dir, submissions_dir, out, *, feedback_dir=None, jobs=1, timeou
     subs = list(discover(submissions_dir))
     n = 0
     with Grader(exercises, jobs=jobs, timeout=timeout, memory_mb=memory_mb, deadline=deadline, hide=hide) as grader, \
-            open(out, "w", newline="", encoding="utf-8") as f, ThreadPool(max(1, jobs)) as pool:
+            _private_open(out) as f, ThreadPool(max(1, jobs)) as pool:
         writer = csv.DictWriter(f, header, restval="")
         writer.writeheader()
         bar = tqdm(total=len(subs), desc="grading", unit="student", disable=not progress, file=sys.stderr)
@@ -203,7 +210,8 @@ def grade(source_dir, submissions_dir, out, *, feedback_dir=None, jobs=1, timeou
                 writer.writerow({columns.get(k, k) if isinstance(k, tuple) else k: v for k, v in row.items()})
             f.flush()
             if feedback_dir is not None:
-                (Path(feedback_dir) / f"{sub.student}.md").write_text(text, encoding="utf-8")
+                with _private_open(Path(feedback_dir) / f"{sub.student}.md") as fb:
+                    fb.write(text)
             n += 1
             bar.update()
         bar.close()

@@ -211,6 +211,22 @@ def _reap():
             return
 
 
+class _Relay:
+    """Pass the child's result lines on, prefixed ``C``, up to :data:`MAX_OUTPUT` bytes."""
+
+    def __init__(self, out):
+        self.out, self.pending, self.total, self.too_much = out, b"", 0, False
+
+    def feed(self, data):
+        self.total += len(data)
+        if self.total > MAX_OUTPUT:
+            self.too_much = True
+            return
+        *lines, self.pending = (self.pending + data).split(b"\n")
+        for line in lines:
+            self.out.write(b"C " + line + b"\n")
+
+
 HEADER = 64          # bytes: "timeout memory_mb payload_size", space padded, newline
 
 
@@ -260,41 +276,26 @@ def _run_one(header, out, uid, buf):
     os.set_blocking(r, False)
     pidfd = os.pidfd_open(pid)
     deadline = t0 + timeout
-    buf, sent, timed_out, too_much, exited = b"", 0, False, False, False
-    while True:
+    relay = _Relay(out)
+    timed_out = exited = False
+    while not relay.too_much:
         left = deadline - time.monotonic()
-        if left <= 0:
+        ready = select.select([r, pidfd], [], [], left)[0] if left > 0 else []
+        if not ready:
             timed_out = True
             break
-        ready, _, _ = select.select([r, pidfd], [], [], left)
-        data = b""
-        if r in ready or pidfd in ready:
-            try:
-                data = os.read(r, 1 << 20)
-                eof = data == b""
-            except BlockingIOError:
-                eof = False
+        try:
+            data = os.read(r, 1 << 20)
+        except BlockingIOError:  # only the exit is ready
+            data = None
         if data:
-            sent += len(data)
-            if sent > MAX_OUTPUT:
-                too_much = True
-                break
-            buf += data
-            *lines, buf = buf.split(b"\n")
-            for line in lines:
-                out.write(b"C " + line + b"\n")
+            relay.feed(data)
             continue
-        if pidfd in ready:
-            exited = True
-            break
-        if r in ready and eof:  # pipe closed; wait for the exit itself
-            r_closed_ready, _, _ = select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))
-            if not r_closed_ready:
-                timed_out = True
-            else:
-                exited = True
-            break
-    if not exited:
+        # the child exited, or closed its pipe (then wait for the exit itself)
+        exited = bool(select.select([pidfd], [], [], max(0.0, deadline - time.monotonic()))[0])
+        timed_out = not exited
+        break
+    if not exited or relay.too_much:
         for kill in (os.killpg, os.kill):  # the group may not exist yet if the child just started
             try:
                 kill(pid, signal.SIGKILL)
@@ -303,19 +304,12 @@ def _run_one(header, out, uid, buf):
     _, status, usage = os.wait4(pid, 0)
     wall = time.monotonic() - t0
     try:  # what the child wrote just before exiting
-        while not (timed_out or too_much):
+        while not (timed_out or relay.too_much):
             data = os.read(r, 1 << 20)
             if not data:
                 break
-            sent += len(data)
-            if sent > MAX_OUTPUT:
-                too_much = True
-                break
-            buf += data
-            *lines, buf = buf.split(b"\n")
-            for line in lines:
-                out.write(b"C " + line + b"\n")
-    except BlockingIOError:
+            relay.feed(data)
+    except BlockingIOError:  # a leftover fork still holds the pipe open
         pass
     try:
         os.killpg(pid, signal.SIGKILL)
@@ -327,7 +321,7 @@ def _run_one(header, out, uid, buf):
     os.close(r)
     os.close(pidfd)
     shutil.rmtree(tmp, ignore_errors=True)
-    end = {"exit": os.waitstatus_to_exitcode(status), "timed_out": timed_out, "too_much_output": too_much,
+    end = {"exit": os.waitstatus_to_exitcode(status), "timed_out": timed_out, "too_much_output": relay.too_much,
            "wall_s": round(wall, 4), "maxrss_kb": usage.ru_maxrss, "cpu_s": round(usage.ru_utime + usage.ru_stime, 4)}
     out.write(b"Z " + json.dumps(end).encode() + b"\n")
     out.flush()
