@@ -42,7 +42,8 @@ __all__ = [
     "CHROMIUM_ARGS", "REPO", "ARTIFACTS", "JupyterLab", "launch_chromium", "NotebookPage",
     "chapter_notebooks", "discover_widgets", "widget_notebook", "widget_controls",
     "move_control", "Control", "time_control_move", "exercise_widget", "settle", "figure_images",
-    "widget_output", "saved_notebook_problems",
+    "widget_output", "saved_notebook_problems", "browser_session", "show_widget",
+    "is_disabled", "default_steps",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -204,6 +205,34 @@ class JupyterLab:
             return ""
 
 
+class browser_session:
+    """JupyterLab on ``root_dir`` plus a headless Chromium: ``with browser_session(root) as (lab, browser):``.
+
+    For scripts (benchmarks, screenshots); the tests build the same from fixtures."""
+
+    def __init__(self, root_dir, *, env=None):
+        self.lab = JupyterLab(root_dir, env=env)
+
+    def __enter__(self):
+        from playwright.sync_api import sync_playwright
+
+        self.lab.start()
+        try:
+            self._pw = sync_playwright().start()
+            self.browser = launch_chromium(self._pw)
+        except BaseException:
+            self.lab.stop()
+            raise
+        return self.lab, self.browser
+
+    def __exit__(self, *exc):
+        try:
+            self.browser.close()
+            self._pw.stop()
+        finally:
+            self.lab.stop()
+
+
 def launch_chromium(playwright, **kwargs):
     """The system Chromium, headless, with playwright (never ``playwright install``)."""
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -311,19 +340,29 @@ class NotebookPage:
         rows = self.panel.evaluate(_PROMPTS_JS)
         return [CellReport(i, r["prompt"].strip(), r["source"].strip()[:80]) for i, r in enumerate(rows)]
 
-    def wait_all_ran(self, timeout: float = 120.0) -> list[CellReport]:
-        """Wait until the kernel is idle and no cell is queued; return the cells that did not run.
+    def wait_all_ran(self, timeout: float = 120.0, quiet: float = 3.0) -> list[CellReport]:
+        """Wait for the run to end; return the code cells that did not run.
 
+        The run has ended when every non-empty code cell has an execution count and
+        the kernel is idle, or, when some never get one (Run All stops at an error),
+        once the kernel has stayed idle with no cell queued for ``quiet`` seconds:
+        JupyterLab does not always mark every queued cell ``[*]`` up front.
         An empty code cell gets no execution count in JupyterLab, so it is not required to.
         """
         deadline = time.monotonic() + timeout
-        # Give the kernel a moment to pick up the queue before trusting "idle".
-        time.sleep(0.5)
+        quiet_since = None
         while True:
             cells = self.cells()
-            busy = any(c.prompt == "[*]:" for c in cells) or self.status() != "idle"
-            if not busy:
-                return [c for c in cells if c.source_head and not _ran(c.prompt)]
+            idle = self.status() == "idle"
+            not_run = [c for c in cells if c.source_head and not _ran(c.prompt)]
+            if idle and cells and not not_run:
+                return []
+            if idle and not any(c.prompt == "[*]:" for c in cells):
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= quiet:
+                    return not_run
+            else:
+                quiet_since = None
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{self.relpath}: cells still running after {timeout:.0f} s: "
                                    f"{[c.index for c in cells if c.prompt == '[*]:']}")
@@ -398,6 +437,23 @@ def widget_notebook(module: str, cls: str, path: Path, kwargs: str = "") -> Path
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
+
+
+def show_widget(page, lab: JupyterLab, module: str, cls: str, kwargs: str = "", folder: str = "widgets"):
+    """Write a one-widget notebook under ``lab.root_dir/folder``, open it, run it, and wait
+    for the figure. Returns ``(notebook_page, image_locator, problems)``; ``problems``
+    lists cells that did not run and errors (empty when all went well)."""
+    relpath = f"{folder}/{module}.{cls}.ipynb"
+    widget_notebook(module, cls, lab.root_dir / relpath, kwargs)
+    nb = NotebookPage(page, lab, relpath).open()
+    nb.run_all()
+    problems = [f"code cell {c.index} did not run" for c in nb.wait_all_ran()]
+    problems += [f"code cell {e['cell']} shows an error: {e['text'][:300]!r}" for e in nb.errors()]
+    image = figure_images(nb.panel).first
+    if not problems:
+        image.wait_for(state="visible", timeout=30_000)
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    return nb, image, problems
 
 
 @dataclass
@@ -517,6 +573,8 @@ _WATCH_JS = """(img) => {
     const events = ['keydown', 'pointerdown', 'change', 'click'];
     for (const ev of events) document.addEventListener(ev, mark, true);
     const obs = new MutationObserver(() => {
+        // A picture that arrives before the input answers an earlier move: not ours.
+        if (st.input === null) { st.oldSrc = img.src; return; }
         if (img.src !== st.oldSrc && st.drawn === null) {
             obs.disconnect();
             const done = () => { if (st.drawn === null) st.drawn = performance.now(); };
@@ -529,14 +587,18 @@ _WATCH_JS = """(img) => {
 }"""
 
 
-def settle(image, quiet: float = 0.4, timeout: float = 10.0) -> None:
-    """Wait until the image has not changed for ``quiet`` seconds (no redraw still on its way)."""
+def settle(image, quiet: float = 0.25, timeout: float = 15.0) -> None:
+    """Wait until no redraw is on its way: the kernel is idle and the image has not
+    changed for ``quiet`` seconds (a drag sends a burst of updates)."""
+    page = image.page
     deadline = time.monotonic() + timeout
     src, since = image.get_attribute("src"), time.monotonic()
     while time.monotonic() < deadline:
         time.sleep(0.1)
         now = image.get_attribute("src")
-        if now != src:
+        busy = page.evaluate("""() => { const i = document.querySelector('.jp-Notebook-ExecutionIndicator');
+                                        return !!i && i.getAttribute('data-status') !== 'idle'; }""")
+        if now != src or busy:
             src, since = now, time.monotonic()
         elif time.monotonic() - since >= quiet:
             return
@@ -561,48 +623,76 @@ def time_control_move(page, image, control: Control, step: int, timeout: float =
 MIN_TRACK_PX = 60
 
 
-def exercise_widget(page, image, *, name: str, shots_dir: Path | None = None,
-                    steps=(0, 1)) -> list[str]:
+def is_disabled(control: Control) -> bool:
+    return control.locator.evaluate("e => e.disabled === true || e.closest('[disabled], .mod-disabled') !== null")
+
+
+def default_steps(control: Control, first_slider: bool = False) -> tuple[int, ...]:
+    """How many moves each kind gets: every slider is dragged, and the first one is also
+    nudged with an arrow key; a dropdown picks two other options in turn (a choice often
+    enables other controls); the rest are used once."""
+    if control.kind == "slider":
+        return (0, 1) if first_slider else (0,)
+    if control.kind == "dropdown":
+        return (0, 1)
+    return (0,)
+
+
+def exercise_widget(page, image, *, name: str, shots_dir: Path | None = None, steps=None,
+                    redraw_timeout: float = 10.0) -> list[str]:
     """Move every control of the widget drawn in ``image``; return what went wrong.
 
-    For each control and each step: the image must be redrawn, the redrawn
-    picture must differ from the one before (compared as element screenshots, saved
-    to ``shots_dir``), and a slider's readout must stay a number.
+    Each move must redraw the image, the new picture must differ from the one before
+    (element screenshots, saved to ``shots_dir``), and a slider's readout must stay a
+    number. A control that is disabled when its turn comes is tried again after the
+    others have moved (e.g. a mix slider that only the elastic net uses); one that
+    stays disabled throughout is reported.
     """
     shots_dir = ARTIFACTS if shots_dir is None else Path(shots_dir)
     shots_dir.mkdir(parents=True, exist_ok=True)
     output = widget_output(image)
     controls = widget_controls(output)
-    problems = []
     if not controls:
         return [f"{name}: no control found next to its figure"]
+    problems = []
     image.scroll_into_view_if_needed()
     output.screenshot(path=str(shots_dir / f"{_slug(name)}.png"))
-    for c in controls:
+    settle(image)
+    previous = image.screenshot(path=str(shots_dir / f"{_slug(name)}-start.png"))
+    queue, deferred_once = list(controls), set()
+    first_slider = next((c for c in controls if c.kind == "slider"), None)
+    while queue:
+        c = queue.pop(0)
+        if is_disabled(c):
+            if id(c) in deferred_once:
+                problems.append(f"{name}: '{c.label}' ({c.kind}) stayed disabled after every other control moved")
+            else:
+                deferred_once.add(id(c))
+                queue.append(c)
+            continue
         if c.kind == "slider":
             width = slider_track(c.locator).bounding_box()["width"]
             if width < MIN_TRACK_PX:
                 problems.append(f"{name}: the '{c.label}' slider is {width:.0f} px wide, too narrow to drag "
                                 f"(at least {MIN_TRACK_PX} px; let the controls wrap)")
                 continue
-        for step in steps:
-            tag = f"{_slug(name)}-{_slug(c.label)}-{step}"
-            settle(image)
-            before = image.screenshot(path=str(shots_dir / f"{tag}-before.png"))
-            seconds = time_control_move(page, image, c, step)
+        for step in steps if steps is not None else default_steps(c, c is first_slider):
+            what = f"moving '{c.label}' ({c.kind}, {'drag' if c.kind == 'slider' and step == 0 else f'step {step}'})"
+            seconds = time_control_move(page, image, c, step, timeout=redraw_timeout)
             if seconds is None:
-                problems.append(f"{name}: moving '{c.label}' ({c.kind}, step {step}) did not redraw the figure")
+                problems.append(f"{name}: {what} did not redraw the figure within {redraw_timeout:.0f} s")
                 continue
             settle(image)
-            after = image.screenshot(path=str(shots_dir / f"{tag}-after.png"))
-            if after == before:
-                problems.append(f"{name}: moving '{c.label}' ({c.kind}, step {step}) redrew the same picture")
+            after = image.screenshot(path=str(shots_dir / f"{_slug(name)}-{_slug(c.label)}-{step}.png"))
+            if after == previous:
+                problems.append(f"{name}: {what} redrew the same picture")
+            previous = after
             if c.kind == "slider":
                 readout = c.locator.locator(
                     "xpath=ancestor::div[contains(@class, 'widget-slider')][1]").locator(".widget-readout")
                 text = readout.first.inner_text().strip() if readout.count() else ""
                 if "nan" in text.lower():
-                    problems.append(f"{name}: the '{c.label}' slider reads {text!r} after step {step}")
+                    problems.append(f"{name}: after {what}, its readout shows {text!r}")
     return problems
 
 
