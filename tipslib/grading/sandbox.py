@@ -201,14 +201,19 @@ def _kill_uid(uid):
     os.waitpid(pid, 0)
 
 
-def _reap():
+def _reap(patience=0.0):
+    """Collect dead orphans (the zygote is their subreaper); wait up to ``patience`` s for
+    the ones just sent SIGKILL, so no zombie outlives its run."""
+    deadline = time.monotonic() + patience
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
             return
         if pid == 0:
-            return
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(0.002)
 
 
 class _Relay:
@@ -317,7 +322,7 @@ def _run_one(header, out, uid, buf):
         pass
     if uid is not None:
         _kill_uid(uid)
-    _reap()
+    _reap(patience=2.0 if uid is not None else 0.0)
     os.close(r)
     os.close(pidfd)
     shutil.rmtree(tmp, ignore_errors=True)
