@@ -226,9 +226,15 @@ def results(tmp_path_factory):
     paths = {("source", ex): str(SOURCE / f"{ex}.ipynb") for ex in IDS}
     paths.update({("release", ex): str(RELEASE / f"{ex}.ipynb") for ex in IDS})
     for name, (exercise, answer_id, subs, _, _) in MISTAKES.items():
-        path = work / f"{name}.ipynb"
-        nbformat.write(mutate(exercise, answer_id, subs), path)
-        paths["mutant", name] = str(path)
+        mutant = mutate(exercise, answer_id, subs)
+        nbformat.write(mutant, work / f"{name}.ipynb")
+        paths["mutant", name] = str(work / f"{name}.ipynb")
+        # what the student runs: the released notebook (visible tests only) with these answers
+        student = load(RELEASE / f"{exercise}.ipynb")
+        for cell in answer_cells(student):
+            cell.source = cell_by_id(mutant, nbg(cell)["grade_id"]).source
+        nbformat.write(student, work / f"{name}.student.ipynb")
+        paths["student", name] = str(work / f"{name}.student.ipynb")
     ran = run_notebooks(list(paths.values()), work)
     return {key: ran[path] for key, path in paths.items()}
 
@@ -381,6 +387,18 @@ def test_a_classic_mistake_fails_its_test_with_the_hint(mistake, mutant_results)
     assert message.startswith("AssertionError:"), message
     if words is not None:
         assert "Hint:" in message and words in message, message
+
+
+@pytest.mark.parametrize("mistake", sorted(MISTAKES))
+def test_the_visible_tests_already_show_the_hint(mistake, results):
+    """A student running the released notebook (or `tipslib check`) meets the hint before grading."""
+    _, _, _, failing, words = MISTAKES[mistake]
+    errors = results["student", mistake]["cells"]
+    failed = {gid for gid, err in errors.items() if err is not None}
+    assert failing[0] in failed and failed <= set(failing), failed  # a dependent cell may pass its visible checks
+    assert errors[failing[0]].startswith("AssertionError:")
+    if words is not None:
+        assert words in errors[failing[0]]
 
 
 def test_every_graded_function_has_a_planted_mistake():
