@@ -8,9 +8,12 @@ bomb, NumPy monkeypatching, an infinite loop). The anchor is
 same run (a Jupyter kernel per notebook is too slow for all 100), reported
 per submission.
 
-Rows: wall time per submission for the whole class, the median sandboxed run
-per submission, and the grader's peak RSS for 20 vs 100 submissions (it
-streams rows to the CSV, so it should not grow).
+Rows: wall time per submission for the whole class, the CPU seconds per
+submission (all processes; wall times on a shared machine mostly measure its
+load), the median sandboxed run per submission, the sandbox's own cost (one
+correct submission sandboxed vs exec'd in-process, interleaved), and the
+grader's peak RSS for 20 vs 100 submissions (it streams rows to the CSV, so it
+should not grow).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import csv
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -67,8 +71,15 @@ def make_class(source: Path, folder: Path, n: int, seed: int = 0):
     return folder
 
 
+def _children_cpu():
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
 def run_grade(source_dir, subs, out, jobs=2, timeout=10):
-    """Wall seconds, grader peak RSS (MB) and the per-notebook sandbox seconds."""
+    """Wall seconds, grader peak RSS (MB), the per-notebook sandbox seconds and the CPU seconds
+    of every process involved (grader, zygotes, sandboxes)."""
+    cpu0 = _children_cpu()
     code = ("import resource, sys, time\nfrom tipslib.cli import main\nt = time.perf_counter()\n"
             "rc = main(sys.argv[1:])\nprint('BENCH', time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rc)")
     proc = subprocess.run([sys.executable, "-c", code, "grade", str(source_dir), str(subs), "--out", str(out),
@@ -78,7 +89,7 @@ def run_grade(source_dir, subs, out, jobs=2, timeout=10):
     _, wall, rss_kb, rc = line.split()
     with open(out, newline="") as f:
         secs = [float(r["seconds"]) for r in csv.DictReader(f) if r["status"] != "missing"]
-    return float(wall), int(rss_kb) / 1024, secs
+    return float(wall), int(rss_kb) / 1024, secs, _children_cpu() - cpu0
 
 
 def run_nbgrader(source: Path, subs: Path, n: int, tmp: Path):
@@ -94,10 +105,36 @@ def run_nbgrader(source: Path, subs: Path, n: int, tmp: Path):
         dest = course / "submitted" / path.stem / "ps1"
         dest.mkdir(parents=True)
         shutil.copy(path, dest / source.name)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), _children_cpu()
     subprocess.run(["nbgrader", "autograde", "ps1", "--force", root, "--ExecutePreprocessor.timeout=10"],
                    cwd=course, capture_output=True)
-    return (time.perf_counter() - t0) / n
+    return (time.perf_counter() - t0) / n, (_children_cpu() - cpu0) / n
+
+
+def sandbox_overhead(source: Path, repeat: int = 7):
+    """Median wall time of one correct submission: sandboxed run vs plain in-process exec of the same cells."""
+    from tipslib.grading import testing
+    from tipslib.grading._runner import run_job
+    from tipslib.grading.judge import Exercise
+    from tipslib.grading.sandbox import Sandbox
+
+    ex = Exercise.from_notebook(nbk.load(source))
+    job = ex.job(ex.answers)
+    for m in ex.preload:
+        __import__(m)
+    sandboxed, plain = [], []
+    null = os.open(os.devnull, os.O_WRONLY)
+    with Sandbox(uid=990_000, preload=ex.preload) as sb:
+        for _ in range(repeat):  # interleaved, so both see the same machine load
+            t0 = time.perf_counter()
+            sb.run(job, timeout=60, memory_mb=2048)
+            sandboxed.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            run_job(dict(job, forbidden={}), null)
+            plain.append(time.perf_counter() - t0)
+            testing._RECORDER = None
+    os.close(null)
+    return statistics.median(sandboxed), statistics.median(plain)
 
 
 def bench_exercise(source: Path, label: str, n: int, tmp: Path, with_nbgrader: bool):
@@ -105,14 +142,20 @@ def bench_exercise(source: Path, label: str, n: int, tmp: Path, with_nbgrader: b
     src_dir.mkdir()
     shutil.copy(source, src_dir / source.name)
     subs = make_class(source, tmp / f"{label}-subs", n)
-    wall, rss_n, secs = run_grade(src_dir, subs, tmp / f"{label}-{n}.csv")
-    anchor = run_nbgrader(source, subs, 10, tmp / f"{label}-nbg") if with_nbgrader else None
+    wall, rss_n, secs, cpu = run_grade(src_dir, subs, tmp / f"{label}-{n}.csv")
+    nbg_wall, nbg_cpu = run_nbgrader(source, subs, 10, tmp / f"{label}-nbg") if with_nbgrader else (None, None)
+    boxed, bare = sandbox_overhead(source)
+    anchor = "nbgrader autograde, first 10 of the class, per submission"
     rows = [
-        Row(f"tipslib grade --jobs 2, {n} submissions of {label}: wall per submission", wall / n, anchor,
-            anchor="nbgrader autograde, first 10 of the class, per submission" if anchor else "",
-            goal="<= 0.3 s", note="sandboxed; includes zygote start and the reference run"),
+        Row(f"tipslib grade --jobs 2, {n} submissions of {label}: wall per submission", wall / n, nbg_wall,
+            anchor=anchor if nbg_wall else "", goal="<= 0.3 s",
+            note=f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; includes zygote start and reference run"),
+        Row(f"same class: CPU seconds per submission, all processes", cpu / n, nbg_cpu, anchor=anchor if nbg_cpu else "",
+            note="independent of machine load; wall ~ CPU / jobs on an idle machine"),
         Row(f"median sandboxed run per submission ({label})", statistics.median(secs), None, goal="<= 0.3 s",
-            note=f"max {max(secs):.2f} s (timeouts/hostile included)"),
+            note=f"from the gradebook; max {max(secs):.2f} s (timeouts/hostile included)"),
+        Row(f"one correct submission of {label}: sandboxed run vs in-process exec", boxed, bare,
+            anchor="exec of the same cells in this process (no isolation)", note="the cost of the sandbox itself"),
     ]
     return rows, rss_n, src_dir, subs
 
@@ -130,7 +173,7 @@ def run(quick: bool = False) -> list[Row]:
             rows += r
             if source == SAMPLE and not quick:
                 small = make_class(source, tmp / "small-subs", 20)
-                _, rss_20, _ = run_grade(src_dir, small, tmp / "small.csv")
+                _, rss_20, _, _ = run_grade(src_dir, small, tmp / "small.csv")
                 rows.append(Row("grader peak RSS, 20 vs 100 submissions (sample)", None, None, goal="no growth",
                                 note=f"{rss_20:.0f} MB vs {rss_n:.0f} MB"))
     return rows
