@@ -657,3 +657,19 @@ def test_dout_of_the_wrong_shape_is_refused(rng):
         G.check_layer_gradients(L.Tanh(), rng.normal(size=(3, 2)), rng.normal(size=(2, 3)))
     with pytest.raises(ValueError, match="'dout'"):
         GT.check_layer_gradients(T.Tanh(), torch.zeros(3, 2, dtype=F64), torch.zeros(2, 3, dtype=F64))
+
+
+def test_torch_nondeterministic_model_is_refused_and_state_is_restored(generator):
+    model = T.Sequential(T.Linear(4, 6, generator=generator, dtype=F64), T.BatchNorm1d(6, dtype=F64),
+                         T.Dropout(0.5, generator=generator), T.Linear(6, 2, generator=generator, dtype=F64))
+    x = torch.randn(8, 4, generator=generator, dtype=F64)
+    y = torch.randint(0, 2, (8,), generator=generator)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match="deterministic.*Dropout"):
+        GT.check_model_gradients(model, F.cross_entropy, x, y)
+    model[2].eval()  # batch norm stays in training mode: deterministic, running stats restored after
+    result = GT.check_model_gradients(model, F.cross_entropy, x, y)
+    assert result.verdict == "pass" and result.autograd_gradcheck is True
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]), k
+    assert all(p.grad is None for p in model.parameters())
