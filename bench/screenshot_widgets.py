@@ -52,7 +52,7 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="tipslib-shots-") as tmp, \
             B.browser_session(Path(tmp)) as (lab, browser):
-        context = browser.new_context(viewport={"width": 1100, "height": 1000}, device_scale_factor=1)
+        context = browser.new_context(viewport={"width": 1400, "height": 1000}, device_scale_factor=2)
         page = context.new_page()
         page.set_default_timeout(30_000)
         for module, cls in chosen:
