@@ -1,14 +1,19 @@
 """The five exercise notebooks: they run, follow the format, teach the classic mistakes, release cleanly.
 
-* (a) every source notebook runs top to bottom with all its ``expect`` checks passing;
-* (b) the format the grading tool chain relies on (ids, nbgrader metadata, markers, points, hints);
+* (a) every source notebook runs top to bottom with all its ``expect`` checks passing, and
+  every hint it computes differs from the right answer somewhere (a hint that can never fire
+  teaches nothing);
+* (b) the format the grading tool chain relies on (ids, nbgrader metadata, markers, points,
+  hints for the classic mistakes), also accepted by nbgrader's own preprocessors;
 * (c) each classic mistake, planted in the instructor solution by a text substitution, fails
-  exactly the test cells it should, with the hint that names it in the message;
-* (d) ``exercises/release`` is what ``tipslib release`` makes of ``exercises/source``, and the
-  released stubs really fail their visible tests (a test that cannot fail is a defect).
+  exactly the test cells it should, with the hint that names it in the message, and already
+  in the visible tests of the released notebook;
+* (d) ``exercises/release`` is what ``tipslib release`` makes of ``exercises/source``; the
+  released stubs fail every test cell (no free points); ``tipslib grade`` gives the instructor
+  solution full marks (slow).
 
-Notebooks run cell by cell in a fresh Python process (no kernel), one process for many
-notebooks so that torch is imported once; one test drives a real kernel through nbclient.
+Notebooks run cell by cell in a fresh Python process (no kernel), one process for all of them
+so that torch is imported once; one slow test drives a real kernel through nbclient.
 """
 
 from __future__ import annotations
