@@ -54,7 +54,8 @@ def graded(tmp_path_factory):
     elapsed = time.perf_counter() - t0
     with open(gradebook, newline="") as f:
         rows = {r["student"]: r for r in csv.DictReader(f)}
-    return {"code": code, "rows": rows, "cases": cases, "feedback": feedback, "elapsed": elapsed, "subs": subs}
+    return {"code": code, "rows": rows, "cases": cases, "feedback": feedback, "elapsed": elapsed, "subs": subs,
+            "gradebook": gradebook}
 
 
 def test_grade_exits_zero_and_has_a_row_for_everyone(graded):
@@ -85,6 +86,11 @@ def test_file_level_cases(graded, student, status, total):
     assert row["late"] == ("yes" if student == "b04_late" else "no")
 
 
+def test_outputs_are_private(graded):
+    assert os.stat(graded["gradebook"]).st_mode & 0o777 == 0o600
+    assert all(os.stat(f).st_mode & 0o777 == 0o600 for f in graded["feedback"].glob("*.md"))
+
+
 def test_gradebook_and_feedback_are_written_by_the_grader_only(graded):
     text = (graded["feedback"] / "a01_correct.md").read_text()
     assert text.startswith("# Feedback for a01_correct") and "6 / 6 points" in text
@@ -96,7 +102,7 @@ def test_feedback_never_shows_test_code(graded):
     source = json.loads(nbt.SAMPLE.read_text())
     code_lines = {l.strip() for c in source["cells"] if c["cell_type"] == "code"
                   for l in "".join(c["source"]).split("\n") if len(l.strip()) > 25}
-    for f in graded["feedback"].glob("*.md"):
+    for f in [*graded["feedback"].glob("*.md"), graded["gradebook"]]:
         text = f.read_text()
         assert not [l for l in code_lines if l in text], f.name
         assert "BEGIN HIDDEN" not in text and "Traceback" not in text

@@ -376,7 +376,7 @@ class Sandbox:
     def __init__(self, uid=None, preload=(), hide=()):
         if uid is not None and os.geteuid() != 0:
             uid = None
-        self.uid, self.preload, self.hide = uid, tuple(preload), [str(h) for h in hide]
+        self.uid, self.preload, self.hide = uid, tuple(preload), [os.path.realpath(h) for h in hide]
         self.proc = None
         self.info = {}
         self._buf = b""
