@@ -76,7 +76,9 @@ def add_grade(sub):
         epilog="example:\n  tipslib grade exercises/source submissions/ --out gradebook.csv --feedback feedback/ \\\n"
                "      --jobs 2 --timeout 60 --memory 2048 --deadline 2025-05-01T23:59:00+00:00\n\n"
                "SUBMISSIONS_DIR holds one folder per student (with .ipynb files, optional timestamp.txt)\n"
-               "or one notebook per student (the file stem is the student id).")
+               "or one notebook per student (the file stem is the student id). Submission time for --deadline:\n"
+               "submitted_at in the folder's timestamp.txt (ISO 8601 or nbgrader's format), else the notebook's mtime.\n"
+               "Statuses: ok, late, missing, invalid notebook, timeout, memory limit, crashed, tampering.")
     p.add_argument("source_dir", help="folder of instructor notebooks")
     p.add_argument("submissions_dir", help="folder of submissions")
     p.add_argument("--out", required=True, help="gradebook CSV to write")
