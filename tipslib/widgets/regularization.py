@@ -219,6 +219,10 @@ class RegularizationExplorer(FigureWidget):
     seed : int, default 0
         The regression data set.
 
+    The solutions for every grid :math:`\lambda` are computed per mix
+    :math:`\alpha` (L1 and L2 in the constructor, each other mix on its
+    first visit, then cached), so moving :math:`\lambda` never solves anything.
+
     Attributes
     ----------
     controls : dict
@@ -239,8 +243,8 @@ class RegularizationExplorer(FigureWidget):
         (self.x_train, self.y_train), (self.x_val, self.y_val), self.w_true = make_sparse_regression(
             rng=np.random.default_rng(seed))
         self._paths = {}
-        for a in {0.0, 1.0, round(alpha, 1)}:
-            self._path(a)
+        for a in {0.0, 1.0, penalty_mix(penalty, round(alpha, 1))}:
+            self._path(a)  # other mixes are solved on their first visit, then cached
         self.controls = {
             "penalty": w.Dropdown(options=[(v, k) for k, v in PENALTIES.items()], value=penalty, description="penalty"),
             "alpha": w.FloatSlider(value=round(alpha, 1), min=0, max=1, step=0.1, description="mix α",
