@@ -117,7 +117,7 @@ def _widget_row(quick):
         widget.update(h=float(next(hs)))
 
     def full():
-        widget._background_key = None
+        widget._backgrounds.clear()
         FigureWidget.refresh(widget)  # draw + savefig, the base class's redraw
 
     repeat = 5 if quick else 15

@@ -83,9 +83,11 @@ def test_switching_precision_and_method_highlights_the_chosen_curve(widget):
 
 def test_blitted_image_equals_a_full_redraw(widget):
     widget.update(h=3e-6, dtype="float64", method="centered")
-    widget.update(h=2e-2)  # blitted: same background
+    widget.update(dtype="float32")  # a second background, cached
+    widget.update(h=2e-2, dtype="float64")  # blitted on the first, cached background
+    assert set(widget._backgrounds) >= {("float64", "centered"), ("float32", "centered")}
     blitted = widget.image.value
-    widget._background_key = None  # force a full render
+    widget._backgrounds.clear()  # force a full render
     widget.refresh()
     from io import BytesIO
 

@@ -187,25 +187,26 @@ class StepSizeExplorer(FigureWidget):
         # What moves with h; everything else is a background rendered once per (dtype, method).
         self._dynamic = [self._secant, self._probes, self._h_line, self._best_line, self._marker,
                          self._title_f, self._title_err]
-        self._background, self._background_key = None, None
+        self._backgrounds = {}  # (dtype, method) -> cached pixels of everything that does not move
 
     def refresh(self) -> None:
         """Redraw by blitting: restore the cached background, draw only the moving artists,
         encode the PNG. Text rendering dominates a full redraw, and the ticks, labels and
-        curves do not change when only ``h`` does."""
+        curves do not change when only ``h`` does; each (dtype, method) background is
+        rendered once, on first use."""
         start = time.perf_counter()
         self.draw()
         canvas = self.figure.canvas
         key = (self.values["dtype"], self.values["method"])
-        if key != self._background_key:
+        if key not in self._backgrounds:
             for artist in self._dynamic:
                 artist.set_visible(False)
             canvas.draw()
-            self._background, self._background_key = canvas.copy_from_bbox(self.figure.bbox), key
+            self._backgrounds[key] = canvas.copy_from_bbox(self.figure.bbox)
             for artist in self._dynamic:
                 artist.set_visible(True)
         else:
-            canvas.restore_region(self._background)
+            canvas.restore_region(self._backgrounds[key])
         for artist in self._dynamic:
             artist.axes.draw_artist(artist)
         self.image.value = _png(canvas)
