@@ -301,5 +301,6 @@ def _adjust_contrast_brightness(img, contrast, brightness):
     mean = work.mean(dim=(1, 2, 3), keepdim=True)
     c = contrast[:, None, None, None]
     b = brightness[:, None, None, None]
-    return _finish(c * (work - mean) + mean + b * _peak(img), img)
+    # c (x - m) + m + b, rearranged as c x + [(1 - c) m + b] so the big tensor is read once.
+    return _finish(torch.addcmul((1 - c) * mean + b * _peak(img), c, work), img)
 

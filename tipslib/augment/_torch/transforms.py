@@ -83,11 +83,13 @@ class RandomFlip(_Transform):
 
     def apply(self, batch, params):
         p = _on(params, batch)
-        h = p["horizontal"][:, None, None, None]
-        v = p["vertical"][:, None, None, None]
-        # Flipping everything and selecting per image beats indexing a ragged subset.
-        batch = torch.where(h, batch.flip(-1), batch) if bool(h.any()) else batch
-        return torch.where(v, batch.flip(-2), batch) if bool(v.any()) else batch
+        out = batch
+        for key, dim in (("horizontal", -1), ("vertical", -2)):
+            chosen = p[key].nonzero().squeeze(1)
+            if len(chosen):  # copy the batch once, then flip only the chosen images
+                out = out.clone() if out is batch else out
+                out[chosen] = out[chosen].flip(dim)
+        return out
 
 
 class RandomRotation(_Transform):
