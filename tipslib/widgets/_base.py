@@ -63,7 +63,8 @@ class FigureWidget:
         start = time.perf_counter()
         self.draw()
         buf = io.BytesIO()
-        self.figure.savefig(buf, format="png")
+        # Fast zlib level: the PNG goes to a local browser, size barely matters, time does.
+        self.figure.savefig(buf, format="png", pil_kwargs={"compress_level": 1})
         self.image.value = buf.getvalue()
         self.last_update_seconds = time.perf_counter() - start
 
