@@ -28,6 +28,7 @@ The torch twin is :mod:`tipslib.transfer.torch_impl`.
 
 from __future__ import annotations
 
+import contextlib
 from importlib import resources
 from pathlib import Path
 
@@ -68,6 +69,16 @@ def _check_sizes_arg(sizes, owner):
     if len(sizes) < 2:
         raise ValueError(f"The 'sizes' parameter of {owner} must hold at least 2 layer sizes. Got {sizes!r} instead.")
     return tuple(check_int(s, "sizes", owner, low=1) for s in sizes)
+
+
+def _one_blas_thread():
+    """Small matrix products run fastest on one thread; on a busy machine, BLAS
+    worker threads waiting for a core made them many times slower."""
+    try:
+        from threadpoolctl import threadpool_limits  # installed with scikit-learn
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 # --- the network ---------------------------------------------------------------------------
@@ -449,6 +460,20 @@ def transfer_experiment(sizes=SIZES, *, regimes=REGIMES, steps=150, batch_size=3
     acc = {r: np.zeros((len(sizes), repeats)) for r in regimes}
     trainable = {}
     bar = tqdm(total=len(sizes) * repeats * len(regimes), desc="transfer runs", disable=not progress, leave=False)
+    with _one_blas_thread():
+        _run_grid(sizes, regimes, repeats, steps, batch_size, lr, momentum, rng, x_pool, y_pool, x_test, y_test,
+                  acc, trainable, bar)
+    bar.close()
+    return TransferResults(
+        regimes=regimes, sizes=sizes, repeats=repeats,
+        accuracy={r: [float(v) for v in acc[r].mean(axis=1)] for r in regimes},
+        accuracy_std={r: [float(v) for v in acc[r].std(axis=1)] for r in regimes},
+        trainable=trainable,
+    )
+
+
+def _run_grid(sizes, regimes, repeats, steps, batch_size, lr, momentum, rng, x_pool, y_pool, x_test, y_test,
+              acc, trainable, bar):
     for j, size in enumerate(sizes):
         for k in range(repeats):
             x, y = stratified_subset(x_pool, y_pool, size, rng=rng)
@@ -461,10 +486,3 @@ def transfer_experiment(sizes=SIZES, *, regimes=REGIMES, steps=150, batch_size=3
                     rng=rng, progress=False)
                 acc[r][j, k] = accuracy_of(model, x_test, y_test)
                 bar.update()
-    bar.close()
-    return TransferResults(
-        regimes=regimes, sizes=sizes, repeats=repeats,
-        accuracy={r: [float(v) for v in acc[r].mean(axis=1)] for r in regimes},
-        accuracy_std={r: [float(v) for v in acc[r].std(axis=1)] for r in regimes},
-        trainable=trainable,
-    )
