@@ -209,6 +209,10 @@ class RegularizationExplorer(FigureWidget):
     to exactly 0, L2 only shrinks them. Right: training and validation error
     against :math:`\\lambda`, with the current value marked.
 
+    The solutions for every grid :math:`\\lambda` are computed per mix
+    :math:`\\alpha` (L1 and L2 in the constructor, each other mix on its
+    first visit, then cached), so moving :math:`\\lambda` never solves anything.
+
     Parameters
     ----------
     penalty : {'l1', 'l2', 'elastic_net'}, default 'l1'
@@ -218,10 +222,6 @@ class RegularizationExplorer(FigureWidget):
         Snapped to the slider's grid :data:`LAM_GRID` (1e-3 to 10).
     seed : int, default 0
         The regression data set.
-
-    The solutions for every grid :math:`\lambda` are computed per mix
-    :math:`\alpha` (L1 and L2 in the constructor, each other mix on its
-    first visit, then cached), so moving :math:`\lambda` never solves anything.
 
     Attributes
     ----------
