@@ -154,6 +154,8 @@ def test_numpy_freeze_by_name_index_and_layer(rng):
     N.unfreeze(model)
     assert set(model.params) == ALL
     assert not any(isinstance(layer, N.Frozen) for layer in model)
+    N.freeze(model, 1)  # a ReLU: nothing to freeze, nothing wrapped
+    assert not isinstance(model[1], N.Frozen) and set(model.params) == ALL
 
 
 def test_numpy_frozen_layer_follows_train_eval_and_state_dict(rng):

@@ -240,6 +240,8 @@ def freeze(model, layers):
     _check_sequential(model, "freeze")
     for i, names in _resolve(model, layers, "freeze").items():
         layer = model.layers[i]
+        if not names:
+            continue  # a layer without arrays (ReLU) has nothing to freeze
         if isinstance(layer, Frozen):
             names = names | layer.names
         model.layers[i] = Frozen(_unwrap(layer), names)
