@@ -115,16 +115,19 @@ def sandbox_overhead(source: Path, repeat: int = 7):
     """Median wall time of one correct submission: sandboxed run vs plain in-process exec of the same cells."""
     from tipslib.grading import testing
     from tipslib.grading._runner import run_job
-    from tipslib.grading.judge import Exercise
-    from tipslib.grading.sandbox import Sandbox
+    from tipslib.grading.grade import Grader, load_exercises
 
-    ex = Exercise.from_notebook(nbk.load(source))
+    with tempfile.TemporaryDirectory() as d:
+        shutil.copy(source, d)
+        exercises = load_exercises(d)
+    ex = next(iter(exercises.values()))
     job = ex.job(ex.answers)
     for m in ex.preload:
         __import__(m)
     sandboxed, plain = [], []
     null = os.open(os.devnull, os.O_WRONLY)
-    with Sandbox(uid=990_000, preload=ex.preload) as sb:
+    with Grader(exercises, jobs=1) as grader:  # the grader's own sandbox, warmed the grader's way
+        sb = grader.sandboxes[0]
         for _ in range(repeat):  # interleaved, so both see the same machine load
             t0 = time.perf_counter()
             sb.run(job, timeout=60, memory_mb=2048)

@@ -12,6 +12,8 @@ submission owns):
   after each part of each cell;
 - ``{"m": "forbidden", "function": f, "module": m}`` when a graded function runs code of a
   module it must implement itself;
+- ``{"m": "modules", "v": [...]}`` in the reference run only: the modules it imported,
+  which the grader's sandboxes then import once, up front;
 - ``{"m": "done"}`` at the very end.
 
 With ``record=False`` (``tipslib check``) ``expect`` keeps comparing locally.
@@ -122,6 +124,7 @@ def _guard_object(obj, fn_name, prefixes, modules, channel, reported):
 def run_job(job, fd):
     """Execute the job's cells in a fresh namespace and report over ``fd``."""
     channel = _Channel(fd)
+    already = set(sys.modules)
     current = [None, None]
     record_hints = bool(job.get("record_hints"))
 
@@ -156,6 +159,8 @@ def run_job(job, fd):
                         guarded_ids.add(id(ns[fn]))
             if error is not None:
                 break  # like a notebook: the rest of this cell does not run
+    if job.get("report_modules"):  # the reference run: what the sandboxes should import up front
+        channel.send({"m": "modules", "v": sorted(set(sys.modules) - already)})
     channel.send({"m": "done"})
 
 

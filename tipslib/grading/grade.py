@@ -104,18 +104,26 @@ class Grader:
 
     def __init__(self, exercises, *, jobs=1, timeout=60.0, memory_mb=2048, deadline=None, hide=()):
         self.exercises, self.timeout, self.memory_mb, self.deadline = exercises, timeout, memory_mb, deadline
-        preload = sorted({m for e in exercises.values() for m in e.preload})
-        base = 100_000 + (os.getpid() % 100_000) * 64
-        self.sandboxes = [Sandbox(uid=base + i, preload=preload, hide=hide) for i in range(max(1, jobs))]
+        self.preload = sorted({m for e in exercises.values() for m in e.preload})
+        self.base_uid, self.jobs, self.hide = 100_000 + (os.getpid() % 100_000) * 64, max(1, jobs), hide
+        self.sandboxes = []
         self.pool = queue.Queue()
         self.references = {}
 
     def __enter__(self):
+        # The reference runs get a sandbox of their own, closed before any student code runs.
+        # They also tell which modules the exercise imports, so the graders' sandboxes import
+        # them once up front instead of once per submission.
+        with Sandbox(uid=self.base_uid + self.jobs, preload=self.preload, hide=self.hide) as sb:
+            for ex in self.exercises.values():
+                self.references[ex.id] = reference_run(ex, sb, timeout=max(self.timeout, 60), memory_mb=max(self.memory_mb, 2048))
+        modules = sorted({m for r in self.references.values() for m in r.modules} | set(self.preload))
+        self.sandboxes = [Sandbox(uid=self.base_uid + i, preload=modules, hide=self.hide) for i in range(self.jobs)]
         for sb in self.sandboxes:
-            sb.start()
+            sb.spawn()
+        for sb in self.sandboxes:
+            sb.wait_ready()
             self.pool.put(sb)
-        for ex in self.exercises.values():
-            self.references[ex.id] = reference_run(ex, self.sandboxes[0], timeout=max(self.timeout, 60), memory_mb=max(self.memory_mb, 2048))
         return self
 
     def __exit__(self, *exc):

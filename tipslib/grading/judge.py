@@ -87,14 +87,15 @@ class Exercise:
         preload = sorted(m for m in imports if m.split(".")[0] in {"numpy", "torch", "scipy", "sklearn", "matplotlib", "tipslib"})
         return cls(ex_id, nbk.title_of(nb), cells, answers, stubs, tests, nbk.forbidden_of(nb), preload)
 
-    def job(self, answers=None, *, record_hints=False):
+    def job(self, answers=None, *, record_hints=False, report_modules=False):
         """The cells to execute: the instructor's, with ``answers`` (grade_id -> source) swapped in."""
         cells = []
         for c in self.cells:
             if c["kind"] == "answer" and answers is not None:
                 c = dict(c, parts=[["main", answers.get(c["grade_id"], self.stubs[c["grade_id"]])]])
             cells.append(c)
-        return {"cells": cells, "forbidden": self.forbidden, "record": True, "record_hints": record_hints}
+        return {"cells": cells, "forbidden": self.forbidden, "record": True, "record_hints": record_hints,
+                "report_modules": report_modules}
 
 
 def _imports(src):
@@ -173,6 +174,7 @@ class Run:
     ended: set = field(default_factory=set)
     forbidden: dict = field(default_factory=dict)  # function -> module
     done: bool = False
+    modules: list = field(default_factory=list)  # reference run only
     tampering: str = ""
     end: dict = field(default_factory=dict)
 
@@ -198,6 +200,9 @@ def parse_run(exercise, lines, end, *, reference=False) -> Run:
                 continue
             if kind == "done":
                 run.done = True
+                continue
+            if kind == "modules" and reference and isinstance(msg.get("v"), list):
+                run.modules = [m for m in msg["v"] if isinstance(m, str) and m.replace(".", "").replace("_", "").isalnum()]
                 continue
             key = (msg.get("cell"), msg.get("part"))
             if kind not in ("rec", "end") or key not in order or order[key] <= last:
@@ -226,7 +231,7 @@ def parse_run(exercise, lines, end, *, reference=False) -> Run:
 
 def reference_run(exercise, sandbox, *, timeout=60.0, memory_mb=2048, _cache={}):  # noqa: B006 - the cache is the point
     """Run the instructor's solution once (per exercise content) and return its parsed records."""
-    job = exercise.job(record_hints=True)
+    job = exercise.job(record_hints=True, report_modules=True)
     key = hashlib.sha256(json.dumps(job, sort_keys=True).encode()).hexdigest()
     if key not in _cache:
         lines, end = sandbox.run(job, timeout=timeout, memory_mb=memory_mb)

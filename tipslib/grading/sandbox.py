@@ -333,14 +333,14 @@ def _run_one(header, out, uid, buf):
 
 
 def serve(uid=None, preload=(), hide=()):
-    """The zygote's main loop: one JSON job per stdin line, results on stdout."""
+    """The zygote's main loop: jobs on stdin (a fixed-size header, then the JSON), results on stdout."""
     import importlib
 
     out = sys.stdout.buffer
     for name in preload:
         try:
             importlib.import_module(name)
-        except Exception:  # noqa: BLE001 - a module the exercise imports may be missing; the run will say so
+        except (Exception, SystemExit):  # noqa: BLE001 - a module may be missing; the run will say so
             pass
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
@@ -382,13 +382,21 @@ class Sandbox:
         self._buf = b""
 
     def start(self):
+        self.spawn()
+        return self.wait_ready()
+
+    def spawn(self):
+        """Start the zygote without waiting for it (several can import their libraries at once)."""
         env = dict(os.environ, **{k: v for k, v in CHILD_ENV.items() if k != "PATH"})
         code = "import sys, json; from tipslib.grading.sandbox import serve; serve(*map(json.loads, sys.argv[1:4]))"
         args = [json.dumps(self.uid), json.dumps(list(self.preload)), json.dumps(self.hide)]
         self.proc = subprocess.Popen([sys.executable, "-c", code, *args],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=tempfile.gettempdir(),
                                      start_new_session=True)
-        kind, payload = self._read_line(120)
+        return self
+
+    def wait_ready(self):
+        kind, payload = self._read_line(300)
         if kind != "Z":
             raise SandboxError("the sandbox did not start")
         self.info = json.loads(payload)
