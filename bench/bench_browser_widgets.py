@@ -54,10 +54,10 @@ def _time_widget(page, lab, module, cls, moves):
     _, image, problems = B.show_widget(page, lab, module, cls)
     if problems:
         raise RuntimeError("; ".join(problems))
-    controls = B.widget_controls(B.widget_output(image))
+    controls = [c for c in B.widget_controls(B.widget_output(image)) if not B.is_disabled(c)]
     sliders = [c for c in controls if c.kind == "slider"] or controls
     if not sliders:
-        raise RuntimeError(f"{cls} shows no control")
+        raise RuntimeError(f"{cls} shows no control that is enabled")
     control = sliders[0]
     times = []
     for step in range(1, moves + 2):

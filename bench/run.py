@@ -10,16 +10,22 @@ Runs, in this order:
    notebook with one empty cell (kernel start and shutdown only);
 3. the whole course: the chapter times added up, goal <= 2 minutes.
 
-A module that fails puts its error in the table and the run goes on; the exit
-status is 1 when any did. ``--only PATTERN`` keeps the modules whose name
+Each module runs in a process of its own, so one that leaves something behind
+(a patched ``socket``, a changed thread count, a crash) cannot spoil the rows of
+the next. A module that fails puts its error in the table and the run goes on;
+the exit status is 1 when any did. ``--only PATTERN`` keeps the modules whose name
 contains PATTERN; ``--no-notebooks`` skips steps 2 and 3.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
+import json
+import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -51,6 +57,27 @@ def run_module(path: Path, quick: bool) -> list[Row]:
     except Exception as exc:  # noqa: BLE001 - the runner reports every failure and goes on
         traceback.print_exc(file=sys.stderr)
         return [Row(f"{name}: FAILED", None, None, note=f"error: {type(exc).__name__}: {exc}"[:200])]
+
+
+def run_module_isolated(path: Path, quick: bool, timeout: float) -> list[Row]:
+    """:func:`run_module` in a child process; its output is passed on to stderr."""
+    with tempfile.TemporaryDirectory(prefix="tipslib-bench-") as tmp:
+        rows_file = Path(tmp) / "rows.json"
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(path), "--rows-out", str(rows_file)]
+        if quick:
+            cmd.append("--quick")
+        try:
+            proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                  timeout=timeout, cwd=REPO)
+            output, code = proc.stdout, proc.returncode
+        except subprocess.TimeoutExpired as exc:
+            output, code = (exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes) else (
+                exc.stdout or ""), f"timeout after {timeout:.0f} s"
+        sys.stderr.write(output)
+        if rows_file.is_file():
+            return [Row(**d) for d in json.loads(rows_file.read_text())]
+        last = next((line for line in reversed(output.splitlines()) if line.strip()), "")
+        return [Row(f"{path.stem}: FAILED", None, None, note=f"process ended ({code}): {last}"[:200])]
 
 
 def execute_seconds(nb, cwd: Path, timeout: int = 600) -> float:
@@ -103,13 +130,21 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (a smoke run)")
     parser.add_argument("--only", default=None, metavar="PATTERN", help="only the bench modules whose name contains PATTERN")
     parser.add_argument("--no-notebooks", action="store_true", help="skip the notebook execution times")
+    parser.add_argument("--timeout", type=float, default=1200, help="seconds one bench module may take")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--rows-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+
+    if args.child:  # one module, in the process run_module_isolated started
+        rows = run_module(args.child, args.quick)
+        args.rows_out.write_text(json.dumps([dataclasses.asdict(r) for r in rows]))
+        return 0
 
     rows: list[Row] = []
     started = time.perf_counter()
     for path in bench_modules(args.only):
         print(f"[bench] {path.stem}", file=sys.stderr, flush=True)
-        rows += run_module(path, args.quick)
+        rows += run_module_isolated(path, args.quick, args.timeout)
     if not args.no_notebooks and args.only is None:
         try:
             rows += notebook_rows(args.quick)

@@ -170,7 +170,7 @@ def test_practice_chapter_runs_clean(page, lab):
     nb, problems = run_in_browser(page, lab, "selftest/practice_chapter.ipynb")
     assert not problems, "\n".join(problems)
     # The stderr line and the tqdm bar are not mistaken for errors, and the widget is drawn.
-    assert "a warning on stderr" in nb.panel.inner_text(".jp-Notebook")
+    assert "a warning on stderr" in nb.panel.locator(".jp-Notebook").inner_text()
     assert B.figure_images(nb.panel).count() == 1
     assert undrawn_figures(nb) == 0
 

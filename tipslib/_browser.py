@@ -364,8 +364,12 @@ class NotebookPage:
             else:
                 quiet_since = None
             if time.monotonic() > deadline:
-                raise TimeoutError(f"{self.relpath}: cells still running after {timeout:.0f} s: "
-                                   f"{[c.index for c in cells if c.prompt == '[*]:']}")
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                shot = ARTIFACTS / f"{_slug(self.relpath)}-timeout.png"
+                self.page.screenshot(path=str(shot))
+                raise TimeoutError(f"{self.relpath}: still running after {timeout:.0f} s (kernel {self.status()!r}, "
+                                   f"queued cells {[c.index for c in cells if c.prompt == '[*]:']}, "
+                                   f"not run {[c.index for c in not_run]}); see {shot}")
             time.sleep(0.25)
 
     def errors(self) -> list[dict]:
