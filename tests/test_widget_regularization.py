@@ -10,6 +10,26 @@ from tipslib.widgets.regularization import (
 )
 
 
+def _blit_matches_full_render(widget):
+    """The fast frame (background + moving artists) must look like a full matplotlib draw of the same state."""
+    import io
+
+    from PIL import Image
+
+    fast = np.asarray(Image.open(io.BytesIO(bytes(widget.image.value)))).astype(int)
+    for a in widget.blitter.artists:
+        a.set_animated(False)
+    try:
+        widget.figure.canvas.draw()
+        full = np.asarray(widget.figure.canvas.buffer_rgba()).astype(int)
+    finally:
+        for a in widget.blitter.artists:
+            a.set_animated(True)
+    assert fast.shape == full.shape
+    # only stacking order may differ (moving artists are drawn last); a missing title alone is ~0.15%
+    return float((np.abs(fast - full).max(axis=2) > 64).mean())
+
+
 def test_penalty_mix():
     assert penalty_mix("l1", 0.7) == 0.0
     assert penalty_mix("l2", 0.7) == 1.0
@@ -167,6 +187,13 @@ def test_view_alpha_changes_the_validation_curve(explorer):
     val_02 = explorer._val_line.get_ydata().copy()
     explorer.update(alpha=0.8)
     assert not np.allclose(explorer._val_line.get_ydata(), val_02)
+
+
+def test_view_fast_frames_match_a_full_draw(explorer):
+    for change in (dict(penalty="l1", lam=0.01), dict(lam=1.0), dict(penalty="elastic_net", alpha=0.4),
+                   dict(penalty="l2", lam=0.05)):
+        explorer.update(**change)
+        assert _blit_matches_full_render(explorer) < 5e-4
 
 
 def test_view_bad_input():

@@ -24,7 +24,7 @@ import numpy as np
 from .._checks import check_choice, check_int, check_real
 from ..regularization.numpy_impl import _prox_elastic_net
 from ._base import FigureWidget
-from .dropout import refresh_fast
+from .dropout import Blitter, refresh_fast
 
 __all__ = [
     "PENALTIES", "LAM_GRID", "penalty_mix", "constraint_boundary", "solve_elastic_net",
@@ -301,7 +301,7 @@ class RegularizationExplorer(FigureWidget):
         idx = np.arange(len(self.w_true))
         # one LineCollection, not 40 bar artists: a fraction of the drawing time
         self._bars = ax.vlines(idx, 0, np.zeros_like(self.w_true), color="tab:blue", lw=5)
-        ax.plot(idx, self.w_true, "_", color="k", ms=7, mew=1.5, label="true weight")
+        (self._true_marks,) = ax.plot(idx, self.w_true, "_", color="k", ms=7, mew=1.5, label="true weight")
         ax.axhline(0, color="k", lw=0.6)
         lim = np.abs(self.path_weights_bound()).max() * 1.1
         ax.set_ylim(-lim, lim)
@@ -321,6 +321,11 @@ class RegularizationExplorer(FigureWidget):
         ax.legend(loc="upper left", fontsize=8, frameon=False)
         ax.grid(True, alpha=0.3)
         self._titles = {a: a.set_title("", fontsize=9) for a in (self.ax_geo, self.ax_w, self.ax_val)}
+        # drawn in this order on each frame: the true-weight marks stay on top of the bars
+        self.blitter = Blitter(fig, [self._region, self._touch, self._toy_path, self._sol, self._bars, self._true_marks,
+                                     self._train_line, self._val_line, self._lam_line, self._lam_dot,
+                                     *self._titles.values()])
+        self._shown_mix = None
 
     def path_weights_bound(self):
         """Largest |weight| the panels may show: the least-squares fit's, or the true ones."""
@@ -354,8 +359,11 @@ class RegularizationExplorer(FigureWidget):
 
         self._train_line.set_ydata(path["train"])
         self._val_line.set_ydata(path["val"])
-        hi = max(path["val"].max(), path["train"].max())
-        self.ax_val.set_ylim(0, hi * 1.05)
+        if self._shown_mix != alpha:  # a new curve needs new limits, and so a new background
+            hi = max(path["val"].max(), path["train"].max())
+            self.ax_val.set_ylim(0, hi * 1.05)
+            self.blitter.invalidate()
+            self._shown_mix = alpha
         self._lam_line.set_xdata([lam, lam])
         self._lam_dot.set_data([lam], [path["val"][i]])
         best = LAM_GRID[int(np.argmin(path["val"]))]
