@@ -318,6 +318,11 @@ class RegularizationExplorer(FigureWidget):
         ax.set_xlabel(r"$\lambda$")
         ax.set_ylabel("mean squared error")
         ax.set_xlim(LAM_GRID[0], LAM_GRID[-1])
+        # one fixed scale for every penalty, so switching never redraws the axes: at large
+        # lambda every penalty drives the weights to 0, where the error is the mean of y^2
+        top = max(np.mean(self.y_val ** 2), np.mean(self.y_train ** 2),
+                  *(max(p["val"].max(), p["train"].max()) for p in self._paths.values()))
+        ax.set_ylim(0, 1.05 * top)
         ax.legend(loc="upper left", fontsize=8, frameon=False)
         ax.grid(True, alpha=0.3)
         self._titles = {a: a.set_title("", fontsize=9) for a in (self.ax_geo, self.ax_w, self.ax_val)}
@@ -325,7 +330,6 @@ class RegularizationExplorer(FigureWidget):
         self.blitter = Blitter(fig, [self._region, self._touch, self._toy_path, self._sol, self._bars, self._true_marks,
                                      self._train_line, self._val_line, self._lam_line, self._lam_dot,
                                      *self._titles.values()])
-        self._shown_mix = None
 
     def path_weights_bound(self):
         """Largest |weight| the panels may show: the least-squares fit's, or the true ones."""
@@ -359,11 +363,10 @@ class RegularizationExplorer(FigureWidget):
 
         self._train_line.set_ydata(path["train"])
         self._val_line.set_ydata(path["val"])
-        if self._shown_mix != alpha:  # a new curve needs new limits, and so a new background
-            hi = max(path["val"].max(), path["train"].max())
+        hi = max(path["val"].max(), path["train"].max())
+        if hi > self.ax_val.get_ylim()[1]:  # rare: new limits need a new background
             self.ax_val.set_ylim(0, hi * 1.05)
             self.blitter.invalidate()
-            self._shown_mix = alpha
         self._lam_line.set_xdata([lam, lam])
         self._lam_dot.set_data([lam], [path["val"][i]])
         best = LAM_GRID[int(np.argmin(path["val"]))]
