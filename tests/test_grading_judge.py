@@ -252,3 +252,11 @@ def test_sandbox_without_uid_switch_still_limits_and_kills():
         assert b"MemoryError" in b"".join(lines)
         lines, end = sb.run(job("import socket\nsocket.create_connection(('127.0.0.1', 9))"), timeout=10, memory_mb=200)
         assert b"the network is disabled while grading" in b"".join(lines)
+
+
+def test_errors_in_hidden_parts_show_their_type_only(sample_grader, tmp_path):
+    nb = nbt.with_answer(nbt.load(), "mse", "import numpy as np\n\ndef mse(y, yhat):\n    if len(y) == 6:  # the hidden check\n"
+                                            "        raise ValueError('LEAKED ' + repr(y))\n    return np.mean((y - yhat) ** 2)\n")
+    rows, text = _grade(sample_grader, tmp_path, "leak", nb)
+    assert points(rows)["test_mse"] == 0
+    assert "the hidden part of this test stopped with ValueError" in text and "LEAKED" not in text

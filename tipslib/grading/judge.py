@@ -372,8 +372,11 @@ def _score_test(test, run, reference, flagged, status):
         err = run.errors.get(key)
         if err is not None:
             passed = False
-            where = "the hidden part of this test" if hidden else "this test"
-            result.problem = result.problem or f"{where} stopped with {err['type']}: {err['msg']}"
+            # a hidden part's message is not shown: the submission writes it, and could fill it
+            # with what it read of the hidden test from its own memory
+            why = f"the hidden part of this test stopped with {err['type']}" if hidden else \
+                f"this test stopped with {err['type']}: {err['msg']}"
+            result.problem = result.problem or why
             if err["type"] == "NotImplementedError":
                 result.problem = "not implemented yet (the function still raises NotImplementedError)"
         elif key not in run.ended:

@@ -17,7 +17,23 @@ for each submission, forks a child that
   instructor files with mode 0600/0700 are unreadable. Each slot gets its own
   uid (no passwd entry needed), so process-count limits and the final
   "kill everything this uid owns" clean-up never touch another sandbox;
+- when the grader runs as root: a private mount namespace (made once by the
+  zygote) with fresh root-owned tmpfs over /tmp, /var/tmp and /dev/shm (no
+  scratch space shared between runs) and an empty tmpfs over the instructor
+  sources, the submissions and the output folders; if Python lives under a
+  folder others cannot enter (a pyenv in /root), only Python is bound back;
 - always: ``socket`` is replaced by a stub that raises (see ``_runner``).
+
+Not protected: student code shares its process with the test cells that test
+it, so it can see their code (hidden part included) in memory. It can only
+send back plain values, which the judge compares in its own process, and the
+feedback never shows the text of an error raised in a hidden part.
+
+Each job crosses from the judge to the child *after* the fork, through a
+buffer the zygote zeroes afterwards, so no child ever has another run's cells
+(the instructor's solution, another student's answers) in its memory; the
+reference runs get a zygote of their own anyway. A zygote pre-imports the
+modules the reference run imported, so a submission does not pay for them.
 
 The zygote enforces the wall-clock timeout: it kills the child's process
 group and then every process of the slot's uid (forks that escaped the group
