@@ -33,7 +33,7 @@ def _gauge():
 def _render_only(widget):
     def render():
         buf = io.BytesIO()
-        widget.figure.savefig(buf, format="png")
+        widget.figure.savefig(buf, format="png", pil_kwargs={"compress_level": 1})  # as FigureWidget.refresh
     return render
 
 
