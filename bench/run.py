@@ -116,7 +116,10 @@ def notebook_rows(quick: bool) -> list[Row]:
         total += seconds
         rows.append(Row(f"notebook {path.name} (nbclient, start to shutdown)", seconds, anchor,
                         "empty notebook (kernel start)", NOTEBOOK_GOAL))
-    note = f"{len(chapters)} chapters, run one after another"
+    import os
+
+    note = (f"{len(chapters)} chapters, one after another; load average {os.getloadavg()[0]:.1f} "
+            f"on {os.cpu_count()} cores")
     if failed:
         note += f"; {len(failed)} failed, not counted: {', '.join(failed)}"
     rows.append(Row("whole course: every chapter notebook", total if len(failed) < len(chapters) else None,

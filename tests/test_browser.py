@@ -94,7 +94,7 @@ def page(context, lab):
     pg.set_default_timeout(30_000)
     yield pg
     pg.close()
-    lab.shutdown_kernels()
+    lab.shutdown_kernels(wait=False)
 
 
 def run_in_browser(page, lab, relpath: str) -> tuple[B.NotebookPage, list[str]]:
@@ -128,13 +128,6 @@ def test_chapter_notebook_runs_in_jupyterlab(page, lab, notebook):
     nb, problems = run_in_browser(page, lab, f"notebooks/{notebook.name}")
     assert not problems, "\n".join(problems)
     assert undrawn_figures(nb) == 0
-
-
-def test_the_chapter_list_is_not_empty_once_notebooks_land():
-    """While notebooks/ is empty, the parametrized test above collects nothing: make that visible."""
-    if not CHAPTERS:
-        pytest.skip("no chapter notebook in notebooks/ yet")
-    assert [p.name[:2] for p in CHAPTERS] == sorted(p.name[:2] for p in CHAPTERS)
 
 
 # -- widgets -------------------------------------------------------------------

@@ -116,6 +116,7 @@ class JupyterLab:
             "JUPYTERLAB_SETTINGS_DIR": str(settings),
             "JUPYTERLAB_WORKSPACES_DIR": str(self._home / "workspaces"),
             "JUPYTER_RUNTIME_DIR": str(self._home / "runtime"),
+            # tests/conftest.py sets MPLBACKEND=Agg for pytest; kernels must draw inline as for a person.
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
             "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         })
@@ -190,13 +191,22 @@ class JupyterLab:
             body = r.read()
         return json.loads(body) if body else None
 
-    def shutdown_kernels(self) -> None:
-        """Shut down every running kernel (between notebooks, so they do not pile up)."""
-        for k in self.api("/api/kernels"):
-            try:
-                self.api(f"/api/kernels/{k['id']}", method="DELETE")
-            except OSError:
-                pass
+    def shutdown_kernels(self, wait: bool = True) -> None:
+        """Shut down every running kernel (between notebooks, so they do not pile up).
+        With ``wait=False`` the requests go out from a thread and the caller moves on."""
+        def shut():
+            for k in self.api("/api/kernels"):
+                try:
+                    self.api(f"/api/kernels/{k['id']}", method="DELETE")
+                except OSError:
+                    pass
+
+        if wait:
+            shut()
+        else:
+            import threading
+
+            threading.Thread(target=shut, daemon=True).start()
 
     def log_tail(self, n: int = 40) -> str:
         try:
