@@ -195,7 +195,11 @@ class JupyterLab:
         """Shut down every running kernel (between notebooks, so they do not pile up).
         With ``wait=False`` the requests go out from a thread and the caller moves on."""
         def shut():
-            for k in self.api("/api/kernels"):
+            try:
+                kernels = self.api("/api/kernels")
+            except OSError:  # the server is already gone
+                return
+            for k in kernels:
                 try:
                     self.api(f"/api/kernels/{k['id']}", method="DELETE")
                 except OSError:
