@@ -153,7 +153,7 @@ def bench_exercise(source: Path, label: str, n: int, tmp: Path, with_nbgrader: b
         Row(f"tipslib grade --jobs 2, {n} submissions of {label}: wall per submission", wall / n, nbg_wall,
             anchor=anchor if nbg_wall else "", goal="<= 0.3 s",
             note=f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; includes zygote start and reference run"),
-        Row(f"same class: CPU seconds per submission, all processes", cpu / n, nbg_cpu, anchor=anchor if nbg_cpu else "",
+        Row("same class: CPU seconds per submission, all processes", cpu / n, nbg_cpu, anchor=anchor if nbg_cpu else "",
             note="independent of machine load; wall ~ CPU / jobs on an idle machine"),
         Row(f"median sandboxed run per submission ({label})", statistics.median(secs), None, goal="<= 0.3 s",
             note=f"from the gradebook; max {max(secs):.2f} s (timeouts/hostile included)"),

@@ -1,6 +1,5 @@
 """tipslib check: passes on a released notebook filled with the solutions, fails politely on the untouched one."""
 
-import copy
 import importlib.util
 import io
 from multiprocessing.pool import ThreadPool

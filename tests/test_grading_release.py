@@ -11,7 +11,7 @@ import pytest
 
 from tipslib.cli import main
 from tipslib.grading import notebook as nbk
-from tipslib.grading.release import release, release_notebook
+from tipslib.grading.release import release_notebook
 
 _spec = importlib.util.spec_from_file_location("nbtools", Path(__file__).parent / "data" / "grading" / "nbtools.py")
 nbt = importlib.util.module_from_spec(_spec)

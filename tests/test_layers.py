@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import assert_close, to_numpy
+from helpers import assert_close
 from tipslib.gradcheck.numpy_impl import numerical_gradient
 from tipslib.layers import numpy_impl as L
 from tipslib.layers import torch_impl as T

@@ -4,32 +4,13 @@ import math
 
 import numpy as np
 import pytest
+from helpers import blit_mismatch
 
 from tipslib.widgets.dropout import (
     DRAWN_SIZES, P_GRID, DropoutExplorer, dropout_curves, network_layout, network_masks,
 )
 
 SMALL = dict(epochs=3, hidden=8, n_train=40, n_val=60)
-
-
-def _blit_matches_full_render(widget):
-    """The fast frame (background + moving artists) must look like a full matplotlib draw of the same state."""
-    import io
-
-    from PIL import Image
-
-    fast = np.asarray(Image.open(io.BytesIO(bytes(widget.image.value)))).astype(int)
-    for a in widget.blitter.artists:
-        a.set_animated(False)
-    try:
-        widget.figure.canvas.draw()
-        full = np.asarray(widget.figure.canvas.buffer_rgba()).astype(int)
-    finally:
-        for a in widget.blitter.artists:
-            a.set_animated(True)
-    assert fast.shape == full.shape
-    # only stacking order may differ (moving artists are drawn last); a missing title alone is ~0.15%
-    return float((np.abs(fast - full).max(axis=2) > 64).mean())
 
 
 def test_layout_has_every_unit_and_connection():
@@ -153,7 +134,7 @@ def test_fast_frames_match_a_full_draw():
     w.refresh()
     for p in (0.6, 0.2, 0.8):
         w.update(p=p)
-        assert _blit_matches_full_render(w) < 5e-4
+        assert blit_mismatch(w) < 5e-4
 
 
 def test_explorer_draws_a_new_mask_each_change():

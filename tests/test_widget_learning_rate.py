@@ -210,7 +210,7 @@ def test_png_matches_a_full_render():
     view = LR.LearningRateExplorer(lr=0.12)
     view.update(lr=0.12)
     fast = np.asarray(Image.open(io.BytesIO(bytes(view.image.value))).convert("RGB"), dtype=float)
-    for a in view._animated:
+    for a in view.blitter.artists:
         a.set_animated(False)
     buf = io.BytesIO()
     view.figure.savefig(buf, format="png", dpi=view.figure.dpi)

@@ -2,32 +2,13 @@
 
 import numpy as np
 import pytest
+from helpers import blit_mismatch
 
 from tipslib.regularization import numpy_impl as R
 from tipslib.widgets.regularization import (
     LAM_GRID, PENALTIES, RegularizationExplorer, _H2, _W2, constraint_boundary, make_sparse_regression,
     penalty_mix, regularization_path, solve_elastic_net,
 )
-
-
-def _blit_matches_full_render(widget):
-    """The fast frame (background + moving artists) must look like a full matplotlib draw of the same state."""
-    import io
-
-    from PIL import Image
-
-    fast = np.asarray(Image.open(io.BytesIO(bytes(widget.image.value)))).astype(int)
-    for a in widget.blitter.artists:
-        a.set_animated(False)
-    try:
-        widget.figure.canvas.draw()
-        full = np.asarray(widget.figure.canvas.buffer_rgba()).astype(int)
-    finally:
-        for a in widget.blitter.artists:
-            a.set_animated(True)
-    assert fast.shape == full.shape
-    # only stacking order may differ (moving artists are drawn last); a missing title alone is ~0.15%
-    return float((np.abs(fast - full).max(axis=2) > 64).mean())
 
 
 def test_penalty_mix():
@@ -193,7 +174,7 @@ def test_view_fast_frames_match_a_full_draw(explorer):
     for change in (dict(penalty="l1", lam=0.01), dict(lam=1.0), dict(penalty="elastic_net", alpha=0.4),
                    dict(penalty="l2", lam=0.05)):
         explorer.update(**change)
-        assert _blit_matches_full_render(explorer) < 5e-4
+        assert blit_mismatch(explorer) < 5e-4
 
 
 def test_view_bad_input():

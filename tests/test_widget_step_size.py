@@ -85,9 +85,9 @@ def test_blitted_image_equals_a_full_redraw(widget):
     widget.update(h=3e-6, dtype="float64", method="centered")
     widget.update(dtype="float32")  # a second background, cached
     widget.update(h=2e-2, dtype="float64")  # blitted on the first, cached background
-    assert set(widget._backgrounds) >= {("float64", "centered"), ("float32", "centered")}
+    assert set(widget.blitter.backgrounds) >= {("float64", "centered"), ("float32", "centered")}
     blitted = widget.image.value
-    widget._backgrounds.clear()  # force a full render
+    widget.blitter.invalidate()  # force a full render
     widget.refresh()
     from io import BytesIO
 

@@ -18,18 +18,16 @@ a change looks curves up and redraws; the network drawing gets a fresh mask.
 
 from __future__ import annotations
 
-import io
 import json
-import time
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
 from .._checks import check_int, check_real
-from ._base import FigureWidget
+from ._base import Blitter, FigureWidget
 
-__all__ = ["P_GRID", "network_masks", "network_layout", "dropout_curves", "DropoutExplorer", "Blitter"]
+__all__ = ["P_GRID", "network_masks", "network_layout", "dropout_curves", "DropoutExplorer"]
 
 #: The drop probabilities the explorer trains with (and its slider reaches).
 P_GRID = tuple(round(0.1 * k, 1) for k in range(9))  # 0.0 ... 0.8
@@ -41,60 +39,6 @@ DRAWN_SIZES = (5, 7, 7, 3)
 #: with :func:`dropout_curves` itself (a test recomputes and compares them).
 SHIPPED_CURVES = Path(__file__).with_name("dropout_curves.npz")
 _KEYS = ("train_loss", "val_loss", "train_acc", "val_acc")
-
-
-def _png(canvas) -> bytes:
-    from PIL import Image
-
-    buf = io.BytesIO()
-    # zlib level 1: a few times faster than matplotlib's default, barely larger for plots
-    Image.fromarray(np.asarray(canvas.buffer_rgba())).save(buf, format="png", compress_level=1)
-    return buf.getvalue()
-
-
-def _render_png(figure) -> bytes:
-    """The whole figure as PNG: one draw and a fast zlib level, cheaper than ``savefig``."""
-    figure.canvas.draw()
-    return _png(figure.canvas)
-
-
-class Blitter:
-    """Render a figure whose axes stay put: the static part once, the moving artists on each call.
-
-    Axes, ticks, labels and legends take most of matplotlib's drawing time and
-    do not change when a slider moves, so they are drawn once into a saved
-    background; each later frame restores it and draws only ``artists``
-    (marked animated, so the full draw leaves them out). Call
-    :meth:`invalidate` after changing anything static (limits, scales).
-    """
-
-    def __init__(self, figure, artists):
-        self.figure, self.artists, self.background = figure, list(artists), None
-        for a in self.artists:
-            a.set_animated(True)
-
-    def invalidate(self) -> None:
-        self.background = None
-
-    def png(self) -> bytes:
-        canvas = self.figure.canvas
-        if self.background is None:
-            canvas.draw()
-            self.background = canvas.copy_from_bbox(self.figure.bbox)
-        else:
-            canvas.restore_region(self.background)
-        renderer = canvas.get_renderer()
-        for a in self.artists:
-            a.draw(renderer)
-        return _png(canvas)
-
-
-def refresh_fast(widget) -> None:
-    """``FigureWidget.refresh`` drawing through ``widget.blitter`` (a :class:`Blitter`) instead of ``savefig``."""
-    start = time.perf_counter()
-    widget.draw()
-    widget.image.value = widget.blitter.png()
-    widget.last_update_seconds = time.perf_counter() - start
 
 
 def network_masks(layer_sizes, p, rng):
@@ -316,8 +260,6 @@ class DropoutExplorer(FigureWidget):
         import ipywidgets as w
 
         return w.VBox([w.HBox([*self.controls.values(), self.keep_label]), self.image])
-
-    refresh = refresh_fast
 
     @staticmethod
     def final_losses(curves, last=5):

@@ -23,8 +23,7 @@ import numpy as np
 
 from .._checks import check_choice, check_int, check_real
 from ..regularization.numpy_impl import _prox_elastic_net
-from ._base import FigureWidget
-from .dropout import Blitter, refresh_fast
+from ._base import Blitter, FigureWidget
 
 __all__ = [
     "PENALTIES", "LAM_GRID", "penalty_mix", "constraint_boundary", "solve_elastic_net",
@@ -254,8 +253,6 @@ class RegularizationExplorer(FigureWidget):
         }
         self._build()
         self._observe_controls()
-
-    refresh = refresh_fast
 
     @staticmethod
     def _snap(lam):

@@ -18,14 +18,12 @@ function, the secant the difference measures and the tangent it estimates
 
 from __future__ import annotations
 
-import io
-import time
 
 import numpy as np
 
 from .._checks import check_choice, check_real
 from ..gradcheck.numpy_impl import optimal_step_size, step_size_errors
-from ._base import FigureWidget
+from ._base import Blitter, FigureWidget
 
 __all__ = ["DTYPES", "METHODS", "DEFAULT_HS", "step_size_curves", "step_size_estimate", "StepSizeExplorer"]
 
@@ -82,16 +80,6 @@ def step_size_estimate(h, f=np.sin, df=np.cos, x=1.0, *, dtype="float64", method
             estimate = (at(xd + hd) - at(xd)) / hd
     exact = float(np.asarray(df(np.float64(x))))
     return float(estimate), exact, abs(float(estimate) - exact)
-
-
-def _png(canvas) -> bytes:
-    from PIL import Image
-
-    width, height = canvas.get_width_height(physical=True)
-    image = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
-    out = io.BytesIO()
-    image.save(out, format="png", compress_level=1)  # fast: the image crosses a socket, not a disk
-    return out.getvalue()
 
 
 class StepSizeExplorer(FigureWidget):
@@ -185,32 +173,12 @@ class StepSizeExplorer(FigureWidget):
         self._title_err = self.ax_err.text(0.5, 1.03, "", transform=self.ax_err.transAxes, ha="center",
                                            va="bottom", fontsize=9)
         # What moves with h; everything else is a background rendered once per (dtype, method).
-        self._dynamic = [self._secant, self._probes, self._h_line, self._best_line, self._marker,
-                         self._title_f, self._title_err]
-        self._backgrounds = {}  # (dtype, method) -> cached pixels of everything that does not move
+        self.blitter = Blitter(self.figure, [self._secant, self._probes, self._h_line, self._best_line,
+                                             self._marker, self._title_f, self._title_err])
 
-    def refresh(self) -> None:
-        """Redraw by blitting: restore the cached background, draw only the moving artists,
-        encode the PNG. Text rendering dominates a full redraw, and the ticks, labels and
-        curves do not change when only ``h`` does; each (dtype, method) background is
-        rendered once, on first use."""
-        start = time.perf_counter()
-        self.draw()
-        canvas = self.figure.canvas
-        key = (self.values["dtype"], self.values["method"])
-        if key not in self._backgrounds:
-            for artist in self._dynamic:
-                artist.set_visible(False)
-            canvas.draw()
-            self._backgrounds[key] = canvas.copy_from_bbox(self.figure.bbox)
-            for artist in self._dynamic:
-                artist.set_visible(True)
-        else:
-            canvas.restore_region(self._backgrounds[key])
-        for artist in self._dynamic:
-            artist.axes.draw_artist(artist)
-        self.image.value = _png(canvas)
-        self.last_update_seconds = time.perf_counter() - start
+    def background_key(self):
+        # The curves drawn in full depend on these two; one cached background each.
+        return (self.values["dtype"], self.values["method"])
 
     def draw(self):
         v = self.values
