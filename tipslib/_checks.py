@@ -26,6 +26,7 @@ __all__ = [
     "check_float_array",
     "check_same_shape",
     "check_callable",
+    "check_rng",
 ]
 
 
@@ -165,3 +166,18 @@ def check_float_array(x: Any, name: str, owner: str | None = None, ndim=None) ->
         )
     if ndim is not None:
         check_ndim(x, name, owner, ndim)
+
+
+def check_rng(rng: Any, owner: str | None = None, name: str = "rng"):
+    """Return ``rng`` if it is a ``numpy.random.Generator``; a fresh, unseeded one for ``None``.
+
+    Randomness always enters through this argument: the library never seeds
+    or draws from NumPy's global state.
+    """
+    import numpy as np  # only the NumPy twins have an rng
+
+    if rng is None:
+        return np.random.default_rng()
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{_where(name, owner)} must be a numpy.random.Generator. Got {rng!r} instead.")
+    return rng

@@ -4,17 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_int, check_real
+from .._checks import check_int, check_real, check_rng
 
 __all__ = ["load_digits", "load_sample_image", "make_spirals", "make_moons", "make_xor"]
 
-
-def _rng(rng, owner):
-    if rng is None:
-        return np.random.default_rng()
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"The 'rng' parameter of {owner} must be a numpy.random.Generator. Got {rng!r} instead.")
-    return rng
 
 
 def load_digits(*, images=False):
@@ -56,7 +49,7 @@ def make_spirals(n_samples=300, *, n_classes=3, noise=0.2, rng=None):
     n = check_int(n_samples, "n_samples", owner, low=1)
     k = check_int(n_classes, "n_classes", owner, low=2)
     noise = check_real(noise, "noise", owner, low=0)
-    rng = _rng(rng, owner)
+    rng = check_rng(rng, owner)
     y = np.arange(n) % k
     r = rng.uniform(0.0, 1.0, size=n)
     theta = 3.0 * np.pi * r + 2.0 * np.pi * y / k + rng.normal(0.0, noise, size=n)
@@ -72,7 +65,7 @@ def make_moons(n_samples=300, *, noise=0.1, rng=None):
     owner = "make_moons"
     n = check_int(n_samples, "n_samples", owner, low=1)
     noise = check_real(noise, "noise", owner, low=0)
-    rng = _rng(rng, owner)
+    rng = check_rng(rng, owner)
     y = np.arange(n) % 2
     t = rng.uniform(0.0, np.pi, size=n)
     upper = np.stack([np.cos(t), np.sin(t)], axis=1)
@@ -88,7 +81,7 @@ def make_xor(n_samples=300, *, noise=0.1, rng=None):
     owner = "make_xor"
     n = check_int(n_samples, "n_samples", owner, low=1)
     noise = check_real(noise, "noise", owner, low=0)
-    rng = _rng(rng, owner)
+    rng = check_rng(rng, owner)
     clean = rng.uniform(-1.0, 1.0, size=(n, 2))
     y = (np.sign(clean[:, 0]) != np.sign(clean[:, 1])).astype(np.int64)
     return clean + rng.normal(0.0, noise, size=(n, 2)), y

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_real
+from .._checks import check_real, check_rng
 
 __all__ = ["train_val_test_split", "Standardizer", "to_torch"]
 
@@ -32,7 +32,7 @@ def train_val_test_split(x, y, *, val_size=0.15, test_size=0.15, stratify=True, 
         )
     if len(x) != len(y):
         raise ValueError(f"The 'y' parameter of {owner} must have one label per row of 'x' ({len(x)}). Got {len(y)} instead.")
-    rng = np.random.default_rng() if rng is None else rng
+    rng = check_rng(rng, owner)
     seeds = rng.integers(0, 2**31 - 1, size=2)
     x_rest, x_test, y_rest, y_test = train_test_split(
         x, y, test_size=test_size, random_state=int(seeds[0]), stratify=y if stratify else None)

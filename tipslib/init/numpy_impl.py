@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 
-from .._checks import check_choice, check_real
+from .._checks import check_choice, check_real, check_rng
 
 __all__ = [
     "calculate_gain",
@@ -80,13 +80,6 @@ def _check_shape(shape, owner):
         raise ValueError(f"The 'shape' parameter of {owner} must be a tuple of ints >= 0. Got {shape!r} instead.")
     return tuple(int(s) for s in shape)
 
-
-def _check_rng(rng, owner):
-    if rng is None:
-        return np.random.default_rng()
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"The 'rng' parameter of {owner} must be a numpy.random.Generator. Got {rng!r} instead.")
-    return rng
 
 
 def _check_dtype(dtype, owner):
@@ -160,7 +153,7 @@ def normal(shape, mean=0.0, std=1.0, *, rng=None, dtype=np.float64):
     shape = _check_shape(shape, owner)
     mean = check_real(mean, "mean", owner)
     std = check_real(std, "std", owner, low=0)
-    rng = _check_rng(rng, owner)
+    rng = check_rng(rng, owner)
     dtype = _check_dtype(dtype, owner)
     return rng.normal(mean, std, size=shape).astype(dtype, copy=False)
 
@@ -176,7 +169,7 @@ def uniform(shape, a=0.0, b=1.0, *, rng=None, dtype=np.float64):
     shape = _check_shape(shape, owner)
     a = check_real(a, "a", owner)
     b = check_real(b, "b", owner, low=a)
-    rng = _check_rng(rng, owner)
+    rng = check_rng(rng, owner)
     dtype = _check_dtype(dtype, owner)
     return rng.uniform(a, b, size=shape).astype(dtype, copy=False)
 
@@ -219,7 +212,7 @@ def xavier_uniform(shape, gain=1.0, *, rng=None, dtype=np.float64):
     """
     owner = "xavier_uniform"
     shape, std = _xavier_std(shape, gain, owner)
-    rng = _check_rng(rng, owner)
+    rng = check_rng(rng, owner)
     dtype = _check_dtype(dtype, owner)
     bound = math.sqrt(3.0) * std
     return rng.uniform(-bound, bound, size=shape).astype(dtype, copy=False)
@@ -239,7 +232,7 @@ def xavier_normal(shape, gain=1.0, *, rng=None, dtype=np.float64):
     """
     owner = "xavier_normal"
     shape, std = _xavier_std(shape, gain, owner)
-    rng = _check_rng(rng, owner)
+    rng = check_rng(rng, owner)
     dtype = _check_dtype(dtype, owner)
     return rng.normal(0.0, std, size=shape).astype(dtype, copy=False)
 
@@ -281,7 +274,7 @@ def kaiming_uniform(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, r
     """
     owner = "kaiming_uniform"
     shape, std = _kaiming_std(shape, a, mode, nonlinearity, owner)
-    rng = _check_rng(rng, owner)
+    rng = check_rng(rng, owner)
     dtype = _check_dtype(dtype, owner)
     bound = math.sqrt(3.0) * std
     return rng.uniform(-bound, bound, size=shape).astype(dtype, copy=False)
@@ -300,6 +293,6 @@ def kaiming_normal(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, rn
     """
     owner = "kaiming_normal"
     shape, std = _kaiming_std(shape, a, mode, nonlinearity, owner)
-    rng = _check_rng(rng, owner)
+    rng = check_rng(rng, owner)
     dtype = _check_dtype(dtype, owner)
     return rng.normal(0.0, std, size=shape).astype(dtype, copy=False)

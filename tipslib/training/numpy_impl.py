@@ -14,7 +14,7 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._checks import check_bool, check_int
+from .._checks import check_bool, check_int, check_rng
 from ._common import History, call_callbacks, check_fit_args, warn_diverged
 from ._overfit_numpy import OverfitResult, overfit_small_batch
 
@@ -48,13 +48,8 @@ def minibatches(x, y, batch_size, *, shuffle=True, rng=None, drop_last=False):
     batch_size = check_int(batch_size, "batch_size", owner, low=1)
     check_bool(shuffle, "shuffle", owner)
     check_bool(drop_last, "drop_last", owner)
-    if rng is not None and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"The 'rng' parameter of {owner} must be a numpy.random.Generator. Got {rng!r} instead.")
     n = len(x)
-    if shuffle:
-        order = (rng if rng is not None else np.random.default_rng()).permutation(n)
-    else:
-        order = np.arange(n)
+    order = check_rng(rng, owner).permutation(n) if shuffle else np.arange(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
         idx = order[start:start + batch_size]
@@ -117,7 +112,7 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
         raise ValueError("The 'x_val' and 'y_val' parameters of fit must be given together. Got only one of them.")
     if metric == "auto":
         metric = accuracy if np.issubdtype(np.asarray(y_train).dtype, np.integer) else None
-    rng = np.random.default_rng() if rng is None else rng
+    rng = check_rng(rng, "fit")
     history = History()
     call_callbacks(callbacks, "on_train_begin", model)
     bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, leave=False)

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .._checks import check_int, check_real
+from .._checks import check_int, check_real, check_rng
 from ..data import load_digits
 from ..layers.numpy_impl import Linear, Module, ReLU, Sequential
 from ..losses.numpy_impl import CrossEntropyLoss
@@ -53,13 +53,6 @@ __all__ = [
 
 WEIGHTS_FILE = "pretrained_digits.npz"
 
-
-def _rng(rng, owner):
-    if rng is None:
-        return np.random.default_rng()
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"The 'rng' parameter of {owner} must be a numpy.random.Generator. Got {rng!r} instead.")
-    return rng
 
 
 def _check_sizes_arg(sizes, owner):
@@ -97,7 +90,7 @@ def make_mlp(sizes=HIDDEN_LAYERS, *, rng=None, dtype=np.float64):
     with the same parameter names (``"0.weight"``, ``"2.bias"``, ...).
     """
     sizes = _check_sizes_arg(sizes, "make_mlp")
-    rng = _rng(rng, "make_mlp")
+    rng = check_rng(rng, "make_mlp")
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         if i:
@@ -312,7 +305,7 @@ def load_pretrained(num_classes=None, *, path=None, rng=None, dtype=np.float64):
     owner = "load_pretrained"
     if num_classes is not None:
         num_classes = check_int(num_classes, "num_classes", owner, low=1)
-    rng = _rng(rng, owner)
+    rng = check_rng(rng, owner)
     state = _load_state(path, owner)
     n_linear = len([k for k in state if k.endswith(".weight")])
     sizes = [state[f"{2 * i}.weight"].shape[1] for i in range(n_linear)] + [state[f"{2 * (n_linear - 1)}.weight"].shape[0]]
@@ -333,7 +326,7 @@ def transfer_model(regime, num_classes=NUM_CLASSES, *, path=None, rng=None, dtyp
     owner = "transfer_model"
     check_regime(regime, owner)
     num_classes = check_int(num_classes, "num_classes", owner, low=1)
-    rng = _rng(rng, owner)
+    rng = check_rng(rng, owner)
     if regime == "scratch":
         return make_mlp((*HIDDEN_LAYERS[:-1], num_classes), rng=rng, dtype=dtype)
     model = load_pretrained(num_classes, path=path, rng=rng, dtype=dtype)
@@ -368,7 +361,7 @@ def target_task(*, test_size=0.3, rng=None, dtype=np.float64):
     """
     owner = "target_task"
     test_size = check_real(test_size, "test_size", owner, low=0, high=1, low_open=True, high_open=True)
-    rng = _rng(rng, owner)
+    rng = check_rng(rng, owner)
     x, y = _half(1, dtype)
     x = 1.0 - x
     test = np.zeros(len(y), dtype=bool)
@@ -389,7 +382,7 @@ def stratified_subset(x, y, n, *, rng=None):
     """
     owner = "stratified_subset"
     n = check_int(n, "n", owner, low=1, high=len(y))
-    rng = _rng(rng, owner)
+    rng = check_rng(rng, owner)
     order = rng.permutation(len(y))
     classes, y_codes = np.unique(y[order], return_inverse=True)
     # turn[i]: how many rows of the same class come before row i in the shuffled order
@@ -455,7 +448,7 @@ def transfer_experiment(sizes=SIZES, *, regimes=REGIMES, steps=150, batch_size=3
     repeats = check_int(repeats, "repeats", owner, low=1)
     lr = check_lr_table(lr, regimes, owner)
     momentum = check_real(momentum, "momentum", owner, low=0, high=1, high_open=True)
-    rng = _rng(rng, owner)
+    rng = check_rng(rng, owner)
     x_pool, y_pool, x_test, y_test = target_task(rng=rng)
     if max(sizes) > len(y_pool):
         raise ValueError(f"The 'sizes' parameter of {owner} must be at most {len(y_pool)}, the target training pool. Got {max(sizes)} instead.")

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..._checks import check_bool, check_real
+from ..._checks import check_bool, check_real, check_rng
 from .._checks import check_image_shape, check_range_pair
 from . import functional as F
 
@@ -22,13 +22,6 @@ __all__ = [
     "RandomErasing", "PixelDropout", "ContrastBrightness", "Compose",
 ]
 
-
-def _rng(rng, owner):
-    if rng is None:
-        return np.random.default_rng()
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"The 'rng' parameter of {owner} must be a numpy.random.Generator. Got {rng!r} instead.")
-    return rng
 
 
 class _Transform:
@@ -40,7 +33,7 @@ class _Transform:
 
     def __call__(self, img, rng=None):
         F.check_image(img, type(self).__name__)
-        return self.apply(img, self.draw(img.shape, _rng(rng, type(self).__name__)))
+        return self.apply(img, self.draw(img.shape, check_rng(rng, type(self).__name__)))
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
@@ -264,7 +257,7 @@ class Compose:
                 raise TypeError(f"The 'transforms' parameter of Compose must hold callables. "
                                 f"Got {t!r} at position {i} instead.")
         self.transforms = transforms
-        self.rng = _rng(rng, "Compose")
+        self.rng = check_rng(rng, "Compose")
         self.image_shape = check_image_shape(image_shape, "Compose")
 
     def _one(self, img):

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from ..._checks import check_float_array, check_int
+from ..._checks import check_float_array, check_int, check_rng
 from .module import Module
 
 __all__ = ["linear_forward", "linear_backward", "Linear"]
@@ -95,9 +95,7 @@ class Linear(Module):
         super().__init__()
         self.in_features = check_int(in_features, "in_features", "Linear", low=1)
         self.out_features = check_int(out_features, "out_features", "Linear", low=1)
-        rng = np.random.default_rng() if rng is None else rng
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"The 'rng' parameter of Linear must be a numpy.random.Generator. Got {rng!r} instead.")
+        rng = check_rng(rng, "Linear")
         bound = 1.0 / math.sqrt(self.in_features)
         shape = (self.out_features, self.in_features)
         self.params["weight"] = rng.uniform(-bound, bound, size=shape).astype(dtype)
