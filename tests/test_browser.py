@@ -191,3 +191,9 @@ def test_a_control_that_changes_nothing_is_noticed(page, lab):
     # either way the person sees no change, and it is reported.
     assert problems and all("'ignored'" in p and ("same picture" in p or "did not redraw" in p)
                             for p in problems), problems
+
+
+def test_a_slider_too_narrow_to_drag_is_noticed(page, lab):
+    _, image = show_widget(page, lab, "toy_widget", "SqueezedWidget")
+    problems = B.exercise_widget(page, image, name="selftest.SqueezedWidget", redraw_timeout=4)
+    assert any("too narrow to drag" in p for p in problems), problems

@@ -53,10 +53,27 @@ class DeadControlWidget(ToyWidget):
         import ipywidgets as w
 
         super().__init__()
-        self.controls = {"ignored": w.FloatSlider(value=0.5, min=0, max=1, step=0.1, description="ignored"),
-                         "freq": self.controls["freq"]}
-        self._observe_controls()
+        ignored = w.FloatSlider(value=0.5, min=0, max=1, step=0.1, description="ignored")
+        ignored.observe(lambda _change: self._on_change(), names="value")
+        # "freq" is observed already, by ToyWidget.__init__.
+        self.controls = {"ignored": ignored, "freq": self.controls["freq"]}
 
     def draw(self):
         t = np.linspace(0, 1, 20)
         self.line.set_data(t, np.sin(2 * np.pi * self.controls["freq"].value * t))
+
+
+class SqueezedWidget(ToyWidget):
+    """ToyWidget with the base class's one-row layout: five sliders' worth of controls in a
+    row that does not wrap leaves the slider tracks too narrow to drag."""
+
+    def __init__(self):
+        import ipywidgets as w
+
+        super().__init__()
+        extra = {f"k{i}": w.FloatSlider(value=0.5, min=0, max=1, description=f"k{i}") for i in range(3)}
+        self.controls.update(extra)
+        for c in extra.values():
+            c.observe(lambda _change: self._on_change(), names="value")
+
+    layout = FigureWidget.layout
