@@ -13,8 +13,9 @@ Runs, in this order:
 Each module runs in a process of its own, so one that leaves something behind
 (a patched ``socket``, a changed thread count, a crash) cannot spoil the rows of
 the next. A module that fails puts its error in the table and the run goes on;
-the exit status is 1 when any did. ``--only PATTERN`` keeps the modules whose name
-contains PATTERN; ``--no-notebooks`` skips steps 2 and 3.
+the exit status is 1 when any did. ``--only browser,notebooks`` keeps the modules whose
+name contains one of the comma-separated patterns (``notebooks`` selects steps 2
+and 3); ``--no-notebooks`` skips steps 2 and 3.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ NOTEBOOK_GOAL = "< 30 s (aim <= 15 s)"
 COURSE_GOAL = "<= 120 s"
 
 
-def bench_modules(only: str | None = None) -> list[Path]:
-    return [p for p in sorted(HERE.glob("bench_*.py")) if only is None or only in p.stem]
+def bench_modules(only: list[str] | None = None) -> list[Path]:
+    return [p for p in sorted(HERE.glob("bench_*.py")) if only is None or any(o in p.stem for o in only)]
 
 
 def run_module(path: Path, quick: bool) -> list[Row]:
@@ -131,7 +132,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (a smoke run)")
-    parser.add_argument("--only", default=None, metavar="PATTERN", help="only the bench modules whose name contains PATTERN")
+    parser.add_argument("--only", default=None, metavar="P1,P2",
+                        help="only the bench modules whose name contains one of these ('notebooks': the notebook rows)")
     parser.add_argument("--no-notebooks", action="store_true", help="skip the notebook execution times")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds one bench module may take")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
@@ -143,12 +145,13 @@ def main(argv=None) -> int:
         args.rows_out.write_text(json.dumps([dataclasses.asdict(r) for r in rows]))
         return 0
 
+    only = args.only.split(",") if args.only else None
     rows: list[Row] = []
     started = time.perf_counter()
-    for path in bench_modules(args.only):
+    for path in bench_modules(only):
         print(f"[bench] {path.stem}", file=sys.stderr, flush=True)
         rows += run_module_isolated(path, args.quick, args.timeout)
-    if not args.no_notebooks and args.only is None:
+    if not args.no_notebooks and (only is None or "notebooks" in only):
         try:
             rows += notebook_rows(args.quick)
         except Exception as exc:  # noqa: BLE001
