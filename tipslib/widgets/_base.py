@@ -147,7 +147,9 @@ class FigureWidget:
         """The ipywidgets container shown in the notebook: controls above the figure."""
         import ipywidgets as w
 
-        return w.VBox([w.HBox(list(self.controls.values())), self.image])
+        # Wrap the row: five sliders on one line would shrink until they cannot be dragged.
+        row = w.HBox(list(self.controls.values()), layout=w.Layout(flex_flow="row wrap"))
+        return w.VBox([row, self.image])
 
     def _ipython_display_(self):
         from IPython.display import display
