@@ -1,6 +1,7 @@
 """Overfitting a small batch for torch models: twin of :mod:`tipslib.training._overfit_numpy`.
 
-The result record and the reading of the loss curve are shared (plain Python).
+The result record and the reading of the loss curve are shared with the NumPy twin
+through :mod:`tipslib.training._overfit_common` (plain Python).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from ._overfit_numpy import OverfitResult, check_overfit_args, diagnose
+from ._overfit_common import OverfitResult, check_overfit_args, diagnose
 
 __all__ = ["overfit_small_batch", "OverfitResult"]
 
