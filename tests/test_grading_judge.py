@@ -194,6 +194,13 @@ def test_static_forbidden(src, flagged):
     assert bool(static_forbidden(_exercise(), {"adam_step": src})) is flagged
 
 
+def test_static_forbidden_charges_a_class_answer_to_its_own_name():
+    ex = _exercise()
+    ex.forbidden = {"DropoutFunction": ["tipslib.layers"], "adam_step": ["tipslib.layers"]}
+    src = "import tipslib.layers\nclass DropoutFunction:\n    pass"
+    assert static_forbidden(ex, {"DropoutFunction": src}) == {"DropoutFunction": "tipslib.layers"}
+
+
 # ------------------------------------------------------------- the sandbox itself
 def test_sandbox_isolation(tmp_path):
     secret_dir = Path(__file__).parent / "data" / "grading"

@@ -135,7 +135,9 @@ def _references(src):
         tree = ast.parse(src)
     except SyntaxError:
         return set(), set()
-    refs, defined = set(), {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    # a graded name may be a class (an autograd Function), not only a function
+    refs = set()
+    defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             refs |= {a.name for a in node.names}
