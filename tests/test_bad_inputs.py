@@ -99,3 +99,11 @@ def test_bad_input_is_named(call, error, text):
 
 def test_table_is_large_enough():
     assert len(CASES) >= 20
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_check_real_refuses_non_finite_values(value):
+    from tipslib._checks import check_real
+
+    with pytest.raises(ValueError, match="'eps' parameter of BatchNorm1d"):
+        check_real(value, "eps", "BatchNorm1d", low=0, low_open=True)

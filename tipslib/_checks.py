@@ -68,8 +68,8 @@ def check_real(
 ) -> float:
     """Return ``value`` as a float after checking it is a finite real in range.
 
-    ``low_open``/``high_open`` make the interval open on that side. NaN is
-    always rejected: a NaN hyperparameter silently poisons every later step.
+    ``low_open``/``high_open`` make the interval open on that side. NaN and
+    infinity are always rejected: either silently poisons every later step.
     """
     where = _where(name, owner)
     rng = _interval(low, high, low_open, high_open)
@@ -77,7 +77,7 @@ def check_real(
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where} must be a float in the range {rng}. Got {value!r} instead.")
     v = float(value)
-    if math.isnan(v) or not _in_range(v, low, high, low_open, high_open):
+    if not math.isfinite(v) or not _in_range(v, low, high, low_open, high_open):
         raise ValueError(f"{where} must be a float in the range {rng}. Got {value!r} instead.")
     return v
 
