@@ -267,3 +267,16 @@ def test_errors_in_hidden_parts_show_their_type_only(sample_grader, tmp_path):
     rows, text = _grade(sample_grader, tmp_path, "leak", nb)
     assert points(rows)["test_mse"] == 0
     assert "the hidden part of this test stopped with ValueError" in text and "LEAKED" not in text
+
+
+def test_error_messages_never_quote_the_hidden_tests(sample_grader, tmp_path):
+    # the hidden tests are in the sandbox's memory from the start; an answer cell that
+    # raises them as its message must not get them back in its feedback
+    leak = ("import sys\nimport numpy as np\n\ndef mse(y, yhat):\n    return np.mean((y - yhat) ** 2)\n\n"
+            "f = sys._getframe()\nwhile 'job' not in f.f_locals:\n    f = f.f_back\n"
+            "hidden = [s for c in f.f_locals['job']['cells'] for p, s in c['parts'] if p == 'hidden']\n"
+            "raise type('Leak' + hidden[-1][:60], (ValueError,), {})(hidden[-1][:290])\n")
+    rows, text = _grade(sample_grader, tmp_path, "leak2", nbt.with_answer(nbt.load(), "mse", leak))
+    assert points(rows)["test_mse"] == 1
+    assert "message withheld" in text and "an exception of an odd name" in text
+    assert "np.arange(6.0)" not in text

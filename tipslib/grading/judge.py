@@ -181,6 +181,24 @@ class Run:
     end: dict = field(default_factory=dict)
 
 
+def _error_type(name):
+    # a class name the submission made up can be any string: only a plain identifier is shown
+    name = name[:100]
+    return name if name.isidentifier() else "an exception of an odd name"
+
+
+def _withhold_test_code(exercise, msg):
+    """``msg`` unless it quotes a line of the tests.
+
+    Student code shares its process with the test cells (hidden parts included), so it
+    could raise them as an error message; this stops a plain quote, not an encoded one.
+    """
+    lines = {ln.strip() for t in exercise.tests for _, src in t.parts for ln in src.splitlines()}
+    if any(len(ln) >= 12 and ln in msg for ln in lines):
+        return "(message withheld: it quotes the test code)"
+    return msg
+
+
 def parse_run(exercise, lines, end, *, reference=False) -> Run:
     """Check the message sequence and decode the values; any deviation is tampering."""
     run = Run(end=end)
@@ -223,7 +241,7 @@ def parse_run(exercise, lines, end, *, reference=False) -> Run:
                 if err is not None:
                     if not (isinstance(err, dict) and isinstance(err.get("type"), str) and isinstance(err.get("msg"), str)):
                         raise ProtocolError("a bad error report")
-                    run.errors[key] = {"type": err["type"][:100], "msg": err["msg"][:300]}
+                    run.errors[key] = {"type": _error_type(err["type"]), "msg": _withhold_test_code(exercise, err["msg"][:300])}
                 run.ended.add(key)
                 last = order[key]
     except (ProtocolError, ValueError, TypeError, RecursionError) as exc:

@@ -27,7 +27,8 @@ for each submission, forks a child that
 Not protected: student code shares its process with the test cells that test
 it, so it can see their code (hidden part included) in memory. It can only
 send back plain values, which the judge compares in its own process, and the
-feedback never shows the text of an error raised in a hidden part.
+feedback never shows the text of an error raised in a hidden part, nor an
+error message elsewhere that quotes a line of the tests.
 
 Each job crosses from the judge to the child *after* the fork, through a
 buffer the zygote zeroes afterwards, so no child ever has another run's cells
