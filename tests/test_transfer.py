@@ -82,6 +82,27 @@ def test_loaded_weights_agree_across_numpy_torch_and_builtin():
     assert_close(th_model(xt), expected)
 
 
+def test_loading_weights_leaves_the_global_torch_stream_alone():
+    state = torch.random.get_rng_state()
+    T.load_pretrained()  # no new head: nothing random is asked for
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_accuracy_of_leaves_the_model_in_its_mode():
+    x, y = N.source_task()
+    np_model, th_model = N.load_pretrained(), T.load_pretrained()
+    np_model.eval()
+    th_model.eval()
+    N.accuracy_of(np_model, x, y)
+    T.accuracy_of(th_model, torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y))
+    assert not np_model.training and not th_model.training
+    np_model.train()
+    th_model.train()
+    N.accuracy_of(np_model, x, y)
+    T.accuracy_of(th_model, torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y))
+    assert np_model.training and th_model.training
+
+
 def test_new_head_is_fresh_and_drawn_from_the_generator(rng):
     a = N.load_pretrained(3, rng=np.random.default_rng(1))
     b = N.load_pretrained(3, rng=np.random.default_rng(1))

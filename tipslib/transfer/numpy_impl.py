@@ -80,7 +80,7 @@ def _one_blas_thread():
 def make_mlp(sizes=HIDDEN_LAYERS, *, rng=None, dtype=np.float64):
     """A multilayer perceptron ``Linear -> ReLU -> ... -> Linear`` with the given layer sizes.
 
-    ``sizes=(64, 64, 32, 5)`` (the default) gives 64 pixels -> 64 -> 32 -> 5 logits,
+    ``sizes=(64, 64, 32, 10)`` (the default) gives 64 pixels -> 64 -> 32 -> 10 logits,
     the shape of the shipped network. Weights are drawn from ``rng`` the way
     ``torch.nn.Linear`` draws them.
 
@@ -397,10 +397,11 @@ def stratified_subset(x, y, n, *, rng=None):
 
 
 def accuracy_of(model, x, y) -> float:
-    """Fraction of ``x`` that ``model`` (in eval mode) classifies as ``y``."""
+    """Fraction of ``x`` that ``model`` (in eval mode) classifies as ``y``; the model's mode is left as it was."""
+    was_training = model.training
     model.eval()
     out = model.forward(x)
-    model.train()
+    model.train(was_training)
     return float(np.mean(out.argmax(axis=1) == y))
 
 

@@ -1,6 +1,6 @@
 """Make the shipped weights: ``python -m tipslib.transfer.pretrain [OUT.npz]``.
 
-Trains the 64-64-32-5 network of :func:`tipslib.transfer.numpy_impl.make_mlp`
+Trains the 64-64-32-10 network of :func:`tipslib.transfer.numpy_impl.make_mlp`
 on the source task (the upright digits of :func:`source_task`) with plain NumPy: seeded weights, seeded
 mini-batch order, SGD with momentum. The same seed gives the same weights, so
 anyone can check that ``pretrained_digits.npz`` came from this script. A

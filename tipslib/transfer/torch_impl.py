@@ -174,8 +174,10 @@ def load_pretrained(num_classes=None, *, path=None, generator=None, dtype=None, 
         state = {k: torch.as_tensor(data[k]) for k in data.files}
     n_linear = len([k for k in state if k.endswith(".weight")])
     sizes = [state[f"{2 * i}.weight"].shape[1] for i in range(n_linear)] + [state[f"{2 * (n_linear - 1)}.weight"].shape[0]]
-    model = make_mlp(sizes, dtype=dtype, device=device)  # random weights, overwritten just below
+    # Throwaway weights, overwritten just below; a private generator leaves torch's global stream alone.
+    model = make_mlp(sizes, generator=torch.Generator().manual_seed(0), dtype=dtype)
     model.load_state_dict(state)
+    model.to(device)
     if num_classes is not None:
         model[-1] = Linear(sizes[-2], num_classes, generator=generator, dtype=dtype, device=device)
     return model
@@ -249,9 +251,10 @@ def stratified_subset(x, y, n, *, generator=None):
 @torch.no_grad()
 def accuracy_of(model, x, y) -> float:
     """Twin of the NumPy ``accuracy_of``."""
+    was_training = model.training
     model.eval()
     out = model(x)
-    model.train()
+    model.train(was_training)
     return float((out.argmax(dim=1) == y).double().mean())
 
 
