@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._checks import check_bool, check_float_array, check_real, check_same_shape
+from ..._checks import check_bool, check_float_array, check_real, check_rng, check_same_shape
 from .module import Module
 
 __all__ = ["dropout_forward", "dropout_backward", "Dropout"]
@@ -82,10 +82,7 @@ def dropout_forward(x, p=0.5, *, training=True, mask=None, rng=None):
     if mask is None:
         if p == 0:
             return x, (None, p)
-        if rng is None:
-            rng = np.random.default_rng()
-        elif not isinstance(rng, np.random.Generator):
-            raise TypeError(f"The 'rng' parameter of {owner} must be a numpy.random.Generator. Got {rng!r} instead.")
+        rng = check_rng(rng, owner)
         # float32 uniforms are twice as cheap as float64 and resolve p to 2**-24.
         mask = rng.random(x.shape, dtype=np.float32) >= p
     else:
@@ -135,11 +132,7 @@ class Dropout(Module):
     def __init__(self, p=0.5, *, rng=None):
         super().__init__()
         self.p = check_p(p, "Dropout")
-        if rng is None:
-            rng = np.random.default_rng()
-        elif not isinstance(rng, np.random.Generator):
-            raise TypeError(f"The 'rng' parameter of Dropout must be a numpy.random.Generator. Got {rng!r} instead.")
-        self.rng = rng
+        self.rng = check_rng(rng, "Dropout")
         self._cache = None
 
     @property
