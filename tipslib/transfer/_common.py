@@ -8,7 +8,7 @@ from .._checks import check_choice, check_int, check_real
 
 __all__ = [
     "REGIMES", "NUM_CLASSES", "SIZES", "HIDDEN_LAYERS",
-    "DEFAULT_LR", "frozen_layers", "check_regime", "check_sizes", "check_lr_table", "TransferResults",
+    "DEFAULT_LR", "frozen_layers", "check_regime", "check_sizes", "check_layer_sizes", "check_lr_table", "TransferResults",
 ]
 
 #: How much of the pretrained network each regime trains, in the cheatsheet's order
@@ -52,13 +52,23 @@ def check_regime(regime, owner):
     return check_choice(regime, "regime", owner, REGIMES)
 
 
-def check_sizes(sizes, owner):
+def _positive_ints(sizes, owner, at_least, what):
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
         raise TypeError(f"The 'sizes' parameter of {owner} must be a sequence of ints. Got {sizes!r} instead.")
     sizes = tuple(sizes)
-    if not sizes:
-        raise ValueError(f"The 'sizes' parameter of {owner} must hold at least one size. Got {sizes!r} instead.")
+    if len(sizes) < at_least:
+        raise ValueError(f"The 'sizes' parameter of {owner} must hold at least {what}. Got {sizes!r} instead.")
     return tuple(check_int(s, "sizes", owner, low=1) for s in sizes)
+
+
+def check_sizes(sizes, owner):
+    """Training-set sizes of the experiment: one or more positive ints."""
+    return _positive_ints(sizes, owner, 1, "one size")
+
+
+def check_layer_sizes(sizes, owner):
+    """Layer widths of an MLP, input first: two or more positive ints."""
+    return _positive_ints(sizes, owner, 2, "2 layer sizes")
 
 
 def check_lr_table(lr, regimes, owner) -> dict:

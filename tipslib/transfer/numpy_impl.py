@@ -42,7 +42,7 @@ from ..losses.numpy_impl import CrossEntropyLoss
 from ..optim.numpy_impl import SGD
 from ..training.numpy_impl import fit, num_batches
 from ._common import (HIDDEN_LAYERS, NUM_CLASSES, REGIMES, SIZES, TransferResults, check_lr_table,
-                      check_regime, check_sizes, frozen_layers)
+                      check_layer_sizes, check_regime, check_sizes, frozen_layers)
 
 __all__ = [
     "REGIMES", "SIZES", "NUM_CLASSES", "HIDDEN_LAYERS", "TransferResults",
@@ -52,16 +52,6 @@ __all__ = [
 ]
 
 WEIGHTS_FILE = "pretrained_digits.npz"
-
-
-
-def _check_sizes_arg(sizes, owner):
-    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-        raise TypeError(f"The 'sizes' parameter of {owner} must be a sequence of ints. Got {sizes!r} instead.")
-    sizes = tuple(sizes)
-    if len(sizes) < 2:
-        raise ValueError(f"The 'sizes' parameter of {owner} must hold at least 2 layer sizes. Got {sizes!r} instead.")
-    return tuple(check_int(s, "sizes", owner, low=1) for s in sizes)
 
 
 def _one_blas_thread():
@@ -89,7 +79,7 @@ def make_mlp(sizes=HIDDEN_LAYERS, *, rng=None, dtype=np.float64):
     tipslib.transfer.torch_impl.make_mlp : the same network as an ``nn.Sequential``
     with the same parameter names (``"0.weight"``, ``"2.bias"``, ...).
     """
-    sizes = _check_sizes_arg(sizes, "make_mlp")
+    sizes = check_layer_sizes(sizes, "make_mlp")
     rng = check_rng(rng, "make_mlp")
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):

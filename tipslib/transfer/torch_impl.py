@@ -27,7 +27,7 @@ from ..losses.torch_impl import CrossEntropyLoss
 from ..optim.torch_impl import SGD
 from ..training.torch_impl import fit, num_batches
 from ._common import (HIDDEN_LAYERS, NUM_CLASSES, REGIMES, SIZES, TransferResults, check_lr_table,
-                      check_regime, check_sizes, frozen_layers)
+                      check_layer_sizes, check_regime, check_sizes, frozen_layers)
 
 __all__ = [
     "REGIMES", "SIZES", "NUM_CLASSES", "HIDDEN_LAYERS", "TransferResults",
@@ -49,21 +49,12 @@ def _generator(generator, owner):
     return generator
 
 
-def _check_sizes_arg(sizes, owner):
-    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-        raise TypeError(f"The 'sizes' parameter of {owner} must be a sequence of ints. Got {sizes!r} instead.")
-    sizes = tuple(sizes)
-    if len(sizes) < 2:
-        raise ValueError(f"The 'sizes' parameter of {owner} must hold at least 2 layer sizes. Got {sizes!r} instead.")
-    return tuple(check_int(s, "sizes", owner, low=1) for s in sizes)
-
-
 # --- the network ---------------------------------------------------------------------------
 
 
 def make_mlp(sizes=HIDDEN_LAYERS, *, generator=None, dtype=None, device=None):
     """Twin of the NumPy ``make_mlp``: tipslib's torch ``Linear``/``ReLU`` in a ``Sequential``."""
-    sizes = _check_sizes_arg(sizes, "make_mlp")
+    sizes = check_layer_sizes(sizes, "make_mlp")
     generator = _generator(generator, "make_mlp")
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
