@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 
-from ..._checks import check_choice, check_int, check_real
+from ..._checks import check_int, check_real
+from .._plateau import _check_plateau, _is_better, _metric
 from .base import Optimizer
 
 __all__ = ["StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
@@ -125,31 +126,6 @@ class CosineAnnealingLR(_Schedule):
 
     def formula(self, base_lr, epoch):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
-
-
-def _check_plateau(mode, factor, patience, threshold, threshold_mode, cooldown, eps, owner):
-    check_choice(mode, "mode", owner, ("min", "max"))
-    check_real(factor, "factor", owner, low=0, high=1, high_open=True)
-    check_int(patience, "patience", owner, low=0)
-    check_real(threshold, "threshold", owner, low=0)
-    check_choice(threshold_mode, "threshold_mode", owner, ("rel", "abs"))
-    check_int(cooldown, "cooldown", owner, low=0)
-    check_real(eps, "eps", owner, low=0)
-
-
-def _metric(metrics, owner):
-    try:
-        return float(metrics)
-    except (TypeError, ValueError):
-        raise TypeError(f"The 'metrics' parameter of {owner}.step must be a real number. "
-                        f"Got {metrics!r} instead.") from None
-
-
-def _is_better(a, best, mode, threshold, threshold_mode):
-    """``a`` beats ``best`` by more than ``threshold`` (relative or absolute)."""
-    if mode == "min":
-        return a < (best * (1 - threshold) if threshold_mode == "rel" else best - threshold)
-    return a > (best * (1 + threshold) if threshold_mode == "rel" else best + threshold)
 
 
 class ReduceLROnPlateau:

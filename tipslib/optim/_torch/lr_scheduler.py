@@ -10,7 +10,7 @@ import math
 import torch
 
 from ..._checks import check_int, check_real
-from .._numpy.lr_scheduler import _check_plateau, _is_better, _metric  # checks and the comparison rule
+from .._plateau import _check_plateau, _is_better, _metric
 
 __all__ = ["StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
 
