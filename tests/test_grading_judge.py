@@ -280,3 +280,11 @@ def test_error_messages_never_quote_the_hidden_tests(sample_grader, tmp_path):
     assert points(rows)["test_mse"] == 1
     assert "message withheld" in text and "an exception of an odd name" in text
     assert "np.arange(6.0)" not in text
+
+
+@pytest.mark.parametrize("src", ["x = " + "-" * 100_000 + "1\n", "x = " + "a." * 200_000 + "b\n"],
+                         ids=["deep-unary", "long-attribute"])
+def test_an_answer_the_parser_chokes_on_still_gets_its_row(sample_grader, tmp_path, src):
+    # ast.parse raises MemoryError / RecursionError (not SyntaxError) on these
+    rows, _ = _grade(sample_grader, tmp_path, "deep", nbt.with_answer(nbt.load(), "mse", src))
+    assert points(rows) == {"test_adam": 3, "test_dropout": 2, "test_mse": 0}

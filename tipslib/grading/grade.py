@@ -159,6 +159,8 @@ class Grader:
                     r = judge(ex, nb, sb, self.references[ex_id], timeout=self.timeout, memory_mb=self.memory_mb)
                 except SandboxError as exc:
                     r = empty_result(ex, "crashed", f"the sandbox failed ({exc})")
+                except Exception as exc:  # noqa: BLE001 - a grader bug on one submission must not stop the class
+                    r = empty_result(ex, "crashed", f"the grader failed on this notebook ({type(exc).__name__})")
                 finally:
                     self.pool.put(sb)
                 r.notes[:0] = notes.get(ex_id, [])

@@ -133,7 +133,7 @@ def _references(src):
     """Dotted module-like names an answer cell mentions: imports, attribute chains, strings."""
     try:
         tree = ast.parse(src)
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):  # "-" * 10**5 + "1" is not a SyntaxError
         return set(), set()
     # a graded name may be a class (an autograd Function), not only a function
     refs = set()
