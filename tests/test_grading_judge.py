@@ -155,6 +155,17 @@ def test_decode_roundtrip_and_compare():
     assert not ok and "NaN" in why
 
 
+def test_compare_takes_a_torch_bool_for_a_bool_like_expect_does():
+    import torch
+
+    from tipslib.grading.testing import matches
+
+    for value, want in [(torch.tensor(True), True), (torch.tensor(False), False), (torch.tensor(False), True)]:
+        got = plain.decode(json.loads(json.dumps(plain.encode(value))))
+        assert plain.compare(got, want)[0] is bool(matches(value, want)) is (bool(value) == want)
+    assert not plain.compare(plain.decode(plain.encode(2.0)), True)[0]
+
+
 def _lines(*msgs):
     return [json.dumps(m).encode() for m in msgs]
 

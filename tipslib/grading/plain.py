@@ -164,6 +164,8 @@ def compare(actual, expected, rtol=1e-7, atol=1e-9):
             if not ok:
                 return False, f"item {i}: {why}"
         return True, ""
+    if type(expected) is bool and isinstance(actual, np.ndarray) and actual.shape == () and actual in (0.0, 1.0):
+        actual = bool(actual)  # a torch bool tensor (or a 0/1 number) arrives as a number; expect() locally accepts it
     if type(actual) is type(expected) and actual == expected and not isinstance(expected, Unrecordable):
         return True, ""
     if type(actual) is type(expected):
