@@ -187,6 +187,7 @@ BAD = [
     (dict(mode="auto"), ValueError, "'mode' parameter of EarlyStopping must be one of {'min', 'max'}"),
     (dict(monitor="val_accuracy"), ValueError, "'monitor' parameter of EarlyStopping must be one of"),
     (dict(monitor=None), ValueError, "'monitor' parameter of EarlyStopping"),
+    (dict(monitor="val_acc"), ValueError, "'mode' parameter of EarlyStopping must be 'max' when monitor is 'val_acc'"),
     (dict(restore_best_weights="yes"), TypeError, "'restore_best_weights' parameter of EarlyStopping must be a bool"),
 ]
 

@@ -120,6 +120,10 @@ class EarlyStoppingBase:
         self.patience = check_int(patience, "patience", owner, low=0)
         self.min_delta = check_real(min_delta, "min_delta", owner, low=0)
         self.mode = check_choice(mode, "mode", owner, ("min", "max"))
+        if self.monitor.endswith("_acc") and self.mode == "min":
+            # every monitor is a loss or an accuracy; 'min' on an accuracy would keep the worst epoch
+            raise ValueError(f"The 'mode' parameter of EarlyStopping must be 'max' when monitor is "
+                             f"{self.monitor!r} (an accuracy rises as the model improves). Got 'min' instead.")
         self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights", owner)
         self._reset()
 

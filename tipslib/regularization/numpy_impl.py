@@ -273,7 +273,7 @@ class EarlyStopping(EarlyStoppingBase):
     patience : int >= 0, default 5
     min_delta : float >= 0, default 0.0
     mode : {'min', 'max'}, default 'min'
-        'max' for accuracies.
+        'max' for accuracies (required: an accuracy monitored with 'min' raises ``ValueError``).
     restore_best_weights : bool, default True
 
     Attributes
