@@ -71,6 +71,19 @@ def test_sample_mutant_loses_exactly_its_test(sample_grader, tmp_path, gid, old,
         assert "Hint:" not in text
 
 
+def test_an_unreadable_notebook_of_no_exercise_is_named_in_the_missing_rows(tmp_path):
+    # with several exercises a broken "homework.ipynb" cannot be attributed; the rows still say why
+    other = nbt.load()
+    other["metadata"]["tipslib"]["exercise"] = "other"
+    exercises = {e.id: e for e in (Exercise.from_notebook(nbt.load()), Exercise.from_notebook(other))}
+    broken = tmp_path / "s" / "homework.ipynb"
+    broken.parent.mkdir()
+    broken.write_text('{"cells": [')
+    rows, text = Grader(exercises).grade_student(Submission("s", [broken], broken.parent))
+    assert [r["status"] for r in rows] == ["missing", "missing"]
+    assert all("homework.ipynb is not a readable notebook" in r["notes"] for r in rows) and "homework.ipynb" in text
+
+
 def test_feedback_names_shapes(sample_grader, tmp_path):
     nb = nbt.with_answer(nbt.load(), "dropout_forward", "def dropout_forward(x, p, u):\n    return x.ravel()\n")
     _, text = _grade(sample_grader, tmp_path, "shape", nb)

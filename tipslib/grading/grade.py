@@ -170,8 +170,9 @@ class Grader:
                 mine = [(p, e) for p, e in invalid if p.stem == ex_id or len(self.exercises) == 1]
                 if mine:
                     r = empty_result(ex, "invalid notebook", mine[0][1])
-                else:
-                    r = empty_result(ex, "missing", "no notebook for this exercise was found")
+                else:  # an unreadable notebook named after no exercise cannot be attributed, but is named
+                    unread = "".join(f"; {why}" for p, why in invalid if p.stem not in self.exercises)
+                    r = empty_result(ex, "missing", "no notebook for this exercise was found" + unread)
             results.append(r)
             late_any |= late
             when_any = when_any or when
