@@ -75,6 +75,8 @@ def test_solver_warm_start_reaches_the_same_point(rng):
 def test_solver_bad_input():
     with pytest.raises(ValueError, match="'hessian' and 'target' parameters of solve_elastic_net must have shapes"):
         solve_elastic_net(np.eye(3), np.ones(2), 0.1, 0.5)
+    with pytest.raises(ValueError, match="'w0' parameter of solve_elastic_net must be 2 finite numbers"):
+        solve_elastic_net(np.eye(2), np.ones(2), 0.1, 0.5, w0=np.ones(3))
     with pytest.raises(ValueError, match="must be finite"):
         solve_elastic_net(np.eye(2), np.array([1.0, np.nan]), 0.1, 0.5)
     with pytest.raises(ValueError, match="'lam' parameter of solve_elastic_net"):
@@ -107,6 +109,8 @@ def test_make_sparse_regression(rng):
     np.testing.assert_allclose(y, x @ w)
     with pytest.raises(ValueError, match="'n_informative' parameter of make_sparse_regression"):
         make_sparse_regression(n_features=3, n_informative=4)
+    with pytest.raises(TypeError, match="'rng' parameter of make_sparse_regression"):
+        make_sparse_regression(rng=0)
 
 
 # --- the view ------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_choice, check_int, check_real
+from .._checks import check_choice, check_int, check_real, check_rng
 from ..regularization.numpy_impl import _prox_elastic_net
 from ._base import Blitter, FigureWidget
 
@@ -111,6 +111,9 @@ def solve_elastic_net(hessian, target, lam, alpha, *, w0=None, max_iter=5000, to
         return np.linalg.solve(h + lam * np.eye(len(c)), c)
     lr = 1.0 / (2 * max(np.linalg.eigvalsh(h)[-1], 1e-12))
     w = np.zeros_like(c) if w0 is None else np.array(w0, dtype=np.float64)
+    if w.shape != c.shape or not np.isfinite(w).all():
+        raise ValueError(f"The 'w0' parameter of {owner} must be {len(c)} finite numbers, one per weight. "
+                         f"Got shape {w.shape} instead.")
     z, momentum = w.copy(), 1.0
     for _ in range(max_iter):
         w_next = _prox_elastic_net(z - lr * 2 * (h @ z - c), lr, lam, alpha)
@@ -141,7 +144,7 @@ def make_sparse_regression(n_train=50, n_val=500, n_features=40, n_informative=5
     d = check_int(n_features, "n_features", owner, low=1)
     k = check_int(n_informative, "n_informative", owner, low=0, high=d)
     noise = check_real(noise, "noise", owner, low=0)
-    rng = np.random.default_rng() if rng is None else rng
+    rng = check_rng(rng, owner)
     w = np.zeros(d)
     w[:k] = rng.choice([-1.0, 1.0], k) * rng.uniform(1, 3, k)
     x = rng.standard_normal((n_train + n_val, d))
