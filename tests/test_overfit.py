@@ -5,6 +5,8 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -237,3 +239,21 @@ def test_bad_models_optimizers_and_data(rng, generator):
         TRT.overfit_small_batch(tmodel, LT.cross_entropy, topt, x, y)
     with pytest.raises(ValueError, match="'y'"):
         TRT.overfit_small_batch(tmodel, LT.cross_entropy, topt, xt, yt[:-1])
+
+
+def test_nan_outputs_fail_as_diverged_in_both_twins(rng):
+    # inf - inf in the first layer makes NaN logits; tipslib's losses refuse NaN input,
+    # so the check has to see the outputs first and report divergence instead of raising.
+    x = np.abs(rng.normal(size=(16, 4))) + 0.1
+    y = rng.integers(0, 3, 16)
+    model = L.Sequential(L.Linear(4, 8, rng=rng), L.ReLU(), L.Linear(8, 3, rng=rng))
+    model.params["0.weight"][0, :2] = [np.inf, -np.inf]
+    ours = TRN.overfit_small_batch(model, LN.CrossEntropyLoss(), lambda p: SGD(p, lr=0.1), x, y, progress=False)
+    twin = T.Sequential(T.Linear(4, 8), T.ReLU(), T.Linear(8, 3)).double()
+    with torch.no_grad():
+        twin[0].weight[0, :2] = torch.tensor([torch.inf, -torch.inf])
+    theirs = TRT.overfit_small_batch(twin, LT.CrossEntropyLoss(), lambda p: torch.optim.SGD(p, lr=0.1),
+                                     torch.tensor(x), torch.tensor(y), progress=False)
+    for result in (ours, theirs):
+        assert result.verdict == "fail" and math.isnan(result.final_loss)
+        assert "blow up" in result.diagnosis

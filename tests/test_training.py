@@ -187,6 +187,36 @@ def test_divergence_stops_with_a_warning_not_nan(rng):
     assert all(np.isfinite(h.train_loss))
 
 
+def _nan_output_problem(rng):
+    # Positive inputs meet a weight row of +inf and -inf: inf - inf makes NaN logits from the
+    # first forward on, before any loss is computed (tipslib's losses refuse NaN input).
+    x = np.abs(rng.normal(size=(64, 4))) + 0.1
+    y = rng.integers(0, 3, 64)
+    return x, y
+
+
+def test_divergence_with_nan_outputs_is_reported_not_raised(rng):
+    x, y = _nan_output_problem(rng)
+    model = L.Sequential(L.Linear(4, 32, rng=rng), L.ReLU(), L.Linear(32, 3, rng=rng))
+    model.params["0.weight"][0, :2] = [np.inf, -np.inf]
+    with pytest.warns(RuntimeWarning, match="learning rate"):
+        h = TR.fit(model, LN.CrossEntropyLoss(), O.SGD(model.params, lr=0.1), x, y, epochs=5,
+                   batch_size=16, rng=rng, progress=False)
+    assert h.diverged and np.isnan(h.step_loss[-1])
+
+
+def test_torch_divergence_with_nan_outputs_is_reported_not_raised(rng):
+    x, y = _nan_output_problem(rng)
+    X, Y = to_torch(x, y, device="cpu", dtype=torch.float64)
+    model = TL.Sequential(TL.Linear(4, 32), TL.ReLU(), TL.Linear(32, 3)).double()
+    with torch.no_grad():
+        model[0].weight[0, :2] = torch.tensor([torch.inf, -torch.inf])
+    with pytest.warns(RuntimeWarning, match="learning rate"):
+        h = TT.fit(model, LT.CrossEntropyLoss(), OT.SGD(model.parameters(), lr=0.1), X, Y, epochs=5,
+                   batch_size=16, generator=torch.Generator().manual_seed(0), progress=False)
+    assert h.diverged and np.isnan(h.step_loss[-1])
+
+
 def test_torch_fit_runs_on_device(device, rng):
     xt, yt, xv, yv = _digits(200)
     Xt, Yt, Xv, Yv = to_torch(xt, yt, xv, yv, device=device, dtype=torch.float32)

@@ -103,8 +103,11 @@ def overfit_small_batch(model, loss_fn, optimizer, x, y, *, n_examples=16, max_s
     model.train()
     losses, steps, diverged, accuracy = [], None, False, None
     for t in tqdm(range(max_steps + 1), desc="overfit", disable=not progress, leave=False):
-        out = model.forward(xb)
-        loss = float(loss_fn.forward(out, yb))
+        # Overflow is how divergence shows; the curve reports it instead of a warning per op.
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = model.forward(xb)
+            # NaN outputs are divergence too, but the losses refuse NaN input: catch them first.
+            loss = math.nan if np.isnan(out).any() else float(loss_fn.forward(out, yb))
         losses.append(loss)
         if classify:
             accuracy = float(np.mean(out.argmax(axis=1) == yb))

@@ -59,8 +59,12 @@ def overfit_small_batch(model, loss_fn, optimizer, x, y, *, n_examples=16, max_s
     losses, steps, diverged, accuracy = [], None, False, None
     for t in tqdm(range(max_steps + 1), desc="overfit", disable=not progress, leave=False):
         out = model(xb)
-        loss = loss_fn(out, yb)
-        value = float(loss.detach())
+        # NaN outputs are divergence too, but the losses refuse NaN input: catch them first.
+        if torch.isnan(out).any():
+            value = math.nan
+        else:
+            loss = loss_fn(out, yb)
+            value = float(loss.detach())
         losses.append(value)
         if classify:
             accuracy = float((out.detach().argmax(dim=1) == yb).double().mean())

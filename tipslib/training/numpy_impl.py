@@ -125,7 +125,8 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
             # Overflow is how divergence shows; we test for it below instead of warning per op.
             with np.errstate(over="ignore", invalid="ignore"):
                 out = model.forward(xb)                  # step 1: forward and loss
-                loss = float(loss_fn.forward(out, yb))
+                # NaN outputs are divergence too, but the losses refuse NaN input: catch them first.
+                loss = math.nan if np.isnan(out).any() else float(loss_fn.forward(out, yb))
             if not math.isfinite(loss):
                 history.step_loss.append(loss)
                 history.diverged = True

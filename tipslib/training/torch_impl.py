@@ -90,8 +90,12 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
             if transform is not None:
                 xb = transform(xb)
             out = model(xb)                               # step 1: forward and loss
-            loss = loss_fn(out, yb)
-            value = float(loss.detach())
+            # NaN outputs are divergence too, but the losses refuse NaN input: catch them first.
+            if torch.isnan(out).any():
+                value = math.nan
+            else:
+                loss = loss_fn(out, yb)
+                value = float(loss.detach())
             if not math.isfinite(value):
                 history.step_loss.append(value)
                 history.diverged = True
