@@ -471,6 +471,8 @@ BAD = [
     ("shift for 4 channels on RGB", lambda: A.color_shift(IMG, [0.1, 0.1, 0.1, 0.1]), ValueError, "'shift'"),
     ("shift for 2 channels (torch)", lambda: TA.color_shift(TIMG, [0.1, 0.1]), ValueError, "'shift'"),
     ("shift out of range", lambda: A.color_shift(IMG, [1.5, 0, 0]), ValueError, "'shift'"),
+    ("shift of strings", lambda: A.color_shift(IMG, ["a", "b", "c"]), TypeError, "'shift'"),
+    ("shift None (torch)", lambda: TA.color_shift(TIMG, None), TypeError, "'shift'"),
     ("angle 200", lambda: A.rotate(IMG, 200.0), ValueError, "'angle'"),
     ("angle nan (torch)", lambda: TA.rotate(TIMG, float("nan")), ValueError, "'angle'"),
     ("angle tensor out of range", lambda: TA.rotate(TIMG, torch.tensor([0.0, 181.0])), ValueError, "'angle'"),

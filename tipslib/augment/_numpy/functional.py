@@ -208,7 +208,11 @@ def color_shift(img, shift):
     """
     owner = "color_shift"
     check_image(img, owner)
-    shift = np.asarray(shift, dtype=np.float64)
+    try:
+        shift = np.asarray(shift, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"The 'shift' parameter of {owner} must be a sequence of floats, one per channel. "
+                        f"Got {shift!r} instead.") from None
     if shift.shape != (img.shape[2],):
         raise ValueError(f"The 'shift' parameter of {owner} must hold one value per channel, shape "
                          f"({img.shape[2]},). Got shape {shift.shape} instead.")

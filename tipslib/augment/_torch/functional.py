@@ -193,7 +193,11 @@ def color_shift(img, shift):
     owner = "color_shift"
     check_image(img, owner)
     n, c = img.shape[:2]
-    shift = torch.as_tensor(shift, dtype=_work_dtype(img), device=img.device)
+    try:
+        shift = torch.as_tensor(shift, dtype=_work_dtype(img), device=img.device)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"The 'shift' parameter of {owner} must be a sequence of floats or a float tensor, one "
+                        f"per channel. Got {shift!r} instead.") from None
     if shift.shape not in ((c,), (n, c)):
         raise ValueError(f"The 'shift' parameter of {owner} must hold one value per channel, shape ({c},) or "
                          f"({n}, {c}). Got shape {tuple(shift.shape)} instead.")
