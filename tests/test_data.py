@@ -70,6 +70,13 @@ def test_standardizer_uses_training_statistics_only():
     assert s.transform(test)[:, 0].mean() > 2  # the test set is not re-centred on itself
 
 
+def test_standardizer_leaves_a_constant_with_rounding_noise_near_zero():
+    # 0.1 is not exact in binary: the column's std is ~1e-17, not 0, and must not be divided by.
+    x = np.column_stack([np.full(7, 0.1), np.arange(7.0)])
+    z = Standardizer().fit_transform(x)
+    np.testing.assert_allclose(z[:, 0], 0, atol=1e-12)
+
+
 def test_to_torch_dtypes_and_device():
     x, y = to_torch(np.ones((2, 3)), np.array([1, 0]), device="cpu")
     assert x.dtype == torch.get_default_dtype() and y.dtype == torch.int64 and x.device.type == "cpu"

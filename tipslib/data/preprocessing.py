@@ -62,8 +62,10 @@ class Standardizer:
         if x.ndim != 2 or len(x) == 0:
             raise ValueError(f"The 'x' parameter of Standardizer.fit must be a non-empty 2-D array. Got shape {x.shape} instead.")
         self.mean_ = x.mean(axis=0)
-        std = x.std(axis=0)
-        self.scale_ = np.where(std > 0, std, 1.0)
+        # Test constancy exactly: the std of a constant column such as 0.1 is rounding
+        # noise (~1e-17), and dividing by it would blow that noise up to +-1.
+        constant = x.max(axis=0) == x.min(axis=0)
+        self.scale_ = np.where(constant, 1.0, x.std(axis=0))
         return self
 
     def transform(self, x):
