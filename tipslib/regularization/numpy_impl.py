@@ -286,7 +286,8 @@ class EarlyStopping(EarlyStoppingBase):
 
     See Also
     --------
-    keras.callbacks.EarlyStopping : the same rules (Keras restores only when it stops early).
+    keras.callbacks.EarlyStopping : the same rules; Keras 3 also restores at the end of training
+        (Keras 2 restored only when it stopped early) and adds ``mode='auto'`` and ``baseline``.
     """
 
     def _snapshot(self, model):
