@@ -77,6 +77,14 @@ def test_standardizer_leaves_a_constant_with_rounding_noise_near_zero():
     np.testing.assert_allclose(z[:, 0], 0, atol=1e-12)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_standardizer_refuses_non_finite_training_data(bad):
+    x = np.ones((4, 2))
+    x[1, 1] = bad
+    with pytest.raises(ValueError, match="'x' parameter of Standardizer.fit"):
+        Standardizer().fit(x)
+
+
 def test_to_torch_dtypes_and_device():
     x, y = to_torch(np.ones((2, 3)), np.array([1, 0]), device="cpu")
     assert x.dtype == torch.get_default_dtype() and y.dtype == torch.int64 and x.device.type == "cpu"

@@ -61,6 +61,9 @@ class Standardizer:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or len(x) == 0:
             raise ValueError(f"The 'x' parameter of Standardizer.fit must be a non-empty 2-D array. Got shape {x.shape} instead.")
+        if not np.isfinite(x).all():
+            # One NaN would turn its column's mean and scale into NaN for every later transform.
+            raise ValueError("The 'x' parameter of Standardizer.fit must hold finite numbers. Got NaN or inf entries instead.")
         self.mean_ = x.mean(axis=0)
         # Test constancy exactly: the std of a constant column such as 0.1 is rounding
         # noise (~1e-17), and dividing by it would blow that noise up to +-1.
