@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_callable, check_choice, check_float_array, check_real
+from .._checks import check_callable, check_choice, check_float_array, check_real, check_rng
 from ._common import (NOISE_FACTOR, TOLERANCES, GradientCheck, GradientCheckWarning,
                       ParameterCheck, judge, kink_warning, match_grads, precision_of, settings,
                       start_value, unpack)
@@ -409,14 +409,13 @@ def check_layer_gradients(layer, x, dout=None, *, rng=None, h=None, pass_tol=Non
     owner = "check_layer_gradients"
     _check_module(layer, "layer", owner)
     check_float_array(x, "x", owner)
-    if rng is not None and not isinstance(rng, np.random.Generator):
-        raise TypeError(f"The 'rng' parameter of {owner} must be a numpy.random.Generator. Got {rng!r} instead.")
+    rng = check_rng(rng, owner)
     x = np.array(x, copy=True, order="C")
     saved = {k: np.array(v, copy=True) for k, v in layer.buffers.items()}
     try:
         out = layer.forward(x)
         if dout is None:
-            dout = (rng if rng is not None else np.random.default_rng()).standard_normal(out.shape).astype(out.dtype)
+            dout = rng.standard_normal(out.shape).astype(out.dtype)
         check_float_array(dout, "dout", owner)
         if tuple(dout.shape) != tuple(out.shape):
             raise ValueError(f"The 'dout' parameter of {owner} must have the output's shape {out.shape}. Got {dout.shape} instead.")
