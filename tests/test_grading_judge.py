@@ -84,6 +84,14 @@ def test_an_unreadable_notebook_of_no_exercise_is_named_in_the_missing_rows(tmp_
     assert all("homework.ipynb is not a readable notebook" in r["notes"] for r in rows) and "homework.ipynb" in text
 
 
+def test_a_link_to_the_solutions_is_not_graded(sample_grader, tmp_path):
+    folder = tmp_path / "linker"
+    folder.mkdir()
+    (folder / "sample.ipynb").symlink_to(nbt.SAMPLE)  # the instructor's source, solutions included
+    (row,), _ = sample_grader.grade_student(Submission("linker", [folder / "sample.ipynb"], folder))
+    assert (row["status"], row["total"]) == ("invalid notebook", "0") and "symbolic link" in row["notes"]
+
+
 def test_feedback_names_shapes(sample_grader, tmp_path):
     nb = nbt.with_answer(nbt.load(), "dropout_forward", "def dropout_forward(x, p, u):\n    return x.ravel()\n")
     _, text = _grade(sample_grader, tmp_path, "shape", nb)

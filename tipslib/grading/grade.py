@@ -6,7 +6,9 @@ SUBMISSIONS_DIR (the file stem is the student id). A notebook belongs to the
 exercise named in its ``tipslib.exercise`` metadata (a notebook naming an
 exercise that is not being graded is ignored); without that metadata, to the
 exercise whose id is its file stem, else to the one sharing most answer-cell
-ids. If a student has two notebooks for one exercise the newest is graded.
+ids. If a student has two notebooks for one exercise the newest is graded. A
+notebook that is a symbolic link is not followed (it could point at the
+solutions): it counts as an invalid notebook.
 
 Submission time: ``submitted_at`` from a ``timestamp.txt`` in the student's
 folder (ISO 8601, or nbgrader's ``2024-05-01 12:00:00.000000 UTC``; naive times
@@ -134,6 +136,9 @@ class Grader:
         """``(rows, feedback text)`` for one student."""
         found, invalid, notes = {}, [], {}
         for path in sub.notebooks:
+            if path.is_symlink():  # it could point at the instructor's source notebook, solutions and all
+                invalid.append((path, f"{path.name} is a symbolic link, not a notebook file"))
+                continue
             try:
                 nb = nbk.load(path)
             except nbk.InvalidNotebook as exc:
