@@ -80,14 +80,18 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
     loss_fn : tipslib NumPy loss object (``CrossEntropyLoss()``, ...)
     optimizer : tipslib NumPy optimizer built on ``model.params``
     x_train, y_train : arrays with one row per example
-    epochs : int
+    epochs : int, default 10
         Full passes over the training set.
-    batch_size : int
+    batch_size : int, default 32
         Examples per weight update.
     x_val, y_val : arrays, optional
         Measured after every epoch, in eval mode.
     rng : numpy.random.Generator, optional
         Shuffles the examples each epoch.
+    shuffle : bool, default True
+        Draw a fresh order of the examples every epoch.
+    drop_last : bool, default False
+        Skip the last, smaller mini-batch when ``batch_size`` does not divide the data.
     transform : callable, optional
         Applied to every training mini-batch's inputs as it is drawn: data
         augmentation on the fly, so each epoch sees new variants.
@@ -103,8 +107,13 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
     metric : callable, 'auto' or None
         ``metric(output, target) -> float``. ``'auto'`` uses :func:`accuracy`
         when the labels are integers.
-    progress : bool
+    progress : bool, default True
         Show a tqdm bar over the epochs.
+
+    See Also
+    --------
+    tipslib.training.torch_impl.fit : the same loop for an ``nn.Module`` and a ``torch.optim.Optimizer``
+        (torch itself has no ``fit``; this is the loop people write by hand).
     """
     callbacks = list(callbacks)
     check_fit_args(len(x_train), len(y_train), epochs, batch_size, drop_last, shuffle, callbacks)
