@@ -196,3 +196,11 @@ def test_train_eval_propagate_and_state_dict_round_trip(rng):
 def test_backward_before_forward_is_an_error():
     with pytest.raises(RuntimeError, match="before forward"):
         L.Linear(2, 2).backward(np.ones((1, 2)))
+
+
+def test_sequential_params_cannot_be_replaced_silently():
+    # The dicts are views of the layers' own; an assignment would be lost, so it must fail.
+    model = L.Sequential(L.Linear(2, 3), L.ReLU())
+    for name in ("params", "grads", "buffers"):
+        with pytest.raises(AttributeError):
+            setattr(model, name, {})

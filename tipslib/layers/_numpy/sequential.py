@@ -22,7 +22,9 @@ class Sequential(Module):
     """
 
     def __init__(self, *layers: Module) -> None:
-        super().__init__()
+        # Not Module.__init__: it would assign params/grads/buffers, which here are
+        # read-only views of the layers' dicts (assigning to them is a mistake).
+        self.training = True
         for i, layer in enumerate(layers):
             if not isinstance(layer, Module):
                 raise TypeError(
@@ -36,9 +38,9 @@ class Sequential(Module):
 
     # The dicts are rebuilt on each access from the layers' own dicts, so they
     # always show the arrays the layers hold now (grads are replaced per backward).
-    params = property(lambda self: self._gather("params"), lambda self, v: None)
-    grads = property(lambda self: self._gather("grads"), lambda self, v: None)
-    buffers = property(lambda self: self._gather("buffers"), lambda self, v: None)
+    params = property(lambda self: self._gather("params"))
+    grads = property(lambda self: self._gather("grads"))
+    buffers = property(lambda self: self._gather("buffers"))
 
     def forward(self, x):
         for layer in self.layers:
