@@ -21,7 +21,9 @@ for each submission, forks a child that
   zygote) with fresh root-owned tmpfs over /tmp, /var/tmp and /dev/shm (no
   scratch space shared between runs) and an empty tmpfs over the instructor
   sources, the submissions and the output folders; if Python lives under a
-  folder others cannot enter (a pyenv in /root), only Python is bound back;
+  folder others cannot enter (a pyenv in /root), only Python is bound back,
+  and if it lives under /tmp (a venv in a checkout there) it is bound back
+  into the fresh tmpfs;
 - always: ``socket`` is replaced by a stub that raises (see ``_runner``).
 
 Not protected: student code shares its process with the test cells that test
@@ -146,7 +148,18 @@ def _private_filesystem(hide):
             _mount(os.path.join(staging, os.path.relpath(p, top)), p, None, MS_BIND | MS_REC)
     for d in ("/tmp", "/var/tmp", "/dev/shm"):
         if os.path.isdir(d):
-            _mount("tmpfs", d, "tmpfs", 0, "mode=755")
+            # Python itself may live under a scratch folder (a venv in a checkout
+            # under /tmp, as in CI): keep a handle on the old folder and bind
+            # those paths back into the fresh tmpfs.
+            inside = [p for p in needed if p.startswith(d.rstrip("/") + os.sep)]
+            old = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                _mount("tmpfs", d, "tmpfs", 0, "mode=755")
+                for p in inside:
+                    os.makedirs(p, mode=0o755, exist_ok=True)
+                    _mount(f"/proc/self/fd/{old}/{os.path.relpath(p, d)}", p, None, MS_BIND | MS_REC)
+            finally:
+                os.close(old)
     for d in hide:
         d = os.path.realpath(d)
         if os.path.isdir(d) and not any(p == d or p.startswith(d + os.sep) for p in needed):
