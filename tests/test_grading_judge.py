@@ -92,6 +92,17 @@ def test_a_link_to_the_solutions_is_not_graded(sample_grader, tmp_path):
     assert (row["status"], row["total"]) == ("invalid notebook", "0") and "symbolic link" in row["notes"]
 
 
+def test_switching_the_guard_off_and_on_around_the_reference_is_caught(sample_grader, tmp_path):
+    src = ("import importlib, sys\n\nO = importlib.import_module('tipslib.' + 'optim' + '.numpy_impl')\n\n"
+           "def adam_step(w, g, m, v, t, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8):\n"
+           "    w, m, v = w.copy(), m.copy(), v.copy()\n"
+           "    guard = sys.getprofile()\n    sys.setprofile(None)\n"
+           "    getattr(O, 'adam_' + 'step')(w, g, m, v, None, t, lr=lr, betas=(beta1, beta2), eps=eps)\n"
+           "    sys.setprofile(guard)\n    return w, m, v\n")
+    rows, _ = _grade(sample_grader, tmp_path, "unguard", nbt.with_answer(nbt.load(), "adam_step", src))
+    assert points(rows) == {"test_adam": 0, "test_dropout": 2, "test_mse": 1}
+
+
 def test_feedback_names_shapes(sample_grader, tmp_path):
     nb = nbt.with_answer(nbt.load(), "dropout_forward", "def dropout_forward(x, p, u):\n    return x.ravel()\n")
     _, text = _grade(sample_grader, tmp_path, "shape", nb)

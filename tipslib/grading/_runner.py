@@ -88,10 +88,19 @@ def _module_paths(modules):
 def _guard(fn, fn_name, prefixes, modules, channel, reported):
     """Wrap a graded function: any frame of a forbidden module inside its call is reported."""
 
+    def report(what):
+        reported.add(fn_name)
+        channel.send({"m": "forbidden", "function": fn_name, "module": what})
+
     def profiler(frame, event, arg):
-        if event == "call" and frame.f_code.co_filename.startswith(prefixes) and fn_name not in reported:
-            reported.add(fn_name)
-            channel.send({"m": "forbidden", "function": fn_name, "module": ", ".join(modules)})
+        if fn_name in reported:
+            return
+        if event == "call" and frame.f_code.co_filename.startswith(prefixes):
+            report(", ".join(modules))
+        # switching the guard off and back on around a call would hide it from the check in
+        # `guarded` below; the guard of a nested graded function (same code) is not that
+        elif event == "c_call" and arg is sys.setprofile and frame.f_code is not guarded.__code__:
+            report("the profiler guard was removed")
 
     def guarded(*args, **kwargs):
         previous = sys.getprofile()
@@ -100,8 +109,7 @@ def _guard(fn, fn_name, prefixes, modules, channel, reported):
             return fn(*args, **kwargs)
         finally:
             if sys.getprofile() is not profiler and fn_name not in reported:
-                reported.add(fn_name)
-                channel.send({"m": "forbidden", "function": fn_name, "module": "the profiler guard was removed"})
+                report("the profiler guard was removed")
             sys.setprofile(previous)
 
     guarded.__wrapped__ = fn
