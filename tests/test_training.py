@@ -217,6 +217,23 @@ def test_torch_divergence_with_nan_outputs_is_reported_not_raised(rng):
     assert h.diverged and np.isnan(h.step_loss[-1])
 
 
+def test_nan_validation_outputs_give_a_nan_val_loss_not_an_error(rng):
+    # A negative running variance is NaN in eval mode only: training stays finite.
+    x, y = _nan_output_problem(rng)
+    model = L.Sequential(L.Linear(4, 8, rng=rng), L.BatchNorm1d(8), L.Linear(8, 3, rng=rng))
+    model[1].buffers["running_var"][:] = -10.0
+    h = TR.fit(model, LN.CrossEntropyLoss(), O.SGD(model.params, lr=0.1), x, y, x_val=x, y_val=y,
+               epochs=1, batch_size=16, rng=rng, progress=False)
+    assert np.isnan(h.val_loss[0]) and np.isfinite(h.train_loss[0])
+
+    X, Y = to_torch(x, y, device="cpu", dtype=torch.float64)
+    twin = TL.Sequential(TL.Linear(4, 8), TL.BatchNorm1d(8), TL.Linear(8, 3)).double()
+    twin[1].running_var.fill_(-10.0)
+    h = TT.fit(twin, LT.CrossEntropyLoss(), OT.SGD(twin.parameters(), lr=0.1), X, Y, x_val=X, y_val=Y,
+               epochs=1, batch_size=16, generator=torch.Generator().manual_seed(0), progress=False)
+    assert np.isnan(h.val_loss[0]) and np.isfinite(h.train_loss[0])
+
+
 def test_torch_fit_runs_on_device(device, rng):
     xt, yt, xv, yv = _digits(200)
     Xt, Yt, Xv, Yv = to_torch(xt, yt, xv, yv, device=device, dtype=torch.float32)

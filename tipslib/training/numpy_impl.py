@@ -63,9 +63,11 @@ def accuracy(output, target):
 
 def _evaluate(model, loss_fn, x, y, metric, batch_size):
     model.eval()
-    outs = [model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-    out = np.concatenate(outs)
-    loss = float(loss_fn.forward(out, y))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.concatenate([model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+    # The last update of an epoch can blow the weights up: report a NaN validation loss
+    # (the next training step then stops the run) instead of the loss refusing NaN input.
+    loss = math.nan if np.isnan(out).any() else float(loss_fn.forward(out, y))
     return loss, (metric(out, y) if metric else None)
 
 

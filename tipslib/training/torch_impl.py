@@ -58,7 +58,10 @@ def accuracy(output, target):
 def _evaluate(model, loss_fn, x, y, metric, batch_size):
     model.eval()
     out = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-    return float(loss_fn(out, y)), (metric(out, y) if metric else None)
+    # The last update of an epoch can blow the weights up: report a NaN validation loss
+    # (the next training step then stops the run) instead of the loss refusing NaN input.
+    loss = math.nan if torch.isnan(out).any() else float(loss_fn(out, y))
+    return loss, (metric(out, y) if metric else None)
 
 
 def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32,
