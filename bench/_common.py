@@ -7,6 +7,7 @@ and, for running alone, ``if __name__ == "__main__": print_table(run())``.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from dataclasses import dataclass
@@ -26,6 +27,26 @@ class Row:
         if self.ours_s is None or self.anchor_s in (None, 0):
             return None
         return self.ours_s / self.anchor_s
+
+
+@contextlib.contextmanager
+def single_thread():
+    """Run torch and NumPy's BLAS on one thread each while timing.
+
+    A like-for-like comparison (the NumPy twins are single-threaded loops), and
+    stable on a shared 2-core machine, where idle-spinning worker threads of
+    both libraries distort timings by an order of magnitude.
+    """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def median_time(fn, *, repeat=5, warmup=1, sync=None) -> float:

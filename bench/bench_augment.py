@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Row, median_time, print_table  # noqa: E402
+from _common import Row, median_time, print_table, single_thread  # noqa: E402
 
 from tipslib.augment import numpy_impl as A  # noqa: E402
 from tipslib.augment import torch_impl as TA  # noqa: E402
@@ -44,14 +44,8 @@ def _widget_seconds(repeat):
 
 
 def run(quick: bool = False) -> list[Row]:
-    # One torch thread, like NumPy: a like-for-like comparison that also stays
-    # stable on a shared machine, where idle-spinning worker threads distort timings.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         return _run(quick)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(quick):

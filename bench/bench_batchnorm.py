@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Row, median_time, print_table  # noqa: E402
+from _common import Row, median_time, print_table, single_thread  # noqa: E402
 
 from tipslib.layers import numpy_impl as L  # noqa: E402
 from tipslib.layers import torch_impl as TL  # noqa: E402
@@ -28,15 +28,9 @@ def _torch_step(module, x, dout):
     return step
 
 
-def run(quick: bool = False) -> list:
-    # One torch thread, like NumPy: a like-for-like comparison that also stays
-    # stable on a shared machine, where idle-spinning worker threads distort timings.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+def run(quick: bool = False) -> list[Row]:
+    with single_thread():
         return _run(quick)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(quick):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Row, median_time, print_table  # noqa: E402
+from _common import Row, median_time, print_table, single_thread  # noqa: E402
 
 from tipslib.layers import numpy_impl as L  # noqa: E402
 from tipslib.layers import torch_impl as TL  # noqa: E402
@@ -32,12 +32,8 @@ def _torch_step(module, x, dout):
 
 
 def run(quick: bool = False) -> list[Row]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with single_thread():
         return _run(quick)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(quick):

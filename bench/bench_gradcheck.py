@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Row, median_time, print_table  # noqa: E402
+from _common import Row, median_time, print_table, single_thread  # noqa: E402
 
 from tipslib.data import load_digits  # noqa: E402
 from tipslib.gradcheck import numpy_impl as G  # noqa: E402
@@ -28,13 +28,9 @@ from tipslib.layers import numpy_impl as L  # noqa: E402
 from tipslib.losses import numpy_impl as LN  # noqa: E402
 
 
-def run(quick: bool = False) -> list:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # like NumPy's loop: one core, stable on a shared machine
-    try:
+def run(quick: bool = False) -> list[Row]:
+    with single_thread():
         return _run(quick)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _models(batch):

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Row, median_time, print_table  # noqa: E402
+from _common import Row, median_time, print_table, single_thread  # noqa: E402
 
 from tipslib.optim import numpy_impl as npo  # noqa: E402
 from tipslib.optim import torch_impl as tho  # noqa: E402
@@ -94,14 +94,10 @@ def _cuda_row(n, repeat):
 
 
 def run(quick: bool = False) -> list:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        n = 10 ** 6 if quick else 10 ** 7
-        repeat = 5 if quick else 15
+    n = 10 ** 6 if quick else 10 ** 7
+    repeat = 5 if quick else 15
+    with single_thread():
         rows = _cpu_rows(n, repeat)
-    finally:
-        torch.set_num_threads(threads)
     sizes = [10 ** 6] if quick else [10 ** 7, 10 ** 8]
     rows += [_cuda_row(s, repeat) for s in sizes]
     return rows

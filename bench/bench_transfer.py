@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Row, median_time, print_table  # noqa: E402
+from _common import Row, median_time, print_table, single_thread  # noqa: E402
 
 
 def run(quick: bool = False) -> list[Row]:
@@ -25,14 +25,10 @@ def run(quick: bool = False) -> list[Row]:
     load_digits()  # the first call imports scikit-learn: keep it out of the timings
     repeats = 1 if quick else 3
     kw = dict(sizes=N.SIZES, repeats=repeats)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # like NumPy, which the experiment runs on one BLAS thread
-    try:
+    with single_thread():
         t_np = median_time(lambda: N.transfer_experiment(rng=np.random.default_rng(0), **kw), repeat=3 if quick else 5)
         t_th = median_time(lambda: T.transfer_experiment(generator=torch.Generator().manual_seed(0), **kw),
                            repeat=3 if quick else 5)
-    finally:
-        torch.set_num_threads(threads)
     what = f"transfer_experiment, sizes {N.SIZES} x 4 regimes x {repeats} repeat(s), ~150 steps each"
     return [Row(f"{what}, NumPy", t_np, t_th, "torch twin, CPU, 1 thread", goal="< 1x",
                 note="the notebook runs the NumPy one with repeats=3")]
