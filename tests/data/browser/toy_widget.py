@@ -64,8 +64,8 @@ class DeadControlWidget(ToyWidget):
 
 
 class SqueezedWidget(ToyWidget):
-    """ToyWidget with the base class's one-row layout: five sliders' worth of controls in a
-    row that does not wrap leaves the slider tracks too narrow to drag."""
+    """ToyWidget with every control in one row that does not wrap (what FigureWidget.layout
+    did before it wrapped): five sliders' worth of controls leave the tracks too narrow to drag."""
 
     def __init__(self):
         import ipywidgets as w
@@ -76,4 +76,7 @@ class SqueezedWidget(ToyWidget):
         for c in extra.values():
             c.observe(lambda _change: self._on_change(), names="value")
 
-    layout = FigureWidget.layout
+    def layout(self):
+        import ipywidgets as w
+
+        return w.VBox([w.HBox(list(self.controls.values())), self.image])
