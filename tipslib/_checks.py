@@ -27,6 +27,7 @@ __all__ = [
     "check_same_shape",
     "check_callable",
     "check_rng",
+    "check_generator",
 ]
 
 
@@ -181,3 +182,13 @@ def check_rng(rng: Any, owner: str | None = None, name: str = "rng"):
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"{_where(name, owner)} must be a numpy.random.Generator. Got {rng!r} instead.")
     return rng
+
+
+def check_generator(generator: Any, owner: str | None = None, name: str = "generator"):
+    """Return ``generator`` if it is ``None`` or a ``torch.Generator``; the torch twins'
+    counterpart of :func:`check_rng` (``None`` means torch's default generator)."""
+    import torch  # only the torch twins have a generator
+
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"{_where(name, owner)} must be a torch.Generator. Got {generator!r} instead.")
+    return generator

@@ -13,7 +13,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from .._checks import check_bool, check_int
+from .._checks import check_bool, check_generator, check_int
 from ._common import History, call_callbacks, check_fit_args, warn_diverged
 from ._overfit_torch import OverfitResult, overfit_small_batch
 
@@ -38,8 +38,7 @@ def minibatches(x, y, batch_size, *, shuffle=True, generator=None, drop_last=Fal
     batch_size = check_int(batch_size, "batch_size", owner, low=1)
     check_bool(shuffle, "shuffle", owner)
     check_bool(drop_last, "drop_last", owner)
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"The 'generator' parameter of {owner} must be a torch.Generator. Got {generator!r} instead.")
+    check_generator(generator, owner)
     n = len(x)
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     order = order.to(x.device)

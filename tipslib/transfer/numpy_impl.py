@@ -28,7 +28,6 @@ The torch twin is :mod:`tipslib.transfer.torch_impl`.
 
 from __future__ import annotations
 
-import contextlib
 from importlib import resources
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._checks import check_int, check_real, check_rng
+from .._threads import one_blas_thread
 from ..data import load_digits
 from ..layers.numpy_impl import Linear, Module, ReLU, Sequential
 from ..losses.numpy_impl import CrossEntropyLoss
@@ -52,16 +52,6 @@ __all__ = [
 ]
 
 WEIGHTS_FILE = "pretrained_digits.npz"
-
-
-def _one_blas_thread():
-    """Small matrix products run fastest on one thread; on a busy machine, BLAS
-    worker threads waiting for a core made them many times slower."""
-    try:
-        from threadpoolctl import threadpool_limits  # installed with scikit-learn
-    except ImportError:  # pragma: no cover
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 # --- the network ---------------------------------------------------------------------------
@@ -446,7 +436,7 @@ def transfer_experiment(sizes=SIZES, *, regimes=REGIMES, steps=150, batch_size=3
     acc = {r: np.zeros((len(sizes), repeats)) for r in regimes}
     trainable = {}
     bar = tqdm(total=len(sizes) * repeats * len(regimes), desc="transfer runs", disable=not progress, leave=False)
-    with _one_blas_thread():
+    with one_blas_thread():
         _run_grid(sizes, regimes, repeats, steps, batch_size, lr, momentum, rng, x_pool, y_pool, x_test, y_test,
                   acc, trainable, bar)
     bar.close()

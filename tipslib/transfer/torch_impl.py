@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .._checks import check_int, check_real
+from .._checks import check_generator, check_int, check_real
 from ..data import load_digits
 from ..layers.torch_impl import Linear, ReLU, Sequential
 from ..losses.torch_impl import CrossEntropyLoss
@@ -43,11 +43,6 @@ TORCH_ONLY: frozenset[str] = frozenset()
 WEIGHTS_FILE = "pretrained_digits.npz"
 
 
-def _generator(generator, owner):
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"The 'generator' parameter of {owner} must be a torch.Generator. Got {generator!r} instead.")
-    return generator
-
 
 # --- the network ---------------------------------------------------------------------------
 
@@ -55,7 +50,7 @@ def _generator(generator, owner):
 def make_mlp(sizes=HIDDEN_LAYERS, *, generator=None, dtype=None, device=None):
     """Twin of the NumPy ``make_mlp``: tipslib's torch ``Linear``/``ReLU`` in a ``Sequential``."""
     sizes = check_layer_sizes(sizes, "make_mlp")
-    generator = _generator(generator, "make_mlp")
+    generator = check_generator(generator, "make_mlp")
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         if i:
@@ -157,7 +152,7 @@ def load_pretrained(num_classes=None, *, path=None, generator=None, dtype=None, 
     owner = "load_pretrained"
     if num_classes is not None:
         num_classes = check_int(num_classes, "num_classes", owner, low=1)
-    generator = _generator(generator, owner)
+    generator = check_generator(generator, owner)
     path = pretrained_path() if path is None else Path(path)
     if not path.is_file():
         raise ValueError(f"The 'path' parameter of {owner} must name an existing .npz file. Got {str(path)!r} instead.")
@@ -179,7 +174,7 @@ def transfer_model(regime, num_classes=NUM_CLASSES, *, path=None, generator=None
     owner = "transfer_model"
     check_regime(regime, owner)
     num_classes = check_int(num_classes, "num_classes", owner, low=1)
-    generator = _generator(generator, owner)
+    generator = check_generator(generator, owner)
     if regime == "scratch":
         return make_mlp((*HIDDEN_LAYERS[:-1], num_classes), generator=generator, dtype=dtype, device=device)
     model = load_pretrained(num_classes, path=path, generator=generator, dtype=dtype, device=device)
@@ -206,7 +201,7 @@ def target_task(*, test_size=0.3, generator=None, dtype=None, device=None):
     """Twin of the NumPy ``target_task``: the negatives of the odd rows, split from ``generator``."""
     owner = "target_task"
     test_size = check_real(test_size, "test_size", owner, low=0, high=1, low_open=True, high_open=True)
-    generator = _generator(generator, owner)
+    generator = check_generator(generator, owner)
     x, y = _half(1, dtype, device)
     x = 1.0 - x
     test = torch.zeros(len(y), dtype=torch.bool)
@@ -225,7 +220,7 @@ def stratified_subset(x, y, n, *, generator=None):
     """Twin of the NumPy ``stratified_subset``: classes dealt out in turns."""
     owner = "stratified_subset"
     n = check_int(n, "n", owner, low=1, high=len(y))
-    generator = _generator(generator, owner)
+    generator = check_generator(generator, owner)
     order = torch.randperm(len(y), generator=generator)
     classes, codes = torch.unique(y.cpu()[order], return_inverse=True)
     turn = torch.zeros(len(y), dtype=torch.int64)
@@ -267,7 +262,7 @@ def transfer_experiment(sizes=SIZES, *, regimes=REGIMES, steps=150, batch_size=3
     repeats = check_int(repeats, "repeats", owner, low=1)
     lr = check_lr_table(lr, regimes, owner)
     momentum = check_real(momentum, "momentum", owner, low=0, high=1, high_open=True)
-    generator = _generator(generator, owner)
+    generator = check_generator(generator, owner)
     x_pool, y_pool, x_test, y_test = target_task(generator=generator, device=device)
     if max(sizes) > len(y_pool):
         raise ValueError(f"The 'sizes' parameter of {owner} must be at most {len(y_pool)}, the target training pool. Got {max(sizes)} instead.")

@@ -21,7 +21,6 @@ the surface and the digits loss, all redrawn in place.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +28,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._checks import check_choice, check_int, check_real
+from .._threads import one_blas_thread
 from ._base import Blitter, FigureWidget
 
 __all__ = [
@@ -101,22 +101,6 @@ SURFACES = {
         xlim=(-2.5, 2.5), ylim=(-1.8, 1.8), levels=tuple(np.geomspace(0.02, 3, 9)),
     ),
 }
-
-
-@lru_cache(maxsize=1)
-def _blas_controller():
-    try:
-        from threadpoolctl import ThreadpoolController  # installed with scikit-learn
-    except ImportError:  # pragma: no cover
-        return None
-    return ThreadpoolController()
-
-
-def _one_blas_thread():
-    """Run small matrix products on one thread: on a busy machine, handing a
-    (10 x 1797) @ (1797 x 64) product to several BLAS threads made it 100x slower."""
-    controller = _blas_controller()
-    return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
 
 
 # --- optimizers ------------------------------------------------------------------------------
@@ -249,7 +233,7 @@ def train_digits_curve(optimizer_name, lr, steps=30, *, options=None):
     loss_fn = CrossEntropyLoss()
     opt = make_optimizer(optimizer_name, model.params, lr, options)
     losses = []
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _one_blas_thread():
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_blas_thread():
         for t in range(steps + 1):
             loss = float(loss_fn.forward(model.forward(x), y))
             if not math.isfinite(loss):

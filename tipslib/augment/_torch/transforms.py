@@ -14,7 +14,7 @@ import math
 
 import torch
 
-from ..._checks import check_bool, check_real
+from ..._checks import check_bool, check_generator, check_real
 from .._checks import check_image_shape, check_range_pair
 from . import functional as F
 
@@ -23,11 +23,6 @@ __all__ = [
     "RandomErasing", "PixelDropout", "ContrastBrightness", "Compose",
 ]
 
-
-def _generator(generator, owner):
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"The 'generator' parameter of {owner} must be a torch.Generator. Got {generator!r} instead.")
-    return generator
 
 
 def _rand(size, generator, dtype=torch.float64):
@@ -48,7 +43,7 @@ class _Transform:
         F.check_image(batch, owner)
         if batch.ndim == 3:
             return self(batch.unsqueeze(0), generator).squeeze(0)
-        params = self.draw(tuple(batch.shape), _generator(generator, owner))
+        params = self.draw(tuple(batch.shape), check_generator(generator, owner))
         return self.apply(batch, params)
 
     def __repr__(self):
@@ -152,7 +147,7 @@ class GaussianNoise(_Transform):
         F.check_image(batch, "GaussianNoise")
         if batch.ndim == 3:
             return self(batch.unsqueeze(0), generator).squeeze(0)
-        generator = _generator(generator, "GaussianNoise")
+        generator = check_generator(generator, "GaussianNoise")
         if generator is None:  # the default generator of the batch's device: no copy across devices
             noise = self.std * torch.randn(batch.shape, dtype=F._work_dtype(batch), device=batch.device)
             return F._add_noise(batch, noise)
@@ -236,7 +231,7 @@ class Compose:
                 raise TypeError(f"The 'transforms' parameter of Compose must hold callables. "
                                 f"Got {t!r} at position {i} instead.")
         self.transforms = transforms
-        self.generator = _generator(generator, "Compose")
+        self.generator = check_generator(generator, "Compose")
         self.image_shape = check_image_shape(image_shape, "Compose")
 
     def _run(self, batch):
