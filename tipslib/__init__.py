@@ -11,6 +11,8 @@ Importing ``tipslib`` itself loads neither torch nor the topics.
 
 from ._device import torch_device
 from ._display import show_source
+from .claims import ClaimFailed, claim, clearly_greater, mean_spread, seeds
 
 __version__ = "0.1.0"
-__all__ = ["torch_device", "show_source", "__version__"]
+__all__ = ["torch_device", "show_source", "claim", "clearly_greater", "mean_spread", "seeds",
+           "ClaimFailed", "__version__"]
