@@ -95,9 +95,7 @@ def notebook_rows(quick: bool) -> list[Row]:
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
-    from tipslib._browser import chapter_notebooks
-
-    chapters = chapter_notebooks()
+    chapters = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     if not chapters:
         return [Row("chapter notebooks", None, None, goal=NOTEBOOK_GOAL, note="absent: notebooks/ has none")]
     folder = REPO / "notebooks"

@@ -5,7 +5,7 @@
     python bench/screenshot_widgets.py RegularizationExplorer --out /tmp/shots
 
 Each widget is shown in a notebook of its own in a private JupyterLab in headless
-Chromium (the machinery of the browser tests, ``tipslib._browser``); the picture is
+Chromium (the machinery of the browser tests, ``tests/browser_harness.py``); the picture is
 the widget's output area, controls and figure, written to
 ``docs/images/widget-<module>.png`` as an indexed-colour PNG (kept under 200 KB).
 """
@@ -19,6 +19,8 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# The browser harness lives beside the tests (the package does not ship it).
+sys.path.insert(0, str(REPO / "tests"))
 DEFAULT = "LearningRateExplorer"
 MAX_BYTES = 200_000
 
@@ -35,7 +37,7 @@ def small_png(png: bytes, colors: int = 128) -> bytes:
 
 
 def main(argv=None) -> int:
-    from tipslib import _browser as B
+    import browser_harness as B
 
     widgets = B.discover_widgets()
     names = [cls for _, cls in widgets]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tipslib import _browser as B
+import browser_harness as B
 
 pytestmark = pytest.mark.browser
 

@@ -1,7 +1,8 @@
 """Drive the course in a real browser: JupyterLab + headless Chromium + playwright.
 
 Shared by ``tests/test_browser.py``, ``bench/bench_browser_widgets.py`` and
-``bench/screenshot_widgets.py``. Nothing here is imported by the course itself;
+``bench/screenshot_widgets.py`` (which put ``tests/`` on ``sys.path``). It lives
+beside the tests, not in the package: the wheel ships no test harness.
 playwright (a ``[test]`` extra) is imported only when a browser is launched.
 
 The pieces:
