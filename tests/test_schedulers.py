@@ -26,6 +26,9 @@ SCHEDULES = [
     ("CosineAnnealingLR", {"T_max": 7, "eta_min": 0.01}),
     ("CosineAnnealingLR", {"T_max": 1}),
     ("CosineAnnealingLR", {"T_max": 25, "eta_min": 1e-3}),
+    ("LinearLR", {}),
+    ("LinearLR", {"start_factor": 0.01, "total_iters": 20}),
+    ("LinearLR", {"start_factor": 1.0, "end_factor": 0.1, "total_iters": 37}),
 ]
 IDS = [f"{n}-" + "-".join(f"{k}={v}" for k, v in kw.items()) for n, kw in SCHEDULES]
 
@@ -200,6 +203,10 @@ BAD = [
     ("negative gamma", lambda: npo.ExponentialLR(_np_opt(), -0.5), ValueError, ["'gamma'"]),
     ("NaN gamma", lambda: tho.ExponentialLR(_torch_opt(), float("nan")), ValueError, ["'gamma'"]),
     ("T_max 0", lambda: npo.CosineAnnealingLR(_np_opt(), 0), ValueError, ["'T_max'"]),
+    ("LinearLR start_factor 0", lambda: npo.LinearLR(_np_opt(), start_factor=0.0), ValueError,
+     ["'start_factor'", "LinearLR", "(0, 1]", "Got 0.0"]),
+    ("LinearLR end_factor 2", lambda: tho.LinearLR(_torch_opt(), end_factor=2.0), ValueError, ["'end_factor'"]),
+    ("LinearLR total_iters 0", lambda: npo.LinearLR(_np_opt(), total_iters=0), ValueError, ["'total_iters'"]),
     ("negative eta_min", lambda: tho.CosineAnnealingLR(_torch_opt(), 5, eta_min=-1.0), ValueError, ["'eta_min'"]),
     ("torch optimizer given to NumPy", lambda: npo.StepLR(_torch_opt(), 3), TypeError, ["'optimizer'", "SGD"]),
     ("NumPy optimizer given to torch", lambda: tho.StepLR(_np_opt(), 3), TypeError, ["'optimizer'"]),

@@ -13,7 +13,7 @@ from ..._checks import check_int, check_real
 from .._plateau import _check_plateau, _is_better, _metric
 from .base import Optimizer
 
-__all__ = ["StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
+__all__ = ["StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau"]
 
 
 def _check_optimizer(optimizer, owner):
@@ -126,6 +126,40 @@ class CosineAnnealingLR(_Schedule):
 
     def formula(self, base_lr, epoch):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+
+class LinearLR(_Schedule):
+    r"""Scale the learning rate by a factor that moves in a straight line: the usual warm-up.
+
+    .. math:: \eta_e = \eta_0 \left(f_s + (f_e - f_s)\,\frac{\min(e, T)}{T}\right)
+
+    With the defaults the rate starts at a third of :math:`\eta_0` and reaches
+    :math:`\eta_0` after ``total_iters`` epochs (or optimizer steps, if you call
+    ``step()`` after every batch, as warm-up usually does), then stays there.
+
+    Parameters
+    ----------
+    optimizer : tipslib NumPy optimizer
+    start_factor : float in (0, 1], default 1/3
+    end_factor : float in [0, 1], default 1
+    total_iters : int >= 1, default 5
+
+    See Also
+    --------
+    torch.optim.lr_scheduler.LinearLR : the same values (torch multiplies the
+        current lr by the ratio of successive factors); no ``last_epoch`` argument.
+    """
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+        owner = "LinearLR"
+        self.start_factor = check_real(start_factor, "start_factor", owner, low=0, high=1, low_open=True)
+        self.end_factor = check_real(end_factor, "end_factor", owner, low=0, high=1)
+        self.total_iters = check_int(total_iters, "total_iters", owner, low=1)
+        super().__init__(optimizer)
+
+    def formula(self, base_lr, epoch):
+        progress = min(epoch, self.total_iters) / self.total_iters
+        return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
 
 
 class ReduceLROnPlateau:

@@ -12,7 +12,7 @@ import torch
 from ..._checks import check_int, check_real
 from .._plateau import _check_plateau, _is_better, _metric
 
-__all__ = ["StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
+__all__ = ["StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau"]
 
 
 def _check_optimizer(optimizer, owner):
@@ -88,6 +88,21 @@ class CosineAnnealingLR(_Schedule):
 
     def formula(self, base_lr, epoch):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
+
+
+class LinearLR(_Schedule):
+    """Twin of the NumPy ``LinearLR``. Differences from torch's: closed form, no ``last_epoch``."""
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+        owner = "LinearLR"
+        self.start_factor = check_real(start_factor, "start_factor", owner, low=0, high=1, low_open=True)
+        self.end_factor = check_real(end_factor, "end_factor", owner, low=0, high=1)
+        self.total_iters = check_int(total_iters, "total_iters", owner, low=1)
+        super().__init__(optimizer)
+
+    def formula(self, base_lr, epoch):
+        progress = min(epoch, self.total_iters) / self.total_iters
+        return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
 
 
 class ReduceLROnPlateau:
