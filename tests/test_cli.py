@@ -1,26 +1,195 @@
-"""The tipslib command."""
+"""The tipslib command, and the course folder ``tipslib course`` prepares."""
 
+import json
+import re
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import tipslib
+from tipslib import course
 from tipslib.cli import COMMANDS, main
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def test_version(capsys):
-    try:
+    with pytest.raises(SystemExit) as exc:
         main(["--version"])
-    except SystemExit as e:
-        assert e.code == 0
-    assert tipslib.__version__ in capsys.readouterr().out
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"tipslib {tipslib.__version__}"
 
 
-def test_help_lists_every_subcommand():
-    out = subprocess.run([sys.executable, "-m", "tipslib.cli", "--help"], capture_output=True, text=True, check=True).stdout
-    for name in COMMANDS:
-        assert name in out
+def test_help_lists_every_subcommand_as_a_command():
+    out = subprocess.run([sys.executable, "-m", "tipslib.cli", "--help"], capture_output=True, text=True,
+                         check=True).stdout
+    # The command list, not any mention: "course" also appears in the description's prose.
+    listed = set(re.findall(r"^ {4}(\w[\w-]*) {2,}\S", out, flags=re.M))
+    assert set(COMMANDS) <= listed, sorted(set(COMMANDS) - listed)
 
 
 def test_console_script_is_installed():
     out = subprocess.run(["tipslib", "--version"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == f"tipslib {tipslib.__version__}"
+
+
+# -- tipslib course ----------------------------------------------------------------
+
+CHAPTERS = sorted(p.name for p in (REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+EXERCISES = sorted(p.name for p in (REPO / "exercises" / "release").glob("*.ipynb"))
+
+
+def run_course(*args, capsys):
+    code = main(["course", *map(str, args)])
+    return code, capsys.readouterr()
+
+
+def test_course_copies_the_chapters_exercises_and_a_start_page(tmp_path, capsys):
+    ws = tmp_path / "my course"
+    code, out = run_course(ws, "--no-lab", capsys=capsys)
+    assert code == 0, out.err
+    assert f"Created your course folder {ws}" in out.out
+    assert sorted(p.name for p in (ws / "chapters").iterdir()) == CHAPTERS
+    assert sorted(p.name for p in (ws / "exercises").iterdir()) == EXERCISES
+    for name in CHAPTERS:
+        assert (ws / "chapters" / name).read_bytes() == (REPO / "notebooks" / name).read_bytes()
+    start = json.loads((ws / course.START_PAGE).read_text())
+    text = "\n".join(c["source"] for c in start["cells"])
+    assert "chapters/01_data_processing.ipynb" in text and "tipslib check exercises/" in text
+    for name in EXERCISES:
+        assert f"(exercises/{name})" in text
+    manifest = json.loads((ws / course.MANIFEST).read_text())
+    assert set(manifest["files"]) == {f"chapters/{n}" for n in CHAPTERS} | {f"exercises/{n}" for n in EXERCISES} | {
+        course.START_PAGE}
+
+
+def test_course_default_folder_is_in_the_home_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    code, out = run_course("--no-lab", capsys=capsys)
+    assert code == 0 and str(tmp_path / "tipslib-course") in out.out
+    assert (tmp_path / "tipslib-course" / course.START_PAGE).is_file()
+
+
+def test_a_second_run_keeps_the_students_edits(tmp_path, capsys):
+    ws = tmp_path / "ws"
+    run_course(ws, "--no-lab", capsys=capsys)
+    mine = ws / "exercises" / EXERCISES[0]
+    mine.write_text(mine.read_text().replace("raise NotImplementedError()", "return 42"))
+    edited = mine.read_bytes()
+    (ws / "chapters" / CHAPTERS[1]).unlink()  # deleted to get a fresh copy
+    code, out = run_course(ws, "--no-lab", capsys=capsys)
+    assert code == 0 and f"Using your course folder {ws}" in out.out
+    assert mine.read_bytes() == edited
+    assert f"added    chapters/{CHAPTERS[1]}" in out.out
+    assert (ws / "chapters" / CHAPTERS[1]).read_bytes() == (REPO / "notebooks" / CHAPTERS[1]).read_bytes()
+    assert not list(ws.rglob("*.new-*"))
+
+
+def _shipped_upgrade(tmp_path, monkeypatch):
+    """Pretend a newer tipslib ships: every notebook changed, plus one new exercise."""
+    new = tmp_path / "newer"
+    files = {}
+    for rel, src in course.shipped_files().items():
+        nb = json.loads(src.read_text())
+        nb["metadata"]["upgraded"] = True
+        (new / rel).parent.mkdir(parents=True, exist_ok=True)
+        (new / rel).write_text(json.dumps(nb))
+        files[rel] = new / rel
+    (new / "exercises" / "bonus.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
+                                                                "nbformat_minor": 5}))
+    files["exercises/bonus.ipynb"] = new / "exercises" / "bonus.ipynb"
+    monkeypatch.setattr(course, "shipped_files", lambda: dict(files))
+    return files
+
+
+def test_an_upgrade_adds_new_notebooks_and_writes_changed_ones_beside_edited_ones(tmp_path, monkeypatch):
+    ws = tmp_path / "ws"
+    course.prepare_workspace(ws, version="0.1.0")
+    mine = ws / "exercises" / EXERCISES[0]
+    mine.write_text(mine.read_text().replace("raise NotImplementedError()", "return 42"))
+    edited = mine.read_bytes()
+    files = _shipped_upgrade(tmp_path, monkeypatch)
+
+    report = course.prepare_workspace(ws, version="0.2.0")
+    beside = ws / "exercises" / f"{Path(EXERCISES[0]).stem}.new-0.2.0.ipynb"
+    assert mine.read_bytes() == edited, "the student's edit was overwritten"
+    assert beside.read_bytes() == files[f"exercises/{EXERCISES[0]}"].read_bytes()
+    assert report.beside == [(f"exercises/{EXERCISES[0]}", str(beside.relative_to(ws)))]
+    assert "exercises/bonus.ipynb" in report.added and (ws / "exercises" / "bonus.ipynb").is_file()
+    # Unedited copies simply take the new version.
+    other = f"chapters/{CHAPTERS[0]}"
+    assert other in report.updated and (ws / other).read_bytes() == files[other].read_bytes()
+    lines = "\n".join(report.lines())
+    assert f"new version of exercises/{EXERCISES[0]} written beside yours: {beside.relative_to(ws)}" in lines
+
+    # Running again changes nothing more: the edit stays, the beside file is not rewritten.
+    beside.write_text("the student looked at it")
+    again = course.prepare_workspace(ws, version="0.2.0")
+    assert (again.added, again.updated, again.beside) == ([], [], [])
+    assert mine.read_bytes() == edited and beside.read_text() == "the student looked at it"
+
+
+def test_a_folder_without_a_manifest_never_loses_a_file(tmp_path):
+    """A notebook of the same name that tipslib did not write is kept; the course's goes beside it."""
+    ws = tmp_path / "ws"
+    (ws / "exercises").mkdir(parents=True)
+    (ws / "exercises" / EXERCISES[0]).write_text("my own notes")
+    report = course.prepare_workspace(ws, version="9.9")
+    assert (ws / "exercises" / EXERCISES[0]).read_text() == "my own notes"
+    assert (ws / "exercises" / f"{Path(EXERCISES[0]).stem}.new-9.9.ipynb").is_file()
+    assert len(report.beside) == 1
+
+
+def test_the_course_folder_must_be_outside_the_package(tmp_path, capsys):
+    inside = Path(tipslib.__file__).parent / "my-course"
+    code, out = run_course(inside, "--no-lab", capsys=capsys)
+    assert code == 2 and "outside the installed package" in out.err
+    assert not inside.exists()
+
+
+def test_course_starts_jupyterlab_on_the_folder_with_the_start_page(tmp_path, monkeypatch, capsys):
+    import subprocess as sp
+
+    calls = []
+    monkeypatch.setattr(sp, "call", lambda cmd, **kw: calls.append((cmd, kw)) or 0)
+    ws = tmp_path / "ws"
+    code, _ = run_course(ws, "--no-browser", "--port", "9999", capsys=capsys)
+    assert code == 0 and len(calls) == 1
+    cmd, kw = calls[0]
+    assert cmd[1:3] == ["-m", "jupyterlab"]
+    assert f"--ServerApp.root_dir={ws}" in cmd
+    assert f"--ServerApp.file_to_run={ws / course.START_PAGE}" in cmd
+    assert "--no-browser" in cmd and "--port=9999" in cmd
+    # JupyterLab's terminal starts in the folder and finds this Python's `tipslib`.
+    assert kw["cwd"] == ws
+    assert kw["env"]["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+
+
+@pytest.mark.slow
+def test_tipslib_check_works_in_the_course_folder(tmp_path, capsys):
+    """As from JupyterLab's terminal (it starts in the folder): a relative path to an exercise.
+    With the instructor's answers pasted into the student's copy, every visible test passes."""
+    import nbformat
+
+    ws = tmp_path / "ws"
+    run_course(ws, "--no-lab", capsys=capsys)
+    name = "regularization.ipynb"
+    student = nbformat.read(ws / "exercises" / name, as_version=4)
+    source = nbformat.read(REPO / "exercises" / "source" / name, as_version=4)
+    answers = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+               if c.metadata.get("nbgrader", {}).get("solution")}
+    for cell in student.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in answers:
+            cell.source = answers[gid]
+    nbformat.write(student, ws / "exercises" / name)
+
+    result = subprocess.run(["tipslib", "check", f"exercises/{name}"], cwd=ws, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"(\d+)/\1 visible tests pass", result.stdout), result.stdout
+    stub = subprocess.run(["tipslib", "check", "exercises/good_practices.ipynb"], cwd=ws, capture_output=True,
+                          text=True, timeout=300)
+    assert stub.returncode != 0 and "not implemented yet" in stub.stdout

@@ -14,29 +14,47 @@ from . import __version__
 
 EPILOG = """examples:
   tipslib --version
-  tipslib course                      open the chapter notebooks in JupyterLab
+  tipslib course                      copy the course to ~/tipslib-course and open it in JupyterLab
   tipslib release exercises/source exercises/release
-  tipslib check exercises/release/regularization.ipynb
+  tipslib check exercises/regularization.ipynb        (in your course folder) run an exercise's visible tests
   tipslib grade exercises/source submissions/ --out gradebook.csv --feedback feedback/ --jobs 2
 """
 
 
 def _add_course(sub):
     p = sub.add_parser(
-        "course", help="open the course notebooks in JupyterLab",
-        description="Start JupyterLab on the notebooks folder of this checkout (or the current folder).",
-        epilog="example:\n  tipslib course --port 8888", formatter_class=argparse.RawDescriptionHelpFormatter)
+        "course", help="copy the course into a folder of your own and open it in JupyterLab",
+        description="Copy the chapters and the exercises into DIR (default: ~/tipslib-course) on the first run, "
+                    "then start JupyterLab there on the start page. Running it again never overwrites your "
+                    "edits: new notebooks are added, and a new version of a notebook you changed is written "
+                    "beside yours (NAME.new-VERSION.ipynb).",
+        epilog="examples:\n  tipslib course\n  tipslib course ~/deep-learning-course --port 8888\n"
+               "  tipslib course --no-lab            only prepare the folder",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("dir", nargs="?", default=None, metavar="DIR",
+                   help="your course folder (default: tipslib-course in your home folder)")
+    p.add_argument("--no-lab", action="store_true", help="prepare the folder but do not start JupyterLab")
     p.add_argument("--port", type=int, default=None, help="port for JupyterLab (default: its own choice)")
     p.add_argument("--no-browser", action="store_true", help="do not open a web browser")
 
     def run(args):
         import os
         import subprocess
-        from pathlib import Path
 
-        here = Path(__file__).resolve().parent.parent / "notebooks"
-        root = here if here.is_dir() else Path.cwd()
-        cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root}"]
+        from .course import START_PAGE, prepare_workspace
+
+        try:
+            report = prepare_workspace(args.dir)
+        except (OSError, ValueError) as exc:
+            print(f"tipslib course: {exc}", file=sys.stderr)
+            return 2
+        print("\n".join(report.lines()))
+        if args.no_lab:
+            print(f"Open {report.root / START_PAGE} in JupyterLab to begin.")
+            return 0
+        print(f"Starting JupyterLab on it with {START_PAGE} open (Ctrl+C here stops it).")
+        cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={report.root}",
+               f"--ServerApp.file_to_run={report.root / START_PAGE}"]
         if args.port:
             cmd.append(f"--port={args.port}")
         if args.no_browser:
@@ -44,7 +62,11 @@ def _add_course(sub):
         if hasattr(os, "geteuid") and os.geteuid() == 0:
             # Containers and CI run as root, where JupyterLab refuses to start without this.
             cmd.append("--allow-root")
-        return subprocess.call(cmd)
+        # JupyterLab's terminal must find this Python's `tipslib` (for `tipslib check`), also
+        # when the environment was not activated.
+        env = dict(os.environ)
+        env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
+        return subprocess.call(cmd, cwd=report.root, env=env)
 
     return run
 
