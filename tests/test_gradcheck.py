@@ -91,7 +91,8 @@ def test_numerical_gradient_divides_by_the_step_actually_taken():
 def test_relative_error_values():
     a = np.array([1.0, 1.0, 0.0, 1.0, -2.0, 3.0])
     b = np.array([1.0, -1.0, 0.0, 1.1, -2.0, 0.0])
-    expected = [0.0, 1.0, 0.0, 0.1 / 2.1, 0.0, 1.0]
+    # CS231n's measure |a - b| / max(|a|, |b|): 2 for opposite signs, 1 when one is 0.
+    expected = [0.0, 2.0, 0.0, 0.1 / 1.1, 0.0, 1.0]
     assert_close(G.relative_error(a, b), expected, rtol=1e-14)
     assert_close(G.relative_error(b, a), expected, rtol=1e-14)
     assert_close(GT.relative_error(_t(a), _t(b)), expected, rtol=1e-14)
@@ -101,6 +102,52 @@ def test_relative_error_values():
 
 
 # --- gradient_check: reports, planted bugs, kinks, float32 ---------------------------------
+
+
+# Gradients of very different sizes: 3e-5 and -7e-6 carry the same absolute rounding error
+# (about eps * |f| / h) as 0.8 and -1.3, so their relative errors are far above 1e-7.
+_C = np.array([3e-5, -7e-6, 0.8, -1.3])
+_X0 = np.array([0.3, -1.1, 0.7, 2.0])
+
+
+def test_the_reported_error_is_the_relative_error_of_the_reported_element():
+    wrong = _C * np.cos(_X0)
+    wrong[2] *= 1.001                              # a 0.1% bug on a gradient of size 0.6
+    for g, to in ((G, np.asarray), (GT, _t)):
+        f = (lambda v: 2.0 + np.sum(_C * np.sin(v))) if g is G else (lambda v: 2.0 + torch.sum(_t(_C) * torch.sin(v)))
+        row = g.gradient_check(f, [to(_X0.copy())], [to(wrong)])["arrays[0]"]
+        assert row.index == (2,) and row.verdict == "fail"
+        # CS231n's measure of the two numbers the row prints, not a scaled absolute error.
+        expected = abs(row.analytic - row.numerical) / max(abs(row.analytic), abs(row.numerical))
+        assert row.max_rel_error == pytest.approx(expected, rel=1e-12)
+        assert row.max_rel_error == pytest.approx(0.001 / 1.001, rel=1e-6)
+
+
+def test_tiny_gradients_within_rounding_noise_are_counted_not_judged():
+    right = _C * np.cos(_X0)
+    results = [G.gradient_check(lambda v: 2.0 + np.sum(_C * np.sin(v)), [_X0.copy()], [right]),
+               GT.gradient_check(lambda v: 2.0 + torch.sum(_t(_C) * torch.sin(v)), [_t(_X0)], [_t(right)])]
+    for result in results:
+        row = result.rows[0]
+        err = np.asarray(result.errors["arrays[0]"])
+        # The small gradients' relative errors are large but their differences are below atol ...
+        assert err[0] > 1e-7 and err[1] > 1e-7 and np.all(err[2:] <= 1e-7)
+        assert row.noisy == 2 and "rounding noise" in row.reason
+        # ... so they are left out: the verdict is a pass and the maximum is the large gradients'.
+        assert row.verdict == "pass" and row.max_rel_error == pytest.approx(err[2:].max()) and row.index in ((2,), (3,))
+        assert "max(|a|, |n|, atol)" in repr(result)
+    assert results[0].rows[0].noisy == results[1].rows[0].noisy
+    assert_close(results[1].errors["arrays[0]"], results[0].errors["arrays[0]"], rtol=1e-6, atol=0)
+
+
+def test_a_bug_on_a_tiny_gradient_is_still_caught_when_it_exceeds_the_noise():
+    wrong = _C * np.cos(_X0)
+    wrong[1] *= 3                                   # |a - n| ~ 1e-5, a thousand times atol
+    result = G.gradient_check(lambda v: 2.0 + np.sum(_C * np.sin(v)), [_X0.copy()], [wrong])
+    row = result.rows[0]
+    assert row.verdict == "fail" and row.index == (1,) and row.noisy == 1
+    assert row.max_rel_error == pytest.approx(2 / 3, rel=1e-4)
+
 
 
 def _mlp_loss(rng, n=6, d=4, k=8, c=3):

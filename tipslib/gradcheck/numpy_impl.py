@@ -39,39 +39,60 @@ __all__ = [
 # --- the numerical gradient ----------------------------------------------------------------
 
 
-def _probe(call, arrays, names, h, owner):
-    """Evaluate ``call()`` with each element nudged by ``+h`` and ``-h`` in turn.
+def _nudge(call, x, i, h, name, owner):
+    """``f`` with element ``i`` of ``x`` (flat index) moved to ``x_i + h``, then ``x_i - h``.
 
-    Returns, per array, flat float64 arrays ``(f_plus, f_minus, up, down)``:
-    the two values of ``f`` and the steps actually taken. In low precision
-    ``x + h`` rounds, so dividing by the stored step instead of ``2h`` removes
-    that part of the rounding error.
+    Returns ``(f_plus, f_minus, up, down)``: the two values of ``f`` and the
+    steps actually taken. In low precision ``x + h`` rounds, so dividing by the
+    stored step instead of ``2h`` removes that part of the rounding error.
+    The element is restored whatever happens.
     """
+    flat = x.reshape(-1)
+    old = flat[i]
+    try:
+        flat[i] = old + h
+        up = float(flat[i]) - float(old)
+        f_plus = _scalar(call(), owner)
+        flat[i] = old - h
+        down = float(old) - float(flat[i])
+        f_minus = _scalar(call(), owner)
+    finally:
+        flat[i] = old
+    if up + down == 0:
+        where = tuple(int(j) for j in np.unravel_index(i, x.shape))
+        raise ValueError(
+            f"The 'h' parameter of {owner} must be large enough to change '{name}' in "
+            f"{x.dtype}: x + h and x - h round to x = {float(old)!r} at index {where}. Got {h!r} instead.")
+    return f_plus, f_minus, up, down
+
+
+def _probe(call, arrays, names, h, owner):
+    """:func:`_nudge` every element of every array: per array, flat float64 arrays
+    ``(f_plus, f_minus, up, down)``."""
     probes = []
     for name, x in zip(names, arrays):
-        flat = x.reshape(-1)
-        if not np.shares_memory(flat, x):
-            raise ValueError(f"The '{name}' parameter of {owner} must be contiguous so it can be nudged in place.")
-        f_plus, f_minus = np.empty(flat.size), np.empty(flat.size)
-        up, down = np.empty(flat.size), np.empty(flat.size)
-        for i in range(flat.size):
-            old = flat[i]
-            try:
-                flat[i] = old + h
-                up[i] = float(flat[i]) - float(old)
-                f_plus[i] = _scalar(call(), owner)
-                flat[i] = old - h
-                down[i] = float(old) - float(flat[i])
-                f_minus[i] = _scalar(call(), owner)
-            finally:
-                flat[i] = old
-            if up[i] + down[i] == 0:
-                where = tuple(int(j) for j in np.unravel_index(i, x.shape))
-                raise ValueError(
-                    f"The 'h' parameter of {owner} must be large enough to change '{name}' in "
-                    f"{x.dtype}: x + h and x - h round to x = {float(old)!r} at index {where}. Got {h!r} instead.")
-        probes.append((f_plus, f_minus, up, down))
+        _check_contiguous(x, name, owner)
+        values = [_nudge(call, x, i, h, name, owner) for i in range(x.size)]
+        probes.append(tuple(np.array([v[k] for v in values], dtype=np.float64) for k in range(4)))
     return probes
+
+
+def _check_contiguous(x, name, owner):
+    if not np.shares_memory(x.reshape(-1), x):
+        raise ValueError(f"The '{name}' parameter of {owner} must be contiguous so it can be nudged in place.")
+
+
+def _numerical_gradient_args(f, arrays, h, owner):
+    """Checked at the door: a callable ``f``, at least one contiguous float array, ``h > 0``."""
+    check_callable(f, "f", owner)
+    h = check_real(h, "h", owner, low=0, low_open=True)
+    if not arrays:
+        raise ValueError(f"The 'arrays' parameter of {owner} must name at least one array. Got none.")
+    names = [f"arrays[{k}]" for k in range(len(arrays))]
+    for name, x in zip(names, arrays):
+        check_float_array(x, name, owner)
+        _check_contiguous(x, name, owner)
+    return names, h
 
 
 def numerical_gradient(f, *arrays, h=1e-6):
@@ -104,17 +125,15 @@ def numerical_gradient(f, *arrays, h=1e-6):
     torch.autograd.gradcheck : compares such estimates with autograd.
     gradient_check : compares them with a given analytic gradient and reports.
     """
-    owner = "numerical_gradient"
-    check_callable(f, "f", owner)
-    h = check_real(h, "h", owner, low=0, low_open=True)
-    if not arrays:
-        raise ValueError(f"The 'arrays' parameter of {owner} must name at least one array. Got none.")
-    names = [f"arrays[{k}]" for k in range(len(arrays))]
-    for name, x in zip(names, arrays):
-        check_float_array(x, name, owner)
+    names, h = _numerical_gradient_args(f, arrays, h, "numerical_gradient")
     grads = []
-    for x, (f_plus, f_minus, up, down) in zip(arrays, _probe(lambda: f(*arrays), arrays, names, h, owner)):
-        grads.append(((f_plus - f_minus) / (up + down)).astype(x.dtype).reshape(x.shape))
+    for name, x in zip(names, arrays):
+        grad = np.empty(x.size)
+        for i in range(x.size):
+            # f at x_i + h and x_i - h; up + down is the step actually stored, 2h up to rounding
+            f_plus, f_minus, up, down = _nudge(lambda: f(*arrays), x, i, h, name, "numerical_gradient")
+            grad[i] = (f_plus - f_minus) / (up + down)
+        grads.append(grad.astype(x.dtype).reshape(x.shape))
     return grads[0] if len(grads) == 1 else tuple(grads)
 
 
@@ -133,19 +152,19 @@ def relative_error(a, b, *, floor=None):
 
     .. math::
 
-        e_i = \frac{|a_i - b_i|}{\max\big(|a_i| + |b_i|,\ \text{floor}\big)}
+        e_i = \frac{|a_i - b_i|}{\max\big(|a_i|,\ |b_i|,\ \text{floor}\big)}
 
-    With the default ``floor`` (the smallest normal float64) this is the pure
-    relative error: 0 when both are 0, at most 1 otherwise (1 means opposite
-    signs or one of them 0). A larger ``floor`` compares values smaller than
-    it in absolute terms, which is what a gradient check needs for gradients
-    that are zero up to rounding noise.
+    CS231n's measure ("Gradient checks",
+    https://cs231n.github.io/neural-networks-3/#gradcheck), with a floor that
+    only matters for values smaller than it. With the default ``floor`` (the
+    smallest normal float64) it is 0 when both are 0, 1 when exactly one is 0,
+    and at most 2 (opposite signs, equal sizes).
 
-    Rules of thumb for gradients compared in float64 (CS231n, "Gradient
-    checks", https://cs231n.github.io/neural-networks-3/#gradcheck, which
-    divides by :math:`\max(|a|, |b|)`, between one and two times our
-    denominator): below 1e-7 the backward is right; 1e-7 to 1e-4 is
-    suspicious unless ``f`` has kinks; above 1e-2 it is almost surely wrong.
+    CS231n's rules of thumb for gradients compared in float64 with this
+    measure: 1e-7 and below, "you should be happy"; up to 1e-4, fine only if
+    ``f`` has kinks, too high for a smooth one; above 1e-2 the gradient is
+    probably wrong. They assume gradients well above the finite difference's
+    rounding error (see :func:`gradient_check`).
 
     Parameters
     ----------
@@ -162,13 +181,18 @@ def relative_error(a, b, *, floor=None):
     torch.allclose : the test ``torch.autograd.gradcheck`` uses,
         :math:`|a - b| \le \text{atol} + \text{rtol}\,|b|` (not symmetric).
     """
-    owner = "relative_error"
+    a, b, floor = _relative_error_args(a, b, floor)
+    return np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), floor)
+
+
+def _relative_error_args(a, b, floor, owner="relative_error"):
+    """Checked at the door: two real arrays of one shape (as float64) and a floor ``>= 0``."""
     a, b = _real_array(a, "a", owner), _real_array(b, "b", owner)
     if a.shape != b.shape:
         raise ValueError(f"The 'b' parameter of {owner} must have the same shape as 'a' {a.shape}. Got {b.shape} instead.")
     tiny = np.finfo(np.float64).tiny
     floor = tiny if floor is None else max(check_real(floor, "floor", owner, low=0), tiny)
-    return np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), floor)
+    return a, b, floor
 
 
 def _real_array(x, name, owner):
@@ -214,8 +238,9 @@ def _kinks(call, x, flat_a, f0, probe, err, h, pass_tol, owner):
         if up2 == 0 or down2 == 0:
             continue
         jump2 = abs((fp - f0) / up2 - (f0 - fm) / down2)
-        err2 = abs(flat_a[i] - (fp - fm) / (up2 + down2)) / max(abs(flat_a[i]) + abs(numeric[i]), 1e-300)
-        raw = abs(flat_a[i] - numeric[i]) / max(abs(flat_a[i]) + abs(numeric[i]), 1e-300)
+        scale = max(abs(flat_a[i]), abs(numeric[i]), 1e-300)
+        err2 = abs(flat_a[i] - (fp - fm) / (up2 + down2)) / scale
+        raw = abs(flat_a[i] - numeric[i]) / scale
         kink[i] = jump2 >= 0.5 * jump[i] or err2 <= 0.1 * raw
     return kink
 
@@ -223,18 +248,23 @@ def _kinks(call, x, flat_a, f0, probe, err, h, pass_tol, owner):
 def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None, fail_tol=None, atol=None):
     r"""Compare analytic gradients with centered differences, parameter by parameter.
 
-    For every element :math:`i` of every array the error is
+    For every element :math:`i` of every array the error is CS231n's relative error
 
     .. math::
 
-        e_i = \frac{|a_i - n_i|}{\max\big(|a_i| + |n_i|,\ \text{atol} / \text{pass\_tol}\big)},
-        \qquad \text{atol} = 30\, \varepsilon \max(1, |f(x)|) / h
+        e_i = \frac{|a_i - n_i|}{\max\big(|a_i|,\ |n_i|,\ \text{atol}\big)},
+        \qquad \text{atol} = 30\, \varepsilon \max(1, |f(x)|) / h,
 
-    with :math:`a` the analytic and :math:`n` the numerical gradient: the
-    relative error of :func:`relative_error`, except that gradients too small
-    for the finite difference to resolve (its rounding error is about
-    :math:`\varepsilon |f| / h`) are compared in absolute terms instead of
-    raising false alarms. Each parameter's verdict:
+    with :math:`a` the analytic and :math:`n` the numerical gradient
+    (:func:`relative_error` with ``floor=atol``). ``atol`` bounds the rounding
+    error of the centered difference (about :math:`\varepsilon |f| / h`, times
+    a safety factor of 30): where :math:`|a_i - n_i| \le \text{atol}` the two
+    agree as far as the finite difference can tell, so an element whose
+    relative error is large only because its gradient is tiny (in float64, a
+    gradient of 1e-4 carries a rounding error of about 1e-10, a relative
+    1e-6) is counted in ``noisy`` and left out of the maximum instead of
+    raising a false alarm. Each parameter's verdict, on the largest
+    remaining :math:`e_i`:
 
     ========  =====================  ============================================
     verdict   float64 (default)      float32
@@ -265,7 +295,7 @@ def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None
     pass_tol, fail_tol : float, optional
         Verdict thresholds; defaults from the table above.
     atol : float, optional
-        Absolute noise floor; default as in the formula.
+        Rounding-noise level of the finite difference; default as in the formula.
 
     Returns
     -------
@@ -291,7 +321,7 @@ def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None
     f0 = start_value(call, _scalar, owner)
     eps = TOLERANCES[precision]["eps"]
     atol = NOISE_FACTOR * eps * max(1.0, abs(f0)) / h if atol is None else check_real(atol, "atol", owner, low=0)
-    floor = max(atol / pass_tol, np.finfo(np.float64).tiny)
+    floor = max(atol, np.finfo(np.float64).tiny)
 
     rows, errors = [], {}
     for name, x, g, probe in zip(names, arrays, grads, _probe(call, arrays, names, h, owner)):
@@ -300,15 +330,17 @@ def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None
         n = (f_plus - f_minus) / (up + down)
         with np.errstate(invalid="ignore"):
             err = relative_error(a, n, floor=floor)
+            noisy = (err > pass_tol) & (np.abs(a - n) <= atol)
         err[~np.isfinite(err)] = np.inf
-        kink = _kinks(call, x, a, f0, probe, err, h, pass_tol, owner)
+        kink = _kinks(call, x, a, f0, probe, np.where(noisy, 0.0, err), h, pass_tol, owner)
         errors[name] = err.reshape(x.shape)
-        judged = np.where(kink, 0.0, err)
+        judged = np.where(kink | noisy, 0.0, err)
         i = int(np.argmax(judged)) if judged.size else 0
         index = tuple(int(j) for j in np.unravel_index(i, x.shape)) if x.size else ()
         row = judge(name, x.shape, precision, judged[i] if judged.size else 0.0, index,
                     a[i] if a.size else 0.0, n[i] if n.size else 0.0,
-                    float(np.max(np.abs(a - n))) if a.size else 0.0, int(kink.sum()), pass_tol, fail_tol)
+                    float(np.max(np.abs(a - n))) if a.size else 0.0, int(kink.sum()), pass_tol, fail_tol,
+                    noisy=int(noisy.sum()))
         if row.kinks:
             first = tuple(int(j) for j in np.unravel_index(int(np.flatnonzero(kink)[0]), x.shape))
             kink_warning(owner, name, row.kinks, first, h)
