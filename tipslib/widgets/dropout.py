@@ -6,11 +6,14 @@ The pure compute underneath, unit-tested and usable on its own:
   (hidden units dropped with probability ``p``; inputs and outputs kept, as in
   the trained network);
 * :func:`network_layout` places the units and the connections of that drawing;
-* :func:`dropout_curves` trains the same multilayer perceptron on a deliberately
-  small digits training set once per ``p`` of a grid, with the NumPy twins
+* :func:`small_noisy_digits` is the over-fitting setting: 100 training digits, a
+  fifth of them with a wrong label, and a validation set with correct labels;
+* :func:`dropout_curves` trains the same wide multilayer perceptron on that
+  set once per ``p`` of a grid and per seed, with the NumPy twins
   (:class:`~tipslib.layers.numpy_impl.Dropout` after each hidden layer,
   :func:`~tipslib.training.numpy_impl.fit`), and returns the training and
-  validation curves. Results are cached per configuration.
+  validation curves, their mean and spread over the seeds. Results are cached
+  per configuration.
 
 :class:`DropoutExplorer` is the view: the slider only moves along the grid, so
 a change looks curves up and redraws; the network drawing gets a fresh mask.
@@ -27,7 +30,8 @@ import numpy as np
 from .._checks import check_int, check_real
 from ._base import Blitter, FigureWidget
 
-__all__ = ["P_GRID", "network_masks", "network_layout", "dropout_curves", "DropoutExplorer"]
+__all__ = ["P_GRID", "network_masks", "network_layout", "small_noisy_digits", "dropout_curves", "final_metrics",
+           "DropoutExplorer"]
 
 #: The drop probabilities the explorer trains with (and its slider reaches).
 P_GRID = tuple(round(0.1 * k, 1) for k in range(9))  # 0.0 ... 0.8
@@ -39,6 +43,8 @@ DRAWN_SIZES = (5, 7, 7, 3)
 #: with :func:`dropout_curves` itself (a test recomputes and compares them).
 SHIPPED_CURVES = Path(__file__).with_name("dropout_curves.npz")
 _KEYS = ("train_loss", "val_loss", "train_acc", "val_acc")
+#: The seeds of the shipped curves (the notebook asks for ``tipslib.seeds(3)``, which are these by default).
+DEFAULT_SEEDS = (0, 1, 2)
 
 
 def network_masks(layer_sizes, p, rng):
@@ -100,51 +106,114 @@ class _Recorder:
         return False
 
 
-def dropout_curves(p_grid=P_GRID, *, n_train=100, n_val=300, hidden=128, epochs=30, lr=0.05,
-                   momentum=0.9, batch_size=25, seed=0, recompute=False):
-    r"""Train ``64 -> hidden -> hidden -> 10`` with dropout ``p`` after each hidden ReLU, for each ``p``.
+def small_noisy_digits(seed, *, n_train=100, n_val=500, label_noise=0.2):
+    """A training set small and noisy enough to memorise, and a clean validation set.
 
-    Every run starts from the same weights, sees the same ``n_train`` digits
-    (a small set, so that without dropout the network memorises it) and is
-    validated on the same ``n_val`` others. Training is mini-batch SGD with
-    momentum, through :func:`tipslib.training.numpy_impl.fit`.
+    ``n_train`` digits drawn at random; the first ``label_noise`` fraction of
+    them get a wrong label (another digit, uniformly), as real data sets have
+    some. A network that memorises its training set learns those mistakes too,
+    so overfitting shows in the validation metrics. ``n_val`` other digits,
+    correctly labelled, form the validation set.
+
+    Returns
+    -------
+    x_train, y_train, x_val, y_val : ndarray
+    wrong : ndarray of bool, shape (n_train,)
+        Which training labels were changed.
+    """
+    from ..data import load_digits
+
+    owner = "small_noisy_digits"
+    seed = check_int(seed, "seed", owner, low=0)
+    n_train = check_int(n_train, "n_train", owner, low=10, high=1000)
+    n_val = check_int(n_val, "n_val", owner, low=10, high=797)
+    label_noise = check_real(label_noise, "label_noise", owner, low=0, high=1)
+    x, y = load_digits()
+    rng = np.random.default_rng((seed, 0))
+    order = rng.permutation(len(x))
+    x_tr, y_tr = x[order[:n_train]], y[order[:n_train]].copy()
+    x_va, y_va = x[order[n_train:n_train + n_val]], y[order[n_train:n_train + n_val]]
+    wrong = np.arange(n_train) < round(label_noise * n_train)
+    y_tr[wrong] = (y_tr[wrong] + rng.integers(1, 10, wrong.sum())) % 10  # never the true digit
+    return x_tr, y_tr, x_va, y_va, wrong
+
+
+def dropout_curves(p_grid=P_GRID, *, seeds=DEFAULT_SEEDS, n_train=100, n_val=500, label_noise=0.2, hidden=256,
+                   epochs=60, lr=0.05, momentum=0.9, batch_size=25, recompute=False):
+    r"""Train ``64 -> hidden -> hidden -> 10`` with dropout ``p`` after each hidden ReLU, for each ``p`` and seed.
+
+    For each seed, :func:`small_noisy_digits` draws the data (a small training
+    set with some wrong labels, so that without dropout the network memorises
+    it, mistakes included) and every ``p`` starts from the same weights and
+    sees the same batches. Training is mini-batch SGD with momentum (torch's
+    form), through :func:`tipslib.training.numpy_impl.fit`.
 
     Returns
     -------
     dict with
-        ``p`` (P,), ``epoch`` (E,), and ``train_loss``, ``val_loss``,
-        ``train_acc``, ``val_acc`` of shape (P, E): cross-entropy and accuracy
-        after each epoch, both measured in eval mode.
+        ``p`` (P,), ``epoch`` (E,), ``seeds`` (S,);
+        ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc`` of shape (P, E):
+        cross-entropy and accuracy after each epoch, both measured in eval
+        mode (training metrics on the labels it was given), mean over the seeds;
+        the same names with ``_std`` (P, E): the sample standard deviation over
+        the seeds (0 for one seed); with ``_runs`` (S, P, E): every seed's curves.
 
     Results are cached per argument set, so a second call is free. The
     default configuration also ships precomputed (:data:`SHIPPED_CURVES`):
-    training nine networks takes seconds, too long for opening a widget.
+    training 27 networks takes seconds, too long for opening a widget.
     ``recompute=True`` trains anyway.
     """
     owner = "dropout_curves"
     grid = tuple(check_real(p, "p_grid", owner, low=0, high=1, high_open=True) for p in p_grid)
     if not grid:
         raise ValueError(f"The 'p_grid' parameter of {owner} must hold at least one p. Got an empty grid.")
+    seed_list = tuple(check_int(s, "seeds", owner, low=0) for s in seeds)
+    if not seed_list:
+        raise ValueError(f"The 'seeds' parameter of {owner} must hold at least one seed. Got none.")
     args = dict(
+        seeds=seed_list,
         n_train=check_int(n_train, "n_train", owner, low=10, high=1000),
         n_val=check_int(n_val, "n_val", owner, low=10, high=797),
+        label_noise=check_real(label_noise, "label_noise", owner, low=0, high=1),
         hidden=check_int(hidden, "hidden", owner, low=1),
         epochs=check_int(epochs, "epochs", owner, low=1),
         lr=check_real(lr, "lr", owner, low=0),
         momentum=check_real(momentum, "momentum", owner, low=0, high=1, high_open=True),
         batch_size=check_int(batch_size, "batch_size", owner, low=1),
-        seed=check_int(seed, "seed", owner, low=0),
     )
     if not recompute:
         shipped = _load_shipped(grid, args)
         if shipped is not None:
             return shipped
     curves = _dropout_curves(grid, **args)
-    return {k: v.copy() for k, v in curves.items()}
+    return _summarise({k: v.copy() for k, v in curves.items()})
+
+
+def final_metrics(curves, last=5):
+    """Each seed's metrics at the end of training: the mean over the ``last`` epochs (one epoch is noisy).
+
+    Returns
+    -------
+    dict
+        ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc``, each of shape (S, P):
+        one row per seed, one column per ``p``.
+    """
+    last = check_int(last, "last", "final_metrics", low=1)
+    return {k: np.nanmean(curves[f"{k}_runs"][:, :, -last:], axis=2) for k in _KEYS}
+
+
+def _summarise(curves):
+    """Add the mean and spread over the seeds to per-seed ``_runs`` arrays of shape (S, P, E)."""
+    for k in _KEYS:
+        runs = curves[f"{k}_runs"]
+        curves[k] = runs.mean(axis=0)
+        curves[f"{k}_std"] = runs.std(axis=0, ddof=1) if len(runs) > 1 else np.zeros_like(curves[k])
+    return curves
 
 
 def _config(grid, args):
-    return json.dumps({"p_grid": list(grid), **args}, sort_keys=True)
+    return json.dumps({"p_grid": list(grid), **{k: list(v) if isinstance(v, tuple) else v for k, v in args.items()}},
+                      sort_keys=True)
 
 
 def _load_shipped(grid, args):
@@ -153,14 +222,20 @@ def _load_shipped(grid, args):
     with np.load(SHIPPED_CURVES) as f:
         if str(f["config"]) != _config(grid, args):
             return None
-        return {k: f[k].copy() for k in (*_KEYS, "p", "epoch")}
+        # float32 on disk keeps the file small; 7 digits are more than the plots show
+        curves = {k: f[k].astype(np.float64) for k in (*(f"{k}_runs" for k in _KEYS), "p", "epoch")}
+        curves["seeds"] = f["seeds"].copy()
+        curves["epoch"] = curves["epoch"].astype(int)
+    return _summarise(curves)
 
 
 def _ship():
     """Recompute the default curves and write :data:`SHIPPED_CURVES`."""
     curves = dropout_curves(recompute=True)
     args = {k: v.default for k, v in _signature_defaults().items()}
-    np.savez_compressed(SHIPPED_CURVES, config=np.array(_config(P_GRID, args)), **curves)
+    runs = {f"{k}_runs": curves[f"{k}_runs"].astype(np.float32) for k in _KEYS}
+    np.savez_compressed(SHIPPED_CURVES, config=np.array(_config(P_GRID, args)), p=curves["p"],
+                        epoch=curves["epoch"], seeds=curves["seeds"], **runs)
 
 
 def _signature_defaults():
@@ -171,34 +246,32 @@ def _signature_defaults():
 
 
 @lru_cache(maxsize=8)
-def _dropout_curves(grid, *, n_train, n_val, hidden, epochs, lr, momentum, batch_size, seed):
-    from ..data import load_digits
+def _dropout_curves(grid, *, seeds, n_train, n_val, label_noise, hidden, epochs, lr, momentum, batch_size):
+    from .._threads import one_blas_thread
     from ..layers.numpy_impl import Dropout, Linear, ReLU, Sequential
     from ..losses.numpy_impl import CrossEntropyLoss
     from ..optim.numpy_impl import SGD
     from ..training.numpy_impl import fit
 
-    x, y = load_digits()
-    order = np.random.default_rng(seed).permutation(len(x))
-    x_tr, y_tr = x[order[:n_train]], y[order[:n_train]]
-    x_va, y_va = x[order[n_train:n_train + n_val]], y[order[n_train:n_train + n_val]]
-    out = {k: np.zeros((len(grid), epochs)) for k in ("train_loss", "val_loss", "train_acc", "val_acc")}
-    for i, p in enumerate(grid):
-        rng = np.random.default_rng(seed + 1)  # same initial weights and batches for every p
-        model = Sequential(Linear(64, hidden, rng=rng), ReLU(), Dropout(p, rng=rng),
-                           Linear(hidden, hidden, rng=rng), ReLU(), Dropout(p, rng=rng),
-                           Linear(hidden, 10, rng=rng))
-        rec = _Recorder(x_tr, y_tr)
-        history = fit(model, CrossEntropyLoss(), SGD(model.params, lr=lr, momentum=momentum), x_tr, y_tr,
-                      epochs=epochs, batch_size=batch_size, x_val=x_va, y_val=y_va, rng=rng,
-                      callbacks=[rec], progress=False)
-        n = len(history.epoch)  # shorter only if training diverged
-        out["train_loss"][i, :n], out["train_acc"][i, :n] = rec.train_loss, rec.train_acc
-        out["val_loss"][i, :n], out["val_acc"][i, :n] = history.val_loss, history.val_acc
-        for k in out:
-            out[k][i, n:] = np.nan
+    out = {f"{k}_runs": np.full((len(seeds), len(grid), epochs), np.nan) for k in _KEYS}
+    for s, seed in enumerate(seeds):
+        x_tr, y_tr, x_va, y_va, _ = small_noisy_digits(seed, n_train=n_train, n_val=n_val, label_noise=label_noise)
+        for i, p in enumerate(grid):
+            rng = np.random.default_rng((seed, 1))  # same initial weights and batches for every p
+            model = Sequential(Linear(64, hidden, rng=rng), ReLU(), Dropout(p, rng=rng),
+                               Linear(hidden, hidden, rng=rng), ReLU(), Dropout(p, rng=rng),
+                               Linear(hidden, 10, rng=rng))
+            rec = _Recorder(x_tr, y_tr)
+            with one_blas_thread():  # small products: one thread is fastest, and fair to a busy machine
+                history = fit(model, CrossEntropyLoss(), SGD(model.params, lr=lr, momentum=momentum), x_tr, y_tr,
+                              epochs=epochs, batch_size=batch_size, x_val=x_va, y_val=y_va, rng=rng,
+                              callbacks=[rec], progress=False)
+            n = len(history.epoch)  # shorter only if training diverged; the rest stays NaN
+            out["train_loss_runs"][s, i, :n], out["train_acc_runs"][s, i, :n] = rec.train_loss, rec.train_acc
+            out["val_loss_runs"][s, i, :n], out["val_acc_runs"][s, i, :n] = history.val_loss, history.val_acc
     out["p"] = np.array(grid)
     out["epoch"] = np.arange(1, epochs + 1)
+    out["seeds"] = np.array(seeds)
     for v in out.values():
         v.setflags(write=False)
     return out
@@ -210,9 +283,11 @@ class DropoutExplorer(FigureWidget):
     Left: a small network with the units one random mask drops greyed out
     (a new mask on every change: each mini-batch trains a different thinned
     network). Middle: training and validation loss per epoch of the digits
-    network trained with this ``p``, the ``p = 0`` run in faint lines for
-    comparison. Right: the final losses against ``p``: the gap between them
-    (overfitting) closes as ``p`` grows, and at large ``p`` both rise (underfitting).
+    network trained with this ``p`` (mean over the seeds), the ``p = 0`` run in
+    faint lines for comparison. Right: the final losses against ``p``, validation
+    with its spread over the seeds: without dropout the network memorises its
+    noisy training set and the validation loss is high; a moderate ``p`` lowers
+    it; at large ``p`` too few units survive and both losses rise (underfitting).
 
     Parameters
     ----------
@@ -307,8 +382,11 @@ class DropoutExplorer(FigureWidget):
         ps = c["p"]
         self.final_train, self.final_val = self.final_losses(c)
         self.ax_p.plot(ps, self.final_train, "o-", color="tab:blue", ms=3, label="train")
-        self.ax_p.plot(ps, self.final_val, "o-", color="tab:orange", ms=3, label="validation")
-        self.ax_p.fill_between(ps, self.final_train, self.final_val, color="0.85", label="gap")
+        runs = final_metrics(c)
+        self.final_val_std = runs["val_loss"].std(axis=0, ddof=1) if len(runs["val_loss"]) > 1 else 0 * ps
+        self.final_val_acc = runs["val_acc"].mean(axis=0)
+        self.ax_p.errorbar(ps, self.final_val, yerr=self.final_val_std, fmt="o-", color="tab:orange", ms=3,
+                           capsize=2, label=f"validation (± spread, {len(runs['val_loss'])} seeds)")
         self._p_line = self.ax_p.axvline(0.0, color="tab:red", lw=1)
         self.ax_p.set_xlabel("drop probability p")
         self.ax_p.set_ylabel("cross-entropy, last 5 epochs")
@@ -335,10 +413,10 @@ class DropoutExplorer(FigureWidget):
         self._train.set_ydata(c["train_loss"][i])
         self._val.set_ydata(c["val_loss"][i])
         self._titles[self.ax_curve].set_text(
-            f"p = {p:.1f}: validation accuracy {c['val_acc'][i, -1]:.0%}, train {c['train_acc'][i, -1]:.0%}")
+            f"p = {p:.1f}: training accuracy {c['train_acc'][i, -1]:.0%} on its noisy labels")
         self._p_line.set_xdata([p, p])
-        gap = self.final_val[i] - self.final_train[i]
-        self._titles[self.ax_p].set_text(f"gap at p = {p:.1f}: {gap:.2f} (validation {self.final_val[i]:.2f})")
+        self._titles[self.ax_p].set_text(f"p = {p:.1f}: validation loss {self.final_val[i]:.2f} ± "
+                                         f"{self.final_val_std[i]:.2f}, accuracy {self.final_val_acc[i]:.0%}")
 
 
 if __name__ == "__main__":
