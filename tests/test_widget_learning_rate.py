@@ -142,6 +142,61 @@ def test_digits_curve_tiny_rate_crawls_and_huge_rate_diverges():
     assert LR.classify_run(huge, 30) == "diverged"
 
 
+def test_digits_run_held_out_loss_and_seeds():
+    train, held = LR.train_digits_run("SGD", 1.0, 20, seed=3)
+    assert train.shape == held.shape == (21,)
+    np.testing.assert_array_equal(train, LR.train_digits_curve("SGD", 1.0, 20, seed=3))
+    # unseen digits: the held-out loss falls too, but ends above the training loss
+    assert held[-1] < 0.5 * held[0] and held[-1] > train[-1]
+    other = LR.train_digits_run("SGD", 1.0, 20, seed=4)[0]
+    assert other[0] != train[0]                      # another seed, other starting weights
+    np.testing.assert_array_equal(LR.train_digits_curve("SGD", 1.0, 20), LR.train_digits_curve("SGD", 1.0, 20, seed=0))
+
+
+# --- schedules -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("schedule", LR.SCHEDULES)
+def test_schedule_learning_rates_follow_their_formula(schedule):
+    """Plain SGD on the bowl: x_{t+1} = (1 - lr_t) x_t, so the path reveals every lr_t."""
+    steps, lr = 30, 0.05
+    path, _ = LR.optimize_path("bowl", "SGD", lr, steps, schedule=schedule)
+    used = 1 - path[1:, 0] / path[:-1, 0]
+    t = np.arange(steps)
+    expected = {
+        "constant": np.full(steps, lr),
+        "step": lr * 0.3 ** (t // 10),
+        "exponential": lr * 0.01 ** (t / steps),
+        "cosine": lr * (1 + np.cos(np.pi * t / steps)) / 2,
+        "warmup": lr * (0.05 + 0.95 * np.minimum(t, 6) / 6),
+    }
+    if schedule == "plateau":
+        np.testing.assert_allclose(used, lr, rtol=1e-9)   # the loss falls at every step: never cut
+    else:
+        np.testing.assert_allclose(used, expected[schedule], rtol=1e-9)
+
+
+def test_plateau_cuts_the_rate_when_the_loss_stalls():
+    # at lr 0.2 = 2 / (steep curvature) the steep coordinate flips sign for ever and the gap
+    # stalls at 11.25; the plateau schedule notices and cuts the rate, and then it converges
+    _, constant = LR.optimize_path("bowl", "SGD", 0.2, 200)
+    _, plateau = LR.optimize_path("bowl", "SGD", 0.2, 200, schedule="plateau")
+    assert constant[-1] == pytest.approx(11.25) and plateau[-1] < 1e-6
+    opt = O.SGD([np.zeros(2)], lr=1.0)
+    sched = LR.make_schedule("plateau", opt, 100)
+    for _ in range(7):
+        sched.step(1.0)
+    assert opt.lr == pytest.approx(0.3)
+
+
+def test_schedules_reach_the_digits_run():
+    constant = LR.train_digits_curve("SGD", 1.0, 20)
+    np.testing.assert_array_equal(constant, LR.train_digits_curve("SGD", 1.0, 20, schedule=None))
+    for schedule in LR.SCHEDULES[1:4]:
+        assert not np.array_equal(constant, LR.train_digits_curve("SGD", 1.0, 20, schedule=schedule))
+    assert LR.make_schedule("constant", O.SGD([np.zeros(1)], lr=1.0), 10) is None
+
+
 # --- classify_run ----------------------------------------------------------------------------
 
 
@@ -157,6 +212,18 @@ def test_classify_run(losses, steps, expected):
     assert LR.classify_run(np.array(losses), steps) == expected
 
 
+def test_classify_run_sees_the_zig_zag_in_the_path():
+    """Between lr 0.1 and 0.2 SGD zig-zags across the bowl while its loss still falls at every step."""
+    path, losses = LR.optimize_path("bowl", "SGD", 0.15, 150)
+    assert (np.diff(losses) < 0).all()
+    assert LR.classify_run(losses, 150) == "converging"
+    assert LR.classify_run(losses, 150, path) == "oscillating"
+    path, losses = LR.optimize_path("bowl", "SGD", 0.05, 150)
+    assert LR.classify_run(losses, 150, path) == "converging"
+    with pytest.raises(ValueError, match="'path'"):
+        LR.classify_run(losses, 150, path[:-1])
+
+
 # --- the view --------------------------------------------------------------------------------
 
 
@@ -169,6 +236,7 @@ def test_widget_controls_and_base_class():
     assert view.controls["lr"].min == -4 and view.controls["lr"].max == 1
     assert list(view.controls["optimizer"].options) == ALL_OPTIMIZERS
     assert list(view.controls["surface"].options) == sorted(LR.SURFACES, key=list(LR.SURFACES).index)
+    assert list(view.controls["schedule"].options) == list(LR.SCHEDULES)
     assert bytes(view.image.value) == b""  # nothing drawn until shown or updated
 
 
@@ -186,6 +254,13 @@ def test_update_redraws_in_place_with_new_data():
     np.testing.assert_array_equal(line.get_xydata(), view.path)
     np.testing.assert_allclose(view.path, LR.optimize_path("bowl", "SGD", view.values["lr"], view.steps)[0])
     assert view.last_update_seconds > 0
+
+
+def test_update_schedule_redraws_the_scheduled_runs():
+    view = LR.LearningRateExplorer(lr=0.1)
+    view.update(schedule="cosine")
+    np.testing.assert_array_equal(view.path, LR.optimize_path("bowl", "SGD", 0.1, view.steps, schedule="cosine")[0])
+    np.testing.assert_array_equal(view.digit_losses, LR.train_digits_curve("SGD", 0.1, view.digit_steps, schedule="cosine"))
 
 
 def test_update_optimizer_and_surface_and_titles():
@@ -224,6 +299,7 @@ def test_png_matches_a_full_render():
     ({"optimizer": "Nadam"}, ValueError, "optimizer"),
     ({"surface": "himmelblau"}, ValueError, "surface"),
     ({"steps": 0}, ValueError, "steps"),
+    ({"schedule": "linear"}, ValueError, "schedule"),
 ])
 def test_widget_bad_arguments(kwargs, exc, name):
     with pytest.raises(exc, match=f"'{name}'"):
@@ -247,6 +323,9 @@ def test_widget_update_rejects_unknown_controls():
     (lambda: LR.optimize_path("bowl", "SGD", 0.1, options=[("momentum", 0.9)]), TypeError, "options"),
     (lambda: LR.train_digits_curve("SGD", 0.1, 2.5), TypeError, "steps"),
     (lambda: LR.classify_run([], 3), ValueError, "losses"),
+    (lambda: LR.optimize_path("bowl", "SGD", 0.1, schedule="linear"), ValueError, "schedule"),
+    (lambda: LR.train_digits_run("SGD", 0.1, 5, seed=-1), ValueError, "seed"),
+    (lambda: LR.train_digits_run("SGD", 0.1, 5, schedule=3), ValueError, "schedule"),
 ])
 def test_compute_bad_arguments(call, exc, name):
     with pytest.raises(exc, match=f"'{name}'"):

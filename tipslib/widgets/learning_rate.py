@@ -9,6 +9,10 @@ The pure compute underneath, unit-tested and usable on its own:
   units -> 10 classes) on 500 digits, full batch, and returns its loss;
 * :func:`classify_run` names what a loss curve did.
 
+Both runs take a ``schedule`` (:data:`SCHEDULES`): the learning rate can stay
+fixed or follow a step, exponential or cosine decay, a warm-up, or drop when
+the loss stalls (:func:`make_schedule`, built on :mod:`tipslib.optim`'s schedulers).
+
 Both runs stop at the first step whose loss is no longer finite or has
 grown past :data:`DIVERGED`, so what they return is always finite and
 plots never see NaN or inf: a diverging run is simply a short one.
@@ -32,8 +36,9 @@ from .._threads import one_blas_thread
 from ._base import Blitter, FigureWidget
 
 __all__ = [
-    "Surface", "SURFACES", "DIVERGED", "DIGITS_USED", "optimizer_names", "make_optimizer",
-    "optimize_path", "train_digits_curve", "classify_run", "LearningRateExplorer",
+    "Surface", "SURFACES", "DIVERGED", "DIGITS_USED", "SCHEDULES", "optimizer_names", "make_optimizer",
+    "make_schedule", "optimize_path", "train_digits_run", "train_digits_curve", "classify_run",
+    "LearningRateExplorer",
 ]
 
 #: A loss gap above this counts as diverged: the run stops there.
@@ -126,6 +131,46 @@ def make_optimizer(name, params, lr, options=None):
     return getattr(O, name)(params, lr=lr, **(options or {}))
 
 
+#: Learning-rate schedules the runs offer, each scaled to the length of the run (see :func:`make_schedule`).
+SCHEDULES = ("constant", "step", "exponential", "cosine", "warmup", "plateau")
+
+
+def make_schedule(name, optimizer, steps):
+    """A tipslib scheduler for ``optimizer`` over a run of ``steps`` updates, stepped once per update.
+
+    ``"constant"`` (or None): no scheduler. ``"step"``: ``StepLR``, the rate times 0.3 after
+    each third of the run. ``"exponential"``: ``ExponentialLR``, down to 1% of the rate at
+    the end. ``"cosine"``: ``CosineAnnealingLR`` to 0 over the run. ``"warmup"``:
+    ``LinearLR``, from 5% of the rate up to all of it over the first fifth. ``"plateau"``:
+    ``ReduceLROnPlateau`` (factor 0.3, patience 5% of the run), fed the loss.
+    """
+    from ..optim import numpy_impl as O
+
+    name = "constant" if name is None else check_choice(name, "schedule", "make_schedule", SCHEDULES)
+    steps = max(check_int(steps, "steps", "make_schedule", low=0), 1)
+    if name == "step":
+        return O.StepLR(optimizer, step_size=max(steps // 3, 1), gamma=0.3)
+    if name == "exponential":
+        return O.ExponentialLR(optimizer, gamma=0.01 ** (1 / steps))
+    if name == "cosine":
+        return O.CosineAnnealingLR(optimizer, T_max=steps)
+    if name == "warmup":
+        return O.LinearLR(optimizer, start_factor=0.05, total_iters=max(steps // 5, 1))
+    if name == "plateau":
+        return O.ReduceLROnPlateau(optimizer, factor=0.3, patience=max(steps // 20, 1))
+    return None
+
+
+def _advance(schedule, loss):
+    # ReduceLROnPlateau watches the loss; the others only count steps.
+    if schedule is None:
+        return
+    if hasattr(schedule, "formula"):
+        schedule.step()
+    else:
+        schedule.step(loss)
+
+
 def _check_run(optimizer_name, lr, steps, options, owner):
     check_choice(optimizer_name, "optimizer_name", owner, optimizer_names())
     lr = check_real(lr, "lr", owner, low=0)
@@ -138,7 +183,7 @@ def _check_run(optimizer_name, lr, steps, options, owner):
 # --- the pure compute ------------------------------------------------------------------------
 
 
-def optimize_path(surface, optimizer_name, lr, steps=200, *, options=None, start=None):
+def optimize_path(surface, optimizer_name, lr, steps=200, *, options=None, start=None, schedule=None):
     r"""Run an optimizer on a 2-D surface from its start point.
 
     Parameters
@@ -154,6 +199,8 @@ def optimize_path(surface, optimizer_name, lr, steps=200, *, options=None, start
         More keyword arguments for the optimizer (``momentum``, ``betas``, ...).
     start : (float, float), optional
         Instead of the surface's start point.
+    schedule : str, optional
+        One of :data:`SCHEDULES` (default: constant); ``lr`` is its starting or peak rate.
 
     Returns
     -------
@@ -175,6 +222,7 @@ def optimize_path(surface, optimizer_name, lr, steps=200, *, options=None, start
     if theta.shape != (2,) or not np.isfinite(theta).all():
         raise ValueError(f"The 'start' parameter of {owner} must be 2 finite numbers. Got {start!r} instead.")
     opt = make_optimizer(optimizer_name, [theta], lr, options)
+    sched = make_schedule(schedule, opt, steps)
     f_min = surface.f_min
     path, losses = [theta.copy()], [max(float(surface.f(*theta)) - f_min, 0.0)]
     with np.errstate(over="ignore", invalid="ignore"):
@@ -187,10 +235,12 @@ def optimize_path(surface, optimizer_name, lr, steps=200, *, options=None, start
             losses.append(max(gap, 0.0))
             if gap > DIVERGED:
                 break
+            _advance(sched, gap)
     return np.array(path), np.array(losses)
 
 
-#: The digits run trains on this many examples (the first rows of the data set), full batch.
+#: The digits run trains on this many examples (the first rows of the data set), full batch,
+#: and measures the loss on as many held-out rows (the next ones).
 DIGITS_USED = 500
 
 
@@ -199,69 +249,104 @@ def _digits():
     from ..data import load_digits
 
     x, y = load_digits()
-    x, y = x[:DIGITS_USED], y[:DIGITS_USED]
-    # Standardised pixels (as chapter 1 recommends); constant pixels stay 0.
-    std = x.std(axis=0)
-    x = (x - x.mean(axis=0)) / np.where(std > 0, std, 1.0)
-    x.setflags(write=False)
-    y.setflags(write=False)
-    return x, y
+    x_train, x_held = x[:DIGITS_USED], x[DIGITS_USED:2 * DIGITS_USED]
+    # Standardised pixels (as chapter 1 recommends), with the training rows' statistics;
+    # constant pixels stay 0.
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    out = ((x_train - mean) / std, y[:DIGITS_USED], (x_held - mean) / std, y[DIGITS_USED:2 * DIGITS_USED])
+    for a in out:
+        a.setflags(write=False)
+    return out
 
 
-def train_digits_curve(optimizer_name, lr, steps=30, *, options=None):
-    r"""Full-batch training loss of a small network on 500 digits, pixels standardised.
+def train_digits_run(optimizer_name, lr, steps=30, *, options=None, seed=0, schedule=None):
+    r"""Train a small network on 500 digits, full batch; return its training and held-out losses.
 
     The network is ``Linear(64, 32) -> ReLU -> Linear(32, 10)`` with
-    cross-entropy, starting from the same weights every call (drawn from a
-    fixed seed), so curves for different learning rates and optimizers are
-    comparable.
+    cross-entropy, its weights drawn from ``np.random.default_rng(seed)``, so
+    runs with one seed and different optimizers or learning rates start from
+    the same weights. The held-out loss is measured on the next 500 digits,
+    which training never sees.
+
+    Parameters
+    ----------
+    optimizer_name, lr, steps, options
+        As in :func:`optimize_path`.
+    seed : int >= 0, default 0
+    schedule : str, optional
+        One of :data:`SCHEDULES`; ``"plateau"`` watches the held-out loss.
 
     Returns
     -------
-    losses : ndarray, shape (k + 1,)
-        The loss before the first update and after each of the ``k`` updates
-        made; ``k < steps`` means the loss overflowed or passed
-        :data:`DIVERGED` and training stopped.
+    train_losses, held_out_losses : ndarray, shape (k + 1,)
+        Before the first update and after each of the ``k`` updates made;
+        ``k < steps`` means a loss overflowed or passed :data:`DIVERGED` and
+        training stopped.
     """
     from ..layers.numpy_impl import Linear, ReLU, Sequential
     from ..losses.numpy_impl import CrossEntropyLoss
 
-    lr, steps = _check_run(optimizer_name, lr, steps, options, "train_digits_curve")
-    x, y = _digits()
-    rng = np.random.default_rng(0)
+    owner = "train_digits_run"
+    lr, steps = _check_run(optimizer_name, lr, steps, options, owner)
+    seed = check_int(seed, "seed", owner, low=0)
+    x, y, x_held, y_held = _digits()
+    rng = np.random.default_rng(seed)
     model = Sequential(Linear(64, 32, rng=rng), ReLU(), Linear(32, 10, rng=rng))
-    loss_fn = CrossEntropyLoss()
+    loss_fn, held_fn = CrossEntropyLoss(), CrossEntropyLoss()
     opt = make_optimizer(optimizer_name, model.params, lr, options)
-    losses = []
+    sched = make_schedule(schedule, opt, steps)
+    losses, held = [], []
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_blas_thread():
         for t in range(steps + 1):
+            h_loss = float(held_fn.forward(model.forward(x_held), y_held))
             loss = float(loss_fn.forward(model.forward(x), y))
-            if not math.isfinite(loss):
+            if not (math.isfinite(loss) and math.isfinite(h_loss)):
                 break
             losses.append(loss)
+            held.append(h_loss)
             if loss > DIVERGED or t == steps:
                 break
             model.backward(loss_fn.backward())
             opt.step(model.grads)
-    return np.array(losses)
+            _advance(sched, h_loss)
+    return np.array(losses), np.array(held)
 
 
-def classify_run(losses, steps):
+def train_digits_curve(optimizer_name, lr, steps=30, *, options=None, seed=0, schedule=None):
+    r"""The training loss of :func:`train_digits_run` alone (same arguments)."""
+    return train_digits_run(optimizer_name, lr, steps, options=options, seed=seed, schedule=schedule)[0]
+
+
+def classify_run(losses, steps, path=None):
     """Name what a loss curve from :func:`optimize_path` / :func:`train_digits_curve` did.
 
     ``"diverged"``: the run stopped early or ended above where it began;
-    ``"oscillating"``: the loss went up on more than a quarter of the steps;
+    ``"oscillating"``: the loss went up on more than a quarter of the steps, or
+    (when the ``path`` is given) the steps along some coordinate reversed
+    direction more often than not, a zig-zag across a valley that the loss of a
+    quadratic bowl hides (it still falls at every step);
     ``"crawling"``: it went down but kept more than half of its starting value;
     ``"converging"`` otherwise.
     """
+    owner = "classify_run"
     losses = np.asarray(losses, dtype=np.float64)
-    steps = check_int(steps, "steps", "classify_run", low=0)
+    steps = check_int(steps, "steps", owner, low=0)
     if losses.ndim != 1 or len(losses) == 0:
-        raise ValueError(f"The 'losses' parameter of classify_run must be a non-empty 1-D array. Got shape {losses.shape} instead.")
+        raise ValueError(f"The 'losses' parameter of {owner} must be a non-empty 1-D array. Got shape {losses.shape} instead.")
+    zigzag = False
+    if path is not None:
+        path = np.asarray(path, dtype=np.float64)
+        if path.ndim != 2 or len(path) != len(losses):
+            raise ValueError(f"The 'path' parameter of {owner} must have shape ({len(losses)}, d), one point per "
+                             f"loss. Got shape {path.shape} instead.")
+        moves = np.diff(path, axis=0)
+        if len(moves) > 1:
+            zigzag = bool(((moves[1:] * moves[:-1]) < 0).mean(axis=0).max() > 0.5)
     if len(losses) < steps + 1 or losses[-1] > losses[0]:
         return "diverged"
     rises = np.diff(losses) > 1e-12 * np.maximum(losses[:-1], 1e-300)
-    if len(rises) and rises.mean() > 0.25:
+    if zigzag or (len(rises) and rises.mean() > 0.25):
         return "oscillating"
     if losses[-1] > 0.5 * losses[0]:
         return "crawling"
@@ -290,6 +375,8 @@ class LearningRateExplorer(FigureWidget):
         Starting learning rate (the slider spans 1e-4 to 10).
     optimizer : str
     surface : str
+    schedule : str
+        One of :data:`SCHEDULES`; the slider then sets the starting (or peak) rate.
     steps : int
         Steps on the surface; the digits run makes ``digit_steps``.
     digit_steps : int
@@ -297,8 +384,8 @@ class LearningRateExplorer(FigureWidget):
     Attributes
     ----------
     controls : dict
-        ``lr`` (an ``ipywidgets.FloatLogSlider``), ``optimizer``, ``surface``
-        (dropdowns); drive them headlessly with ``update(lr=0.3, optimizer="Adam")``.
+        ``lr`` (an ``ipywidgets.FloatLogSlider``), ``optimizer``, ``surface``,
+        ``schedule`` (dropdowns); drive them headlessly with ``update(lr=0.3, optimizer="Adam")``.
     path, losses, digit_losses : ndarray
         What the last redraw computed.
 
@@ -309,13 +396,14 @@ class LearningRateExplorer(FigureWidget):
     the titles on it (matplotlib's "blitting"), then encodes the PNG quickly.
     """
 
-    def __init__(self, lr=0.05, optimizer="SGD", surface="bowl", steps=150, digit_steps=30):
+    def __init__(self, lr=0.05, optimizer="SGD", surface="bowl", steps=150, digit_steps=30, schedule="constant"):
         import ipywidgets as w
 
         owner = "LearningRateExplorer"
         names = optimizer_names()
         check_choice(optimizer, "optimizer", owner, names)
         check_choice(surface, "surface", owner, SURFACES)
+        check_choice(schedule, "schedule", owner, SCHEDULES)
         lr = check_real(lr, "lr", owner, low=1e-4, high=10)
         self.steps = check_int(steps, "steps", owner, low=1, high=5000)
         self.digit_steps = check_int(digit_steps, "digit_steps", owner, low=1, high=500)
@@ -326,6 +414,7 @@ class LearningRateExplorer(FigureWidget):
                                    style={"description_width": "initial"}),
             "optimizer": w.Dropdown(options=names, value=optimizer, description="optimizer"),
             "surface": w.Dropdown(options=list(SURFACES), value=surface, description="surface"),
+            "schedule": w.Dropdown(options=list(SCHEDULES), value=schedule, description="schedule"),
         }
         self._build()
         self._observe_controls()
@@ -377,12 +466,13 @@ class LearningRateExplorer(FigureWidget):
             self._best.set_data([s.minimum[0]], [s.minimum[1]])
             self._shown = s.name
             self.blitter.invalidate()
-        self.path, self.losses = optimize_path(s, v["optimizer"], v["lr"], self.steps)
-        self.digit_losses = train_digits_curve(v["optimizer"], v["lr"], self.digit_steps)
+        schedule = v.get("schedule", "constant")
+        self.path, self.losses = optimize_path(s, v["optimizer"], v["lr"], self.steps, schedule=schedule)
+        self.digit_losses = train_digits_curve(v["optimizer"], v["lr"], self.digit_steps, schedule=schedule)
         self._line.set_data(self.path[:, 0], self.path[:, 1])
         self._loss_line.set_data(np.arange(len(self.losses)), np.clip(self.losses, *LOSS_RANGE))
         self._digit_line.set_data(np.arange(len(self.digit_losses)), np.clip(self.digit_losses, *DIGITS_RANGE))
-        run = classify_run(self.losses, self.steps)
+        run = classify_run(self.losses, self.steps, self.path)
         digits = classify_run(self.digit_losses, self.digit_steps)
         self._title[self.ax_path].set_text(f"{v['optimizer']}, lr = {v['lr']:.2g} on the {s.name}")
         self._title[self.ax_loss].set_text(f"{s.name}: {run}, final gap {self.losses[-1]:.2g}")
