@@ -86,6 +86,7 @@ EXPECTED = {
     "tiny_lr": ("fail", "learning rate is probably far too small"),
     "linear": ("fail", "capacity"),
 }
+SYMPTOM = {"correct": "fitted", "sign": "rising", "tiny_lr": "slow", "linear": "flat"}
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -98,6 +99,7 @@ def test_numpy_drill(kind, seed):
     verdict, words = EXPECTED[kind]
     assert result.verdict == verdict, result
     assert words in result.diagnosis, result.diagnosis
+    assert result.symptom == SYMPTOM[kind]
     assert result.passed is (verdict == "pass")
     if verdict == "pass":
         assert result.steps == len(result.losses) - 1 and result.final_loss <= 0.01
@@ -118,6 +120,57 @@ def test_torch_drill(kind, seed, device):
     verdict, words = EXPECTED[kind]
     assert result.verdict == verdict, result
     assert words in result.diagnosis, result.diagnosis
+    assert result.symptom == SYMPTOM[kind]
+
+
+# --- "too complex or not complex enough": the two ways a model cannot fit a small batch --------
+
+
+def _deep_numpy(rng, depth=20, width=32, hidden=None):
+    sizes = [2] + [width] * depth + [2] if hidden is None else [2, hidden, 2]
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers += [L.Linear(a, b, rng=rng)] + ([L.Tanh()] if i < len(sizes) - 2 else [])
+    return L.Sequential(*layers)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_too_deep_is_vanishing_and_too_small_is_capacity_in_both_twins(seed):
+    rng = np.random.default_rng(seed)
+    x, y = xor_batch(rng)
+    opt = lambda p: SGD(p, lr=0.5, momentum=0.9)  # noqa: E731
+    tiny = TRN.overfit_small_batch(_deep_numpy(rng, hidden=1), LN.CrossEntropyLoss(), opt, x, y,
+                                   max_steps=200, progress=False)
+    deep = _deep_numpy(rng)
+    twin = T.Sequential(*[T.Linear(m.params["weight"].shape[1], m.params["weight"].shape[0], dtype=F64)
+                          if isinstance(m, L.Linear) else T.Tanh() for m in deep])
+    twin.load_state_dict({k: torch.tensor(v) for k, v in deep.state_dict().items()})
+    ours = TRN.overfit_small_batch(deep, LN.CrossEntropyLoss(), opt, x, y, max_steps=200, progress=False)
+    theirs = TRT.overfit_small_batch(twin, LT.cross_entropy, lambda p: torch.optim.SGD(p, lr=0.5, momentum=0.9),
+                                     torch.tensor(x), torch.tensor(y), max_steps=200, progress=False)
+    # Both fail: the one-unit net fits what one line can and stops ("not complex enough") ...
+    assert tiny.verdict == "fail" and tiny.symptom == "flat" and "capacity" in tiny.diagnosis
+    assert tiny.gradient_ratio is None          # two weight matrices: too shallow to call it vanishing
+    # ... the 20-layer net has capacity to spare but its first layer hardly gets a gradient.
+    for result in (ours, theirs):
+        assert result.verdict == "fail" and result.symptom == "vanishing", result
+        assert result.gradient_ratio < 1e-3 and "vanish" in result.diagnosis
+    assert theirs.gradient_ratio == pytest.approx(ours.gradient_ratio, rel=1e-8)
+    np.testing.assert_allclose(ours.losses, theirs.losses, rtol=1e-8)
+
+
+def test_gradient_ratio_of_a_healthy_deep_net_and_of_shallow_ones(rng):
+    from tipslib.training._overfit_common import gradient_ratio
+
+    x, y = xor_batch(rng)
+    model, opt = numpy_case("correct", rng)
+    result = TRN.overfit_small_batch(model, LN.CrossEntropyLoss(), opt, x, y, progress=False)
+    assert result.gradient_ratio is None
+    deep = _deep_numpy(rng, depth=3)
+    result = TRN.overfit_small_batch(deep, LN.CrossEntropyLoss(), opt, x, y, progress=False)
+    assert result.symptom == "fitted" and 1e-2 < result.gradient_ratio < 1e2
+    assert gradient_ratio([1.0, 2.0]) is None and gradient_ratio([1.0, 1.0, 0.0]) is None
+    assert gradient_ratio([1.0, float("nan"), 2.0]) is None and gradient_ratio([1e-6, 3.0, 2.0]) == 5e-7
 
 
 def test_twins_trace_the_same_loss_curve(rng):

@@ -16,7 +16,7 @@ import math
 import numpy as np
 from tqdm.auto import tqdm
 
-from ._overfit_common import OverfitResult, check_overfit_args, diagnose
+from ._overfit_common import OverfitResult, check_overfit_args, diagnose, gradient_ratio
 
 __all__ = ["overfit_small_batch", "OverfitResult"]
 
@@ -58,7 +58,9 @@ def overfit_small_batch(model, loss_fn, optimizer, x, y, *, n_examples=16, max_s
 
     A fail comes with a diagnosis read from the curve (see :func:`diagnose`):
     diverged or rising (sign error, learning rate too large), steady but slow
-    (learning rate too small), flat above the threshold (too little capacity).
+    (learning rate too small), flat above the threshold (too little capacity);
+    the gradients of the first step tell a model too deep to train (the first
+    weight matrix's gradient far smaller than the last one's: vanishing).
 
     Parameters
     ----------
@@ -86,22 +88,13 @@ def overfit_small_batch(model, loss_fn, optimizer, x, y, *, n_examples=16, max_s
     --------
     tipslib.training.torch_impl.overfit_small_batch : the twin for ``nn.Module``\ s.
     """
-    owner = "overfit_small_batch"
-    for attr in ("forward", "backward", "params", "grads"):
-        if not hasattr(model, attr):
-            raise TypeError(f"The 'model' parameter of {owner} must be a tipslib NumPy layer. Got {type(model).__name__} instead.")
-    for attr in ("forward", "backward"):
-        if not hasattr(loss_fn, attr):
-            raise TypeError(f"The 'loss_fn' parameter of {owner} must be a tipslib NumPy loss object. Got {type(loss_fn).__name__} instead.")
-    if not hasattr(x, "shape") or not hasattr(y, "shape"):
-        raise TypeError(f"The 'x' and 'y' parameters of {owner} must be arrays. Got {type(x).__name__}, {type(y).__name__}.")
-    n, max_steps, threshold = check_overfit_args(n_examples, max_steps, threshold, progress, len(x), len(y))
-    optimizer = _optimizer_for(model, optimizer, owner)
+    n, max_steps, threshold, optimizer = _overfit_args(model, loss_fn, optimizer, x, y, n_examples,
+                                                       max_steps, threshold, progress)
     xb, yb = x[:n], y[:n]
     classify = np.issubdtype(np.asarray(yb).dtype, np.integer)
 
     model.train()
-    losses, steps, diverged, accuracy = [], None, False, None
+    losses, steps, diverged, accuracy, ratio = [], None, False, None, None
     for t in tqdm(range(max_steps + 1), desc="overfit", disable=not progress, leave=False):
         # Overflow is how divergence shows; the curve reports it instead of a warning per op.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -120,7 +113,25 @@ def overfit_small_batch(model, loss_fn, optimizer, x, y, *, n_examples=16, max_s
         if t == max_steps:
             break
         model.backward(loss_fn.backward())
+        if t == 0:      # how much of the last layer's gradient reaches the first one
+            ratio = gradient_ratio(np.linalg.norm(g) for k, g in model.grads.items() if model.params[k].ndim >= 2)
         optimizer.step(model.grads)
-    verdict, diagnosis = diagnose(losses, threshold, steps, diverged)
+    verdict, symptom, diagnosis = diagnose(losses, threshold, steps, diverged, ratio)
     return OverfitResult(verdict=verdict, steps=steps, final_loss=losses[-1], losses=losses,
-                         threshold=threshold, diagnosis=diagnosis, accuracy=accuracy, n_examples=n)
+                         threshold=threshold, diagnosis=diagnosis, accuracy=accuracy, n_examples=n,
+                         symptom=symptom, gradient_ratio=ratio)
+
+
+def _overfit_args(model, loss_fn, optimizer, x, y, n_examples, max_steps, threshold, progress):
+    """Checked at the door: ``(n, max_steps, threshold, optimizer instance)``."""
+    owner = "overfit_small_batch"
+    for attr in ("forward", "backward", "params", "grads"):
+        if not hasattr(model, attr):
+            raise TypeError(f"The 'model' parameter of {owner} must be a tipslib NumPy layer. Got {type(model).__name__} instead.")
+    for attr in ("forward", "backward"):
+        if not hasattr(loss_fn, attr):
+            raise TypeError(f"The 'loss_fn' parameter of {owner} must be a tipslib NumPy loss object. Got {type(loss_fn).__name__} instead.")
+    if not hasattr(x, "shape") or not hasattr(y, "shape"):
+        raise TypeError(f"The 'x' and 'y' parameters of {owner} must be arrays. Got {type(x).__name__}, {type(y).__name__}.")
+    n, max_steps, threshold = check_overfit_args(n_examples, max_steps, threshold, progress, len(x), len(y))
+    return n, max_steps, threshold, _optimizer_for(model, optimizer, owner)

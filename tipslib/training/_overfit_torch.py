@@ -11,7 +11,7 @@ import math
 import torch
 from tqdm.auto import tqdm
 
-from ._overfit_common import OverfitResult, check_overfit_args, diagnose
+from ._overfit_common import OverfitResult, check_overfit_args, diagnose, gradient_ratio
 
 __all__ = ["overfit_small_batch", "OverfitResult"]
 
@@ -56,7 +56,7 @@ def overfit_small_batch(model, loss_fn, optimizer, x, y, *, n_examples=16, max_s
     classify = not (yb.dtype.is_floating_point or yb.dtype.is_complex)
 
     model.train()
-    losses, steps, diverged, accuracy = [], None, False, None
+    losses, steps, diverged, accuracy, ratio = [], None, False, None, None
     for t in tqdm(range(max_steps + 1), desc="overfit", disable=not progress, leave=False):
         out = model(xb)
         # NaN outputs are divergence too, but the losses refuse NaN input: catch them first.
@@ -78,7 +78,11 @@ def overfit_small_batch(model, loss_fn, optimizer, x, y, *, n_examples=16, max_s
             break
         optimizer.zero_grad()
         loss.backward()
+        if t == 0:      # how much of the last layer's gradient reaches the first one
+            ratio = gradient_ratio(float(p.grad.norm()) if p.grad is not None else 0.0
+                                   for p in model.parameters() if p.requires_grad and p.ndim >= 2)
         optimizer.step()
-    verdict, diagnosis = diagnose(losses, threshold, steps, diverged)
+    verdict, symptom, diagnosis = diagnose(losses, threshold, steps, diverged, ratio)
     return OverfitResult(verdict=verdict, steps=steps, final_loss=losses[-1], losses=losses,
-                         threshold=threshold, diagnosis=diagnosis, accuracy=accuracy, n_examples=n)
+                         threshold=threshold, diagnosis=diagnosis, accuracy=accuracy, n_examples=n,
+                         symptom=symptom, gradient_ratio=ratio)
