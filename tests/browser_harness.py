@@ -306,25 +306,34 @@ class NotebookPage:
     def _accept_kernel_dialog(self, timeout):
         """If JupyterLab asks which kernel to use, take its suggestion (Python 3)."""
         deadline = time.monotonic() + min(timeout, 15)
-        status = self.panel.locator(".jp-Notebook-ExecutionIndicator")
         while time.monotonic() < deadline:
             dialog = self.page.locator(".jp-Dialog")
             if dialog.count():
                 dialog.locator(".jp-Dialog-button.jp-mod-accept").first.click()
                 return
-            if status.count() and status.first.get_attribute("data-status") == "idle":
+            if self.status() == "idle":
                 return
             time.sleep(0.2)
 
     def status(self) -> str:
+        """The kernel's state: 'idle', 'busy', ... ('' before there is a kernel)."""
         ind = self.panel.locator(".jp-Notebook-ExecutionIndicator")
-        return ind.first.get_attribute("data-status") if ind.count() else ""
+        if ind.count():
+            return ind.first.get_attribute("data-status") or ""
+        # A narrow window folds the toolbar, indicator included, into its "..." menu: ask the server.
+        try:
+            sessions = self.lab.api("/api/sessions")
+        except OSError:
+            return ""
+        return next((s["kernel"].get("execution_state", "") for s in sessions
+                     if s.get("path") == self.relpath and s.get("kernel")), "")
 
     def wait_idle(self, timeout: float = 60.0) -> None:
-        self.page.wait_for_function(
-            """(panel) => { const i = panel.querySelector('.jp-Notebook-ExecutionIndicator');
-                            return i && i.getAttribute('data-status') === 'idle'; }""",
-            arg=self.panel.element_handle(), timeout=timeout * 1000)
+        deadline = time.monotonic() + timeout
+        while self.status() != "idle":
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.relpath}: the kernel was not idle within {timeout:.0f} s")
+            time.sleep(0.2)
 
     def run_all(self, attempts: int = 3) -> None:
         """Run > Run All Cells, through the menu as a person would.

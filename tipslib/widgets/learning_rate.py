@@ -33,7 +33,7 @@ import numpy as np
 
 from .._checks import check_choice, check_int, check_real
 from .._threads import one_blas_thread
-from ._base import Blitter, FigureWidget
+from ._base import COLORS, FONT, WIDTH, Blitter, FigureWidget
 
 __all__ = [
     "Surface", "SURFACES", "DIVERGED", "DIGITS_USED", "SCHEDULES", "optimizer_names", "make_optimizer",
@@ -396,6 +396,8 @@ class LearningRateExplorer(FigureWidget):
     the titles on it (matplotlib's "blitting"), then encodes the PNG quickly.
     """
 
+    wide_controls = ("lr",)
+
     def __init__(self, lr=0.05, optimizer="SGD", surface="bowl", steps=150, digit_steps=30, schedule="constant"):
         import ipywidgets as w
 
@@ -407,11 +409,11 @@ class LearningRateExplorer(FigureWidget):
         lr = check_real(lr, "lr", owner, low=1e-4, high=10)
         self.steps = check_int(steps, "steps", owner, low=1, high=5000)
         self.digit_steps = check_int(digit_steps, "digit_steps", owner, low=1, high=500)
-        super().__init__(figsize=(11.0, 3.4), dpi=72)
+        super().__init__(figsize=(WIDTH / 72, 5.0))
         self.controls = {
+            # 100 steps of 12% over a full-width track (about 4 px a step); the readout takes a typed value.
             "lr": w.FloatLogSlider(value=lr, base=10, min=-4, max=1, step=0.05, description="learning rate",
-                                   readout_format=".2g", continuous_update=True,
-                                   style={"description_width": "initial"}),
+                                   readout_format=".3g", continuous_update=True),
             "optimizer": w.Dropdown(options=names, value=optimizer, description="optimizer"),
             "surface": w.Dropdown(options=list(SURFACES), value=surface, description="surface"),
             "schedule": w.Dropdown(options=list(SCHEDULES), value=schedule, description="schedule"),
@@ -424,9 +426,10 @@ class LearningRateExplorer(FigureWidget):
 
         fig = self.figure
         fig.set_layout_engine("none")  # fixed axes: no layout pass on every redraw
-        self.ax_path = fig.add_axes((0.04, 0.14, 0.28, 0.74))
-        self.ax_loss = fig.add_axes((0.39, 0.14, 0.27, 0.74))
-        self.ax_digits = fig.add_axes((0.72, 0.14, 0.27, 0.74))
+        # The path on the left; the two loss curves stacked on the right.
+        self.ax_path = fig.add_axes((0.06, 0.10, 0.42, 0.80))
+        self.ax_loss = fig.add_axes((0.62, 0.585, 0.345, 0.315))
+        self.ax_digits = fig.add_axes((0.62, 0.10, 0.345, 0.315))
         self._contours = {}
         for name, s in SURFACES.items():
             gx, gy = np.meshgrid(np.linspace(*s.xlim, 120), np.linspace(*s.ylim, 120))
@@ -436,9 +439,9 @@ class LearningRateExplorer(FigureWidget):
             self._contours[name] = cs
         (self._start,) = self.ax_path.plot([], [], "s", color="black", ms=5)
         (self._best,) = self.ax_path.plot([], [], "*", color="gold", mec="black", ms=11)
-        (self._line,) = self.ax_path.plot([], [], "-o", color="tab:red", ms=2, lw=1.2)
-        (self._loss_line,) = self.ax_loss.semilogy([], [], color="tab:red")
-        (self._digit_line,) = self.ax_digits.semilogy([], [], color="tab:blue")
+        (self._line,) = self.ax_path.plot([], [], "-o", color=COLORS["current"], ms=2, lw=1.2)
+        (self._loss_line,) = self.ax_loss.semilogy([], [], color=COLORS["current"])
+        (self._digit_line,) = self.ax_digits.semilogy([], [], color=COLORS["train"])
         self.ax_loss.set(xlabel="iteration", ylabel="loss - best loss", xlim=(0, self.steps), ylim=LOSS_RANGE)
         self.ax_digits.set(xlabel="full-batch step", ylabel="cross-entropy", xlim=(0, self.digit_steps),
                            ylim=DIGITS_RANGE)
@@ -448,8 +451,8 @@ class LearningRateExplorer(FigureWidget):
             ax.yaxis.set_minor_locator(NullLocator())
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")))
         # Plain text at a fixed place: set_title would re-measure tick labels on every draw.
-        self._title = {ax: ax.text(0.5, 1.03, "", transform=ax.transAxes, ha="center", va="bottom", fontsize=9)
-                       for ax in (self.ax_path, self.ax_loss, self.ax_digits)}
+        self._title = {ax: ax.text(0.5, 1.02, "", transform=ax.transAxes, ha="center", va="bottom",
+                                   fontsize=FONT["title"]) for ax in (self.ax_path, self.ax_loss, self.ax_digits)}
         # The artists that change with every control; the rest is the cached background.
         self.blitter = Blitter(self.figure, [self._line, self._loss_line, self._digit_line, *self._title.values()])
         self._shown = None
@@ -476,4 +479,4 @@ class LearningRateExplorer(FigureWidget):
         digits = classify_run(self.digit_losses, self.digit_steps)
         self._title[self.ax_path].set_text(f"{v['optimizer']}, lr = {v['lr']:.2g} on the {s.name}")
         self._title[self.ax_loss].set_text(f"{s.name}: {run}, final gap {self.losses[-1]:.2g}")
-        self._title[self.ax_digits].set_text(f"digits (64-32-10 network): {digits}")
+        self._title[self.ax_digits].set_text(f"digits, 64-32-10 network: {digits}")

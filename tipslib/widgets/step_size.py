@@ -23,7 +23,7 @@ import numpy as np
 
 from .._checks import check_choice, check_real
 from ..gradcheck.numpy_impl import optimal_step_size, step_size_errors
-from ._base import Blitter, FigureWidget
+from ._base import COLORS, FONT, WIDTH, Blitter, FigureWidget
 
 __all__ = ["DTYPES", "METHODS", "DEFAULT_HS", "step_size_curves", "step_size_estimate", "StepSizeExplorer"]
 
@@ -106,6 +106,8 @@ class StepSizeExplorer(FigureWidget):
         What the last redraw computed.
     """
 
+    wide_controls = ("h",)
+
     def __init__(self, h=1e-3, dtype="float64", method="centered", f=np.sin, df=np.cos, x=1.0):
         import ipywidgets as w
 
@@ -115,12 +117,13 @@ class StepSizeExplorer(FigureWidget):
         check_choice(method, "method", owner, METHODS)
         self.f, self.df = f, df
         self.x = check_real(x, "x", owner)
-        super().__init__(figsize=(10.0, 3.6), dpi=72)
+        super().__init__(figsize=(WIDTH / 72, 4.6))
         self.controls = {
-            "h": w.FloatLogSlider(value=h, base=10, min=-16, max=0, step=0.1, description="step h",
-                                  readout_format=".1e", continuous_update=True),
-            "dtype": w.ToggleButtons(options=list(DTYPES), value=dtype, description="precision"),
-            "method": w.ToggleButtons(options=list(METHODS), value=method, description="difference"),
+            # Four steps a decade over a full-width track (about 6 px a step); the readout takes a typed value.
+            "h": w.FloatLogSlider(value=h, base=10, min=-16, max=0, step=0.25, description="step h",
+                                  readout_format=".2e", continuous_update=True),
+            "dtype": w.Dropdown(options=list(DTYPES), value=dtype, description="precision"),
+            "method": w.Dropdown(options=list(METHODS), value=method, description="difference"),
         }
         self.curves = step_size_curves(f, df, self.x)
         self._build()
@@ -131,37 +134,40 @@ class StepSizeExplorer(FigureWidget):
 
         fig = self.figure
         fig.set_layout_engine("none")  # fixed axes: no layout pass on every redraw
-        self.ax_f = fig.add_axes((0.06, 0.14, 0.36, 0.72))
-        self.ax_err = fig.add_axes((0.52, 0.14, 0.46, 0.72))
+        self.ax_f = fig.add_axes((0.07, 0.12, 0.37, 0.70))
+        self.ax_err = fig.add_axes((0.57, 0.12, 0.395, 0.70))
 
         grid = np.linspace(self.x - 1.6, self.x + 1.6, 200)
         fx, slope = float(self.f(self.x)), float(self.df(self.x))
         self.ax_f.plot(grid, self.f(grid), color="black", lw=1.5, label="f")
-        self.ax_f.plot(grid, fx + slope * (grid - self.x), color="tab:green", lw=1, ls="--", label="tangent (exact)")
-        (self._secant,) = self.ax_f.plot([], [], color="tab:red", lw=1.2, label="secant (estimate)")
-        (self._probes,) = self.ax_f.plot([], [], "o", color="tab:red", ms=5)
+        self.ax_f.plot(grid, fx + slope * (grid - self.x), color=COLORS["reference"], lw=1, ls="--",
+                       label="tangent (exact)")
+        (self._secant,) = self.ax_f.plot([], [], color=COLORS["current"], lw=1.2, label="secant (estimate)")
+        (self._probes,) = self.ax_f.plot([], [], "o", color=COLORS["current"], ms=5)
         self.ax_f.plot([self.x], [fx], "o", color="black", ms=4)
         self.ax_f.set_xlim(grid[0], grid[-1])
         lo, hi = float(np.min(self.f(grid))), float(np.max(self.f(grid)))
         self.ax_f.set_ylim(lo - 0.3 * (hi - lo), hi + 0.3 * (hi - lo))
-        self.ax_f.legend(loc="lower center", fontsize=8, frameon=False)
+        self.ax_f.legend(loc="lower center", frameon=False)
         self.ax_f.set_xlabel("x")
 
-        colours = {"float64": "tab:blue", "float32": "tab:orange"}
+        # Not blue/orange: in every widget those mean training/validation.
+        colours = {"float64": "tab:purple", "float32": "tab:cyan"}
         styles = {"centered": "-", "forward": ":"}
         self._lines = {}
         for (name, method), err in self.curves.items():
             (line,) = self.ax_err.loglog(DEFAULT_HS, np.clip(err, _FLOOR, None), styles[method],
                                          color=colours[name], label=f"{name}, {method}")
             self._lines[name, method] = line
-        (self._marker,) = self.ax_err.loglog([], [], "o", color="tab:red", mec="black", ms=8, zorder=5)
-        self._h_line = self.ax_err.axvline(1e-3, color="tab:red", lw=0.8, alpha=0.6)
+        (self._marker,) = self.ax_err.loglog([], [], "o", color=COLORS["current"], mec="black", ms=8, zorder=5)
+        self._h_line = self.ax_err.axvline(1e-3, color=COLORS["current"], lw=0.8, alpha=0.6)
         self._best_line = self.ax_err.axvline(1e-5, color="0.4", lw=0.8, ls="--")
         self.ax_err.set_xlim(DEFAULT_HS[0], DEFAULT_HS[-1])
         self.ax_err.set_ylim(_FLOOR * 10, 10)
-        self.ax_err.set_xlabel("step h     (<- rounding error wins | truncation error wins ->)")
+        self.ax_err.set_xlabel("step h   (← rounding wins | truncation wins →)")
         self.ax_err.set_ylabel("|estimate - f'(x)|")
-        self.ax_err.legend(loc="lower left", fontsize=7, ncol=2, frameon=False)
+        self.ax_err.legend(loc="lower left", ncol=2, frameon=False, columnspacing=0.6, handlelength=1.2,
+                           handletextpad=0.4, borderaxespad=0.2)
         # Few plain-text ticks: mathtext tick labels dominate the cost of a redraw.
         fmt = FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e"))
         for axis in (self.ax_err.xaxis, self.ax_err.yaxis):
@@ -169,9 +175,10 @@ class StepSizeExplorer(FigureWidget):
             axis.set_minor_locator(NullLocator())
             axis.set_major_formatter(fmt)
         self.ax_err.grid(True, alpha=0.3)
-        self._title_f = self.ax_f.text(0.5, 1.03, "", transform=self.ax_f.transAxes, ha="center", va="bottom", fontsize=9)
+        self._title_f = self.ax_f.text(0.5, 1.02, "", transform=self.ax_f.transAxes, ha="center", va="bottom",
+                                       fontsize=FONT["title"])
         self._title_err = self.ax_err.text(0.5, 1.03, "", transform=self.ax_err.transAxes, ha="center",
-                                           va="bottom", fontsize=9)
+                                           va="bottom", fontsize=FONT["title"])
         # What moves with h; everything else is a background rendered once per (dtype, method).
         self.blitter = Blitter(self.figure, [self._secant, self._probes, self._h_line, self._best_line,
                                              self._marker, self._title_f, self._title_err])
@@ -202,6 +209,7 @@ class StepSizeExplorer(FigureWidget):
         shown = np.isfinite(self.estimate)
         self._secant.set_data(span, mid + (self.estimate if shown else 0.0) * (span - base))
         self._probes.set_data([left, right], [fl, fr])
-        self._title_f.set_text(f"{method} difference, h = {h:.1e}: estimate {self.estimate:.10f}")
-        self._title_err.set_text(f"{name}: error {self.error:.1e} (exact f'(x) = {self.exact:.10f}); "
-                                 f"dashed: h* ~ {best:.0e}")
+        self._title_f.set_text(f"{method} difference, h = {h:.1e}\nestimate {self.estimate:.10f}\n"
+                               f"exact f'(x) = {self.exact:.10f}")
+        self._title_err.set_text(f"{name}, {method}: error {self.error:.1e}\n"
+                                 f"dashed: the best h, about {best:.0e}")
