@@ -498,7 +498,20 @@ def step_size_errors(f, df, x, hs, *, method="centered", dtype=np.float64):
     --------
     torch.autograd.gradcheck : uses the centered difference with ``eps=1e-6`` in float64.
     """
-    owner = "step_size_errors"
+    x, hs, dtype = _step_size_args(f, df, x, hs, method, dtype)
+    exact = np.asarray(df(x), dtype=np.float64)
+    xd = x.astype(dtype)
+    hd = hs.astype(dtype).reshape((-1,) + (1,) * x.ndim)
+    at = lambda v: np.asarray(f(v)).astype(dtype)  # noqa: E731
+    if method == "centered":
+        estimate = (at(xd + hd) - at(xd - hd)) / (hd + hd)
+    else:
+        estimate = (at(xd + hd) - at(xd)) / hd
+    return np.abs(estimate.astype(np.float64) - exact)
+
+
+def _step_size_args(f, df, x, hs, method, dtype, owner="step_size_errors"):
+    """Checked at the door: callables, the method, points ``x`` and steps ``hs`` as float64, the dtype."""
     check_callable(f, "f", owner)
     check_callable(df, "df", owner)
     check_choice(method, "method", owner, ("centered", "forward"))
@@ -509,15 +522,7 @@ def step_size_errors(f, df, x, hs, *, method="centered", dtype=np.float64):
     hs = _real_array(hs, "hs", owner)
     if hs.ndim != 1 or hs.size == 0 or not np.all(hs > 0) or not np.all(np.isfinite(hs)):
         raise ValueError(f"The 'hs' parameter of {owner} must be a 1-D array of positive finite steps. Got {hs!r} instead.")
-    exact = np.asarray(df(x), dtype=np.float64)
-    xd = x.astype(dtype)
-    hd = hs.astype(dtype).reshape((-1,) + (1,) * x.ndim)
-    at = lambda v: np.asarray(f(v)).astype(dtype)  # noqa: E731
-    if method == "centered":
-        estimate = (at(xd + hd) - at(xd - hd)) / (hd + hd)
-    else:
-        estimate = (at(xd + hd) - at(xd)) / hd
-    return np.abs(estimate.astype(np.float64) - exact)
+    return x, hs, dtype
 
 
 def optimal_step_size(dtype=np.float64, method="centered"):
