@@ -22,45 +22,12 @@ def _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner):
     return beta1, beta2
 
 
-def _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas, eps,
-                 weight_decay, amsgrad, maximize, decoupled, owner):
+def _check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step, owner):
     beta1, beta2 = _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner)
     step = check_step(step, owner)
     if amsgrad and max_exp_avg_sq is None:
         raise ValueError(f"The 'max_exp_avg_sq' parameter of {owner} must be an array when amsgrad=True. Got None instead.")
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        if decoupled:
-            param *= 1 - lr * weight_decay          # AdamW: shrink the weights, keep g clean
-        else:
-            g = g + weight_decay * param            # Adam: L2 penalty folded into the gradient
-
-    # One scratch array serves every intermediate: big models are memory-bound,
-    # and each temporary NumPy would otherwise allocate costs a full pass.
-    buf = np.empty_like(exp_avg)
-    np.multiply(g, 1 - beta1, out=buf)
-    exp_avg *= beta1
-    exp_avg += buf                                  # m = beta1 m + (1 - beta1) g
-    np.multiply(g, g, out=buf)
-    buf *= 1 - beta2
-    exp_avg_sq *= beta2
-    exp_avg_sq += buf                               # v = beta2 v + (1 - beta2) g^2
-
-    v = exp_avg_sq
-    if amsgrad:
-        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-        v = max_exp_avg_sq
-
-    bias_correction1 = 1 - beta1 ** step
-    bias_correction2 = 1 - beta2 ** step
-    step_size = lr / bias_correction1
-    # torch divides sqrt(v) by sqrt(bc2) *before* adding eps: eps is not bias-corrected.
-    np.sqrt(v, out=buf)
-    buf /= math.sqrt(bias_correction2)
-    buf += eps                                      # denom = sqrt(v_hat) + eps
-    np.divide(exp_avg, buf, out=buf)
-    buf *= -step_size
-    param += buf                                    # theta -= lr m_hat / denom
+    return beta1, beta2, step
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
@@ -78,9 +45,9 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, bet
 
     with learning rate :math:`\eta` (``lr``), ``betas`` :math:`(\beta_1, \beta_2)`
     and weight decay :math:`\lambda` (an L2 penalty: it goes through the moments).
-    Adam (Kingma & Ba, 2015) is the cheatsheet's
-    :math:`w \leftarrow w - \alpha\, m_{\text{corr}} / (\sqrt{s_{\text{corr}}} + \epsilon)`;
-    note that :math:`\epsilon` is added *after* the bias correction of :math:`v`.
+    This is Algorithm 1 of Kingma & Ba (2015); the cheatsheet writes
+    :math:`w \leftarrow w - \alpha\, v / (\sqrt{s} + \epsilon)` and leaves out the bias
+    correction. Note that :math:`\epsilon` is added *after* the bias correction of :math:`v`.
 
     Parameters
     ----------
@@ -105,9 +72,37 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, bet
         updates ``m`` with ``lerp_``, equal up to rounding.
     adamw_step : decoupled weight decay.
     """
-    _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
-                 weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=False,
-                 owner="adam_step")
+    beta1, beta2, step = _check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step,
+                                          "adam_step")
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param                # L2 penalty folded into the gradient
+
+    # One scratch array serves every intermediate: big models are memory-bound,
+    # and each temporary NumPy would otherwise allocate costs a full pass.
+    buf = np.empty_like(exp_avg)
+    np.multiply(g, 1 - beta1, out=buf)
+    exp_avg *= beta1
+    exp_avg += buf                                  # m = beta1 m + (1 - beta1) g
+    np.multiply(g, g, out=buf)
+    buf *= 1 - beta2
+    exp_avg_sq *= beta2
+    exp_avg_sq += buf                               # v = beta2 v + (1 - beta2) g^2
+
+    v = exp_avg_sq
+    if amsgrad:
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+        v = max_exp_avg_sq
+
+    bias_correction1 = 1 - beta1 ** step
+    bias_correction2 = 1 - beta2 ** step
+    # torch divides sqrt(v) by sqrt(bc2) *before* adding eps: eps is not bias-corrected.
+    np.sqrt(v, out=buf)
+    buf /= math.sqrt(bias_correction2)
+    buf += eps                                      # denom = sqrt(v_hat) + eps
+    np.divide(exp_avg, buf, out=buf)
+    buf *= -lr / bias_correction1
+    param += buf                                    # theta -= lr m_hat / denom
 
 
 def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
@@ -127,9 +122,10 @@ def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, be
     --------
     torch.optim.AdamW : the same algorithm and defaults.
     """
-    _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
-                 weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=True,
-                 owner="adamw_step")
+    _check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step, "adamw_step")
+    param *= 1 - lr * weight_decay                  # shrink the weights; the gradient stays clean
+    adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
+              weight_decay=0.0, amsgrad=amsgrad, maximize=maximize)
 
 
 class Adam(Optimizer):

@@ -13,18 +13,22 @@ from .base import TwinOptimizer
 __all__ = ["adam_step", "adamw_step", "Adam", "AdamW"]
 
 
-def _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas, eps,
-                 weight_decay, amsgrad, maximize, decoupled, owner):
+def _check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step, owner):
     beta1, beta2 = _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner)
     step = check_step(step, owner)
     if amsgrad and max_exp_avg_sq is None:
         raise ValueError(f"The 'max_exp_avg_sq' parameter of {owner} must be a tensor when amsgrad=True. Got None instead.")
+    return beta1, beta2, step
+
+
+def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
+              eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False):
+    """Twin of the NumPy ``adam_step``: updates ``param``, ``exp_avg``, ``exp_avg_sq`` in place."""
+    beta1, beta2, step = _check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step,
+                                          "adam_step")
     g = -grad if maximize else grad
     if weight_decay != 0:
-        if decoupled:
-            param.mul_(1 - lr * weight_decay)
-        else:
-            g = g.add(param, alpha=weight_decay)
+        g = g.add(param, alpha=weight_decay)        # L2 penalty folded into the gradient
     exp_avg.lerp_(g, 1 - beta1)                     # m + (1-b1)(g - m) = b1 m + (1-b1) g
     exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
     v = exp_avg_sq
@@ -36,27 +40,20 @@ def _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, 
     param.addcdiv_(exp_avg, denom, value=-step_size)
 
 
-def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
-              eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False):
-    """Twin of the NumPy ``adam_step``: updates ``param``, ``exp_avg``, ``exp_avg_sq`` in place."""
-    _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
-                 weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=False,
-                 owner="adam_step")
-
-
 def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
                eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
     """Twin of the NumPy ``adamw_step`` (decoupled weight decay)."""
-    _adam_update(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
-                 weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled=True,
-                 owner="adamw_step")
+    _check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step, "adamw_step")
+    param.mul_(1 - lr * weight_decay)               # shrink the weights; the gradient stays clean
+    adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
+              weight_decay=0.0, amsgrad=amsgrad, maximize=maximize)
 
 
 def _adam_foreach(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, betas, eps,
                   weight_decay, amsgrad, maximize, decoupled):
     """:func:`adam_step` on a list of tensors at once with ``torch._foreach_*`` kernels.
 
-    The same lines as ``_adam_update``; one kernel launch per line for the whole
+    The same lines as :func:`adam_step`; one kernel launch per line for the whole
     list instead of one per tensor, which is what makes many small tensors fast
     on a GPU. Tests check it against the per-tensor path.
     """
