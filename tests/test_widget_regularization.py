@@ -187,3 +187,19 @@ def test_view_bad_input():
     with pytest.raises(ValueError, match="'lam' parameter of RegularizationExplorer must be a float in the range"):
         RegularizationExplorer(lam=100.0)
     assert set(PENALTIES) == {"l1", "l2", "elastic_net"}
+
+
+def test_the_greyed_mix_slider_shows_the_mix_in_effect(explorer):
+    """L1 and L2 use a fixed mix (0 and 1): the greyed slider reads it, and the elastic net gets its own back."""
+    explorer.update(penalty="elastic_net", alpha=0.3)
+    explorer.update(penalty="l2")
+    assert explorer.controls["alpha"].disabled and explorer.controls["alpha"].value == 1.0
+    assert "α = 1.0" in explorer._titles[explorer.ax_geo].get_text()
+    explorer.update(penalty="l1")
+    assert explorer.controls["alpha"].value == 0.0
+    explorer.update(penalty="elastic_net")
+    assert not explorer.controls["alpha"].disabled and explorer.controls["alpha"].value == 0.3
+    assert "α = 0.3" in explorer._titles[explorer.ax_geo].get_text()
+    explorer.update(penalty="l1")
+    explorer.update(penalty="elastic_net", alpha=0.7)  # set by hand in the same update: kept
+    assert explorer.controls["alpha"].value == 0.7

@@ -23,7 +23,7 @@ import numpy as np
 
 from .._checks import check_choice, check_int, check_real, check_rng
 from ..regularization.numpy_impl import _prox_elastic_net
-from ._base import Blitter, FigureWidget
+from ._base import COLORS, FONT, WIDTH, Blitter, FigureWidget
 
 __all__ = [
     "PENALTIES", "LAM_GRID", "penalty_mix", "constraint_boundary", "solve_elastic_net",
@@ -233,6 +233,8 @@ class RegularizationExplorer(FigureWidget):
         What the last redraw showed.
     """
 
+    wide_controls = ("lam",)
+
     def __init__(self, penalty="l1", alpha=0.5, lam=0.1, *, seed=0):
         import ipywidgets as w
 
@@ -241,7 +243,7 @@ class RegularizationExplorer(FigureWidget):
         alpha = check_real(alpha, "alpha", owner, low=0, high=1)
         lam = check_real(lam, "lam", owner, low=LAM_GRID[0], high=LAM_GRID[-1])
         seed = check_int(seed, "seed", owner, low=0)
-        super().__init__(figsize=(11.5, 3.6), dpi=72)
+        super().__init__(figsize=(WIDTH / 72, 5.2))
         (self.x_train, self.y_train), (self.x_val, self.y_val), self.w_true = make_sparse_regression(
             rng=np.random.default_rng(seed))
         self._paths = {}
@@ -249,13 +251,34 @@ class RegularizationExplorer(FigureWidget):
             self._path(a)  # other mixes are solved on their first visit, then cached
         self.controls = {
             "penalty": w.Dropdown(options=[(v, k) for k, v in PENALTIES.items()], value=penalty, description="penalty"),
-            "alpha": w.FloatSlider(value=round(alpha, 1), min=0, max=1, step=0.1, description="mix α",
-                                   readout_format=".1f", continuous_update=True),
+            # Greyed unless the penalty is the elastic net; it then shows the mix in effect (0 for L1, 1 for L2).
+            "alpha": w.FloatSlider(value=penalty_mix(penalty, round(alpha, 1)), min=0, max=1, step=0.1,
+                                   description="mix α", readout_format=".1f", continuous_update=True,
+                                   disabled=penalty != "elastic_net"),
+            # 40 steps over a full-width track; the readout takes a typed value (snapped to the grid).
             "lam": w.FloatLogSlider(value=self._snap(lam), base=10, min=_LOG_MIN, max=_LOG_MAX, step=_LOG_STEP,
                                     description="λ", readout_format=".3g", continuous_update=True),
         }
+        self._en_alpha = round(alpha, 1)  # the elastic net's mix, kept while another penalty is shown
+        self._forced_alpha = None if penalty == "elastic_net" else penalty_mix(penalty)
+        # Registered before the redraw observers, so the slider is set before the figure is drawn.
+        self.controls["penalty"].observe(self._on_penalty, names="value")
         self._build()
         self._observe_controls()
+
+    def _on_penalty(self, change):
+        """Grey the mix slider for L1 and L2 and show the mix they use; give the elastic net its own back."""
+        alpha = self.controls["alpha"]
+        if change["old"] == "elastic_net":
+            self._en_alpha = alpha.value
+        if change["new"] == "elastic_net":
+            if alpha.value == self._forced_alpha:  # not set by hand meanwhile (``update(alpha=...)``)
+                self.set_quietly("alpha", self._en_alpha)
+            self._forced_alpha = None
+        else:
+            self._forced_alpha = penalty_mix(change["new"])
+            self.set_quietly("alpha", self._forced_alpha)
+        alpha.disabled = change["new"] != "elastic_net"
 
     @staticmethod
     def _snap(lam):
@@ -274,9 +297,10 @@ class RegularizationExplorer(FigureWidget):
     def _build(self):
         fig = self.figure
         fig.set_layout_engine("none")
-        self.ax_geo = fig.add_axes((0.045, 0.13, 0.25, 0.76))
-        self.ax_w = fig.add_axes((0.36, 0.13, 0.30, 0.76))
-        self.ax_val = fig.add_axes((0.72, 0.13, 0.27, 0.76))
+        # The 2-D picture on the left; the weights and the errors stacked on the right.
+        self.ax_geo = fig.add_axes((0.075, 0.10, 0.40, 0.74))
+        self.ax_w = fig.add_axes((0.59, 0.575, 0.37, 0.29))
+        self.ax_val = fig.add_axes((0.59, 0.10, 0.37, 0.29))
         ax = self.ax_geo
         g = np.linspace(-2.2, 2.2, 121)
         gx, gy = np.meshgrid(g, g)
@@ -285,12 +309,12 @@ class RegularizationExplorer(FigureWidget):
         ax.contour(gx, gy, excess, levels=[0.05, 0.2, 0.5, 1.0, 1.8, 2.8, 4.0], colors="0.6", linewidths=0.7)
         ax.axhline(0, color="0.85", lw=0.8, zorder=0)
         ax.axvline(0, color="0.85", lw=0.8, zorder=0)
-        (self._region,) = ax.fill([0], [0], color="tab:blue", alpha=0.25, lw=1.2, ec="tab:blue")
-        (self._touch,) = ax.plot([], [], color="tab:orange", lw=1.4)
+        (self._region,) = ax.fill([0], [0], color="tab:green", alpha=0.25, lw=1.2, ec="tab:green")
+        (self._touch,) = ax.plot([], [], color="0.3", lw=1.4)
         (self._toy_path,) = ax.plot([], [], ":", color="k", lw=1)
         ax.plot(*_W2, "k+", ms=9)
-        ax.annotate("least squares", _W2, xytext=(4, 5), textcoords="offset points", fontsize=8)
-        (self._sol,) = ax.plot([], [], "o", color="tab:red", ms=6)
+        ax.annotate("least squares", _W2, xytext=(4, 5), textcoords="offset points", fontsize=FONT["note"])
+        (self._sol,) = ax.plot([], [], "o", color=COLORS["current"], ms=6)
         ax.set_xlim(-2.2, 2.2)
         ax.set_ylim(-2.2, 2.2)
         ax.set_aspect("equal", adjustable="box")
@@ -300,32 +324,33 @@ class RegularizationExplorer(FigureWidget):
         ax = self.ax_w
         idx = np.arange(len(self.w_true))
         # one LineCollection, not 40 bar artists: a fraction of the drawing time
-        self._bars = ax.vlines(idx, 0, np.zeros_like(self.w_true), color="tab:blue", lw=5)
+        self._bars = ax.vlines(idx, 0, np.zeros_like(self.w_true), color=COLORS["current"], lw=3)
         (self._true_marks,) = ax.plot(idx, self.w_true, "_", color="k", ms=7, mew=1.5, label="true weight")
         ax.axhline(0, color="k", lw=0.6)
         lim = np.abs(self.path_weights_bound()).max() * 1.1
         ax.set_ylim(-lim, lim)
         ax.set_xlim(-1, len(idx))
         ax.set_xlabel("feature (only the first 5 matter)")
-        ax.legend(loc="upper right", fontsize=8, frameon=False)
+        ax.legend(loc="upper right", frameon=False)
 
         ax = self.ax_val
-        (self._train_line,) = ax.semilogx(LAM_GRID, np.ones_like(LAM_GRID), color="tab:blue", label="train")
-        (self._val_line,) = ax.semilogx(LAM_GRID, np.ones_like(LAM_GRID), color="tab:orange", label="validation")
-        self._lam_line = ax.axvline(1.0, color="tab:red", lw=1)
-        (self._lam_dot,) = ax.plot([], [], "o", color="tab:red", ms=5)
+        (self._train_line,) = ax.semilogx(LAM_GRID, np.ones_like(LAM_GRID), color=COLORS["train"], label="train")
+        (self._val_line,) = ax.semilogx(LAM_GRID, np.ones_like(LAM_GRID), color=COLORS["validation"],
+                                        label="validation")
+        self._lam_line = ax.axvline(1.0, color=COLORS["current"], lw=1)
+        (self._lam_dot,) = ax.plot([], [], "o", color=COLORS["current"], ms=5)
         ax.minorticks_off()  # dozens of minor ticks would double the drawing time
         ax.set_xlabel(r"$\lambda$")
-        ax.set_ylabel("mean squared error")
+        ax.set_ylabel("MSE")
         ax.set_xlim(LAM_GRID[0], LAM_GRID[-1])
         # one fixed scale for every penalty, so switching never redraws the axes: at large
         # lambda every penalty drives the weights to 0, where the error is the mean of y^2
         top = max(np.mean(self.y_val ** 2), np.mean(self.y_train ** 2),
                   *(max(p["val"].max(), p["train"].max()) for p in self._paths.values()))
         ax.set_ylim(0, 1.05 * top)
-        ax.legend(loc="upper left", fontsize=8, frameon=False)
+        ax.legend(loc="upper left", frameon=False)
         ax.grid(True, alpha=0.3)
-        self._titles = {a: a.set_title("", fontsize=9) for a in (self.ax_geo, self.ax_w, self.ax_val)}
+        self._titles = {a: a.set_title("", fontsize=FONT["title"], pad=4) for a in (self.ax_geo, self.ax_w, self.ax_val)}
         # drawn in this order on each frame: the true-weight marks stay on top of the bars
         self.blitter = Blitter(fig, [self._region, self._touch, self._toy_path, self._sol, self._bars, self._true_marks,
                                      self._train_line, self._val_line, self._lam_line, self._lam_dot,
@@ -351,15 +376,16 @@ class RegularizationExplorer(FigureWidget):
         self._toy_path.set_data(path["toy"][:, 0], path["toy"][:, 1])
         self._sol.set_data([w2[0]], [w2[1]])
         self.solution_2d = w2
-        self._titles[self.ax_geo].set_text(f"2-D: θ = ({w2[0]:.2f}, {w2[1]:.2f})")
+        self._titles[self.ax_geo].set_text(f"{PENALTIES[v['penalty']]}, α = {alpha:.1f}, λ = {lam:.3g}\n"
+                                           f"2-D: θ = ({w2[0]:.2f}, {w2[1]:.2f})")
 
         self.weights = path["weights"][i]
         self._bars.set_segments([[(k, 0.0), (k, h)] for k, h in enumerate(self.weights)])
         zeros = int(np.sum(self.weights == 0))
         irrelevant = self.w_true == 0
         self._titles[self.ax_w].set_text(
-            f"{PENALTIES[v['penalty']]}, α = {alpha:.1f}, λ = {lam:.3g}: {zeros} of {len(self.weights)} "
-            f"weights exactly 0; |irrelevant| ≤ {np.abs(self.weights[irrelevant]).max():.2g}")
+            f"{zeros} of {len(self.weights)} weights exactly 0\n"
+            f"irrelevant |w| ≤ {np.abs(self.weights[irrelevant]).max():.2g}")
 
         self._train_line.set_ydata(path["train"])
         self._val_line.set_ydata(path["val"])
@@ -370,4 +396,4 @@ class RegularizationExplorer(FigureWidget):
         self._lam_line.set_xdata([lam, lam])
         self._lam_dot.set_data([lam], [path["val"][i]])
         best = LAM_GRID[int(np.argmin(path["val"]))]
-        self._titles[self.ax_val].set_text(f"validation MSE {path['val'][i]:.2f} (best λ ≈ {best:.2g})")
+        self._titles[self.ax_val].set_text(f"validation MSE {path['val'][i]:.2f}; best λ ≈ {best:.2g}")
