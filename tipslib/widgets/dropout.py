@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from .._checks import check_int, check_real
-from ._base import Blitter, FigureWidget
+from ._base import COLORS, FONT, WIDTH, Blitter, FigureWidget
 
 __all__ = ["P_GRID", "network_masks", "network_layout", "small_noisy_digits", "dropout_curves", "final_metrics",
            "DropoutExplorer"]
@@ -318,7 +318,7 @@ class DropoutExplorer(FigureWidget):
         seed = check_int(seed, "seed", owner, low=0)
         self.curves = dropout_curves(P_GRID, **curve_options)
         self._rng = np.random.default_rng(seed)
-        super().__init__(figsize=(11.5, 3.5), dpi=72)
+        super().__init__(figsize=(WIDTH / 72, 5.3))
         self.controls = {
             "p": w.FloatSlider(value=self._snap(p), min=P_GRID[0], max=P_GRID[-1], step=0.1,
                                description="drop p", readout_format=".1f", continuous_update=True),
@@ -331,10 +331,8 @@ class DropoutExplorer(FigureWidget):
     def _snap(p):
         return float(P_GRID[int(np.argmin(np.abs(np.array(P_GRID) - p)))])
 
-    def layout(self):
-        import ipywidgets as w
-
-        return w.VBox([w.HBox([*self.controls.values(), self.keep_label]), self.image])
+    def extra_views(self):
+        return [self.keep_label]
 
     @staticmethod
     def final_losses(curves, last=5):
@@ -347,9 +345,10 @@ class DropoutExplorer(FigureWidget):
 
         fig = self.figure
         fig.set_layout_engine("none")
-        self.ax_net = fig.add_axes((0.01, 0.04, 0.22, 0.84))
-        self.ax_curve = fig.add_axes((0.29, 0.14, 0.32, 0.74))
-        self.ax_p = fig.add_axes((0.68, 0.14, 0.31, 0.74))
+        # The thinned network on the left; the loss curves and the losses against p stacked on the right.
+        self.ax_net = fig.add_axes((0.0, 0.03, 0.28, 0.82))
+        self.ax_curve = fig.add_axes((0.405, 0.585, 0.55, 0.29))
+        self.ax_p = fig.add_axes((0.405, 0.10, 0.55, 0.29))
 
         self._nodes, self._edges = network_layout(DRAWN_SIZES)
         segments = self._nodes[self._edges]
@@ -361,13 +360,13 @@ class DropoutExplorer(FigureWidget):
         self.ax_net.set_ylim(-half, half)
         self.ax_net.axis("off")
         for i, name in enumerate(["input", "hidden", "hidden", "output"]):
-            self.ax_net.text(i, -half + 0.05, name, ha="center", va="bottom", fontsize=8)
+            self.ax_net.text(i, -half + 0.05, name, ha="center", va="bottom", fontsize=FONT["note"])
 
         c, ep = self.curves, self.curves["epoch"]
-        self.ax_curve.plot(ep, c["train_loss"][0], color="tab:blue", alpha=0.25, lw=1)
-        self.ax_curve.plot(ep, c["val_loss"][0], color="tab:orange", alpha=0.25, lw=1)
-        (self._train,) = self.ax_curve.plot(ep, c["train_loss"][0], color="tab:blue", label="train (eval mode)")
-        (self._val,) = self.ax_curve.plot(ep, c["val_loss"][0], color="tab:orange", label="validation")
+        self.ax_curve.plot(ep, c["train_loss"][0], color=COLORS["train"], alpha=0.25, lw=1)
+        self.ax_curve.plot(ep, c["val_loss"][0], color=COLORS["validation"], alpha=0.25, lw=1)
+        (self._train,) = self.ax_curve.plot(ep, c["train_loss"][0], color=COLORS["train"], label="train (eval mode)")
+        (self._val,) = self.ax_curve.plot(ep, c["val_loss"][0], color=COLORS["validation"], label="validation")
         self.ax_curve.set_xlabel("epoch")
         self.ax_curve.set_ylabel("cross-entropy")
         self.ax_curve.set_yscale("log")
@@ -376,23 +375,23 @@ class DropoutExplorer(FigureWidget):
         finite = finite[np.isfinite(finite) & (finite > 0)]
         self.ax_curve.set_ylim(max(finite.min() / 1.5, 1e-4), finite.max() * 1.5)
         self.ax_curve.set_xlim(ep[0], ep[-1])
-        self.ax_curve.legend(loc="lower left", fontsize=8, frameon=False)
+        self.ax_curve.legend(loc="lower left", frameon=False)
         self.ax_curve.grid(True, alpha=0.3)
 
         ps = c["p"]
         self.final_train, self.final_val = self.final_losses(c)
-        self.ax_p.plot(ps, self.final_train, "o-", color="tab:blue", ms=3, label="train")
+        self.ax_p.plot(ps, self.final_train, "o-", color=COLORS["train"], ms=3, label="train")
         runs = final_metrics(c)
         self.final_val_std = runs["val_loss"].std(axis=0, ddof=1) if len(runs["val_loss"]) > 1 else 0 * ps
         self.final_val_acc = runs["val_acc"].mean(axis=0)
-        self.ax_p.errorbar(ps, self.final_val, yerr=self.final_val_std, fmt="o-", color="tab:orange", ms=3,
+        self.ax_p.errorbar(ps, self.final_val, yerr=self.final_val_std, fmt="o-", color=COLORS["validation"], ms=3,
                            capsize=2, label=f"validation (± spread, {len(runs['val_loss'])} seeds)")
-        self._p_line = self.ax_p.axvline(0.0, color="tab:red", lw=1)
+        self._p_line = self.ax_p.axvline(0.0, color=COLORS["current"], lw=1)
         self.ax_p.set_xlabel("drop probability p")
-        self.ax_p.set_ylabel("cross-entropy, last 5 epochs")
-        self.ax_p.legend(loc="upper left", fontsize=8, frameon=False)
+        self.ax_p.set_ylabel("final loss (last 5 ep.)")
+        self.ax_p.legend(loc="upper left", frameon=False)
         self.ax_p.grid(True, alpha=0.3)
-        self._titles = {a: a.set_title("", fontsize=9) for a in (self.ax_net, self.ax_curve, self.ax_p)}
+        self._titles = {a: a.set_title("", fontsize=FONT["title"], pad=4) for a in (self.ax_net, self.ax_curve, self.ax_p)}
         self.blitter = Blitter(fig, [self._edge_art, self._node_art, self._train, self._val, self._p_line,
                                      *self._titles.values()])
 
@@ -407,7 +406,7 @@ class DropoutExplorer(FigureWidget):
         live = keep[self._edges].all(axis=1)
         self._edge_art.set_colors(np.where(live[:, None], [[0.3, 0.3, 0.3, 0.9]], [[0.8, 0.8, 0.8, 0.25]]))
         hidden = np.concatenate(self.masks[1:-1])
-        self._titles[self.ax_net].set_text(f"one mask: {np.sum(~hidden)} of {hidden.size} hidden units dropped")
+        self._titles[self.ax_net].set_text(f"one random mask drops\n{np.sum(~hidden)} of {hidden.size} hidden units")
 
         c = self.curves
         self._train.set_ydata(c["train_loss"][i])
