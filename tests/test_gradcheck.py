@@ -140,6 +140,30 @@ def test_tiny_gradients_within_rounding_noise_are_counted_not_judged():
     assert_close(results[1].errors["arrays[0]"], results[0].errors["arrays[0]"], rtol=1e-6, atol=0)
 
 
+def test_a_step_so_small_that_noise_hides_most_gradients_cannot_pass(rng):
+    params, loss, grads = _mlp_loss(rng)
+    assert G.gradient_check(loss, params, grads()).verdict == "pass"
+    tiny = G.gradient_check(loss, params, grads(), h=1e-11)
+    assert tiny.verdict == "warn" and all(row.noisy > 0 for row in tiny)
+    assert any("rounding noise hides" in row.reason for row in tiny)
+    right = _C * np.cos(_X0)
+    for result in (G.gradient_check(lambda v: 2.0 + np.sum(_C * np.sin(v)), [_X0.copy()], [right], h=1e-11),
+                   GT.gradient_check(lambda v: 2.0 + torch.sum(_t(_C) * torch.sin(v)), [_t(_X0)], [_t(right)], h=1e-11)):
+        row = result.rows[0]
+        assert row.verdict == "warn" and row.noisy == 4 and "rounding noise hides 4 of the 4" in row.reason
+
+
+def test_truncation_error_of_a_large_step_is_not_taken_for_a_kink():
+    # At a smooth point the error of h/10 is 100 times smaller than that of h; at a kink the
+    # smaller step either still straddles it (the jump stays) or the error all but vanishes.
+    right = _C * np.cos(_X0)
+    for result in (G.gradient_check(lambda v: 2.0 + np.sum(_C * np.sin(v)), [_X0.copy()], [right], h=0.3),
+                   GT.gradient_check(lambda v: 2.0 + torch.sum(_t(_C) * torch.sin(v)), [_t(_X0)], [_t(right)], h=0.3)):
+        row = result.rows[0]
+        assert row.kinks == 0 and row.verdict == "fail"
+        assert row.max_rel_error == pytest.approx(1 - np.sin(0.3) / 0.3, rel=1e-6)   # h**2 / 6
+
+
 def test_a_bug_on_a_tiny_gradient_is_still_caught_when_it_exceeds_the_noise():
     wrong = _C * np.cos(_X0)
     wrong[1] *= 3                                   # |a - n| ~ 1e-5, a thousand times atol

@@ -16,7 +16,7 @@ from .._checks import check_float_array, check_real
 
 __all__ = [
     "ParameterCheck", "GradientCheck", "GradientCheckWarning",
-    "TOLERANCES", "NOISE_FACTOR", "worst_verdict", "judge",
+    "TOLERANCES", "NOISE_FACTOR", "KINK_DROP", "worst_verdict", "judge",
     "unpack", "match_grads", "precision_of", "settings", "start_value", "kink_warning",
 ]
 
@@ -38,6 +38,11 @@ TOLERANCES = {
 #: difference between the two gradients below ``NOISE_FACTOR`` times that (``atol``)
 #: is noise the check cannot resolve, whatever its relative size.
 NOISE_FACTOR = 30.0
+
+#: A suspected kink is confirmed when the error at step ``h/10`` falls below this
+#: fraction of the error at ``h``. Truncation error (``~h**2``) falls by only 100;
+#: a kink that the smaller step no longer crosses leaves almost nothing.
+KINK_DROP = 1e-3
 
 _RANK = {"pass": 0, "warn": 1, "fail": 2}
 
@@ -76,6 +81,8 @@ class ParameterCheck:
     noisy : int
         Elements whose relative error is above ``pass_tol`` although ``|a - n| <= atol``:
         gradients so small that the centered difference's rounding error dominates.
+        When they are more than half of the nonzero gradients (a step ``h`` far too
+        small), the verdict is 'warn': the check resolved too little to pass.
     """
 
     name: str
@@ -183,7 +190,7 @@ class GradientCheck:
 
 
 def judge(name, shape, dtype_name, err_max, index, analytic, numerical, abs_max, kinks, pass_tol, fail_tol,
-          noisy=0):
+          noisy=0, nonzero=0):
     """Turn one array's numbers into a :class:`ParameterCheck` with its verdict and reason."""
     if not math.isfinite(err_max):
         verdict, reason = "fail", "a gradient is not finite"
@@ -202,6 +209,10 @@ def judge(name, shape, dtype_name, err_max, index, analytic, numerical, abs_max,
     elif dtype_name == "float32":
         verdict = "warn"
         reason = "agrees as far as float32 can tell; only a float64 check can pass"
+    elif noisy > nonzero / 2:
+        verdict = "warn"
+        reason = (f"rounding noise hides {noisy} of the {nonzero} nonzero gradients (|a - n| <= atol): "
+                  f"too few are resolved to vouch for the backward; use a step h near eps**(1/3)")
     elif noisy:
         verdict = "pass"
         reason = (f"{noisy} element(s) with small gradients differ only by rounding noise "

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_callable, check_choice, check_float_array, check_real, check_rng
-from ._common import (NOISE_FACTOR, TOLERANCES, GradientCheck, GradientCheckWarning,
+from ._common import (KINK_DROP, NOISE_FACTOR, TOLERANCES, GradientCheck, GradientCheckWarning,
                       ParameterCheck, judge, kink_warning, match_grads, precision_of, settings,
                       start_value, unpack)
 
@@ -212,8 +212,9 @@ def _kinks(call, x, flat_a, f0, probe, err, h, pass_tol, owner):
     shrink with ``h``; the analytic gradient is one of them and the centered
     difference their mean. A suspect is confirmed by probing again with ``h/10``:
     either the jump stays (the kink is still inside the step) or the error
-    vanishes (the smaller step no longer crosses it). A wrong backward at a
-    smooth point does neither.
+    vanishes (the smaller step no longer crosses it: a drop by more than
+    ``1 / KINK_DROP``, where the truncation error of a large ``h`` at a smooth
+    point falls by only 100). A wrong backward at a smooth point does neither.
     """
     f_plus, f_minus, up, down = probe
     numeric = (f_plus - f_minus) / (up + down)
@@ -241,7 +242,7 @@ def _kinks(call, x, flat_a, f0, probe, err, h, pass_tol, owner):
         scale = max(abs(flat_a[i]), abs(numeric[i]), 1e-300)
         err2 = abs(flat_a[i] - (fp - fm) / (up2 + down2)) / scale
         raw = abs(flat_a[i] - numeric[i]) / scale
-        kink[i] = jump2 >= 0.5 * jump[i] or err2 <= 0.1 * raw
+        kink[i] = jump2 >= 0.5 * jump[i] or err2 <= KINK_DROP * raw
     return kink
 
 
@@ -264,13 +265,15 @@ def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None
     gradient of 1e-4 carries a rounding error of about 1e-10, a relative
     1e-6) is counted in ``noisy`` and left out of the maximum instead of
     raising a false alarm. Each parameter's verdict, on the largest
-    remaining :math:`e_i`:
+    remaining :math:`e_i` ("noise hides > half": more than half the nonzero
+    gradients are within ``atol``, as when ``h`` is far too small):
 
     ========  =====================  ============================================
     verdict   float64 (default)      float32
     ========  =====================  ============================================
     pass      max error <= 1e-7      never: at best 'warn', with the reason
-    warn      <= 1e-4, or kinks      <= 1e-2, or kinks
+    warn      <= 1e-4, kinks, or     <= 1e-2, or kinks
+              noise hides > half
     fail      > 1e-4                 > 1e-2
     ========  =====================  ============================================
 
@@ -340,7 +343,7 @@ def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None
         row = judge(name, x.shape, precision, judged[i] if judged.size else 0.0, index,
                     a[i] if a.size else 0.0, n[i] if n.size else 0.0,
                     float(np.max(np.abs(a - n))) if a.size else 0.0, int(kink.sum()), pass_tol, fail_tol,
-                    noisy=int(noisy.sum()))
+                    noisy=int(noisy.sum()), nonzero=int(np.count_nonzero(np.maximum(np.abs(a), np.abs(n)))))
         if row.kinks:
             first = tuple(int(j) for j in np.unravel_index(int(np.flatnonzero(kink)[0]), x.shape))
             kink_warning(owner, name, row.kinks, first, h)

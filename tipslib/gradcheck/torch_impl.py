@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 
 from .._checks import check_callable, check_choice, check_float_array, check_real
-from ._common import (NOISE_FACTOR, TOLERANCES, GradientCheck, GradientCheckWarning,
+from ._common import (KINK_DROP, NOISE_FACTOR, TOLERANCES, GradientCheck, GradientCheckWarning,
                       ParameterCheck, judge, kink_warning, match_grads, precision_of, settings,
                       start_value, unpack)
 
@@ -160,7 +160,7 @@ def _kinks(call, x, flat_a, f0, probe, err, h, pass_tol, owner):
         jump2 = abs((fp - f0) / up2 - (f0 - fm) / down2)
         scale = max(abs(a_i), abs(n_i), 1e-300)
         err2, raw = abs(a_i - (fp - fm) / (up2 + down2)) / scale, abs(a_i - n_i) / scale
-        kink[i] = jump2 >= 0.5 * jump[i].item() or err2 <= 0.1 * raw
+        kink[i] = jump2 >= 0.5 * jump[i].item() or err2 <= KINK_DROP * raw
     return kink
 
 
@@ -224,7 +224,7 @@ def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None
         row = judge(name, tuple(x.shape), precision, judged[i].item() if judged.numel() else 0.0, index,
                     a[i].item() if a.numel() else 0.0, n[i].item() if n.numel() else 0.0,
                     (a - n).abs().max().item() if a.numel() else 0.0, int(kink.sum()), pass_tol, fail_tol,
-                    noisy=int(noisy.sum()))
+                    noisy=int(noisy.sum()), nonzero=int(torch.count_nonzero(torch.maximum(a.abs(), n.abs()))))
         if row.kinks:
             kink_warning(owner, name, row.kinks, _unravel(int(torch.nonzero(kink)[0, 0]), x.shape), h)
         rows.append(row)
