@@ -18,6 +18,7 @@ EPILOG = """examples:
   tipslib release exercises/source exercises/release
   tipslib check exercises/regularization.ipynb        (in your course folder) run an exercise's visible tests
   tipslib grade exercises/source submissions/ --out gradebook.csv --feedback feedback/ --jobs 2
+  tipslib site site/                  build the course as a static website (open site/index.html)
 """
 
 
@@ -77,6 +78,10 @@ COMMANDS = {"course": _add_course}
 from .grading.cli import add_check, add_grade, add_release  # noqa: E402 - registered after the core ones
 
 COMMANDS.update(release=add_release, check=add_check, grade=add_grade)
+
+from .site import add_site  # noqa: E402
+
+COMMANDS["site"] = add_site
 
 
 def build_parser():
