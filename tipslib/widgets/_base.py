@@ -70,16 +70,18 @@ def png_bytes(canvas) -> bytes:
 
     The image crosses a local socket to the browser, so encoding time matters and
     size hardly does. A figure drawn at twice the pixel density has four times the
-    pixels; with no PNG row filter and zlib's run-length strategy (long runs of one
-    colour are what a plot is made of) the encoding takes a few milliseconds,
-    several times less than PIL's or ``savefig``'s.
+    pixels; with one fixed row filter and zlib's fastest level the encoding takes a
+    few milliseconds, several times less than PIL's or ``savefig``'s.
     """
     width, height = canvas.get_width_height(physical=True)
     rgba = np.asarray(canvas.buffer_rgba()).reshape(height, 4 * width)
     rows = np.empty((height, 1 + 4 * width), dtype=np.uint8)
-    rows[:, 0] = 0  # filter type "None" for every row
-    rows[:, 1:] = rgba
-    z = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    # PNG's "Up" filter (each row minus the one above, modulo 256): the flat areas of a plot and
+    # the repeated rows of an enlarged photo become zeros, which zlib's fastest level packs well.
+    rows[:, 0] = 2
+    rows[0, 0], rows[0, 1:] = 0, rgba[0]
+    np.subtract(rgba[1:], rgba[:-1], out=rows[1:, 1:])
+    z = zlib.compressobj(1, zlib.DEFLATED, 15, 9)
     data = z.compress(rows.tobytes()) + z.flush()
     header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)  # 8-bit RGBA, not interlaced
     return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header) + _png_chunk(b"IDAT", data)

@@ -13,7 +13,7 @@ import numpy as np
 from .._checks import check_bool, check_int, check_real
 from ..augment import numpy_impl as A
 from ..augment._numpy.functional import check_image
-from ._base import FigureWidget
+from ._base import FONT, WIDTH, Blitter, FigureWidget
 
 __all__ = ["augment_image", "sample_photo", "AugmentExplorer"]
 
@@ -127,7 +127,7 @@ class AugmentExplorer(FigureWidget):
     def __init__(self, image=None):
         import ipywidgets as w
 
-        super().__init__(figsize=(5.0, 3.0), dpi=72)
+        super().__init__(figsize=(WIDTH / 72, 4.2))
         self.source = sample_photo() if image is None else image
         check_image(self.source, "AugmentExplorer", name="image")
         self.controls = {
@@ -141,23 +141,18 @@ class AugmentExplorer(FigureWidget):
         # Two image panes placed by hand with text labels: no layout engine, no
         # title positioning, so a redraw is little more than two image blits.
         self.figure.set_layout_engine("none")
-        ax_in = self.figure.add_axes((0.01, 0.01, 0.48, 0.88))
-        ax_out = self.figure.add_axes((0.51, 0.01, 0.48, 0.88))
+        ax_in = self.figure.add_axes((0.01, 0.01, 0.48, 0.90))
+        ax_out = self.figure.add_axes((0.51, 0.01, 0.48, 0.90))
         ax_in.imshow(self.source)
         self.augmented = self.source.copy()
         self._artist = ax_out.imshow(self.augmented)
         for ax, label in ((ax_in, "original"), (ax_out, "augmented")):
             ax.set_axis_off()
-            ax.text(0.5, 1.02, label, transform=ax.transAxes, ha="center", va="bottom")
+            ax.text(0.5, 1.01, label, transform=ax.transAxes, ha="center", va="bottom", fontsize=FONT["title"])
+        # Only the augmented photo changes: the original and the labels are a saved background.
+        self.blitter = Blitter(self.figure, [self._artist])
         self._observe_controls()
 
     def draw(self):
         self.augmented = augment_image(self.source, **self.values)
         self._artist.set_data(self.augmented)
-
-    def layout(self):
-        import ipywidgets as w
-
-        boxes = list(self.controls.values())
-        half = (len(boxes) + 1) // 2
-        return w.VBox([w.HBox([w.VBox(boxes[:half]), w.VBox(boxes[half:])]), self.image])
