@@ -20,6 +20,15 @@ def _check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, o
     check_flag(maximize, "maximize", owner)
 
 
+def _check_rmsprop_step(lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_avg, momentum_buffer):
+    owner = "rmsprop_step"
+    _check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, owner)
+    if centered and grad_avg is None:
+        raise ValueError(f"The 'grad_avg' parameter of {owner} must be an array when centered=True. Got None instead.")
+    if momentum > 0 and momentum_buffer is None:
+        raise ValueError(f"The 'momentum_buffer' parameter of {owner} must be an array when momentum > 0. Got None instead.")
+
+
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha=0.99, eps=1e-8,
                  weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
     r"""One RMSprop update of ``param`` and its state arrays, in place.
@@ -60,12 +69,7 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alph
     torch.optim.RMSprop : the same algorithm and defaults (torch also accepts
         ``eps=0`` and ``alpha >= 1``, which divide by zero or never update ``s``).
     """
-    owner = "rmsprop_step"
-    _check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, owner)
-    if centered and grad_avg is None:
-        raise ValueError(f"The 'grad_avg' parameter of {owner} must be an array when centered=True. Got None instead.")
-    if momentum > 0 and momentum_buffer is None:
-        raise ValueError(f"The 'momentum_buffer' parameter of {owner} must be an array when momentum > 0. Got None instead.")
+    _check_rmsprop_step(lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_avg, momentum_buffer)
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g + weight_decay * param

@@ -10,15 +10,19 @@ from .base import TwinOptimizer
 __all__ = ["rmsprop_step", "RMSprop"]
 
 
-def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha=0.99, eps=1e-8,
-                 weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
-    """Twin of the NumPy ``rmsprop_step``: updates ``param`` and the state tensors in place."""
+def _check_rmsprop_step(lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_avg, momentum_buffer):
     owner = "rmsprop_step"
     _check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, owner)
     if centered and grad_avg is None:
         raise ValueError(f"The 'grad_avg' parameter of {owner} must be a tensor when centered=True. Got None instead.")
     if momentum > 0 and momentum_buffer is None:
         raise ValueError(f"The 'momentum_buffer' parameter of {owner} must be a tensor when momentum > 0. Got None instead.")
+
+
+def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha=0.99, eps=1e-8,
+                 weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
+    """Twin of the NumPy ``rmsprop_step``: updates ``param`` and the state tensors in place."""
+    _check_rmsprop_step(lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_avg, momentum_buffer)
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g.add(param, alpha=weight_decay)
