@@ -44,7 +44,7 @@ __all__ = [
     "chapter_notebooks", "discover_widgets", "widget_notebook", "widget_controls",
     "move_control", "Control", "time_control_move", "exercise_widget", "settle", "figure_images",
     "widget_output", "saved_notebook_problems", "browser_session", "show_widget",
-    "is_disabled", "default_steps",
+    "is_disabled", "default_steps", "figure_geometry", "geometry_problems",
 ]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -317,9 +317,11 @@ class NotebookPage:
 
     def status(self) -> str:
         """The kernel's state: 'idle', 'busy', ... ('' before there is a kernel)."""
-        ind = self.panel.locator(".jp-Notebook-ExecutionIndicator")
-        if ind.count():
-            return ind.first.get_attribute("data-status") or ""
+        # One look (the toolbar may move the indicator between a count and a read).
+        shown = self.panel.evaluate("""(p) => { const i = p.querySelector('.jp-Notebook-ExecutionIndicator');
+                                               return i ? (i.getAttribute('data-status') || '') : null; }""")
+        if shown is not None:
+            return shown
         # A narrow window folds the toolbar, indicator included, into its "..." menu: ask the server.
         try:
             sessions = self.lab.api("/api/sessions")
@@ -727,3 +729,46 @@ def exercise_widget(page, image, *, name: str, shots_dir: Path | None = None, st
 def _slug(text: str) -> str:
     keep = "".join(ch if ch.isalnum() else "-" for ch in text.lower())
     return "-".join(filter(None, keep.split("-")))[:60] or "x"
+
+
+# ---------------------------------------------------------------------------
+# Size on the page
+# ---------------------------------------------------------------------------
+
+_GEOMETRY_JS = """(img) => {
+    const r = img.getBoundingClientRect();
+    const out = img.closest('.jp-OutputArea-output').getBoundingClientRect();
+    const box = (img.closest('.tipslib-widget') || img.parentElement).getBoundingClientRect();
+    const left = document.querySelector('#jp-left-stack');
+    return {natural: [img.naturalWidth, img.naturalHeight], shown: [r.width, r.height], dpr: window.devicePixelRatio,
+            widget: [box.left, box.right, box.height], output: [out.left, out.right],
+            window: [window.innerWidth, window.innerHeight],
+            file_browser: left && left.offsetParent !== null ? left.getBoundingClientRect().width : 0};
+}"""
+
+
+def figure_geometry(image) -> dict:
+    """Where and how big a widget's figure and its box are on the page, in CSS pixels:
+    ``natural`` (the PNG's pixels), ``shown``, ``dpr``, ``widget`` (left, right, height),
+    ``output`` (left, right of the output area), ``window``, ``file_browser`` (its width, 0 when closed)."""
+    return image.evaluate(_GEOMETRY_JS)
+
+
+def geometry_problems(name: str, g: dict, *, tolerance: float = 0.03, max_height: float = 620) -> list[str]:
+    """What is wrong with a widget's size on the page: its figure rescaled by more than
+    ``tolerance`` (the PNG's pixels over the device pixel ratio against the shown size, so a
+    figure drawn at 2x on a 2x screen maps one pixel to one), the widget wider than its output
+    area (cut off, or scrolled sideways), or taller than ``max_height`` CSS pixels (it no longer
+    fits one screen with JupyterLab around it)."""
+    problems = []
+    for axis, drawn, shown in zip(("width", "height"), g["natural"], g["shown"]):
+        want = drawn / g["dpr"]
+        if want == 0 or abs(shown / want - 1) > tolerance:
+            problems.append(f"{name}: the figure's {axis} is shown at {shown:.0f} CSS px but drawn for {want:.0f} "
+                            f"({drawn} px at device pixel ratio {g['dpr']}): rescaled by {shown / max(want, 1):.2f}")
+    if g["widget"][1] > g["output"][1] + 1:
+        problems.append(f"{name}: the widget is {g['widget'][1] - g['widget'][0]:.0f} px wide, more than its "
+                        f"output area's {g['output'][1] - g['output'][0]:.0f} px in a {g['window'][0]}-px window")
+    if g["widget"][2] > max_height:
+        problems.append(f"{name}: the widget is {g['widget'][2]:.0f} px tall, more than {max_height:.0f} px")
+    return problems

@@ -7,8 +7,13 @@
   each of its controls is moved as a person would (slider handles dragged and
   nudged with the arrow keys, dropdown options picked, boxes ticked); the figure
   must be redrawn and look different afterwards.
+* Every widget is shown at 1000 and 1600 px window widths on a 2x (high-DPI)
+  screen: its figure must not be rescaled by the page (drawn pixels over the
+  device pixel ratio = shown size, within 3%), and the widget must fit its
+  output area (at 1000 px with the file browser open) and one screen height.
 * Self-tests on the notebooks in ``tests/data/browser`` show that these checks
-  can fail: an error is noticed, and a control that changes nothing is noticed.
+  can fail: an error is noticed, a control that changes nothing is noticed, and
+  a stretched figure is noticed.
 
 Screenshots are written to ``test-artifacts/browser/`` on every run, passing or
 not. Chromium comes from the system (``apt-get install -y chromium``); without it
@@ -88,6 +93,20 @@ def context(browser):
     ctx.close()
 
 
+#: Window widths of the size checks: a laptop with the file browser open, and a wide screen.
+SIZE_WIDTHS = (1000, 1600)
+
+
+@pytest.fixture(scope="session")
+def hidpi_contexts(browser):
+    """One 2x (high-DPI) browser profile per window width in SIZE_WIDTHS, 900 px tall."""
+    contexts = {w: browser.new_context(viewport={"width": w, "height": 900}, device_scale_factor=2)
+                for w in SIZE_WIDTHS}
+    yield contexts
+    for ctx in contexts.values():
+        ctx.close()
+
+
 @pytest.fixture
 def page(context, lab):
     pg = context.new_page()
@@ -144,6 +163,40 @@ def test_widget_controls_redraw_the_figure(page, lab, module, cls):
     nb, image = show_widget(page, lab, module, cls)
     problems = B.exercise_widget(page, image, name=f"{module.rsplit('.', 1)[-1]}.{cls}")
     assert not problems, "\n".join(problems)
+
+
+def widget_geometry(hidpi_contexts, lab, module, cls, width):
+    """Show the widget in a ``width``-px window on a 2x screen; return its geometry (screenshot saved)."""
+    page = hidpi_contexts[width].new_page()
+    page.set_default_timeout(30_000)
+    try:
+        _, image = show_widget(page, lab, module, cls)
+        B.settle(image)
+        geometry = B.figure_geometry(image)
+        page.screenshot(path=str(B.ARTIFACTS / f"{B._slug(cls)}-{width}px.png"))
+        return geometry
+    finally:
+        page.close()
+        lab.shutdown_kernels(wait=False)
+
+
+@pytest.mark.parametrize("width", SIZE_WIDTHS)
+@pytest.mark.parametrize("module, cls", WIDGETS, ids=[f"{m.rsplit('.', 1)[-1]}.{c}" for m, c in WIDGETS])
+def test_widget_is_shown_at_its_drawn_size_and_fits(hidpi_contexts, lab, module, cls, width):
+    g = widget_geometry(hidpi_contexts, lab, module, cls, width)
+    if width == min(SIZE_WIDTHS):  # the narrow case is the one with the file browser open
+        assert g["file_browser"] > 200, f"the file browser is not open at {width} px: {g}"
+    problems = B.geometry_problems(cls, g)
+    assert not problems, "\n".join(problems)
+
+
+def test_a_stretched_figure_is_noticed(hidpi_contexts, lab):
+    g = widget_geometry(hidpi_contexts, lab, "toy_widget", "StretchedWidget", max(SIZE_WIDTHS))
+    problems = B.geometry_problems("StretchedWidget", g)
+    assert any("rescaled by" in p for p in problems), (problems, g)
+    # The same page with the figure at its drawn size and a box of ordinary size passes.
+    unstretched = {**g, "shown": [n / g["dpr"] for n in g["natural"]], "widget": [g["output"][0], g["output"][0] + 400, 300]}
+    assert not B.geometry_problems("ToyWidget", unstretched)
 
 
 def test_every_widget_module_has_a_widget_class():

@@ -29,7 +29,7 @@ PIXEL_DENSITY = 2
 #: Points per inch of the figures: one point is one CSS pixel.
 _CSS_DPI = 72
 #: Font sizes in points (= CSS pixels), by role, the same in every widget.
-FONT = {"tick": 9, "label": 10, "title": 10, "legend": 9, "note": 9}
+FONT = {"tick": 10, "label": 11, "title": 11, "legend": 10, "note": 10}
 #: Colours by meaning, the same in every widget.
 COLORS = {
     "train": "tab:blue",        # training loss / the run being trained
@@ -39,7 +39,7 @@ COLORS = {
     "faint": "0.8",             # context drawn behind
 }
 #: Width of the control descriptions, so every widget's sliders line up.
-DESCRIPTION_WIDTH = "100px"
+DESCRIPTION_WIDTH = "90px"
 #: Narrowest column of controls: a slider track stays wide enough to drag.
 CONTROL_MIN_WIDTH = 270
 
@@ -233,25 +233,25 @@ class FigureWidget:
 
     def style_controls(self) -> None:
         """The one control style: descriptions of one width on the left, controls filling their column."""
-        for name, c in self.controls.items():
+        for c in self.controls.values():
             c.layout.width = "auto"
-            if name in self.wide_controls:
-                c.layout.grid_column = "1 / -1"
             if hasattr(c.style, "description_width"):
                 c.style.description_width = DESCRIPTION_WIDTH
 
     def layout(self):
         """The ipywidgets container shown in the notebook: controls above the figure, both
-        :data:`WIDTH` wide. Controls sit in a grid of columns at least :data:`CONTROL_MIN_WIDTH`
-        wide (two in :data:`WIDTH`); a control in ``wide_controls`` spans the whole row."""
+        :data:`WIDTH` wide. A control in ``wide_controls`` has a row of its own (a long track);
+        the others sit in a grid of columns at least :data:`CONTROL_MIN_WIDTH` wide (two in :data:`WIDTH`)."""
         import ipywidgets as w
 
         self.style_controls()
         width = max(WIDTH, self.size_px[0])
-        grid = w.GridBox([*self.controls.values(), *self.extra_views()], layout=w.Layout(
+        wide = [c for name, c in self.controls.items() if name in self.wide_controls]
+        rest = [c for name, c in self.controls.items() if name not in self.wide_controls]
+        grid = w.GridBox([*rest, *self.extra_views()], layout=w.Layout(
             width=f"{width}px", grid_template_columns=f"repeat(auto-fill, minmax({CONTROL_MIN_WIDTH}px, 1fr))",
             grid_gap="0px 12px", align_items="center"))
-        box = w.VBox([grid, self.image], layout=w.Layout(width=f"{width}px", overflow="visible"))
+        box = w.VBox([*wide, grid, self.image], layout=w.Layout(width=f"{width}px", overflow="visible"))
         box.add_class("tipslib-widget")
         return box
 

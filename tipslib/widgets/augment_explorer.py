@@ -17,17 +17,18 @@ from ._base import FONT, WIDTH, Blitter, FigureWidget
 
 __all__ = ["augment_image", "sample_photo", "AugmentExplorer"]
 
-#: name -> (min, max, step, default) of every slider, in the order shown.
+#: name -> (min, max, step, default) of every slider, in the order shown. At most 30 steps, so
+#: each is a few pixels of a half-width track; the readout takes a typed value in between.
 SLIDERS = {
-    "angle": (-45.0, 45.0, 1.0, 0.0),
+    "angle": (-45.0, 45.0, 5.0, 0.0),
     "crop": (0.2, 1.0, 0.05, 1.0),
     "red": (-0.5, 0.5, 0.05, 0.0),
     "green": (-0.5, 0.5, 0.05, 0.0),
     "blue": (-0.5, 0.5, 0.05, 0.0),
-    "noise": (0.0, 0.3, 0.01, 0.0),
-    "erase": (0.0, 0.5, 0.02, 0.0),
-    "drop": (0.0, 0.5, 0.02, 0.0),
-    "contrast": (0.0, 3.0, 0.05, 1.0),
+    "noise": (0.0, 0.3, 0.02, 0.0),
+    "erase": (0.0, 0.5, 0.05, 0.0),
+    "drop": (0.0, 0.5, 0.05, 0.0),
+    "contrast": (0.0, 3.0, 0.1, 1.0),
     "brightness": (-0.5, 0.5, 0.05, 0.0),
 }
 

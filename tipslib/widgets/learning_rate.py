@@ -413,7 +413,7 @@ class LearningRateExplorer(FigureWidget):
         self.controls = {
             # 100 steps of 12% over a full-width track (about 4 px a step); the readout takes a typed value.
             "lr": w.FloatLogSlider(value=lr, base=10, min=-4, max=1, step=0.05, description="learning rate",
-                                   readout_format=".3g", continuous_update=True),
+                                   readout_format=".2g", continuous_update=True),
             "optimizer": w.Dropdown(options=names, value=optimizer, description="optimizer"),
             "surface": w.Dropdown(options=list(SURFACES), value=surface, description="surface"),
             "schedule": w.Dropdown(options=list(SCHEDULES), value=schedule, description="schedule"),

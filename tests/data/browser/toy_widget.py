@@ -80,3 +80,15 @@ class SqueezedWidget(ToyWidget):
         import ipywidgets as w
 
         return w.VBox([w.HBox(list(self.controls.values())), self.image])
+
+
+class StretchedWidget(ToyWidget):
+    """ToyWidget whose figure is stretched to the output's width (what every widget did before
+    the base class fixed the image's size): the scale check must notice."""
+
+    def layout(self):
+        box = super().layout()
+        self.image.layout.width, self.image.layout.height = "100%", "auto"
+        self.image.layout.min_width = self.image.layout.min_height = None
+        box.layout.width = "100%"
+        return box
