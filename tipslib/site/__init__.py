@@ -167,7 +167,7 @@ def _render(nb):
 # --- the build ---------------------------------------------------------------------------------
 
 
-def build_site(out, *, execute=True, source=None, chapters=None, jobs=2, widgets=None, log=None):
+def build_site(out, *, execute=True, source=None, chapters=None, jobs=2, widgets=None, only=None, log=None):
     """Build the static site into ``out`` (created; files already there are overwritten).
 
     Parameters
@@ -183,6 +183,8 @@ def build_site(out, *, execute=True, source=None, chapters=None, jobs=2, widgets
         Chapters executed at the same time.
     widgets : list of str, optional
         Only these widgets of :data:`tipslib.site.frames.SPECS` (tests).
+    only : dict, optional
+        ``widget -> {control: values}``: precompute only part of a control's grid (tests).
     log : callable(str), optional
 
     Returns
@@ -222,7 +224,7 @@ def build_site(out, *, execute=True, source=None, chapters=None, jobs=2, widgets
     try:
         for spec in specs:
             t = time.perf_counter()
-            meta, backgrounds = F.widget_frames(spec)
+            meta, backgrounds = F.widget_frames(spec, only=(only or {}).get(spec.name))
             names = []
             for k, png in enumerate(backgrounds):
                 name = f"widgets/{spec.name}-background-{k}.png"

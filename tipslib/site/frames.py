@@ -314,8 +314,11 @@ def frame_key(indices) -> str:
     return ",".join(str(i) for i in indices)
 
 
-def widget_frames(spec: WidgetSpec, progress=None):
+def widget_frames(spec: WidgetSpec, progress=None, only=None):
     """Every frame of one widget.
+
+    ``only`` (``control -> list of values``) keeps part of a control's grid
+    (tests build a small site this way).
 
     Returns
     -------
@@ -330,10 +333,17 @@ def widget_frames(spec: WidgetSpec, progress=None):
     for name in spec.vary:
         c = base.controls[name]
         labels, values = control_grid(c)
+        if only and name in only:
+            keep = [i for i, v in enumerate(values) if v in only[name]]
+            if not keep:
+                raise ValueError(f"The 'only' values for {name} of {spec.name} must be among {values}. "
+                                 f"Got {only[name]} instead.")
+            labels, values = [labels[i] for i in keep], [values[i] for i in keep]
         grids.append(values)
         controls.append(dict(name=name, label=c.description or name, kind="select" if type(c).__name__ in (
             "Dropdown", "Select", "ToggleButtons", "RadioButtons") else "range",
-            labels=labels, values=values, initial=_nearest(values, c.value)))
+            labels=labels, values=values,
+            initial=_nearest(values, c.value if c.value in values or not isinstance(c.value, str) else values[0])))
     ignore = {}
     for name, (other, value) in spec.ignore.items():
         i, j = spec.vary.index(name), spec.vary.index(other)
