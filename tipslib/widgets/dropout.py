@@ -294,9 +294,9 @@ class DropoutExplorer(FigureWidget):
     p : float, default 0.3
         Snapped to :data:`P_GRID`.
     seed : int, default 0
-        Seeds the drawn masks (the training runs have their own fixed seed).
+        Seeds the drawn masks (the training runs take theirs from ``seeds``).
     **curve_options
-        Passed to :func:`dropout_curves` (``epochs``, ``hidden``, ...).
+        Passed to :func:`dropout_curves` (``seeds``, ``epochs``, ``hidden``, ...).
 
     Attributes
     ----------
