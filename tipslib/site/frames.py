@@ -274,15 +274,22 @@ def set_values(widget, values) -> None:
         widget.blitter.png(key)
 
 
-def background_png(widget) -> bytes:
-    """The exact pixels of the background the widget's Blitter caches now, as PNG."""
+def _background_pixels(widget) -> np.ndarray:
+    """The background the widget's Blitter caches now (RGBA, the figure's full size)."""
+    return np.asarray(widget.blitter.backgrounds[widget.background_key()])
+
+
+def _png(pixels) -> bytes:
     from PIL import Image
 
-    region = widget.blitter.backgrounds[widget.background_key()]
-    pixels = np.asarray(region)
     out = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(pixels[..., :3])).save(out, format="png", optimize=True)
     return out.getvalue()
+
+
+def background_png(widget) -> bytes:
+    """The exact pixels of the background the widget's Blitter caches now, as PNG."""
+    return _png(_background_pixels(widget))
 
 
 @contextmanager
@@ -351,7 +358,10 @@ def widget_frames(spec: WidgetSpec, progress=None, only=None):
     width, height = base.figure.canvas.get_width_height(physical=True)
 
     settings = []
-    for idx in product(*[range(len(g)) for g in grids]):
+    # The first control varies fastest (the learning rate, lambda), the last slowest (the surface),
+    # so a view redraws its background only when a control that changes it moves.
+    for rev in product(*[range(len(g)) for g in reversed(grids)]):
+        idx = rev[::-1]
         skip = any(idx[r["control"]] != r["default"] and idx[r["when"]] != r["value"] for r in ignore.values())
         if not skip:
             settings.append(idx)
@@ -365,11 +375,12 @@ def widget_frames(spec: WidgetSpec, progress=None, only=None):
             for idx in settings:
                 w = spec.make(variant) if spec.fresh_per_frame else widget
                 set_values(w, {name: grids[k][i] for k, (name, i) in enumerate(zip(spec.vary, idx))})
-                png = background_png(w)
-                digest = hashlib.sha1(png).hexdigest()
+                pixels = _background_pixels(w)
+                # Hash the raw pixels: encoding a PNG per frame would take most of the build.
+                digest = hashlib.sha1(np.ascontiguousarray(pixels).tobytes()).hexdigest()
                 if digest not in bg_index:
                     bg_index[digest] = len(backgrounds)
-                    backgrounds.append(png)
+                    backgrounds.append(_png(pixels))
                 key = frame_key(idx) + (f"/{variant}" if spec.variants > 1 else "")
                 frames[key] = {"bg": bg_index[digest], "a": export_layer(w)}
                 done += 1
