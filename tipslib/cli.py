@@ -19,6 +19,7 @@ EPILOG = """examples:
   tipslib check exercises/regularization.ipynb        (in your course folder) run an exercise's visible tests
   tipslib grade exercises/source submissions/ --out gradebook.csv --feedback feedback/ --jobs 2
   tipslib site site/                  build the course as a static website (open site/index.html)
+  tipslib export gradescope exercises/source -o autograder.zip    a Gradescope autograder for the exercises
 """
 
 
@@ -82,6 +83,10 @@ COMMANDS.update(release=add_release, check=add_check, grade=add_grade)
 from .site import add_site  # noqa: E402
 
 COMMANDS["site"] = add_site
+
+from .grading.gradescope import add_export  # noqa: E402
+
+COMMANDS["export"] = add_export
 
 
 def build_parser():
