@@ -71,8 +71,9 @@ def _positive(kind):
 def add_grade(sub):
     p = sub.add_parser(
         "grade", help="grade a folder of submissions into a gradebook CSV", formatter_class=_RAW,
-        description="Run every submission in a sandbox (its own process, memory/CPU/time limits, no network, "
-                    "no access to solutions) and compare its results with the instructor's solution.",
+        description="Run every submission in a sandbox (bubblewrap: it sees only Python and a scratch folder of its own; "
+                    "no network; memory/CPU/time/process limits) and compare its results with the instructor's solution. "
+                    "Without bubblewrap or user namespaces it refuses to grade unless --unsafe is given.",
         epilog="example:\n  tipslib grade exercises/source submissions/ --out gradebook.csv --feedback feedback/ \\\n"
                "      --jobs 2 --timeout 60 --memory 2048 --deadline 2025-05-01T23:59:00+00:00\n\n"
                "SUBMISSIONS_DIR holds one folder per student (with .ipynb files, optional timestamp.txt)\n"
@@ -88,23 +89,34 @@ def add_grade(sub):
     p.add_argument("--memory", type=_positive(int), default=2048, help="MB of memory per notebook beyond the preloaded libraries (default 2048)")
     p.add_argument("--deadline", type=_deadline, default=None, help="ISO 8601 time; later submissions are marked late")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--unsafe", action="store_true",
+                   help="grade even where the sandbox cannot be built (no bubblewrap or no user namespaces); "
+                        "the submissions can then reach your files, network and processes")
 
     def run(args):
         from .grade import grade
         from .judge import ReferenceError_
-        from .sandbox import features
+        from .sandbox import Sandbox, SandboxError, features, unprotected
 
         f = features()
-        if not f["uid_switch"]:
-            print("tipslib grade: not running as root, so submissions keep your user id and network "
-                  "namespace; they are still limited in memory, CPU, time and processes, and sockets are "
-                  "stubbed out.", file=sys.stderr)
+        if not f["isolated"]:
+            what = "".join(f"\n  - {u}" for u in unprotected())
+            if not args.unsafe:
+                print(f"tipslib grade: refusing to grade: the sandbox cannot be built here ({f['why_not']}). "
+                      f"Without it, these are unprotected:{what}\nInstall bubblewrap and allow user namespaces, "
+                      "or pass --unsafe to grade anyway.", file=sys.stderr)
+                return 2
+            print(f"tipslib grade: WARNING, grading without the sandbox ({f['why_not']}); unprotected:{what}",
+                  file=sys.stderr)
+        Sandbox.allow_unsafe = bool(args.unsafe)
         try:
             n = grade(args.source_dir, args.submissions_dir, args.out, feedback_dir=args.feedback, jobs=args.jobs,
                       timeout=args.timeout, memory_mb=args.memory, deadline=args.deadline, progress=not args.quiet)
-        except (ValueError, ReferenceError_, OSError) as exc:
+        except (ValueError, ReferenceError_, OSError, SandboxError) as exc:
             print(f"tipslib grade: {exc}", file=sys.stderr)
             return 2
+        finally:
+            Sandbox.allow_unsafe = False
         print(f"graded {n} students into {args.out}")
         return 0
 

@@ -1,36 +1,53 @@
 """Process isolation for student code: a fork server ("zygote") per grading slot.
 
-The judge starts one zygote per ``--jobs`` slot (a fresh Python running
-:func:`serve`). It imports the heavy libraries the exercise uses once, then,
-for each submission, forks a child that
+The judge starts one zygote per ``--jobs`` slot. The zygote lives inside a
+bubblewrap (``bwrap``) sandbox of its own: new user (without root), PID,
+network, IPC, UTS and cgroup namespaces, and a filesystem built from an
+allowlist. It imports the heavy libraries the exercise uses once, then, for
+each submission, forks a child. What a graded child can reach:
 
-- starts a new session (its own process group), closes every inherited file
-  descriptor except a private result pipe (fd 3), and sends stdin/stdout/stderr
-  to ``/dev/null`` -- so printing fake results goes nowhere;
-- runs in a fresh empty temporary folder, with a minimal environment;
-- gets ``RLIMIT_AS`` (the preloaded libraries plus ``--memory`` MB),
-  ``RLIMIT_CPU``, ``RLIMIT_NPROC``, ``RLIMIT_FSIZE``, ``RLIMIT_NOFILE`` and no
-  core files;
-- when the grader runs as root: lives in a network namespace with no
-  interfaces (``unshare(CLONE_NEWNET)``, done once by the zygote) and drops to
-  an unprivileged uid/gid of its own, without supplementary groups, so
-  instructor files with mode 0600/0700 are unreadable. Each slot gets its own
-  uid (no passwd entry needed), so process-count limits and the final
-  "kill everything this uid owns" clean-up never touch another sandbox;
-- when the grader runs as root: a private mount namespace (made once by the
-  zygote) with fresh root-owned tmpfs over /tmp, /var/tmp and /dev/shm (no
-  scratch space shared between runs) and an empty tmpfs over the instructor
-  sources, the submissions and the output folders; if Python lives under a
-  folder others cannot enter (a pyenv in /root), only Python is bound back,
-  and if it lives under /tmp (a venv in a checkout there) it is bound back
-  into the fresh tmpfs;
-- always: ``socket`` is replaced by a stub that raises (see ``_runner``).
+- **Files**: the Python installation read-only (the interpreter, its standard
+  library, its site-packages, wherever they live: a pyenv under /root, a venv
+  in a checkout under /tmp or /work, /usr), the folders of the packages the
+  exercise imports from outside it (``tipslib`` of an editable install: that
+  one folder, not the checkout around it), the system's ``/usr`` read-only
+  (shared libraries), a minimal ``/dev`` and ``/etc`` (the loader cache), its
+  own ``/proc``. Everything else does not exist in its view: the course
+  repository and its ``.git``, other checkouts, home folders, the submissions,
+  the gradebook, the host's /var/tmp, /run (run-lock folder), /dev/shm and
+  every host Unix socket.
+- **Scratch**: a fresh tmpfs over ``/tmp`` per run, holding only its job folder
+  (cwd, ``HOME``, ``TMPDIR``; ``/dev/shm`` points into it), capped at
+  :func:`scratch_mb` of the ``--memory`` budget; the address-space limit is
+  lowered by the same amount, so scratch plus memory stays within ``--memory``.
+  The tmpfs vanishes with the run.
+- **Network**: none. The network namespace has no interface but a down
+  loopback, so TCP, UDP and abstract Unix sockets fail, and no host Unix
+  socket is in the filesystem view (``_socket`` used directly fails the same
+  way); ``socket`` is also replaced by a stub that raises (see ``_runner``).
+- **Processes**: only those of its own run. The zygote is PID 1 of the
+  sandbox's PID namespace (so a child cannot signal it); after each run it
+  kills every other process in the namespace (forks that escaped the process
+  group with ``setsid`` included) and reaps them.
+- **Privileges**: none. As root the child switches to an unprivileged uid/gid
+  of the slot's own, without supplementary groups; without root it keeps your
+  uid inside a user namespace, drops every capability and cannot create
+  further user namespaces. ``no_new_privs`` is set either way.
+- **Limits**: ``RLIMIT_AS`` (the preloaded libraries plus ``--memory`` MB less
+  the scratch cap), ``RLIMIT_CPU``, ``RLIMIT_NPROC`` (counted per slot: per
+  uid as root, per user namespace without), ``RLIMIT_FSIZE``,
+  ``RLIMIT_NOFILE`` and no core files; stdin/stdout/stderr go to
+  ``/dev/null``, results to a private pipe (fd 3); a minimal environment.
 
-Not protected: student code shares its process with the test cells that test
-it, so it can see their code (hidden part included) in memory. It can only
-send back plain values, which the judge compares in its own process, and the
-feedback never shows the text of an error raised in a hidden part, nor an
-error message elsewhere that quotes a line of the tests.
+Where bubblewrap or the namespaces it needs are missing (no ``bwrap``, user
+namespaces disabled by the kernel or by AppArmor), :func:`features` says so
+and :class:`Sandbox` refuses to start unless the caller allowed unsafe
+grading (``tipslib grade --unsafe``); it then runs the same zygote without
+the sandbox, and :func:`unprotected` lists what that leaves open.
+
+Not protected, even in the sandbox: memory a child holds outside its address
+space (pipe buffers, ``memfd`` files; no memory cgroup is used), and what the
+judge decides from the child's plain-data results (see ``judge``).
 
 Each job crosses from the judge to the child *after* the fork, through a
 buffer the zygote zeroes afterwards, so no child ever has another run's cells
@@ -38,18 +55,17 @@ buffer the zygote zeroes afterwards, so no child ever has another run's cells
 reference runs get a zygote of their own anyway. A zygote pre-imports the
 modules the reference run imported, so a submission does not pay for them.
 
-The zygote enforces the wall-clock timeout: it kills the child's process
-group and then every process of the slot's uid (forks that escaped the group
-with ``setsid``), and reaps orphans as a child subreaper. It relays the
-child's result lines to the judge prefixed ``C``, and ends each run with one
-``Z`` line of its own (exit status, signal, timeout, peak memory).
-Without root the same runs happen without the network namespace and the uid
-switch; :func:`features` says which protections are in effect.
+The zygote enforces the wall-clock timeout, relays the child's result lines
+to the judge prefixed ``C``, and ends each run with one ``Z`` line of its own
+(exit status, signal, timeout, peak memory).
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
+import importlib.util
+import itertools
 import json
 import os
 import resource
@@ -61,30 +77,178 @@ import sys
 import tempfile
 import time
 
-__all__ = ["Sandbox", "features", "serve", "SandboxError"]
+__all__ = ["Sandbox", "features", "serve", "SandboxError", "unprotected", "scratch_mb"]
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAPBSET_DROP = 24
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
 MAX_OUTPUT = 64 * 2**20      # bytes of result lines one run may send
-NPROC = 16                   # processes/threads per sandbox uid
+NPROC = 16                   # processes/threads per sandbox
 FSIZE = 16 * 2**20
+SCRATCH_INODES = 4096
 CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
              "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: What /etc holds in the sandbox (the dynamic loader's cache and config, Debian's library alternatives).
+ETC = ("/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/alternatives", "/etc/localtime")
+
+UNPROTECTED_WITHOUT_SANDBOX = [
+    "files: a submission can read every file your user can read (the instructor's source notebooks and "
+    "solutions, the course repository and its .git, other checkouts, your home folder)",
+    "scratch: /tmp, /var/tmp, /run/lock and /dev/shm are the host's, shared with other submissions and programs",
+    "network: only a Python-level socket stub, which ctypes or the _socket module bypass (TCP, host Unix sockets)",
+    "processes: a submission runs as your user and can signal or trace the grader and other submissions "
+    "(and so stop the whole run), and the process limit counts all of your processes",
+]
+UNPROTECTED_WITHOUT_SANDBOX_ROOT = [
+    "files: world-readable files stay readable (the course repository if not private, other checkouts); "
+    "files private to root are not",
+    "scratch: /var/tmp, /run/lock and /dev/shm are the host's, shared with other programs",
+]
 
 
 class SandboxError(RuntimeError):
-    """The zygote itself failed (not the submission)."""
+    """The zygote itself failed (not the submission), or isolation is not available."""
+
+
+def scratch_mb(memory_mb):
+    """MB of the ``--memory`` budget given to a run's scratch tmpfs (the rest is its address space)."""
+    return max(4, min(256, int(memory_mb) // 8))
+
+
+# ----------------------------------------------------------------- features
+def _bwrap():
+    return shutil.which("bwrap")
+
+
+@functools.lru_cache(maxsize=None)
+def _probe():
+    """``(True, "")`` when this machine can start the sandbox, else ``(False, why)``."""
+    bwrap = _bwrap()
+    if bwrap is None:
+        return False, "bubblewrap (bwrap) is not installed (Debian/Ubuntu package 'bubblewrap')"
+    cmd = [*_bwrap_command(bwrap, _python_mounts(()), os.geteuid() == 0), sys.executable, "-S", "-c", ""]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, timeout=60, env=_zygote_env(()))
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"bubblewrap could not start ({exc})"
+    if proc.returncode != 0:
+        err = proc.stderr.decode(errors="replace").strip().splitlines()
+        return False, ("bubblewrap could not create the namespaces it needs: " + (err[-1] if err else f"exit {proc.returncode}")
+                       + (" (unprivileged user namespaces are disabled: sysctl kernel.unprivileged_userns_clone=1, "
+                          "or kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu)" if os.geteuid() != 0 else ""))
+    return True, ""
 
 
 def features() -> dict:
-    """Which protections this machine gives (root: uid switch and network namespace)."""
+    """Which protections this machine gives.
+
+    ``isolated``: the bubblewrap sandbox works here (filesystem allowlist, network, PID and, without
+    root, user namespaces); ``why_not``: the reason when it does not; ``uid_switch``: children run
+    under a uid of their own (root only).
+    """
+    ok, why = _probe()
     root = os.geteuid() == 0
-    return {"rlimits": True, "process_group_kill": True, "socket_stub": True,
-            "uid_switch": root, "network_namespace": root and _can_unshare_net()}
+    return {"rlimits": True, "process_group_kill": True, "socket_stub": True, "uid_switch": root,
+            "isolated": ok, "why_not": why, "filesystem_allowlist": ok, "network_namespace": ok or (root and _can_unshare_net()),
+            "pid_namespace": ok, "user_namespace": ok and not root}
+
+
+def unprotected() -> list:
+    """What stays open when grading without the sandbox (``--unsafe``) on this machine; [] when isolated."""
+    if features()["isolated"]:
+        return []
+    return list(UNPROTECTED_WITHOUT_SANDBOX_ROOT if os.geteuid() == 0 else UNPROTECTED_WITHOUT_SANDBOX)
 
 
 def _can_unshare_net():
     return subprocess.call(["unshare", "-n", "true"], stderr=subprocess.DEVNULL) == 0 if shutil.which("unshare") else False
+
+
+# --------------------------------------------------------- the sandbox view
+def _under(path, folders):
+    return any(path == f or path.startswith(f.rstrip("/") + "/") for f in folders)
+
+
+def _python_mounts(preload):
+    """``(paths to bind read-only, PYTHONPATH entries)``: the Python installation, and the folder of each
+    package the sandbox imports from outside it (``tipslib`` of an editable install: only that folder)."""
+    install = set()
+    for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix):
+        install |= {os.path.abspath(p), os.path.realpath(p)}
+    # site folders outside the prefixes (a user site): installed packages, not a checkout
+    for entry in sys.path:
+        if entry and os.path.basename(entry.rstrip("/")) in ("site-packages", "dist-packages") and os.path.isdir(entry):
+            install |= {os.path.abspath(entry), os.path.realpath(entry)}
+    exe = os.path.realpath(sys.executable)
+    if not _under(exe, install):
+        install.add(os.path.dirname(exe))
+    extra, pythonpath = set(), []
+    for name in sorted({"tipslib", *(m.split(".")[0] for m in preload)}):
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.origin or spec.origin in ("built-in", "frozen"):
+            continue
+        where = list(spec.submodule_search_locations or []) or [spec.origin]
+        for w in where:
+            for p in {os.path.abspath(w), os.path.realpath(w)}:
+                if not _under(p, install) and os.path.exists(p):
+                    extra.add(p)
+                    parent = os.path.dirname(p)
+                    if parent not in pythonpath:
+                        pythonpath.append(parent)
+    paths = sorted(install | extra)
+    # a folder inside another one that is bound already comes with it
+    paths = [p for p in paths if os.path.exists(p) and not _under(p, [q for q in paths if q != p])]
+    return paths, pythonpath
+
+
+def _bwrap_command(bwrap, mounts, root):
+    paths, _ = mounts
+    cmd = [bwrap, "--die-with-parent", "--new-session", "--as-pid-1",
+           "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    if root:
+        # real root: no user namespace, so each child can switch to a uid of its own
+        for cap in ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_KILL", "CAP_CHOWN", "CAP_FOWNER"):
+            cmd += ["--cap-add", cap]
+    else:
+        cmd += ["--unshare-user", "--disable-userns", "--cap-add", "ALL"]
+    cmd += ["--ro-bind", "/usr", "/usr"]
+    for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        host = "/" + top
+        if os.path.islink(host):
+            cmd += ["--symlink", os.readlink(host), host]
+        elif os.path.isdir(host):
+            cmd += ["--ro-bind", host, host]
+    cmd += ["--perms", "0755", "--dir", "/etc"]
+    for p in ETC:
+        cmd += ["--ro-bind-try", p, p]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+    made = {"/", "/tmp", "/usr", "/etc", "/proc", "/dev"}
+    for p in paths:
+        if _under(p, ["/usr"]):
+            continue
+        # the folders above a bound path exist only as traversable stubs (/root is 0700 on the host)
+        parts = p.strip("/").split("/")
+        for i in range(1, len(parts)):
+            d = "/" + "/".join(parts[:i])
+            if d not in made:
+                made.add(d)
+                cmd += ["--perms", "0755", "--dir", d]
+        cmd += ["--ro-bind", p, p]
+    return cmd + ["--chdir", "/"]
+
+
+def _zygote_env(pythonpath):
+    env = dict(CHILD_ENV, HOME="/tmp")
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(pythonpath)
+    return env
 
 
 # --------------------------------------------------------------- zygote side
@@ -92,79 +256,61 @@ def _libc():
     return ctypes.CDLL(None, use_errno=True)
 
 
-MS_BIND, MS_REC, MS_PRIVATE = 4096, 16384, 1 << 18
-CLONE_NEWNS = 0x00020000
+def _check(ret, what):
+    if ret != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
 def _mount(src, target, fstype, flags, data=None):
     enc = (lambda x: x.encode() if x else None)
-    if _libc().mount(enc(src), enc(target), enc(fstype), flags, enc(data)) != 0:
-        raise OSError(ctypes.get_errno(), f"mount {target}: {os.strerror(ctypes.get_errno())}")
+    _check(_libc().mount(enc(src), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
 
 
-def _blocked_ancestor(path):
-    """The highest folder above ``path`` that other users cannot enter (None if all can)."""
-    parts = os.path.abspath(path).split(os.sep)[1:]
-    for i in range(1, len(parts)):
-        d = os.sep + os.path.join(*parts[:i])
-        try:
-            if not os.stat(d).st_mode & 0o001:
-                return d
-        except OSError:
-            return None
-    return None
+def _scratch(name, uid, size_mb, rebind):
+    """In the child (still privileged in the sandbox): a private mount namespace with a fresh tmpfs of
+    ``size_mb`` over /tmp, the Python folders that live under /tmp bound back read-only, the job
+    folder ``/tmp/name`` and ``/dev/shm`` inside it. Returns the job folder."""
+    libc = _libc()
+    _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    keep = [(os.open(p, os.O_PATH), p) for p in rebind]
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,nr_inodes={SCRATCH_INODES},mode=755")
+    for fd, p in keep:
+        os.makedirs(p, mode=0o755, exist_ok=True)
+        # the source is a read-only bind of the sandbox, so the new bind is read-only too
+        _mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
+        os.close(fd)
+    job = os.path.join("/tmp", name)
+    shm = os.path.join(job, ".shm")
+    os.mkdir(job, 0o700)
+    os.mkdir(shm, 0o700)
+    if uid is not None:
+        os.chown(job, uid, uid)
+        os.chown(shm, uid, uid)
+    if os.path.isdir("/dev/shm"):
+        _mount(shm, "/dev/shm", None, MS_BIND)
+    return job
 
 
-def _private_filesystem(hide):
-    """In the zygote (root): a mount namespace the sandboxes inherit.
-
-    - fresh root-owned tmpfs over /tmp, /var/tmp and /dev/shm (no shared
-      scratch space between submissions; each run gets its own folder);
-    - an empty tmpfs over each folder in ``hide`` (instructor sources, the
-      submissions, the output folder), unless Python needs something inside;
-    - if Python itself lives under a folder others cannot enter (e.g. a pyenv
-      in /root), that folder is replaced by a tmpfs holding only Python, so the
-      unprivileged uid can import while the rest stays out of reach.
-    """
-    _libc()
-    if _libc().unshare(CLONE_NEWNS) != 0:
-        return False
-    _mount("none", "/", None, MS_REC | MS_PRIVATE)
-    import tipslib
-
-    python_dirs = [sys.base_prefix, sys.prefix, *sys.path, os.path.dirname(tipslib.__file__)]
-    needed = sorted({os.path.realpath(p) for p in python_dirs if p and os.path.isdir(p)})
-    blocked = {}
-    for p in needed:
-        a = _blocked_ancestor(p)
-        if a is not None:
-            blocked.setdefault(a, []).append(p)
-    for top, inside in blocked.items():
-        staging = tempfile.mkdtemp()
-        _mount(top, staging, None, MS_BIND | MS_REC)
-        _mount("tmpfs", top, "tmpfs", 0, "mode=755,size=1m")
-        for p in inside:
-            os.makedirs(p, mode=0o755, exist_ok=True)
-            _mount(os.path.join(staging, os.path.relpath(p, top)), p, None, MS_BIND | MS_REC)
-    for d in ("/tmp", "/var/tmp", "/dev/shm"):
-        if os.path.isdir(d):
-            # Python itself may live under a scratch folder (a venv in a checkout
-            # under /tmp, as in CI): keep a handle on the old folder and bind
-            # those paths back into the fresh tmpfs.
-            inside = [p for p in needed if p.startswith(d.rstrip("/") + os.sep)]
-            old = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                _mount("tmpfs", d, "tmpfs", 0, "mode=755")
-                for p in inside:
-                    os.makedirs(p, mode=0o755, exist_ok=True)
-                    _mount(f"/proc/self/fd/{old}/{os.path.relpath(p, d)}", p, None, MS_BIND | MS_REC)
-            finally:
-                os.close(old)
-    for d in hide:
-        d = os.path.realpath(d)
-        if os.path.isdir(d) and not any(p == d or p.startswith(d + os.sep) for p in needed):
-            _mount("tmpfs", d, "tmpfs", 0, "mode=755,size=1m")
-    return True
+def _drop_privileges(uid):
+    """No capabilities, no way to gain any (``no_new_privs``); as root, the slot's own uid/gid."""
+    libc = _libc()
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+    except (OSError, ValueError):
+        last = 63
+    for cap in range(last + 1):
+        libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
+    if uid is not None:
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+    libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
+    _check(libc.capset(header, (ctypes.c_uint32 * 6)()), "capset")
 
 
 def _address_space():
@@ -172,7 +318,7 @@ def _address_space():
         return int(f.read().split()[0]) * resource.getpagesize()
 
 
-def _child(job_fd, tmp, write_fd, uid, memory_mb, cpu_s):
+def _child(job_fd, tmp, write_fd, uid, memory_mb, cpu_s, sandboxed=False, rebind=()):
     """In the forked child: read its job, isolate, limit, drop privileges, run. Never returns."""
     code = 0
     try:
@@ -186,6 +332,10 @@ def _child(job_fd, tmp, write_fd, uid, memory_mb, cpu_s):
         os.close(job_fd)
         job = json.loads(b"".join(chunks))
         del chunks
+        scratch = 0
+        if sandboxed:
+            scratch = scratch_mb(memory_mb)
+            tmp = _scratch(tmp, uid, scratch, rebind)
         os.dup2(write_fd, 3)
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
@@ -196,17 +346,19 @@ def _child(job_fd, tmp, write_fd, uid, memory_mb, cpu_s):
         os.environ.update(CHILD_ENV, HOME=tmp, TMPDIR=tmp, MPLCONFIGDIR=tmp)
         sys.argv = [""]
         tempfile.tempdir = tmp
-        limit = _address_space() + memory_mb * 2**20
+        limit = _address_space() + (memory_mb - scratch) * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
         resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE, FSIZE))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256))
-        if uid is not None:
+        if sandboxed:
+            _drop_privileges(uid)
+        elif uid is not None:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
-        # per uid: with the slot's own uid this is the sandbox's budget; without root it
+        # per slot: its own uid (root) or its own user namespace; unsandboxed without root it
         # counts all of your processes, so the submission can then start none at all
         resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
         from ._runner import run_job
@@ -232,7 +384,7 @@ def _kill_uid(uid):
 
 
 def _reap(patience=0.0):
-    """Collect dead orphans (the zygote is their subreaper); wait up to ``patience`` s for
+    """Collect dead orphans (the zygote is their reaper); wait up to ``patience`` s for
     the ones just sent SIGKILL, so no zombie outlives its run."""
     deadline = time.monotonic() + patience
     while True:
@@ -274,24 +426,30 @@ def _read_exactly(fd, view):
         got += n
 
 
-def _run_one(header, out, uid, buf):
+_RUNS = itertools.count()
+
+
+def _run_one(header, out, uid, buf, sandboxed=False, rebind=()):
     """One run. The job itself is copied from stdin to the child through ``buf``
     *after* the fork and ``buf`` is zeroed afterwards, so no child ever has
     another run's cells (the instructor's solution, another student's answers)
     in its memory."""
     timeout, memory_mb, size = header.split()
     timeout, memory_mb, size = float(timeout), int(memory_mb), int(size)
-    tmp = tempfile.mkdtemp(prefix="tipslib-sandbox-")
-    if uid is not None:
-        os.chown(tmp, uid, uid)
-    os.chmod(tmp, 0o700)
+    if sandboxed:  # the child makes it inside its own fresh tmpfs
+        tmp = f"tipslib-sandbox-{os.getpid()}-{next(_RUNS)}"
+    else:
+        tmp = tempfile.mkdtemp(prefix="tipslib-sandbox-")
+        if uid is not None:
+            os.chown(tmp, uid, uid)
+        os.chmod(tmp, 0o700)
     r, w = os.pipe()
     jr, jw = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
         os.close(jw)
-        _child(jr, tmp, w, uid, memory_mb, max(1, int(timeout) + 1))
+        _child(jr, tmp, w, uid, memory_mb, max(1, int(timeout) + 1), sandboxed, rebind)
     os.close(w)
     os.close(jr)
     view, left, child_reads = memoryview(buf), size, True
@@ -346,24 +504,47 @@ def _run_one(header, out, uid, buf):
             relay.feed(data)
     except BlockingIOError:  # a leftover fork still holds the pipe open
         pass
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
-    if uid is not None:
-        _kill_uid(uid)
-    _reap(patience=2.0 if uid is not None else 0.0)
+    if sandboxed:
+        # the zygote is PID 1 of the sandbox's PID namespace: kill(-1) reaches every other
+        # process in it, i.e. whatever this run left behind, and nothing outside
+        try:
+            os.kill(-1, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        _reap(patience=2.0)
+    else:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if uid is not None:
+            _kill_uid(uid)
+        _reap(patience=2.0 if uid is not None else 0.0)
+        shutil.rmtree(tmp, ignore_errors=True)
     os.close(r)
     os.close(pidfd)
-    shutil.rmtree(tmp, ignore_errors=True)
     end = {"exit": os.waitstatus_to_exitcode(status), "timed_out": timed_out, "too_much_output": relay.too_much,
            "wall_s": round(wall, 4), "maxrss_kb": usage.ru_maxrss, "cpu_s": round(usage.ru_utime + usage.ru_stime, 4)}
     out.write(b"Z " + json.dumps(end).encode() + b"\n")
     out.flush()
 
 
-def serve(uid=None, preload=(), hide=()):
-    """The zygote's main loop: jobs on stdin (a fixed-size header, then the JSON), results on stdout."""
+def _no_interfaces():
+    import socket
+
+    try:
+        return all(name == "lo" for _, name in socket.if_nameindex())
+    except OSError:
+        return False
+
+
+def serve(uid=None, preload=(), hide=(), sandboxed=False, rebind=()):
+    """The zygote's main loop: jobs on stdin (a fixed-size header, then the JSON), results on stdout.
+
+    ``sandboxed``: it runs inside the bubblewrap sandbox (PID 1 of its PID namespace); ``rebind``: the
+    Python folders under /tmp that each run's fresh /tmp must show again. ``hide`` is no longer used
+    (nothing outside the allowlist is visible).
+    """
     import importlib
 
     out = sys.stdout.buffer
@@ -376,15 +557,14 @@ def serve(uid=None, preload=(), hide=()):
         sys.modules["torch"].set_num_threads(1)
     import tipslib.grading._runner  # noqa: F401 - preload what every child needs
     import tipslib.grading.plain  # noqa: F401
-    netns = private_fs = False
-    if uid is not None:
-        netns = _libc().unshare(CLONE_NEWNET) == 0
-        try:
-            private_fs = _private_filesystem(hide)
-        except OSError as exc:
-            private_fs = str(exc)
-        _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    out.write(b"Z " + json.dumps({"ready": True, "network_namespace": netns, "private_filesystem": private_fs}).encode() + b"\n")
+    if sandboxed:
+        netns = _no_interfaces()
+    else:
+        netns = uid is not None and _libc().unshare(CLONE_NEWNET) == 0
+        if uid is not None:
+            _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    out.write(b"Z " + json.dumps({"ready": True, "isolation": "bwrap" if sandboxed else "none", "network_namespace": netns,
+                                  "private_filesystem": sandboxed, "pid": os.getpid()}).encode() + b"\n")
     out.flush()
     buf, head = bytearray(1 << 20), bytearray(HEADER)
     while True:
@@ -392,21 +572,32 @@ def serve(uid=None, preload=(), hide=()):
             _read_exactly(0, memoryview(head))
         except EOFError:
             return
-        _run_one(head.decode(), out, uid, buf)
+        _run_one(head.decode(), out, uid, buf, sandboxed, rebind)
 
 
 # ---------------------------------------------------------------- judge side
+_AUTO_UIDS = itertools.count()
+
+
 class Sandbox:
     """One grading slot: a zygote process and the runs it makes.
 
-    ``uid``: the unprivileged uid its children switch to (root only; ``None``
-    otherwise). ``preload``: modules to import once in the zygote.
+    ``uid``: the unprivileged uid its children switch to (root only: ignored without root; one is
+    picked when ``None`` and the sandbox isolates). ``preload``: modules to import once in the zygote. ``hide``: kept for
+    compatibility (the sandbox shows nothing outside its allowlist). ``unsafe``: run without the
+    bubblewrap sandbox where this machine cannot give it (default :attr:`allow_unsafe`, which
+    ``tipslib grade --unsafe`` sets); when it is false there, :meth:`start` raises
+    :class:`SandboxError` saying why. ``unsafe=True`` on a machine that can isolate still isolates,
+    unless ``isolate=False`` asks for the bare zygote explicitly (tests of the fallback).
     """
 
-    def __init__(self, uid=None, preload=(), hide=()):
-        if uid is not None and os.geteuid() != 0:
+    allow_unsafe = False
+
+    def __init__(self, uid=None, preload=(), hide=(), unsafe=None, isolate=None):
+        if os.geteuid() != 0:
             uid = None
         self.uid, self.preload, self.hide = uid, tuple(preload), [os.path.realpath(h) for h in hide]
+        self.unsafe, self.isolate = unsafe, isolate
         self.proc = None
         self.info = {}
         self._buf = b""
@@ -415,13 +606,36 @@ class Sandbox:
         self.spawn()
         return self.wait_ready()
 
+    def _command(self):
+        """The zygote's command line and environment (sandboxed unless refused or allowed not to be)."""
+        code = "import sys, json; from tipslib.grading.sandbox import serve; serve(*map(json.loads, sys.argv[1:6]))"
+        isolate = self.isolate
+        if isolate is None:
+            ok, why = _probe()
+            if not ok and not (self.allow_unsafe if self.unsafe is None else self.unsafe):
+                raise SandboxError(f"cannot isolate submissions on this machine: {why}. Without isolation "
+                                   + "; ".join(unprotected()) + ". Pass --unsafe (Sandbox(unsafe=True)) to grade anyway.")
+            isolate = ok
+        if not isolate:
+            env = dict(os.environ, **{k: v for k, v in CHILD_ENV.items() if k != "PATH"})
+            args = [json.dumps(self.uid), json.dumps(list(self.preload)), "[]", "false", "[]"]
+            return [sys.executable, "-c", code, *args], env, tempfile.gettempdir()
+        if self.uid is None and os.geteuid() == 0:  # a sandboxed child never runs as root
+            self.uid = 7_000_000 + (os.getpid() % 100_000) * 16 + next(_AUTO_UIDS) % 16
+        mounts = _python_mounts(self.preload)
+        rebind = [p for p in mounts[0] if _under(p, ["/tmp"])]
+        for h in self.hide:  # what the grader hides must not lie inside an allowlisted folder
+            if _under(h, [*mounts[0], "/usr"]):
+                raise SandboxError(f"the sandbox would show {h} (it lies inside the Python installation or a "
+                                   "package folder the sandbox shows); move it elsewhere")
+        args = [json.dumps(self.uid), json.dumps(list(self.preload)), "[]", "true", json.dumps(rebind)]
+        cmd = [*_bwrap_command(_bwrap(), mounts, os.geteuid() == 0), sys.executable, "-c", code, *args]
+        return cmd, _zygote_env(mounts[1]), "/"
+
     def spawn(self):
         """Start the zygote without waiting for it (several can import their libraries at once)."""
-        env = dict(os.environ, **{k: v for k, v in CHILD_ENV.items() if k != "PATH"})
-        code = "import sys, json; from tipslib.grading.sandbox import serve; serve(*map(json.loads, sys.argv[1:4]))"
-        args = [json.dumps(self.uid), json.dumps(list(self.preload)), json.dumps(self.hide)]
-        self.proc = subprocess.Popen([sys.executable, "-c", code, *args],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=tempfile.gettempdir(),
+        cmd, env, cwd = self._command()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=cwd,
                                      start_new_session=True)
         return self
 
