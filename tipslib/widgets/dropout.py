@@ -257,14 +257,16 @@ def _dropout_curves(grid, *, seeds, n_train, n_val, label_noise, hidden, epochs,
     for s, seed in enumerate(seeds):
         x_tr, y_tr, x_va, y_va, _ = small_noisy_digits(seed, n_train=n_train, n_val=n_val, label_noise=label_noise)
         for i, p in enumerate(grid):
-            rng = np.random.default_rng((seed, 1))  # same initial weights and batches for every p
-            model = Sequential(Linear(64, hidden, rng=rng), ReLU(), Dropout(p, rng=rng),
-                               Linear(hidden, hidden, rng=rng), ReLU(), Dropout(p, rng=rng),
-                               Linear(hidden, 10, rng=rng))
+            # One stream each for the weights, the batches and the masks: every p starts from the
+            # same weights and sees the same batches, so within a seed the runs differ only by p.
+            init, batches, masks = (np.random.default_rng((seed, k)) for k in (1, 2, 3))
+            model = Sequential(Linear(64, hidden, rng=init), ReLU(), Dropout(p, rng=masks),
+                               Linear(hidden, hidden, rng=init), ReLU(), Dropout(p, rng=masks),
+                               Linear(hidden, 10, rng=init))
             rec = _Recorder(x_tr, y_tr)
             with one_blas_thread():  # small products: one thread is fastest, and fair to a busy machine
                 history = fit(model, CrossEntropyLoss(), SGD(model.params, lr=lr, momentum=momentum), x_tr, y_tr,
-                              epochs=epochs, batch_size=batch_size, x_val=x_va, y_val=y_va, rng=rng,
+                              epochs=epochs, batch_size=batch_size, x_val=x_va, y_val=y_va, rng=batches,
                               callbacks=[rec], progress=False)
             n = len(history.epoch)  # shorter only if training diverged; the rest stays NaN
             out["train_loss_runs"][s, i, :n], out["train_acc_runs"][s, i, :n] = rec.train_loss, rec.train_acc
