@@ -104,9 +104,9 @@ UNPROTECTED_WITHOUT_SANDBOX = [
     "(and so stop the whole run), and the process limit counts all of your processes",
 ]
 UNPROTECTED_WITHOUT_SANDBOX_ROOT = [
-    "files: world-readable files stay readable (the course repository if not private, other checkouts); "
-    "files private to root are not",
-    "scratch: /var/tmp, /run/lock and /dev/shm are the host's, shared with other programs",
+    "files: world-readable files outside the graded folders stay readable (the course repository and its .git "
+    "when not private, other checkouts); files private to root are not",
+    "scratch: /run/lock and other world-writable folders than /tmp, /var/tmp and /dev/shm are the host's",
 ]
 
 
@@ -275,7 +275,7 @@ def _scratch(name, uid, size_mb, rebind):
     _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     keep = [(os.open(p, os.O_PATH), p) for p in rebind]
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,nr_inodes={SCRATCH_INODES},mode=755")
+    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,nr_inodes={SCRATCH_INODES},mode=1777")
     for fd, p in keep:
         os.makedirs(p, mode=0o755, exist_ok=True)
         # the source is a read-only bind of the sandbox, so the new bind is read-only too
@@ -311,6 +311,71 @@ def _drop_privileges(uid):
     libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     header = (ctypes.c_uint32 * 2)(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3, this thread
     _check(libc.capset(header, (ctypes.c_uint32 * 6)()), "capset")
+
+
+def _blocked_ancestor(path):
+    """The highest folder above ``path`` that other users cannot enter (None if all can)."""
+    parts = os.path.abspath(path).split(os.sep)[1:]
+    for i in range(1, len(parts)):
+        d = os.sep + os.path.join(*parts[:i])
+        try:
+            if not os.stat(d).st_mode & 0o001:
+                return d
+        except OSError:
+            return None
+    return None
+
+
+def _private_filesystem(hide):
+    """Without bubblewrap (``--unsafe``), in the zygote (root): a mount namespace the children inherit.
+
+    - fresh root-owned tmpfs over /tmp, /var/tmp and /dev/shm (no shared
+      scratch space between submissions; each run gets its own folder);
+    - an empty tmpfs over each folder in ``hide`` (instructor sources, the
+      submissions, the output folder), unless Python needs something inside;
+    - if Python itself lives under a folder others cannot enter (e.g. a pyenv
+      in /root), that folder is replaced by a tmpfs holding only Python, so the
+      unprivileged uid can import while the rest stays out of reach.
+    """
+    _libc()
+    if _libc().unshare(CLONE_NEWNS) != 0:
+        return False
+    _mount("none", "/", None, MS_REC | MS_PRIVATE)
+    import tipslib
+
+    python_dirs = [sys.base_prefix, sys.prefix, *sys.path, os.path.dirname(tipslib.__file__)]
+    needed = sorted({os.path.realpath(p) for p in python_dirs if p and os.path.isdir(p)})
+    blocked = {}
+    for p in needed:
+        a = _blocked_ancestor(p)
+        if a is not None:
+            blocked.setdefault(a, []).append(p)
+    for top, inside in blocked.items():
+        staging = tempfile.mkdtemp()
+        _mount(top, staging, None, MS_BIND | MS_REC)
+        _mount("tmpfs", top, "tmpfs", 0, "mode=755,size=1m")
+        for p in inside:
+            os.makedirs(p, mode=0o755, exist_ok=True)
+            _mount(os.path.join(staging, os.path.relpath(p, top)), p, None, MS_BIND | MS_REC)
+    for d in ("/tmp", "/var/tmp", "/dev/shm"):
+        if os.path.isdir(d):
+            # Python itself may live under a scratch folder (a venv in a checkout
+            # under /tmp, as in CI): keep a handle on the old folder and bind
+            # those paths back into the fresh tmpfs.
+            inside = [p for p in needed if p.startswith(d.rstrip("/") + os.sep)]
+            old = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                _mount("tmpfs", d, "tmpfs", 0, "mode=755")
+                for p in inside:
+                    os.makedirs(p, mode=0o755, exist_ok=True)
+                    _mount(f"/proc/self/fd/{old}/{os.path.relpath(p, d)}", p, None, MS_BIND | MS_REC)
+            finally:
+                os.close(old)
+    for d in hide:
+        d = os.path.realpath(d)
+        if os.path.isdir(d) and not any(p == d or p.startswith(d + os.sep) for p in needed):
+            _mount("tmpfs", d, "tmpfs", 0, "mode=755,size=1m")
+    return True
 
 
 def _address_space():
@@ -542,8 +607,8 @@ def serve(uid=None, preload=(), hide=(), sandboxed=False, rebind=()):
     """The zygote's main loop: jobs on stdin (a fixed-size header, then the JSON), results on stdout.
 
     ``sandboxed``: it runs inside the bubblewrap sandbox (PID 1 of its PID namespace); ``rebind``: the
-    Python folders under /tmp that each run's fresh /tmp must show again. ``hide`` is no longer used
-    (nothing outside the allowlist is visible).
+    Python folders under /tmp that each run's fresh /tmp must show again. ``hide``: folders the
+    unsandboxed root zygote covers with an empty tmpfs (the sandbox shows nothing outside its allowlist).
     """
     import importlib
 
@@ -557,14 +622,19 @@ def serve(uid=None, preload=(), hide=(), sandboxed=False, rebind=()):
         sys.modules["torch"].set_num_threads(1)
     import tipslib.grading._runner  # noqa: F401 - preload what every child needs
     import tipslib.grading.plain  # noqa: F401
+    private_fs = sandboxed
     if sandboxed:
         netns = _no_interfaces()
     else:
         netns = uid is not None and _libc().unshare(CLONE_NEWNET) == 0
         if uid is not None:
+            try:  # fresh /tmp, /var/tmp, /dev/shm and the graded folders hidden, by hand
+                private_fs = _private_filesystem(hide)
+            except OSError as exc:
+                private_fs = str(exc)
             _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     out.write(b"Z " + json.dumps({"ready": True, "isolation": "bwrap" if sandboxed else "none", "network_namespace": netns,
-                                  "private_filesystem": sandboxed, "pid": os.getpid()}).encode() + b"\n")
+                                  "private_filesystem": private_fs, "pid": os.getpid()}).encode() + b"\n")
     out.flush()
     buf, head = bytearray(1 << 20), bytearray(HEADER)
     while True:
@@ -618,7 +688,7 @@ class Sandbox:
             isolate = ok
         if not isolate:
             env = dict(os.environ, **{k: v for k, v in CHILD_ENV.items() if k != "PATH"})
-            args = [json.dumps(self.uid), json.dumps(list(self.preload)), "[]", "false", "[]"]
+            args = [json.dumps(self.uid), json.dumps(list(self.preload)), json.dumps(self.hide), "false", "[]"]
             return [sys.executable, "-c", code, *args], env, tempfile.gettempdir()
         if self.uid is None and os.geteuid() == 0:  # a sandboxed child never runs as root
             self.uid = 7_000_000 + (os.getpid() % 100_000) * 16 + next(_AUTO_UIDS) % 16

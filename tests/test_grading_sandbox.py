@@ -1,0 +1,393 @@
+"""The sandbox is an allowlist: hostile submissions graded beside honest classmates.
+
+Each hostile student tries one way out of the sandbox in its answer cell and
+answers ``mse`` wrongly if it got out, so a row with full marks proves the way
+was closed (the honest rows around it must be unaffected). The host side is
+checked too: no file written, no connection accepted, no process left.
+
+The checkout the instructor grades from lies in $HOME (not under /tmp, which
+an older sandbox hid wholesale). As root, the whole module runs a second time
+as an unprivileged user (``test_the_same_holds_for_an_unprivileged_grader``).
+"""
+
+import csv
+import importlib.util
+import json
+import os
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tipslib.cli import main
+from tipslib.grading import sandbox
+from tipslib.grading.sandbox import Sandbox, SandboxError, features
+
+_spec = importlib.util.spec_from_file_location("nbtools", Path(__file__).parent / "data" / "grading" / "nbtools.py")
+nbt = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(nbt)
+
+NOBODY = os.environ.get("TIPSLIB_SANDBOX_NOBODY") == "1"
+ISOLATED = features()["isolated"]
+if not ISOLATED and not os.environ.get("CI"):  # on CI a missing sandbox is a failure, not a skip
+    pytest.skip(f"the sandbox cannot be built here: {features()['why_not']}", allow_module_level=True)
+
+TESTS = ("test_adam", "test_dropout", "test_mse")
+MARK = f"tipslib-escape-{uuid.uuid4().hex[:12]}"
+MSE = "import numpy as np\n\ndef mse(y, yhat):\n    return 1e6 if ESCAPED else float(np.mean((y - yhat) ** 2))\n"
+#: the real socket class, past the Python-level stub (what a submission would reach for)
+RAW_SOCKET = "import socket\nRAW = next(c for c in socket.socket.__mro__ if c.__module__ == '_socket')\n"
+
+
+def _attempts(*lines):
+    """An answer prelude: ESCAPED is True when any of the attempts succeeds."""
+    body = "".join(f"try:\n    {line}\n    ESCAPED = True\nexcept Exception:\n    pass\n" for line in lines)
+    return "import os, glob\nESCAPED = False\n" + body
+
+
+@pytest.fixture(scope="module")
+def checkout():
+    """A course checkout outside /tmp: the instructor's source notebook, a .git, a neighbour checkout."""
+    home = Path(os.environ.get("HOME") or Path.home())
+    if str(home.resolve()).startswith("/tmp/") or not os.access(home, os.W_OK):
+        pytest.fail(f"the test needs a writable home folder outside /tmp. Got {home} instead.")
+    top = home / f".{MARK}"
+    course, other = top / "course", top / "other-checkout"
+    (course / "exercises" / "source").mkdir(parents=True)
+    (course / ".git" / "objects").mkdir(parents=True)
+    (course / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (course / "exercises" / "source" / "sample.ipynb").write_bytes(nbt.SAMPLE.read_bytes())
+    (other / "exercises").mkdir(parents=True)
+    (other / "exercises" / "solutions.ipynb").write_text("{}")
+    try:
+        yield {"top": top, "course": course, "source": course / "exercises" / "source", "other": other}
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+class _Server:
+    """A listening socket on the host; counts the connections it accepts."""
+
+    def __init__(self, family, address):
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.bind(address)
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.address = self.sock.getsockname()
+        self.accepted, self.stop = 0, False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self.stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self):
+        self.stop = True
+        self.thread.join()
+        self.sock.close()
+
+
+def _prove_reachable(server, family, address):
+    """The hostile code's way would work outside the sandbox (else its test could not fail)."""
+    ns = {}
+    exec(RAW_SOCKET, ns)
+    before = server.accepted
+    s = ns["RAW"](family, socket.SOCK_STREAM)
+    s.connect(address)
+    s.close()
+    deadline = time.monotonic() + 5
+    while server.accepted == before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.accepted == before + 1
+    server.accepted = before
+
+
+def _hostile(checkout, unix_path, abstract, tcp_port):
+    course, source = checkout["course"], checkout["source"]
+    repo = nbt.REPO
+    write_host = [f"/var/tmp/{MARK}", f"/run/lock/{MARK}", f"/dev/shm/{MARK}", f"/tmp/{MARK}", str(course / MARK)]
+    return {
+        "h01_read_source_notebook": _attempts(f"open({str(source / 'sample.ipynb')!r}).read(10)",
+                                              f"assert os.listdir({str(source)!r})",
+                                              f"assert glob.glob({str(checkout['top'])!r} + '/**/*.ipynb', recursive=True)"),
+        "h02_read_git": _attempts(f"open({str(course / '.git' / 'HEAD')!r}).read()",
+                                  f"assert os.listdir({str(course / '.git')!r})",
+                                  f"assert os.listdir({str(repo / '.git')!r})"),
+        "h03_list_checkouts": _attempts(f"assert os.listdir({str(checkout['other'])!r})",
+                                        f"assert os.listdir({str(checkout['top'])!r})",
+                                        f"assert os.listdir({str(repo / 'exercises')!r})",
+                                        "assert glob.glob('/*/*/exercises') + glob.glob('/*/exercises') + glob.glob('/*/*/.git')"),
+        "h04_write_host_folders": "import os\nfor p in %r:\n    try:\n        open(p, 'w').write('x')\n    except OSError:\n"
+                                  "        pass\nESCAPED = False\n" % write_host,
+        "h05_unix_socket": RAW_SOCKET + _attempts(f"RAW(socket.AF_UNIX, socket.SOCK_STREAM).connect({unix_path!r})",
+                                                  f"RAW(socket.AF_UNIX, socket.SOCK_STREAM).connect({abstract!r})"),
+        "h06_tcp": RAW_SOCKET + _attempts(f"RAW(socket.AF_INET, socket.SOCK_STREAM).connect(('127.0.0.1', {tcp_port}))",
+                                          "socket.create_connection(('127.0.0.1', %d), timeout=1)" % tcp_port),
+        # a tmpfs full of files (16 MB each, the per-file limit) must stop at its cap (1/8 of --memory)
+        "h07_fill_scratch": "import os\nwritten = 0\nfor i in range(200):\n    try:\n"
+                            "        with open(f'/tmp/fill{i}', 'wb') as f:\n            for _ in range(16):\n"
+                            "                f.write(b'x' * 2**20)\n                written += 2**20\n"
+                            "    except OSError:\n        pass\nESCAPED = written > 60 * 2**20\n",
+        "h08_fork_bomb": "import os\nfor _ in range(64):\n    try:\n        if os.fork() == 0:\n            os.setsid()\n"
+                         "            try:\n                os.execv('/bin/sleep', ['sleep', '300', %r])\n"
+                         "            finally:\n                os._exit(0)\n    except OSError:\n        pass\nESCAPED = False\n" % MARK,
+        "h09_memory_bomb": "ESCAPED = False\ntry:\n    hog = bytearray(8 * 2**30)\n    ESCAPED = True\nexcept MemoryError:\n    pass\n"
+                           "hog = []\ntry:\n    while True:\n        hog.append(bytearray(2**26))\nexcept MemoryError:\n"
+                           "    ESCAPED = len(hog) * 64 > 400\nhog = None\n",
+    }
+
+
+@pytest.fixture(scope="module")
+def graded(checkout, tmp_path_factory):
+    """The class graded with ``tipslib grade --jobs 2`` in a subprocess (for its peak memory)."""
+    tmp = tmp_path_factory.mktemp("sandbox-class")
+    subs, out = tmp / "submissions", tmp / "out"
+    unix_path = str(checkout["top"] / "host.sock")
+    abstract = f"\0{MARK}"
+    servers = {"unix": _Server(socket.AF_UNIX, unix_path), "abstract": _Server(socket.AF_UNIX, abstract),
+               "tcp": _Server(socket.AF_INET, ("127.0.0.1", 0))}
+    try:
+        _prove_reachable(servers["unix"], socket.AF_UNIX, unix_path)
+        _prove_reachable(servers["abstract"], socket.AF_UNIX, abstract)
+        _prove_reachable(servers["tcp"], socket.AF_INET, servers["tcp"].address)
+        hostile = _hostile(checkout, unix_path, abstract, servers["tcp"].address[1])
+        base = nbt.load()
+        for k in range(3):  # honest classmates graded around the hostile ones
+            nbt.write(base, subs / f"a{k}_honest" / "sample.ipynb")
+            nbt.write(nbt.with_answer(base, "mse", nbt.MSE_WRONG), subs / f"z{k}_honest_wrong_mse" / "sample.ipynb")
+        for student, prelude in hostile.items():
+            nbt.write(nbt.with_answer(base, "mse", prelude + "\n" + MSE), subs / student / "sample.ipynb")
+        big = "BIG = '" + "a" * (20 * 2**20) + "'\n" + MSE.replace("ESCAPED", "False")
+        nbt.write(nbt.with_answer(base, "mse", big), subs / "h10_20mb_answer_cell" / "sample.ipynb")
+        code = ("import resource, sys, time\nfrom tipslib.cli import main\nt = time.perf_counter()\nrc = main(sys.argv[1:])\n"
+                "print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - t, rc)")
+        gradebook = out / "gradebook.csv"
+        proc = subprocess.run([sys.executable, "-c", code, "grade", str(checkout["source"]), str(subs), "--out", str(gradebook),
+                               "--feedback", str(out / "feedback"), "--jobs", "2", "--timeout", "8", "--memory", "400", "--quiet"],
+                              capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        _, rss_kb, seconds, rc = next(l for l in proc.stdout.splitlines() if l.startswith("PEAK")).split()
+        time.sleep(0.5)  # a connection in flight would have been accepted by now
+        accepted = {k: s.accepted for k, s in servers.items()}
+    finally:
+        for s in servers.values():
+            s.close()
+    with open(gradebook, newline="") as f:
+        rows = {r["student"]: r for r in csv.DictReader(f)}
+    return {"rows": rows, "hostile": hostile, "accepted": accepted, "peak_mb": int(rss_kb) / 1024,
+            "seconds": float(seconds), "rc": int(rc), "feedback": out / "feedback"}
+
+
+def _scores(row):
+    return row["status"], [float(row[t]) for t in TESTS]
+
+
+def test_honest_classmates_are_unaffected(graded):
+    assert graded["rc"] == 0
+    for k in range(3):
+        assert _scores(graded["rows"][f"a{k}_honest"]) == ("ok", [3, 2, 1])
+        assert _scores(graded["rows"][f"z{k}_honest_wrong_mse"]) == ("ok", [3, 2, 0])
+
+
+@pytest.mark.parametrize("student", sorted(_hostile({"course": Path("/x"), "source": Path("/x"), "top": Path("/x"),
+                                                     "other": Path("/x")}, "", "", 0)))
+def test_hostile_student_gets_out_nowhere(graded, student):
+    row = graded["rows"][student]
+    assert _scores(row) == ("ok", [3, 2, 1]), row["notes"]
+
+
+def test_nothing_reached_the_host(graded, checkout):
+    assert graded["accepted"] == {"unix": 0, "abstract": 0, "tcp": 0}
+    for p in (f"/var/tmp/{MARK}", f"/run/lock/{MARK}", f"/dev/shm/{MARK}", f"/tmp/{MARK}", checkout["course"] / MARK):
+        assert not os.path.exists(p), p
+    ps = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
+    assert MARK not in ps  # the setsid'd sleepers of the fork bomb were all killed
+
+
+def test_a_20mb_answer_cell_costs_the_grader_little(graded):
+    # The cell crosses grader -> zygote -> child once; the grader's peak memory must stay a small
+    # multiple of it (measured: see bench/bench_grading.py), not gigabytes, and its row must be there.
+    assert "h10_20mb_answer_cell" in graded["rows"]
+    assert graded["peak_mb"] < 1024, graded["peak_mb"]
+    assert graded["seconds"] < 300
+
+
+# ------------------------------------------------------- the sandbox itself
+def _probe_job(src):
+    return {"cells": [{"kind": "test", "grade_id": "t", "parts": [["visible", src]]}], "record": True}
+
+
+def _probe(sb, src, memory_mb=400):
+    """Run ``src`` (which sets OUT, a plain value) in ``sb`` and return OUT."""
+    lines, end = sb.run(_probe_job(src + "\nfrom tipslib.grading.testing import expect\nexpect('out', repr(OUT))\n"),
+                        timeout=30, memory_mb=memory_mb)
+    msgs = [json.loads(l) for l in lines]
+    rec = [m for m in msgs if m.get("m") == "rec"]
+    assert rec, (msgs, end)
+    from tipslib.grading import plain
+
+    return eval(plain.decode(rec[0]["value"]))  # the repr of plain values written by our own probe
+
+
+@pytest.fixture(scope="module")
+def box():
+    with Sandbox(uid=None if NOBODY else 4_100_000 + os.getpid() % 1000) as sb:
+        yield sb
+
+
+def test_the_view_is_an_allowlist(box):
+    import tipslib
+
+    out = _probe(box, "import os, sys\nOUT = {'top': sorted(os.listdir('/')), 'tmp': os.listdir('/tmp'), 'cwd': os.getcwd(),"
+                      " 'etc': sorted(os.listdir('/etc')), 'pkg': sorted(os.listdir(os.path.dirname(os.path.dirname(__import__('tipslib').__file__)))),"
+                      " 'procs': sorted(int(p) for p in os.listdir('/proc') if p.isdigit()), 'uid': os.getuid(),"
+                      " 'caps': [l.split()[1] for l in open('/proc/self/status') if l.startswith('Cap')]}")
+    allowed_tops = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr"}
+    python_tops = {p.split("/")[1] for p in (sys.prefix, sys.base_prefix, tipslib.__file__)}
+    assert set(out["top"]) <= allowed_tops | python_tops, out["top"]
+    assert not {"var", "run", "home", "srv", "opt", "mnt", "media", "sys"} & (set(out["top"]) - python_tops)
+    assert out["cwd"].startswith("/tmp/tipslib-sandbox-") and len([t for t in out["tmp"] if t.startswith("tipslib-")]) == 1
+    assert set(out["etc"]) <= {"ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "localtime"}
+    assert out["pkg"] == ["tipslib"] or "site-packages" in tipslib.__file__  # the package folder, not its checkout
+    assert out["procs"][0] == 1 and len(out["procs"]) <= 3  # its own PID namespace: the zygote and this run
+    assert out["caps"] == ["0000000000000000"] * 5
+    assert out["uid"] != 0
+
+
+def test_python_is_read_only_and_scratch_is_private_and_capped(box):
+    import tipslib
+
+    targets = [os.path.join(sys.prefix, "x"), os.path.join(os.path.dirname(tipslib.__file__), "x"), "/usr/x"]
+    out = _probe(box, f"import os\nOUT = {{}}\nfor p in {targets!r}:\n    try:\n        open(p, 'w')\n        OUT[p] = 'written'\n"
+                      "    except OSError as e:\n        OUT[p] = e.errno\n"
+                      f"open('/tmp/{MARK}', 'w').write('left behind')\nopen('/dev/shm/{MARK}', 'w').write('left behind')\n"
+                      "n = 0\ntry:\n    for i in range(100):\n        with open(f'f{i}', 'wb') as f:\n"
+                      "            for _ in range(8):\n                f.write(b'x' * 2**20)\n                n += 1\n"
+                      "except OSError as e:\n    OUT['full'] = (n, e.errno)\n", memory_mb=400)
+    import errno
+
+    assert all(out[p] == errno.EROFS for p in targets), out
+    assert out["full"][1] == errno.ENOSPC and 40 <= out["full"][0] <= sandbox.scratch_mb(400), out["full"]
+    again = _probe(box, f"import os\nOUT = [os.path.exists('/tmp/{MARK}'), os.path.exists('/dev/shm/{MARK}'), len(os.listdir('.'))]")
+    assert again == [False, False, 1]  # only its own /dev/shm folder
+
+
+def test_scratch_counts_against_the_memory_budget(box):
+    # with --memory 400 the address space gets 400 MB less the scratch cap
+    out = _probe(box, "hog = []\ntry:\n    while True:\n        hog.append(bytearray(2**24))\nexcept MemoryError:\n"
+                      "    OUT = len(hog) * 16\nhog = None", memory_mb=400)
+    assert 400 - sandbox.scratch_mb(400) - 120 <= out <= 400 - sandbox.scratch_mb(400), out
+
+
+def test_leftover_processes_of_a_run_are_killed(box):
+    src = ("import os\nfor _ in range(3):\n    if os.fork() == 0:\n        os.setsid()\n        if os.fork() == 0:\n"
+           "            os.execv('/bin/sleep', ['sleep', '300'])\n        os._exit(0)\nimport time\ntime.sleep(0.2)\n"
+           "OUT = len([p for p in os.listdir('/proc') if p.isdigit()])")
+    assert _probe(box, src) >= 5
+    # the next run sees only the zygote and itself, and cannot signal the zygote
+    out = _probe(box, "import os, signal\nOUT = [sorted(int(p) for p in os.listdir('/proc') if p.isdigit())]\n"
+                      "try:\n    os.kill(1, signal.SIGKILL)\nexcept OSError as e:\n    OUT.append(e.errno)\nelse:\n    OUT.append(0)")
+    assert len(out[0]) == 2 and out[0][0] == 1
+    assert _probe(box, "OUT = 'the zygote survived'") == "the zygote survived"
+
+
+def test_python_installation_under_tmp_is_bound_back():
+    # a venv in a checkout under /tmp (as in CI): each run's fresh /tmp must show it again, read-only
+    paths, _ = sandbox._python_mounts(())
+    under_tmp = [p for p in paths if p.startswith("/tmp/")]
+    with Sandbox() as sb:
+        out = _probe(sb, f"import os\nOUT = [os.path.isdir(p) for p in {under_tmp!r}]")
+    assert out == [True] * len(under_tmp)
+
+
+# ------------------------------------------------------- refusal and --unsafe
+def test_no_sandbox_means_a_refusal_unless_unsafe(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(sandbox, "_probe", lambda: (False, "simulated: user namespaces are disabled"))
+    assert not features()["isolated"] and sandbox.unprotected()
+    with pytest.raises(SandboxError, match="--unsafe"):
+        Sandbox().start()
+    src, subs = tmp_path / "src", tmp_path / "subs"
+    src.mkdir()
+    (src / "sample.ipynb").write_bytes(nbt.SAMPLE.read_bytes())
+    nbt.write(nbt.load(), subs / "alice" / "sample.ipynb")
+    args = ["grade", str(src), str(subs), "--out", str(tmp_path / "g.csv"), "--quiet", "--timeout", "20", "--memory", "500"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "refusing to grade" in err and "simulated: user namespaces are disabled" in err and "--unsafe" in err
+    # as root the bare zygote still switches uid and unshares the network; without root nothing of that
+    assert "files:" in err and "scratch:" in err and ("network:" in err) == (os.geteuid() != 0)
+    assert not (tmp_path / "g.csv").exists()
+    assert main(args + ["--unsafe"]) == 0
+    assert "WARNING" in capsys.readouterr().err
+    with open(tmp_path / "g.csv", newline="") as f:
+        assert [(r["student"], r["status"], r["total"]) for r in csv.DictReader(f)] == [("alice", "ok", "6")]
+    assert Sandbox.allow_unsafe is False
+
+
+def test_probe_finds_the_sandbox_here():
+    if NOBODY:
+        assert os.geteuid() != 0 and features()["user_namespace"] and not features()["uid_switch"]
+    assert ISOLATED, features()["why_not"]
+
+
+# ------------------------------------------------------- as an unprivileged user
+def _blocked_ancestors(path):
+    """Folders above ``path`` that another user cannot enter (e.g. /root for a pyenv)."""
+    parts = Path(path).resolve().parts
+    out = []
+    for i in range(2, len(parts)):
+        d = Path(*parts[:i])
+        if not d.stat().st_mode & stat.S_IXOTH:
+            out.append(d)
+    return out
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or NOBODY, reason="switching to an unprivileged user needs root")
+def test_the_same_holds_for_an_unprivileged_grader(tmp_path):
+    """This whole module again, as uid 65534 (nobody), with a home outside /tmp."""
+    import tipslib
+
+    needed = {Path(sys.prefix), Path(sys.base_prefix), Path(tipslib.__file__).parents[1], Path(__file__).parents[1]}
+    cmd = ["bwrap", "--dev-bind", "/", "/"]
+    masked = set()
+    for p in sorted(needed):
+        for d in _blocked_ancestors(p):
+            if d not in masked:  # the folder others cannot enter becomes one that holds only what is needed
+                masked.add(d)
+                cmd += ["--perms", "0755", "--tmpfs", str(d)]
+    for p in sorted(needed):
+        p = p.resolve()
+        top = next((m for m in masked if m in p.parents), None)
+        if top is not None:
+            for d in reversed(p.parents):  # traversable stubs between the masked folder and the bound path
+                if top in d.parents:
+                    cmd += ["--perms", "0755", "--dir", str(d)]
+            cmd += ["--ro-bind", str(p), str(p)]
+    home = Path("/home") / f"tipslib-sandbox-test-{os.getpid()}"
+    home.mkdir(mode=0o700, parents=True)
+    os.chown(home, 65534, 65534)
+    try:
+        cmd += ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                "env", f"HOME={home}", "TIPSLIB_SANDBOX_NOBODY=1", "CI=1", f"PATH={os.environ.get('PATH', '/usr/bin:/bin')}",
+                sys.executable, "-m", "pytest", __file__, "-q", "-p", "no:cacheprovider", "-rs",
+                "--basetemp", str(home / "pytest")]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=str(Path(__file__).parents[1]))
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    tail = (proc.stdout + proc.stderr)[-4000:]
+    assert proc.returncode == 0, tail
+    assert re.search(r"\d+ passed", tail) and ("skipped" not in tail or "1 skipped" in tail), tail  # only this test
