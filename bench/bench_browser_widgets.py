@@ -86,7 +86,8 @@ def run(quick: bool = False) -> list[Row]:
         (root / "anchor").mkdir()
         (root / "anchor" / "bench_anchor_widget.py").write_text(ANCHOR_MODULE)
         with B.browser_session(root, env={"PYTHONPATH": str(root / "anchor")}) as (lab, browser):
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            # A high-DPI screen: the figures are drawn at twice the pixel density for it.
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, device_scale_factor=2)
             page = context.new_page()
             page.set_default_timeout(30_000)
 

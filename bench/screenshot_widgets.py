@@ -65,7 +65,9 @@ def main(argv=None) -> int:
             output = B.widget_output(image)
             output.scroll_into_view_if_needed()
             B.settle(image)
-            png = small_png(output.screenshot())
+            # The widget's own box (controls and figure), not the whole width of the output area.
+            box = output.locator(".tipslib-widget")
+            png = small_png((box.first if box.count() else output).screenshot())
             path = args.out / f"widget-{module.rsplit('.', 1)[-1].replace('_', '-')}.png"
             path.write_bytes(png)
             print(f"{path.relative_to(REPO) if path.is_relative_to(REPO) else path}: {len(png) / 1e3:.0f} KB")
