@@ -57,7 +57,7 @@ CASES = [
     ("torch bce prob above 1", lambda: LT.binary_cross_entropy(torch.tensor([1.5]), torch.tensor([1.0])), ValueError, "'input'"),
     ("backward dout shape", lambda: LN.mse_loss_backward(np.ones(2), LN.mse_loss_forward(np.ones(3), np.ones(3))[1]), ValueError, "'dout'"),
     # optimizer
-    ("negative lr", lambda: O.SGD(P, lr=-1.0), ValueError, "Invalid learning rate: -1.0"),
+    ("negative lr", lambda: O.SGD(P, lr=-1.0), ValueError, "The 'lr' parameter of SGD must be a float in the range [0, inf). Got -1.0 instead."),
     ("NaN lr", lambda: O.SGD(P, lr=float("nan")), ValueError, "'lr'"),
     ("string lr", lambda: O.SGD(P, lr="0.1"), TypeError, "'lr'"),
     ("negative momentum", lambda: O.SGD(P, lr=0.1, momentum=-0.5), ValueError, "'momentum'"),

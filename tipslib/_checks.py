@@ -19,6 +19,7 @@ from typing import Any
 
 __all__ = [
     "check_real",
+    "check_lr",
     "check_int",
     "check_bool",
     "check_choice",
@@ -81,6 +82,11 @@ def check_real(
     if not math.isfinite(v) or not _in_range(v, low, high, low_open, high_open):
         raise ValueError(f"{where} must be a float in the range {rng}. Got {value!r} instead.")
     return v
+
+
+def check_lr(lr: Any, owner: str | None = None) -> float:
+    """The learning rate: a finite float >= 0 (one definition for every topic)."""
+    return check_real(lr, "lr", owner, low=0)
 
 
 def check_int(

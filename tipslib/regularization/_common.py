@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 
-from .._checks import check_bool, check_choice, check_int, check_real
+from .._checks import check_bool, check_choice, check_int, check_lr, check_real
 
 __all__ = ["check_lam", "check_alpha", "check_lr", "Selection", "to_sklearn", "from_sklearn",
            "EarlyStoppingBase", "MONITORS"]
@@ -20,10 +20,6 @@ def check_lam(lam, owner):
 
 def check_alpha(alpha, owner):
     return check_real(alpha, "alpha", owner, low=0, high=1)
-
-
-def check_lr(lr, owner):
-    return check_real(lr, "lr", owner, low=0)
 
 
 def _default_include(name: str) -> bool:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._checks import check_bool, check_float_array, check_int, check_real
+from ..._checks import check_float_array
+from .._shared import check_batchnorm_args, check_batchnorm_init
 from .module import Module
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "BatchNorm1d", "BatchNorm2d"]
@@ -18,49 +19,6 @@ def _reduce_axes(x):
 def _per_channel(v, x):
     # A (C,) vector shaped to broadcast against x of shape (N, C, ...).
     return v.reshape((1, -1) + (1,) * (x.ndim - 2))
-
-
-def _check_vector(v, name, owner, num_features):
-    if v is None:
-        return
-    check_float_array(v, name, owner, ndim=1)
-    if v.shape[0] != num_features:
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must have shape ({num_features},), one entry per "
-            f"channel of 'x'. Got shape {tuple(v.shape)} instead."
-        )
-
-
-def check_batchnorm_args(x, gamma, beta, running_mean, running_var, training, momentum, eps, owner):
-    """Shared by the NumPy and torch twins: validate and return ``(momentum, eps)``."""
-    check_float_array(x, "x", owner)
-    if x.ndim < 2:
-        raise ValueError(
-            f"The 'x' parameter of {owner} must have at least 2 dimensions (N, C, ...). "
-            f"Got shape {tuple(x.shape)} instead."
-        )
-    c = x.shape[1]
-    for name, v in (("gamma", gamma), ("beta", beta), ("running_mean", running_mean), ("running_var", running_var)):
-        _check_vector(v, name, owner, c)
-    if (running_mean is None) != (running_var is None):
-        raise ValueError(
-            f"The 'running_mean' and 'running_var' parameters of {owner} must be given together. "
-            f"Got only one of them."
-        )
-    check_bool(training, "training", owner)
-    momentum = check_real(momentum, "momentum", owner, low=0, high=1)
-    eps = check_real(eps, "eps", owner, low=0, low_open=True)
-    values_per_channel = 1
-    for i, n in enumerate(x.shape):
-        if i != 1:
-            values_per_channel *= n
-    if (training or running_mean is None) and values_per_channel < 2:
-        raise ValueError(
-            f"The 'x' parameter of {owner} must hold more than 1 value per channel when the batch "
-            f"statistics are used (training): the variance of one value is 0. "
-            f"Got shape {tuple(x.shape)} instead."
-        )
-    return momentum, eps
 
 
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
@@ -191,11 +149,8 @@ class _BatchNorm(Module):
                  *, dtype=np.float64):
         super().__init__()
         owner = type(self).__name__
-        self.num_features = check_int(num_features, "num_features", owner, low=1)
-        self.eps = check_real(eps, "eps", owner, low=0, low_open=True)
-        self.momentum = None if momentum is None else check_real(momentum, "momentum", owner, low=0, high=1)
-        self.affine = check_bool(affine, "affine", owner)
-        self.track_running_stats = check_bool(track_running_stats, "track_running_stats", owner)
+        (self.num_features, self.eps, self.momentum, self.affine, self.track_running_stats) = check_batchnorm_init(
+            num_features, eps, momentum, affine, track_running_stats, owner)
         c = self.num_features
         if self.affine:
             self.params["weight"] = np.ones(c, dtype=dtype)

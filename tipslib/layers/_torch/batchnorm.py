@@ -6,8 +6,8 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ..._checks import check_bool, check_float_array, check_int, check_real
-from .._numpy.batchnorm import check_batchnorm_args  # argument checks only, no math
+from ..._checks import check_float_array
+from .._shared import check_batchnorm_args, check_batchnorm_init
 from .function import load_cache, save_cache
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "BatchNormFunction", "BatchNorm1d", "BatchNorm2d"]
@@ -97,11 +97,8 @@ class _BatchNorm(nn.Module):
                  *, dtype=None, device=None):
         super().__init__()
         owner = type(self).__name__
-        self.num_features = check_int(num_features, "num_features", owner, low=1)
-        self.eps = check_real(eps, "eps", owner, low=0, low_open=True)
-        self.momentum = None if momentum is None else check_real(momentum, "momentum", owner, low=0, high=1)
-        self.affine = check_bool(affine, "affine", owner)
-        self.track_running_stats = check_bool(track_running_stats, "track_running_stats", owner)
+        (self.num_features, self.eps, self.momentum, self.affine, self.track_running_stats) = check_batchnorm_init(
+            num_features, eps, momentum, affine, track_running_stats, owner)
         kw = {"dtype": dtype or torch.get_default_dtype(), "device": device}
         c = self.num_features
         if self.affine:

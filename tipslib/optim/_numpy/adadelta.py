@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_flag, check_lr, check_nonneg, check_positive, check_unit
+from .._shared import check_adadelta
 from .base import Optimizer
 
 __all__ = ["adadelta_step", "Adadelta"]
 
 
-def _check_adadelta(lr, rho, eps, weight_decay, maximize, owner):
-    check_lr(lr, owner)
-    check_unit(rho, "rho", owner, "rho value", closed_high=True)
-    check_positive(eps, "eps", owner, "epsilon")
-    check_nonneg(weight_decay, "weight_decay", owner, "weight_decay")
-    check_flag(maximize, "maximize", owner)
 
 
 def adadelta_step(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
@@ -48,7 +42,7 @@ def adadelta_step(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e
     --------
     torch.optim.Adadelta : the same algorithm and defaults.
     """
-    _check_adadelta(lr, rho, eps, weight_decay, maximize, "adadelta_step")
+    check_adadelta(lr, rho, eps, weight_decay, maximize, "adadelta_step")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g + weight_decay * param
@@ -73,7 +67,7 @@ class Adadelta(Optimizer):
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
         super().__init__(params)
-        _check_adadelta(lr, rho, eps, weight_decay, maximize, "Adadelta")
+        check_adadelta(lr, rho, eps, weight_decay, maximize, "Adadelta")
         self.lr = float(lr)
         self.rho = float(rho)
         self.eps = float(eps)

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_flag, check_lr, check_nonneg, check_positive, check_step
+from .._shared import check_adagrad, check_initial_accumulator, check_step
 from .base import Optimizer
 
 __all__ = ["adagrad_step", "Adagrad"]
 
 
-def _check_adagrad(lr, lr_decay, weight_decay, eps, maximize, owner):
-    check_lr(lr, owner)
-    check_nonneg(lr_decay, "lr_decay", owner, "lr_decay")
-    check_nonneg(weight_decay, "weight_decay", owner, "weight_decay")
-    check_positive(eps, "eps", owner, "epsilon")
-    check_flag(maximize, "maximize", owner)
 
 
 def adagrad_step(param, grad, state_sum, step, *, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
@@ -49,7 +43,7 @@ def adagrad_step(param, grad, state_sum, step, *, lr, lr_decay=0.0, weight_decay
     torch.optim.Adagrad : the same algorithm and defaults (no sparse gradients here).
     """
     owner = "adagrad_step"
-    _check_adagrad(lr, lr_decay, weight_decay, eps, maximize, owner)
+    check_adagrad(lr, lr_decay, weight_decay, eps, maximize, owner)
     step = check_step(step, owner)
     g = -grad if maximize else grad
     if weight_decay != 0:
@@ -72,8 +66,8 @@ class Adagrad(Optimizer):
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, *, maximize=False):
         super().__init__(params)
-        _check_adagrad(lr, lr_decay, weight_decay, eps, maximize, "Adagrad")
-        check_nonneg(initial_accumulator_value, "initial_accumulator_value", "Adagrad", "initial_accumulator_value")
+        check_adagrad(lr, lr_decay, weight_decay, eps, maximize, "Adagrad")
+        check_initial_accumulator(initial_accumulator_value, "Adagrad")
         self.lr = float(lr)
         self.lr_decay = float(lr_decay)
         self.weight_decay = float(weight_decay)

@@ -6,28 +6,14 @@ import math
 
 import numpy as np
 
-from .._checks import check_betas, check_flag, check_lr, check_nonneg, check_positive, check_step
+from .._shared import check_adam, check_adam_step
 from .base import Optimizer
 
 __all__ = ["adam_step", "adamw_step", "Adam", "AdamW"]
 
 
-def _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner):
-    check_lr(lr, owner)
-    beta1, beta2 = check_betas(betas, owner)
-    check_positive(eps, "eps", owner, "epsilon")
-    check_nonneg(weight_decay, "weight_decay", owner, "weight_decay")
-    check_flag(amsgrad, "amsgrad", owner)
-    check_flag(maximize, "maximize", owner)
-    return beta1, beta2
 
 
-def _check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step, owner):
-    beta1, beta2 = _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner)
-    step = check_step(step, owner)
-    if amsgrad and max_exp_avg_sq is None:
-        raise ValueError(f"The 'max_exp_avg_sq' parameter of {owner} must be an array when amsgrad=True. Got None instead.")
-    return beta1, beta2, step
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
@@ -72,8 +58,8 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, bet
         updates ``m`` with ``lerp_``, equal up to rounding.
     adamw_step : decoupled weight decay.
     """
-    beta1, beta2, step = _check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step,
-                                          "adam_step")
+    beta1, beta2, step = check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step,
+                                         "adam_step", "an array")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g + weight_decay * param                # L2 penalty folded into the gradient
@@ -122,7 +108,7 @@ def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, be
     --------
     torch.optim.AdamW : the same algorithm and defaults.
     """
-    _check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step, "adamw_step")
+    check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step, "adamw_step", "an array")
     param *= 1 - lr * weight_decay                  # shrink the weights; the gradient stays clean
     adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
               weight_decay=0.0, amsgrad=amsgrad, maximize=maximize)
@@ -151,7 +137,7 @@ class Adam(Optimizer):
                  amsgrad=False, *, maximize=False):
         super().__init__(params)
         owner = type(self).__name__
-        self.betas = _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner)
+        self.betas = check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner)
         self.lr = float(lr)
         self.eps = float(eps)
         self.weight_decay = float(weight_decay)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from ..._checks import check_int, check_real
-from .._plateau import _check_plateau, _is_better, _metric
+from .._shared import check_plateau, is_better, read_metric
 from .base import Optimizer
 
 __all__ = ["StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau"]
@@ -194,7 +194,7 @@ class ReduceLROnPlateau:
                  threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
         owner = "ReduceLROnPlateau"
         _check_optimizer(optimizer, owner)
-        _check_plateau(mode, factor, patience, threshold, threshold_mode, cooldown, eps, owner)
+        check_plateau(mode, factor, patience, threshold, threshold_mode, cooldown, eps, owner)
         self.optimizer = optimizer
         self.mode, self.threshold_mode = mode, threshold_mode
         self.factor, self.threshold, self.eps = float(factor), float(threshold), float(eps)
@@ -211,9 +211,9 @@ class ReduceLROnPlateau:
 
     def step(self, metrics) -> None:
         """Record this epoch's metric and lower ``optimizer.lr`` if it has stalled."""
-        current = _metric(metrics, "ReduceLROnPlateau")
+        current = read_metric(metrics, "ReduceLROnPlateau")
         self.last_epoch += 1
-        if _is_better(current, self.best, self.mode, self.threshold, self.threshold_mode):
+        if is_better(current, self.best, self.mode, self.threshold, self.threshold_mode):
             self.best = current
             self.num_bad_epochs = 0
         else:

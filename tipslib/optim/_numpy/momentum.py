@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_flag, check_lr, check_nonneg, check_unit
+from .._shared import check_momentum
 from .base import Optimizer
 
 __all__ = ["momentum_step", "Momentum"]
 
 
-def _check_momentum(lr, momentum, weight_decay, maximize, owner):
-    check_lr(lr, owner)
-    check_unit(momentum, "momentum", owner, "momentum value")
-    check_nonneg(weight_decay, "weight_decay", owner, "weight_decay")
-    check_flag(maximize, "maximize", owner)
 
 
 def momentum_step(param, grad, velocity, *, lr, momentum=0.9, weight_decay=0.0, maximize=False):
@@ -46,7 +41,7 @@ def momentum_step(param, grad, velocity, *, lr, momentum=0.9, weight_decay=0.0, 
         follows the same path, because torch's buffer (first value ``g``, then
         :math:`\beta b + g`) is exactly :math:`v / (1 - \beta)`.
     """
-    _check_momentum(lr, momentum, weight_decay, maximize, "momentum_step")
+    check_momentum(lr, momentum, weight_decay, maximize, "momentum_step")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g + weight_decay * param
@@ -68,7 +63,7 @@ class Momentum(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.9, weight_decay=0.0, *, maximize=False):
         super().__init__(params)
-        _check_momentum(lr, momentum, weight_decay, maximize, "Momentum")
+        check_momentum(lr, momentum, weight_decay, maximize, "Momentum")
         self.lr = float(lr)
         self.momentum = float(momentum)
         self.weight_decay = float(weight_decay)

@@ -4,29 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_flag, check_lr, check_nonneg, check_positive, check_unit
+from .._shared import check_rmsprop, check_rmsprop_step
 from .base import Optimizer
 
 __all__ = ["rmsprop_step", "RMSprop"]
 
 
-def _check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, owner):
-    check_lr(lr, owner)
-    check_unit(alpha, "alpha", owner, "alpha value")
-    check_positive(eps, "eps", owner, "epsilon")
-    check_nonneg(weight_decay, "weight_decay", owner, "weight_decay")
-    check_nonneg(momentum, "momentum", owner, "momentum")
-    check_flag(centered, "centered", owner)
-    check_flag(maximize, "maximize", owner)
 
 
-def _check_rmsprop_step(lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_avg, momentum_buffer):
-    owner = "rmsprop_step"
-    _check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, owner)
-    if centered and grad_avg is None:
-        raise ValueError(f"The 'grad_avg' parameter of {owner} must be an array when centered=True. Got None instead.")
-    if momentum > 0 and momentum_buffer is None:
-        raise ValueError(f"The 'momentum_buffer' parameter of {owner} must be an array when momentum > 0. Got None instead.")
 
 
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha=0.99, eps=1e-8,
@@ -69,7 +54,7 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alph
     torch.optim.RMSprop : the same algorithm and defaults (torch also accepts
         ``eps=0`` and ``alpha >= 1``, which divide by zero or never update ``s``).
     """
-    _check_rmsprop_step(lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_avg, momentum_buffer)
+    check_rmsprop_step(lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_avg, momentum_buffer, "an array")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g + weight_decay * param
@@ -103,7 +88,7 @@ class RMSprop(Optimizer):
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, *, maximize=False):
         super().__init__(params)
-        _check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, "RMSprop")
+        check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, "RMSprop")
         self.lr = float(lr)
         self.alpha = float(alpha)
         self.eps = float(eps)

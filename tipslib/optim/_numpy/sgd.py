@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_lr, check_nonneg
+from .._shared import check_sgd
 from .base import Optimizer
 
 __all__ = ["sgd_step", "SGD"]
 
 
-def _check_sgd(lr, momentum, dampening, weight_decay, nesterov, owner):
-    check_lr(lr, owner)
-    check_nonneg(momentum, "momentum", owner, "momentum")
-    check_nonneg(weight_decay, "weight_decay", owner, "weight_decay")
-    if not isinstance(dampening, (int, float)) or isinstance(dampening, bool) or dampening != dampening:
-        raise TypeError(f"The 'dampening' parameter of {owner} must be a float. Got {dampening!r} instead.")
-    if nesterov and (momentum <= 0 or dampening != 0):
-        raise ValueError(
-            f"Nesterov momentum requires a momentum and zero dampening. The 'nesterov' parameter of "
-            f"{owner} got momentum={momentum!r}, dampening={dampening!r}."
-        )
 
 
 def sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
@@ -54,7 +43,7 @@ def sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
     --------
     torch.optim.SGD : the same algorithm, option for option.
     """
-    _check_sgd(lr, momentum, dampening, weight_decay, nesterov, "sgd_step")
+    check_sgd(lr, momentum, dampening, weight_decay, nesterov, maximize, "sgd_step")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g + weight_decay * param
@@ -86,7 +75,7 @@ class SGD(Optimizer):
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, *, maximize=False):
         super().__init__(params)
-        _check_sgd(lr, momentum, dampening, weight_decay, nesterov, "SGD")
+        check_sgd(lr, momentum, dampening, weight_decay, nesterov, maximize, "SGD")
         self.lr = float(lr)
         self.momentum = float(momentum)
         self.dampening = float(dampening)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._numpy.adadelta import _check_adadelta  # argument checks are shared, the math is not
+from .._shared import check_adadelta
 from .base import TwinOptimizer
 
 __all__ = ["adadelta_step", "Adadelta"]
@@ -13,7 +13,7 @@ __all__ = ["adadelta_step", "Adadelta"]
 def adadelta_step(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
                   maximize=False):
     """Twin of the NumPy ``adadelta_step``: updates ``param`` and both averages in place."""
-    _check_adadelta(lr, rho, eps, weight_decay, maximize, "adadelta_step")
+    check_adadelta(lr, rho, eps, weight_decay, maximize, "adadelta_step")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g.add(param, alpha=weight_decay)
@@ -28,7 +28,7 @@ class Adadelta(TwinOptimizer):
     Difference: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an int."""
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
-        _check_adadelta(lr, rho, eps, weight_decay, maximize, "Adadelta")
+        check_adadelta(lr, rho, eps, weight_decay, maximize, "Adadelta")
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
 
     def _init_state(self, p, state, group):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_nonneg, check_step
-from .._numpy.adagrad import _check_adagrad  # argument checks are shared, the math is not
+from .._shared import check_adagrad, check_initial_accumulator, check_step
 from .base import TwinOptimizer
 
 __all__ = ["adagrad_step", "Adagrad"]
@@ -15,7 +14,7 @@ def adagrad_step(param, grad, state_sum, step, *, lr, lr_decay=0.0, weight_decay
                  maximize=False):
     """Twin of the NumPy ``adagrad_step``: updates ``param`` and ``state_sum`` in place."""
     owner = "adagrad_step"
-    _check_adagrad(lr, lr_decay, weight_decay, eps, maximize, owner)
+    check_adagrad(lr, lr_decay, weight_decay, eps, maximize, owner)
     step = check_step(step, owner)
     g = -grad if maximize else grad
     if weight_decay != 0:
@@ -32,8 +31,8 @@ class Adagrad(TwinOptimizer):
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, *, maximize=False):
-        _check_adagrad(lr, lr_decay, weight_decay, eps, maximize, "Adagrad")
-        check_nonneg(initial_accumulator_value, "initial_accumulator_value", "Adagrad", "initial_accumulator_value")
+        check_adagrad(lr, lr_decay, weight_decay, eps, maximize, "Adagrad")
+        check_initial_accumulator(initial_accumulator_value, "Adagrad")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
                                       maximize=maximize))

@@ -6,26 +6,19 @@ import math
 
 import torch
 
-from .._checks import check_step
-from .._numpy.adam import _check_adam  # argument checks are shared, the math is not
+from .._shared import check_adam, check_adam_step
 from .base import TwinOptimizer
 
 __all__ = ["adam_step", "adamw_step", "Adam", "AdamW"]
 
 
-def _check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step, owner):
-    beta1, beta2 = _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner)
-    step = check_step(step, owner)
-    if amsgrad and max_exp_avg_sq is None:
-        raise ValueError(f"The 'max_exp_avg_sq' parameter of {owner} must be a tensor when amsgrad=True. Got None instead.")
-    return beta1, beta2, step
 
 
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
               eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False):
     """Twin of the NumPy ``adam_step``: updates ``param``, ``exp_avg``, ``exp_avg_sq`` in place."""
-    beta1, beta2, step = _check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step,
-                                          "adam_step")
+    beta1, beta2, step = check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step,
+                                         "adam_step", "a tensor")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g.add(param, alpha=weight_decay)        # L2 penalty folded into the gradient
@@ -43,7 +36,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, bet
 def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
                eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
     """Twin of the NumPy ``adamw_step`` (decoupled weight decay)."""
-    _check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step, "adamw_step")
+    check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step, "adamw_step", "a tensor")
     param.mul_(1 - lr * weight_decay)               # shrink the weights; the gradient stays clean
     adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
               weight_decay=0.0, amsgrad=amsgrad, maximize=maximize)
@@ -92,7 +85,7 @@ class Adam(TwinOptimizer):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, maximize=False):
-        _check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, type(self).__name__)
+        check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, type(self).__name__)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, foreach=True)
         super().__init__(params, defaults)
@@ -111,7 +104,6 @@ class Adam(TwinOptimizer):
         for s in states:
             s["step"] = int(s["step"]) + 1  # int() also takes the tensor torch.optim saves
         if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
-            _check_adam(**hyper, owner=type(self).__name__)
             _adam_foreach(params, [p.grad for p in params], [s["exp_avg"] for s in states],
                           [s["exp_avg_sq"] for s in states],
                           [s["max_exp_avg_sq"] for s in states] if group["amsgrad"] else None,

@@ -1,16 +1,58 @@
-"""What the torch twins share: the ``step(closure)`` loop over param groups."""
+"""What the torch twins share: checking param groups at the door and the ``step(closure)`` loop."""
 
 from __future__ import annotations
 
 import torch
 
+from .._shared import GROUP_CHECKS
+
 __all__ = ["TwinOptimizer"]
+
+
+def _check_group_params(params, owner):
+    if not params:
+        raise ValueError(f"The 'params' parameter of {owner} must not be empty. Got a param group with no tensors instead.")
+    for i, p in enumerate(params):
+        if not p.is_floating_point():
+            raise TypeError(f"The 'params' parameter of {owner} must hold floating-point tensors. "
+                            f"Got a tensor of dtype {p.dtype} at position {i} instead.")
 
 
 class TwinOptimizer(torch.optim.Optimizer):
     """A ``torch.optim.Optimizer`` whose subclasses only say how to start the
     per-parameter state (``_init_state``) and how to update one group
-    (``_update_group``); param groups, ``zero_grad`` and ``state_dict`` are torch's."""
+    (``_update_group``); param groups, ``zero_grad`` and ``state_dict`` are torch's.
+
+    Every param group is checked when it arrives (the constructor's and any added
+    later with ``add_param_group``): floating-point tensors, valid hyperparameters.
+    ``step`` then trusts them and does no checking of its own."""
+
+    def __init__(self, params, defaults):
+        owner = type(self).__name__
+        if isinstance(params, torch.Tensor):
+            raise TypeError(f"The 'params' parameter of {owner} must be an iterable of tensors or dicts. "
+                            f"Got a single Tensor instead; wrap it in a list.")
+        try:
+            params = list(params)
+        except TypeError:
+            raise TypeError(f"The 'params' parameter of {owner} must be an iterable of tensors or dicts. "
+                            f"Got {type(params).__name__} instead.") from None
+        if not params:
+            raise ValueError(f"The 'params' parameter of {owner} must not be empty. Got an empty parameter list instead.")
+        super().__init__(params, defaults)
+
+    def add_param_group(self, param_group):
+        """torch's ``add_param_group``, then the checks the constructor's groups get too."""
+        super().add_param_group(param_group)
+        group, owner = self.param_groups[-1], type(self).__name__
+        try:
+            _check_group_params(group["params"], owner)
+            # a user's subclass of Adam is checked as an Adam
+            check = next(GROUP_CHECKS[c.__name__] for c in type(self).__mro__ if c.__name__ in GROUP_CHECKS)
+            check(group, owner)
+        except (TypeError, ValueError):
+            self.param_groups.pop()  # a refused group must leave the optimizer as it was
+            raise
 
     def _init_state(self, p, state, group) -> None:
         raise NotImplementedError

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._numpy.momentum import _check_momentum  # argument checks are shared, the math is not
+from .._shared import check_momentum
 from .base import TwinOptimizer
 
 __all__ = ["momentum_step", "Momentum"]
@@ -12,7 +12,7 @@ __all__ = ["momentum_step", "Momentum"]
 
 def momentum_step(param, grad, velocity, *, lr, momentum=0.9, weight_decay=0.0, maximize=False):
     """Twin of the NumPy ``momentum_step``: updates ``param`` and ``velocity`` in place."""
-    _check_momentum(lr, momentum, weight_decay, maximize, "momentum_step")
+    check_momentum(lr, momentum, weight_decay, maximize, "momentum_step")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g.add(param, alpha=weight_decay)
@@ -25,7 +25,7 @@ class Momentum(TwinOptimizer):
     built-in of this form). Difference: ``step(closure=None)`` reads ``p.grad``."""
 
     def __init__(self, params, lr=1e-3, momentum=0.9, weight_decay=0.0, *, maximize=False):
-        _check_momentum(lr, momentum, weight_decay, maximize, "Momentum")
+        check_momentum(lr, momentum, weight_decay, maximize, "Momentum")
         super().__init__(params, dict(lr=lr, momentum=momentum, weight_decay=weight_decay, maximize=maximize))
 
     def _init_state(self, p, state, group):

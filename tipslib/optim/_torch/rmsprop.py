@@ -4,25 +4,18 @@ from __future__ import annotations
 
 import torch
 
-from .._numpy.rmsprop import _check_rmsprop  # argument checks are shared, the math is not
+from .._shared import check_rmsprop, check_rmsprop_step
 from .base import TwinOptimizer
 
 __all__ = ["rmsprop_step", "RMSprop"]
 
 
-def _check_rmsprop_step(lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_avg, momentum_buffer):
-    owner = "rmsprop_step"
-    _check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, owner)
-    if centered and grad_avg is None:
-        raise ValueError(f"The 'grad_avg' parameter of {owner} must be a tensor when centered=True. Got None instead.")
-    if momentum > 0 and momentum_buffer is None:
-        raise ValueError(f"The 'momentum_buffer' parameter of {owner} must be a tensor when momentum > 0. Got None instead.")
 
 
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha=0.99, eps=1e-8,
                  weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
     """Twin of the NumPy ``rmsprop_step``: updates ``param`` and the state tensors in place."""
-    _check_rmsprop_step(lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_avg, momentum_buffer)
+    check_rmsprop_step(lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_avg, momentum_buffer, "a tensor")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g.add(param, alpha=weight_decay)
@@ -46,7 +39,7 @@ class RMSprop(TwinOptimizer):
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, *, maximize=False):
-        _check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, "RMSprop")
+        check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, "RMSprop")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize))
 

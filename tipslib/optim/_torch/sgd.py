@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .._numpy.sgd import _check_sgd  # argument checks are shared, the math is not
+from .._shared import check_sgd
+from .base import TwinOptimizer
 
 __all__ = ["sgd_step", "SGD"]
 
@@ -12,7 +13,7 @@ __all__ = ["sgd_step", "SGD"]
 def sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
              weight_decay=0.0, nesterov=False, maximize=False):
     """Twin of the NumPy ``sgd_step``: updates ``param`` in place, returns the buffer."""
-    _check_sgd(lr, momentum, dampening, weight_decay, nesterov, "sgd_step")
+    check_sgd(lr, momentum, dampening, weight_decay, nesterov, maximize, "sgd_step")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g.add(param, alpha=weight_decay)
@@ -26,14 +27,14 @@ def sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
     return momentum_buffer
 
 
-class SGD(torch.optim.Optimizer):
+class SGD(TwinOptimizer):
     """Twin of the NumPy ``SGD`` as a ``torch.optim.Optimizer``: param groups,
     ``state_dict``/``load_state_dict`` and ``zero_grad`` come from torch.
     Difference: ``step(closure=None)`` reads ``p.grad`` instead of taking grads."""
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, *, maximize=False):
-        _check_sgd(lr, momentum, dampening, weight_decay, nesterov, "SGD")
+        check_sgd(lr, momentum, dampening, weight_decay, nesterov, maximize, "SGD")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize)
         super().__init__(params, defaults)
