@@ -13,7 +13,7 @@ submission (all processes; wall times on a shared machine mostly measure its
 load), the median sandboxed run per submission, the sandbox's own cost (one
 correct submission sandboxed vs exec'd in-process, interleaved), and the
 grader's peak RSS for 20 vs 100 submissions (it streams rows to the CSV, so it
-should not grow).
+should not grow) and for a class where one answer cell is 20 MB.
 """
 
 from __future__ import annotations
@@ -163,6 +163,21 @@ def bench_exercise(source: Path, label: str, n: int, tmp: Path, with_nbgrader: b
     return rows, rss_n, src_dir, subs
 
 
+def big_cell_row(source: Path, src_dir: Path, tmp: Path, mb: int = 20) -> Row:
+    """Grader peak RSS for 20 submissions, one of them with a ``mb`` MB answer cell, against the same class without it."""
+    plain = make_class(source, tmp / "plain-subs", 20, seed=1)
+    big = make_class(source, tmp / "big-subs", 20, seed=1)
+    nb = json.loads((big / "student000.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if nbk.is_answer(c))
+    cell["source"] = "BIG = '" + "a" * (mb * 10**6) + "'\n" + nbk.source_of(cell)  # just under the 20 MiB file limit
+    (big / "student000.ipynb").write_text(json.dumps(nb))
+    _, rss_plain, _, _ = run_grade(src_dir, plain, tmp / "plain.csv")
+    wall, rss_big, _, _ = run_grade(src_dir, big, tmp / "big.csv")
+    return Row(f"grader peak RSS, 20 submissions, one with a {mb} MB answer cell (sample)", None, None,
+               goal="bounded (< 1 GB)", note=f"{rss_big:.0f} MB vs {rss_plain:.0f} MB without the big cell "
+                                             f"({rss_big / rss_plain:.2f}x); class graded in {wall:.1f} s")
+
+
 def run(quick: bool = False) -> list[Row]:
     rows = []
     with tempfile.TemporaryDirectory() as t:
@@ -179,6 +194,8 @@ def run(quick: bool = False) -> list[Row]:
                 _, rss_20, _, _ = run_grade(src_dir, small, tmp / "small.csv")
                 rows.append(Row("grader peak RSS, 20 vs 100 submissions (sample)", None, None, goal="no growth",
                                 note=f"{rss_20:.0f} MB vs {rss_n:.0f} MB"))
+            if source == SAMPLE:
+                rows.append(big_cell_row(source, src_dir, tmp))
     return rows
 
 
