@@ -210,6 +210,33 @@ def test_every_widget_module_has_a_widget_class():
     assert modules <= found, f"widget modules without a FigureWidget subclass: {sorted(modules - found)}"
 
 
+# -- the student's course folder ------------------------------------------------------
+
+def test_course_folder_opens_on_its_start_page(browser, tmp_path):
+    """What `tipslib course` serves: the start page renders, and the file browser shows the
+    chapters and the exercises side by side (JupyterLab rooted at the course folder)."""
+    from tipslib.course import START_PAGE, prepare_workspace
+
+    ws = prepare_workspace(tmp_path / "course").root
+    with B.JupyterLab(ws) as lab:
+        ctx = browser.new_context(viewport={"width": 1000, "height": 800})
+        page = ctx.new_page()
+        page.set_default_timeout(30_000)
+        try:
+            page.goto(lab.url(f"/lab/tree/{START_PAGE}?reset"), wait_until="domcontentloaded")
+            page.locator(".jp-RenderedMarkdown h1").first.wait_for(state="visible")
+            listing = page.locator(".jp-DirListing-content")
+            listing.locator(".jp-DirListing-item").first.wait_for(state="visible")
+            page.screenshot(path=str(B.ARTIFACTS / "course-start-page.png"))
+            names = listing.inner_text()
+            text = page.locator(".jp-NotebookPanel").first.inner_text()
+        finally:
+            ctx.close()
+            lab.shutdown_kernels()
+    assert "chapters" in names and "exercises" in names and START_PAGE in names
+    assert "start here" in text and "tipslib check exercises/" in text
+
+
 # -- self-tests: the checks above can fail ----------------------------------------
 
 def test_practice_chapter_runs_clean(page, lab):
