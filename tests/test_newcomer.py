@@ -8,8 +8,10 @@
   ``**You will learn**``, ``**Time**`` and ``**Before you start**``.
 * The README shows a widget screenshot that exists, is a PNG and is small, and
   every ``tipslib`` command it mentions exists.
-* Opt-in (``TIPSLIB_VENV_TEST=1``, several minutes): the README's install line in a
-  brand-new virtual environment, then the commands a newcomer runs first.
+* Opt-in (``TIPSLIB_VENV_TEST=1``, several minutes): the built wheel in a brand-new
+  virtual environment, then what a student does first: ``tipslib course``, an edit that
+  survives a second run, ``tipslib check`` in the course folder, a chapter run by nbval.
+  (``tests/test_packaging.py`` checks the wheel's contents in every run.)
 """
 
 from __future__ import annotations
@@ -160,8 +162,9 @@ def test_readme_mentions_only_commands_that_exist():
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("TIPSLIB_VENV_TEST") != "1",
                     reason="opt-in: set TIPSLIB_VENV_TEST=1 (installs into a fresh venv, several minutes)")
-def test_readme_install_in_a_fresh_virtual_environment(tmp_path):
-    """The README's install line, in a venv that sees nothing installed on this machine.
+def test_the_built_wheel_in_a_fresh_virtual_environment(tmp_path):
+    """What a student gets from a package index: the wheel (not an editable checkout) in a venv
+    that sees nothing installed on this machine, then the course folder and an exercise check.
 
     torch is installed first from the CPU wheel pip finds on disk (as ``.ci/run`` does),
     since a bare ``torch`` from PyPI would be a multi-GB CUDA build.
@@ -171,28 +174,42 @@ def test_readme_install_in_a_fresh_virtual_environment(tmp_path):
     py = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["HOME"] = str(tmp_path / "home")
+    outside = tmp_path / "elsewhere"  # far from the checkout: nothing may come from it
+    outside.mkdir()
 
-    def sh(cmd, timeout=1200):
-        result = subprocess.run(cmd, shell=True, cwd=REPO, env=env, capture_output=True, text=True,
-                                timeout=timeout)
-        assert result.returncode == 0, f"`{cmd}` failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        return result.stdout
+    def sh(cmd, timeout=1200, cwd=outside, ok=True):
+        result = subprocess.run(cmd, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+        if ok:
+            assert result.returncode == 0, f"`{cmd}` failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        return result
 
     sh(f"{py} -m pip install -q torch==2.13.0")
-    # The README's first line: install, then `tipslib course` (served without a browser here).
-    sh(f"{py} -m pip install -q -e '.[test]'")
-    assert sh(f"{py} -c 'import tipslib; print(tipslib.__file__)'").strip().startswith(str(REPO))
-    assert "examples:" in sh("tipslib --help", timeout=120)
-    assert_course_starts(env)
-    # The README's second line would run everything; a newcomer's first look is enough here:
-    # the CLI and mirror tests, and one chapter notebook the way CI runs them.
-    sh(f"{py} -m pytest -q -p no:cacheprovider tests/test_mirror.py tests/test_newcomer.py -k 'help or version or mirror'",
+    sh(f"{py} -m pip wheel -q --no-deps -w {tmp_path / 'dist'} {REPO}")
+    (wheel,) = (tmp_path / "dist").glob("tipslib-*.whl")
+    sh(f"{py} -m pip install -q {wheel}")
+    assert str(REPO) not in sh(f"{py} -c 'import tipslib; print(tipslib.__file__)'").stdout
+    assert "examples:" in sh("tipslib --help", timeout=120).stdout
+
+    course = tmp_path / "home" / "tipslib-course"
+    out = sh("tipslib course --no-lab", timeout=120).stdout
+    assert str(course) in out and (course / "START.ipynb").is_file()
+    assert sorted(p.name for p in (course / "chapters").iterdir()) == [p.name for p in CHAPTERS]
+    mine = course / "exercises" / "regularization.ipynb"
+    mine.write_text(mine.read_text().replace("raise NotImplementedError()", "return None  # mine"))
+    edited = mine.read_bytes()
+    sh("tipslib course --no-lab", timeout=120)
+    assert mine.read_bytes() == edited, "a second run overwrote the student's edit"
+    check = sh("tipslib check exercises/regularization.ipynb", cwd=course, timeout=600, ok=False)
+    assert "visible tests pass" in check.stdout, check.stdout + check.stderr
+    assert not list(Path(str(venv)).rglob("exercises/source")), "the wheel installed instructor sources"
+    assert_course_starts(env, course)
+    sh(f"{py} -m pytest -q -p no:cacheprovider --nbval-lax {course / 'chapters' / '02_training_a_neural_network.ipynb'}",
        timeout=600)
-    sh(f"{py} -m pytest -q -p no:cacheprovider --nbval-lax notebooks/02_training_a_neural_network.ipynb", timeout=600)
 
 
-def assert_course_starts(env, timeout=90.0):
-    """`tipslib course` serves JupyterLab: it answers HTTP on its port; then it is stopped."""
+def assert_course_starts(env, folder, timeout=90.0):
+    """`tipslib course FOLDER` serves JupyterLab: it answers HTTP on its port; then it is stopped."""
     import signal
     import socket
     import time
@@ -205,7 +222,7 @@ def assert_course_starts(env, timeout=90.0):
     import tempfile
 
     log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(["tipslib", "course", "--no-browser", "--port", str(port)], env=env, cwd=REPO,
+    proc = subprocess.Popen(["tipslib", "course", str(folder), "--no-browser", "--port", str(port)], env=env, cwd=folder,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def log_tail():
