@@ -1,14 +1,19 @@
 """Feedback text for a student: each test, its points, and what went wrong.
 
-Only what the judge decided goes in: test ids, check names, shapes, the
-largest difference, a matched hint, the kind of error. Test code -- visible
-or hidden -- is never quoted, and neither are the expected values of hidden
-checks.
+Only what the judge decided goes in: test ids, check names, a matched hint,
+the expected shape of a visible check, the kind of a built-in error, and
+syntax errors found before anything ran. No text the student's process
+produced is quoted (it could encode what it read of the hidden tests), test
+code -- visible or hidden -- is never quoted, and neither is anything about
+the expected values of hidden checks. One student's feedback is at most
+:data:`MAX_FEEDBACK` bytes; a longer one is cut, and says so.
 """
 
 from __future__ import annotations
 
-__all__ = ["render", "csv_notes"]
+__all__ = ["render", "csv_notes", "MAX_FEEDBACK"]
+
+MAX_FEEDBACK = 64 * 1024
 
 VISIBLE_NOTE = ("Passing the visible tests is not full marks: every test also has hidden checks "
                 "on other inputs.")
@@ -50,7 +55,15 @@ def render(student, results, *, late=False, submitted_at=None) -> str:
                 out.append(line)
             out.append("")
     out.append(VISIBLE_NOTE)
-    return "\n".join(out) + "\n"
+    return _cap("\n".join(out) + "\n")
+
+
+def _cap(text):
+    data = text.encode("utf-8", "backslashreplace")
+    if len(data) <= MAX_FEEDBACK:
+        return data.decode("utf-8")
+    cut = f"\n\n(This feedback was cut at {MAX_FEEDBACK // 1024} KB; your scores in the gradebook are complete.)\n"
+    return data[:MAX_FEEDBACK - len(cut.encode())].decode("utf-8", "ignore") + cut
 
 
 def csv_notes(result) -> str:

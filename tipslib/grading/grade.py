@@ -17,25 +17,37 @@ submission gets status ``late`` (its points are kept; the policy is yours).
 
 The CSV is written row by row as students finish, in the order of their
 ids, so memory does not grow with the size of the class.
+
+Every step for one student -- reading the notebook (in a sandboxed scan),
+running, comparing, writing the feedback and the rows -- is isolated: when
+one fails on a student's input, that student gets rows with status
+``crashed`` and the reason, and the class goes on; :func:`grade` reports those
+students so the command can exit non-zero. A student id that is not valid
+UTF-8 (the folder name's bytes) is written with backslash escapes.
+
+Hidden tests draw their inputs from a seed picked at random per grading run
+(``seed=`` fixes it), the same for the reference run and every student.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import os
 import queue
+import secrets
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing.pool import ThreadPool
 from pathlib import Path
 
 from . import notebook as nbk
-from .feedback import csv_notes, render
-from .judge import Exercise, empty_result, judge, reference_run
+from .feedback import MAX_FEEDBACK, csv_notes, render
+from .judge import Exercise, empty_result, judge, reference_run, scan
 from .sandbox import Sandbox, SandboxError
 
-__all__ = ["grade", "load_exercises", "discover", "STATUSES"]
+__all__ = ["grade", "load_exercises", "discover", "STATUSES", "GradeReport"]
 
 STATUSES = ("ok", "late", "missing", "invalid notebook", "timeout", "memory limit", "crashed", "tampering")
 
@@ -45,6 +57,36 @@ class Submission:
     student: str
     notebooks: list
     folder: Path | None
+
+
+@dataclass
+class GradeReport:
+    """What a grading run did: students graded, and those the grader itself failed on."""
+
+    students: int = 0
+    failed: list = field(default_factory=list)   # [(student, exercise, reason)]
+    seed: int | None = None
+
+    def __int__(self):
+        return self.students
+
+    def __str__(self):
+        return str(self.students)
+
+    def __eq__(self, other):
+        return self.students == other if isinstance(other, int) else NotImplemented
+
+    __hash__ = None
+
+
+def safe_text(text) -> str:
+    """``text`` as valid UTF-8 (lone surrogates and undecodable bytes become backslash escapes)."""
+    return str(text).encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def safe_name(name) -> str:
+    """A student id from a file name: its bytes decoded, what is not UTF-8 escaped."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace") if isinstance(name, str) else safe_text(name)
 
 
 def load_exercises(source_dir):
@@ -62,14 +104,20 @@ def load_exercises(source_dir):
 
 def discover(submissions_dir):
     """Yield one :class:`Submission` per student, sorted by id."""
-    for entry in sorted(os.scandir(submissions_dir), key=lambda e: e.name):
+    for entry in sorted(os.scandir(submissions_dir), key=lambda e: os.fsencode(e.name)):
         if entry.name.startswith("."):
             continue
-        if entry.is_dir(follow_symlinks=False):
-            nbs = sorted(p for p in Path(entry.path).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
-            yield Submission(entry.name, nbs, Path(entry.path))
-        elif entry.name.endswith(".ipynb") and entry.is_file(follow_symlinks=False):
-            yield Submission(entry.name[:-len(".ipynb")], [Path(entry.path)], None)
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                nbs = []
+                for root, dirs, files in os.walk(entry.path):
+                    dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints")
+                    nbs += [Path(root) / f for f in sorted(files) if f.endswith(".ipynb")]
+                yield Submission(safe_name(entry.name), sorted(nbs), Path(entry.path))
+            elif entry.name.endswith(".ipynb") and entry.is_file(follow_symlinks=False):
+                yield Submission(safe_name(entry.name[:-len(".ipynb")]), [Path(entry.path)], None)
+        except OSError:
+            yield Submission(safe_name(entry.name), [], None)
 
 
 def _parse_time(text):
@@ -83,34 +131,43 @@ def _parse_time(text):
 def submission_time(sub, path):
     if sub.folder is not None and (sub.folder / "timestamp.txt").is_file():
         try:
-            return _parse_time((sub.folder / "timestamp.txt").read_text()[:200])
-        except ValueError:
+            with open(sub.folder / "timestamp.txt", "rb") as f:
+                return _parse_time(f.read(200).decode("utf-8", "replace"))
+        except (ValueError, OSError):
             pass
     return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
 
 
-def _match(exercises, path, nb):
-    ex = nbk.exercise_id(nb)
-    if ex is not None:  # a notebook of another exercise is not an answer to this one
-        return ex if ex in exercises else None
-    stem = path.stem
-    if stem in exercises:
-        return stem
-    ids = {nbk.grade_id(c) for c in nb["cells"]}
-    best = max(exercises.values(), key=lambda e: len(ids & set(e.answers)))
-    return best.id if ids & set(best.answers) else None
+def _read(path):
+    """The bytes of a submitted notebook, or ``(None, why)``; nothing is parsed here."""
+    name = safe_name(path.name)
+    try:
+        if path.is_symlink():  # it could point at the instructor's source notebook, solutions and all
+            return None, f"{name} is a symbolic link, not a notebook file"
+        if path.stat().st_size > nbk.MAX_NOTEBOOK_BYTES:
+            return None, f"{name} is larger than {nbk.MAX_NOTEBOOK_BYTES >> 20} MB"
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with open(fd, "rb") as f:
+            data = f.read(nbk.MAX_NOTEBOOK_BYTES + 1)
+    except OSError as exc:
+        return None, f"{name} could not be read ({type(exc).__name__})"
+    if len(data) > nbk.MAX_NOTEBOOK_BYTES:
+        return None, f"{name} is larger than {nbk.MAX_NOTEBOOK_BYTES >> 20} MB"
+    return data, None
 
 
 class Grader:
     """Grades students with ``jobs`` sandboxes; reference runs happen once, at start."""
 
-    def __init__(self, exercises, *, jobs=1, timeout=60.0, memory_mb=2048, deadline=None, hide=()):
+    def __init__(self, exercises, *, jobs=1, timeout=60.0, memory_mb=2048, deadline=None, hide=(), seed=None):
         self.exercises, self.timeout, self.memory_mb, self.deadline = exercises, timeout, memory_mb, deadline
         self.preload = sorted({m for e in exercises.values() for m in e.preload})
         self.base_uid, self.jobs, self.hide = 100_000 + (os.getpid() % 100_000) * 64, max(1, jobs), hide
+        self.seed = secrets.randbelow(2**31) if seed is None else int(seed)
         self.sandboxes = []
         self.pool = queue.Queue()
         self.references = {}
+        self.failed = []
 
     def __enter__(self):
         # The reference runs get a sandbox of their own, closed before any student code runs.
@@ -118,7 +175,8 @@ class Grader:
         # them once up front instead of once per submission.
         with Sandbox(uid=self.base_uid + self.jobs, preload=self.preload, hide=self.hide) as sb:
             for ex in self.exercises.values():
-                self.references[ex.id] = reference_run(ex, sb, timeout=max(self.timeout, 60), memory_mb=max(self.memory_mb, 2048))
+                self.references[ex.id] = reference_run(ex, sb, seed=self.seed, timeout=max(self.timeout, 60),
+                                                       memory_mb=max(self.memory_mb, 2048))
         modules = sorted({m for r in self.references.values() for m in r.modules} | set(self.preload))
         self.sandboxes = [Sandbox(uid=self.base_uid + i, preload=modules, hide=self.hide) for i in range(self.jobs)]
         for sb in self.sandboxes:
@@ -132,42 +190,73 @@ class Grader:
         for sb in self.sandboxes:
             sb.close()
 
+    def _in_sandbox(self, fn, *args, **kwargs):
+        if not self.sandboxes:
+            raise SandboxError("the grader has no sandbox (use it in a with block)")
+        sb = self.pool.get()
+        try:
+            return fn(*args, sandbox=sb, **kwargs)
+        finally:
+            self.pool.put(sb)
+
+    def _crashed(self, sub, ex, step, exc):
+        reason = f"the grader failed while {step} ({type(exc).__name__}); this is a grader problem, not yours"
+        self.failed.append((sub.student, ex.id, f"{step}: {type(exc).__name__}: {safe_text(exc)[:200]}"))
+        return empty_result(ex, "crashed", reason)
+
     def grade_student(self, sub):
-        """``(rows, feedback text)`` for one student."""
+        """``(rows, feedback text)`` for one student; never raises for what the student handed in."""
+        try:
+            return self._grade_student(sub)
+        except Exception as exc:  # noqa: BLE001 - a grader bug on one student must not stop the class
+            results = [self._crashed(sub, ex, "grading this student", exc) for ex in self.exercises.values()]
+            return [self._row(sub, r, None, False) for r in results], render(sub.student, results)
+
+    def _find(self, sub):
+        """``{exercise: (path, Scan)}`` (the newest notebook per exercise), invalid ones, notes."""
         found, invalid, notes = {}, [], {}
         for path in sub.notebooks:
-            if path.is_symlink():  # it could point at the instructor's source notebook, solutions and all
-                invalid.append((path, f"{path.name} is a symbolic link, not a notebook file"))
+            data, why = _read(path)
+            if data is None:
+                invalid.append((path, why))
                 continue
             try:
-                nb = nbk.load(path)
-            except nbk.InvalidNotebook as exc:
-                invalid.append((path, str(exc)))
+                s = self._in_sandbox(lambda sandbox: scan(self.exercises, data, path.stem, sandbox))
+            except SandboxError as exc:
+                invalid.append((path, f"{safe_name(path.name)} could not be read: the sandbox failed ({type(exc).__name__})"))
                 continue
-            ex = _match(self.exercises, path, nb)
-            if ex is None:
+            del data
+            if s.invalid is not None:
+                invalid.append((path, f"{safe_name(path.name)}: {s.invalid}"))
                 continue
-            if ex in found:
-                notes.setdefault(ex, []).append("more than one notebook for this exercise; the newest was graded")
-                if path.stat().st_mtime <= found[ex][0].stat().st_mtime:
+            if s.exercise is None:
+                continue
+            if s.exercise in found:
+                notes.setdefault(s.exercise, []).append("more than one notebook for this exercise; the newest was graded")
+                if path.stat().st_mtime <= found[s.exercise][0].stat().st_mtime:
                     continue
-            found[ex] = (path, nb)
+            found[s.exercise] = (path, s)
+        return found, invalid, notes
+
+    def _grade_student(self, sub):
+        found, invalid, notes = self._find(sub)
         results, rows, late_any, when_any = [], [], False, None
         for ex_id, ex in self.exercises.items():
             when, late = None, False
             if ex_id in found:
-                path, nb = found[ex_id]
-                when = submission_time(sub, path)
-                late = bool(self.deadline and when > self.deadline)
-                sb = self.pool.get()
+                path, scanned = found[ex_id]
                 try:
-                    r = judge(ex, nb, sb, self.references[ex_id], timeout=self.timeout, memory_mb=self.memory_mb)
+                    when = submission_time(sub, path)
+                except OSError:
+                    when = None
+                late = bool(self.deadline and when and when > self.deadline)
+                try:
+                    r = self._in_sandbox(judge, ex, scanned, reference=self.references[ex_id], seed=self.seed,
+                                         timeout=self.timeout, memory_mb=self.memory_mb)
                 except SandboxError as exc:
-                    r = empty_result(ex, "crashed", f"the sandbox failed ({exc})")
+                    r = self._crashed(sub, ex, "running the notebook in the sandbox", exc)
                 except Exception as exc:  # noqa: BLE001 - a grader bug on one submission must not stop the class
-                    r = empty_result(ex, "crashed", f"the grader failed on this notebook ({type(exc).__name__})")
-                finally:
-                    self.pool.put(sb)
+                    r = self._crashed(sub, ex, "judging the notebook", exc)
                 r.notes[:0] = notes.get(ex_id, [])
                 if late and r.status == "ok":
                     r.status = "late"
@@ -181,11 +270,20 @@ class Grader:
             results.append(r)
             late_any |= late
             when_any = when_any or when
-            rows.append({"student": sub.student, "exercise": ex_id, "status": r.status, "total": f"{r.total:g}",
-                         "max": f"{r.max_points:g}", "late": "yes" if late else "no",
-                         "submitted_at": when.isoformat() if when else "", "seconds": f"{r.seconds:.3f}",
-                         **{(ex_id, t.grade_id): f"{t.points:g}" for t in r.tests}, "notes": csv_notes(r)})
-        return rows, render(sub.student, results, late=late_any, submitted_at=when_any.isoformat() if when_any else None)
+            rows.append(self._row(sub, r, when, late))
+        try:
+            text = render(sub.student, results, late=late_any, submitted_at=when_any.isoformat() if when_any else None)
+        except Exception as exc:  # noqa: BLE001
+            results = [self._crashed(sub, self.exercises[r.exercise], "writing the feedback", exc) for r in results]
+            rows = [self._row(sub, r, None, False) for r in results]
+            text = render(sub.student, results)
+        return rows, text
+
+    def _row(self, sub, r, when, late):
+        return {"student": safe_text(sub.student), "exercise": r.exercise, "status": r.status, "total": f"{r.total:g}",
+                "max": f"{r.max_points:g}", "late": "yes" if late else "no",
+                "submitted_at": when.isoformat() if when else "", "seconds": f"{r.seconds:.3f}",
+                **{(r.exercise, t.grade_id): f"{t.points:g}" for t in r.tests}, "notes": safe_text(csv_notes(r))}
 
 
 def _private_open(path):
@@ -201,9 +299,14 @@ def _columns(exercises):
     return {k: (k[1] if plain.count(k[1]) == 1 else f"{k[0]}:{k[1]}") for k in ids}
 
 
+def _feedback_path(feedback_dir, student):
+    name = student if len(student.encode()) <= 200 else student[:60] + "-" + hashlib.sha256(student.encode()).hexdigest()[:16]
+    return Path(feedback_dir) / f"{name}.md"
+
+
 def grade(source_dir, submissions_dir, out, *, feedback_dir=None, jobs=1, timeout=60.0, memory_mb=2048,
-          deadline=None, progress=True):
-    """Grade every submission; returns the number of students graded."""
+          deadline=None, progress=True, seed=None) -> GradeReport:
+    """Grade every submission; returns a :class:`GradeReport` (``int()`` of it: students graded)."""
     from tqdm.auto import tqdm
 
     exercises = load_exercises(source_dir)
@@ -215,20 +318,36 @@ def grade(source_dir, submissions_dir, out, *, feedback_dir=None, jobs=1, timeou
     columns = _columns(exercises)
     header = ["student", "exercise", "status", "total", "max", "late", "submitted_at", "seconds", *columns.values(), "notes"]
     subs = list(discover(submissions_dir))
-    n = 0
-    with Grader(exercises, jobs=jobs, timeout=timeout, memory_mb=memory_mb, deadline=deadline, hide=hide) as grader, \
-            _private_open(out) as f, ThreadPool(max(1, jobs)) as pool:
+    report = GradeReport()
+    with Grader(exercises, jobs=jobs, timeout=timeout, memory_mb=memory_mb, deadline=deadline, hide=hide,
+                seed=seed) as grader, _private_open(out) as f, ThreadPool(max(1, jobs)) as pool:
+        report.seed = grader.seed
         writer = csv.DictWriter(f, header, restval="")
         writer.writeheader()
         bar = tqdm(total=len(subs), desc="grading", unit="student", disable=not progress, file=sys.stderr)
         for sub, (rows, text) in zip(subs, pool.imap(grader.grade_student, subs)):
-            for row in rows:
-                writer.writerow({columns.get(k, k) if isinstance(k, tuple) else k: v for k, v in row.items()})
-            f.flush()
+            problem = None
             if feedback_dir is not None:
-                with _private_open(Path(feedback_dir) / f"{sub.student}.md") as fb:
-                    fb.write(text)
-            n += 1
+                try:
+                    with _private_open(_feedback_path(feedback_dir, sub.student)) as fb:
+                        fb.write(safe_text(text))
+                except (OSError, ValueError) as exc:
+                    problem = f"writing the feedback file failed ({type(exc).__name__})"
+            try:
+                lines = [{columns.get(k, k) if isinstance(k, tuple) else k: safe_text(v) for k, v in row.items()}
+                         for row in rows]
+            except Exception as exc:  # noqa: BLE001
+                problem, lines = f"writing the gradebook row failed ({type(exc).__name__})", []
+            if problem is not None:
+                lines = [{"student": safe_text(sub.student), "exercise": ex_id, "status": "crashed", "total": "0",
+                          "max": f"{ex.max_points:g}", "late": "no", "notes": problem}
+                         for ex_id, ex in exercises.items()]
+                grader.failed += [(sub.student, ex_id, problem) for ex_id in exercises]
+            for line in lines:
+                writer.writerow(line)
+            f.flush()
+            report.students += 1
             bar.update()
         bar.close()
-    return n
+    report.failed = list(grader.failed)
+    return report

@@ -107,11 +107,12 @@ class Unrecordable:
         return f"<{self.type_name}>"
 
 
-def _kind(v):
+def _kind(v, shape=True):
+    """What ``v`` is, in fixed words (``shape=False``: without the shape, which the student controls)."""
     if isinstance(v, np.ndarray):
-        return "a number" if v.ndim == 0 else f"an array of shape {v.shape}"
+        return "a number" if v.ndim == 0 else (f"an array of shape {v.shape}" if shape else "an array")
     if isinstance(v, Unrecordable):
-        return f"an object of type {v.type_name} that is not a number or array"
+        return "an object that is not a number or array"
     return {type(None): "None", bool: "a bool", str: "a string", dict: "a dict", list: "a list/tuple"}.get(type(v), "?")
 
 
@@ -127,42 +128,47 @@ def _as_array(v):
     return v
 
 
-def compare(actual, expected, rtol=1e-7, atol=1e-9):
-    """``(True, "")`` when ``actual`` matches ``expected`` within tolerance, else ``(False, why)``."""
+def compare(actual, expected, rtol=1e-7, atol=1e-9, *, reveal=True):
+    """``(True, "")`` when ``actual`` matches ``expected`` within tolerance, else ``(False, why)``.
+
+    ``why`` is built from fixed words and the *expected* side only (its shape, keys or
+    length, and only with ``reveal``: never for a hidden check). Nothing of ``actual``
+    beyond its kind is quoted: the student's process chose it, and could have encoded
+    in it what it read of the hidden tests.
+    """
+    exp = (lambda text: text) if reveal else (lambda text: "")
     if isinstance(expected, np.ndarray):
         actual = _as_array(actual)
         if not isinstance(actual, np.ndarray):
-            return False, f"expected {_kind(expected)}, got {_kind(actual)}"
+            return False, f"expected {_kind(expected, reveal)}, got {_kind(actual, False)}"
         if actual.shape != expected.shape:
-            return False, f"expected shape {expected.shape}, got shape {actual.shape}"
+            return False, "wrong shape" + exp(f" (expected {expected.shape})")
         if np.isnan(actual).any() and not np.isnan(expected).any():
             return False, "the result contains NaN"
         if np.isinf(actual).any() and not np.isinf(expected).any():
             return False, "the result contains inf"
         if np.allclose(actual, expected, rtol=rtol, atol=atol, equal_nan=True):
             return True, ""
-        with np.errstate(invalid="ignore"):
-            err = float(np.nanmax(np.abs(actual - expected))) if actual.size else 0.0
-        return False, f"values differ (largest absolute difference {err:.3g}, allowed rtol={rtol:g}, atol={atol:g})"
+        return False, f"values differ (beyond rtol={rtol:g}, atol={atol:g})"
     if isinstance(expected, dict):
         if not isinstance(actual, dict):
-            return False, f"expected a dict, got {_kind(actual)}"
+            return False, f"expected a dict, got {_kind(actual, False)}"
         if sorted(actual) != sorted(expected):
-            return False, f"expected keys {sorted(expected)}, got keys {sorted(actual)[:20]}"
+            return False, "wrong keys" + exp(f" (expected {sorted(expected)[:20]})")
         for k in expected:
-            ok, why = compare(actual[k], expected[k], rtol, atol)
+            ok, why = compare(actual[k], expected[k], rtol, atol, reveal=reveal)
             if not ok:
-                return False, f"[{k!r}]: {why}"
+                return False, (f"[{k!r}]: " if reveal else "") + why
         return True, ""
     if isinstance(expected, list):
         if not isinstance(actual, list):
-            return False, f"expected a list/tuple of {len(expected)}, got {_kind(actual)}"
+            return False, f"expected a list/tuple{exp(f' of {len(expected)}')}, got {_kind(actual, False)}"
         if len(actual) != len(expected):
-            return False, f"expected {len(expected)} items, got {len(actual)}"
+            return False, "wrong number of items" + exp(f" (expected {len(expected)})")
         for i, (a, e) in enumerate(zip(actual, expected)):
-            ok, why = compare(a, e, rtol, atol)
+            ok, why = compare(a, e, rtol, atol, reveal=reveal)
             if not ok:
-                return False, f"item {i}: {why}"
+                return False, (f"item {i}: " if reveal else "") + why
         return True, ""
     if type(expected) is bool and isinstance(actual, np.ndarray) and actual.shape == () and actual in (0.0, 1.0):
         actual = bool(actual)  # a torch bool tensor (or a 0/1 number) arrives as a number; expect() locally accepts it
@@ -170,4 +176,4 @@ def compare(actual, expected, rtol=1e-7, atol=1e-9):
         return True, ""
     if type(actual) is type(expected):
         return False, f"a different {_kind(expected)[2:] if _kind(expected).startswith('a ') else _kind(expected)} from the expected one"
-    return False, f"expected {_kind(expected)}, got {_kind(actual)}"
+    return False, f"expected {_kind(expected, reveal)}, got {_kind(actual, False)}"

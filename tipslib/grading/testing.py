@@ -1,21 +1,57 @@
-"""What exercise test cells call: ``expect(name, actual, expected, ...)``.
+"""What exercise test cells call: ``expect``, ``hidden_seed`` and ``depends_on``.
 
 In a student's own kernel (``tipslib check``, nbgrader, a plain run) ``expect``
-compares and raises ``AssertionError`` with a message that helps. Under the
-grader the same call only *records* ``actual`` as plain data; the judge
-compares it, in its own process, with what the instructor's solution produced
-for the same call. So nothing a submission does to ``expect``, NumPy or the
-expected values can change its grade.
+compares and raises ``AssertionError`` with a message that helps.
+
+Under the grader nothing that decides a score is in the student's process:
+the judge strips the ``expected`` argument and the ``hints`` of every
+``expect`` call (and whatever test code only computed them) from the test
+cells before they are sent into the student's sandbox, so there ``expect``
+can only *record* the student's own ``actual`` as plain data. The expected
+values and the hints come from a separate run of the instructor's solution,
+and the judge compares, in its own process. Patching ``expect``, the recorder,
+NumPy or builtins can therefore only make the student's own results wrong.
+
+Hidden tests draw their random inputs from :func:`hidden_seed`, which the
+grader changes on every grading run (the same seed for the reference run and
+every student), so knowing the hidden test code does not give its inputs.
 """
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
-__all__ = ["expect"]
+__all__ = ["expect", "hidden_seed", "depends_on"]
 
 #: Replaced by the grader's recorder inside a sandboxed run; ``None`` means "compare here".
 _RECORDER = None
+#: The grader's seed for this grading run; ``None`` outside the grader.
+_SEED = None
+
+
+def hidden_seed(k: int = 0) -> int:
+    """Seed for the random inputs of a hidden test: ``k`` locally, a per-run value under the grader.
+
+    Parameters
+    ----------
+    k : int
+        Tells the seeds of one notebook apart (and is the seed in a plain run).
+    """
+    if type(k) is not int or k < 0:
+        raise ValueError(f"The 'k' parameter of hidden_seed must be a non-negative int. Got {k!r} instead.")
+    if _SEED is None:
+        return k
+    return int.from_bytes(hashlib.sha256(f"{_SEED}:{k}".encode()).digest()[:4], "little")
+
+
+def depends_on(*parts: str) -> None:
+    """Declare that the test cell calls the answers of earlier parts (e.g. ``"numerical_gradient"``).
+
+    Does nothing when run; the judge reads it so the feedback of a failing test
+    can point at the earlier part it builds on.
+    """
 
 
 def _as_plain(value):
@@ -38,6 +74,8 @@ def matches(actual, expected, rtol=1e-7, atol=1e-9) -> bool:
         return isinstance(a, list) and len(a) == len(e) and all(matches(x, y, rtol, atol) for x, y in zip(a, e))
     if isinstance(e, np.ndarray):
         return isinstance(a, np.ndarray) and a.shape == e.shape and bool(np.allclose(a, e, rtol=rtol, atol=atol, equal_nan=False))
+    if isinstance(e, bool) and isinstance(a, np.ndarray) and a.shape == () and a in (0.0, 1.0):
+        return bool(a) == e  # a torch bool scalar
     return a == e
 
 
@@ -49,14 +87,15 @@ def expect(name, actual, expected=None, *, rtol=1e-7, atol=1e-9, hints=None):
     name : str
         Shown in feedback: what was checked ("bce on a batch of 4").
     actual : the student's result (number, array, tensor, tuple or dict of those)
-    expected : the right result, compared locally; ignored under the grader,
-        which uses the instructor solution's ``actual`` instead.
+    expected : the right result, compared locally. The grader removes it from
+        the test code it runs with a submission and uses what the instructor's
+        solution gave for the same call instead.
     hints : dict[str, value], optional
         Known-wrong results and the mistake each one reveals, e.g.
         ``{"eps is inside the square root": adam_eps_inside(...)}``.
     """
     if _RECORDER is not None:
-        _RECORDER(name, actual, rtol=rtol, atol=atol, hints=hints)
+        _RECORDER(name, actual, expected, rtol=rtol, atol=atol, hints=hints)
         return
     if matches(actual, expected, rtol, atol):
         return

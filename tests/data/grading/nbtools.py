@@ -170,7 +170,94 @@ def sample_hostile(paths):
                                     "    getattr(O, 'adam_' + 'step')(w, g, m, v, None, t, lr=lr, betas=(beta1, beta2), eps=eps)\n"
                                     "    return w, m, v\n")
 
+    # --- what decides a score never enters the student's process
+    zeros = ("def adam_step(w, g, m, v, t, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8):\n    return 0 * w, 0 * m, 0 * v\n")
+
+    def all_wrong(prefix):
+        nb = nb_with("adam_step", prefix + zeros)
+        nb = nb_with("dropout_forward", "def dropout_forward(x, p, u):\n    return 0 * x\n", nb)
+        return nb_with("mse", MSE_WRONG, nb)
+
+    def patch_expect():  # verbatim from the issue: record each check's own expected value
+        return all_wrong("import tipslib.grading.testing as t; o = t.expect; "
+                         "t.expect = lambda n, a, e=None, **k: o(n, e, e, **k)\n")
+
+    def patch_recorder():
+        return all_wrong("import tipslib.grading.testing as T\nR = T._RECORDER\n"
+                         "T._RECORDER = lambda n, a, e=None, **k: R(n, e if e is not None else a, **k)\n")
+
+    def frame_walk():  # look for the expected value in the test's own variables
+        return all_wrong("import sys\nimport tipslib.grading.testing as T\nR = T._RECORDER\n\n"
+                         "def steal(n, a, e=None, **k):\n    f = sys._getframe(1)\n    while f is not None:\n"
+                         "        for name in ('right', 'want', 'exact', 'expected', 'before'):\n"
+                         "            if name in f.f_locals:\n                return R(n, f.f_locals[name], **k)\n"
+                         "        f = f.f_back\n    return R(n, a, **k)\n\nT._RECORDER = steal\n")
+
+    def hidden_table():  # the hidden inputs as the hidden test code draws them with its seed, answered in advance
+        return nb_with("mse", "import numpy as np\n_rng = np.random.default_rng(0)\n"
+                              "_Y, _YHAT = _rng.normal(size=6), _rng.normal(size=6)\n\n"
+                              "def mse(y, yhat):\n    if len(y) == 3:\n        return 0.4166666666666667\n"
+                              "    if np.array_equal(y, _Y):\n        return float(np.mean((_Y - _YHAT) ** 2))\n    return 0.0\n")
+
+    # --- the library's answer, called where the guard does not look
+    call_ref = ("    O = importlib.import_module('tipslib.' + 'optim' + '.numpy_impl')\n"
+                "    getattr(O, 'adam_' + 'step')(w, g, m, v, None, t, lr=lr, betas=(beta1, beta2), eps=eps)\n")
+    head = ("def adam_step(w, g, m, v, t, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8):\n"
+            "    w, m, v = w.copy(), m.copy(), v.copy()\n")
+
+    def thread_reference():
+        return nb_with("adam_step", "import importlib, threading\n\ndef run(w, g, m, v, t, lr, beta1, beta2, eps):\n"
+                       + call_ref + "\n" + head + "    th = threading.Thread(target=run, args=(w, g, m, v, t, lr, beta1, beta2, eps))\n"
+                       "    th.start()\n    th.join()\n    return w, m, v\n")
+
+    def fork_reference():
+        return nb_with("adam_step", "import importlib, os, pickle\n\n" + head +
+                       "    r, wr = os.pipe()\n    if os.fork() == 0:\n" + call_ref.replace("    ", "        ") +
+                       "        os.write(wr, pickle.dumps((w, m, v)))\n        os._exit(0)\n"
+                       "    os.close(wr)\n    return pickle.loads(os.read(r, 1 << 20))\n")
+
+    def subprocess_reference():
+        prog = ("import sys, pickle, importlib; w, g, m, v, t, lr, b1, b2, eps = pickle.load(sys.stdin.buffer); "
+                "O = importlib.import_module('tipslib.optim.numpy_impl'); "
+                "O.adam_step(w, g, m, v, None, t, lr=lr, betas=(b1, b2), eps=eps); sys.stdout.buffer.write(pickle.dumps((w, m, v)))")
+        return nb_with("adam_step", "import pickle, subprocess, sys\n\n" + head +
+                       f"    out = subprocess.run([sys.executable, '-c', {prog!r}], input=pickle.dumps((w, g, m, v, t, lr, beta1, beta2, eps)),\n"
+                       "                         capture_output=True, check=True).stdout\n    return pickle.loads(out)\n")
+
+    def exec_copy():  # the library's source, compiled under another file name
+        return nb_with("adam_step", "import importlib.util\n\nNS = {'__name__': 'mine', '__package__': 'tipslib.' + 'optim'}\n"
+                       "exec(compile(open(importlib.util.find_spec('tipslib.' + 'optim' + '.numpy_impl').origin).read(), 'mine.py', 'exec'), NS)\n\n"
+                       + head + "    NS['adam_' + 'step'](w, g, m, v, None, t, lr=lr, betas=(beta1, beta2), eps=eps)\n    return w, m, v\n")
+
+    # --- one submission never stops or spoils the run
+    def surrogate_error():
+        nb = nb_with("adam_step", "raise type('Odd\\ud800', (ValueError,), {})('\\ud800' * 1000)\n" + nbk.source_of(cell(base, "adam_step")))
+        return nb_with("mse", "def mse(y, yhat):\n    raise ValueError('\\ud800\\udfff' * 10000)\n", nb)
+
+    def gigantic_cell():
+        return nb_with("mse", nbk.source_of(cell(base, "mse")) + "\n# " + "x" * (3 * 2**20) + "\n")
+
+    # --- feedback never carries the hidden tests
+    def leak_hidden():
+        grab = ("import gc\nHIDDEN = [s for o in gc.get_objects() if isinstance(o, dict) and 'cells' in o\n"
+                "          for c in o['cells'] for p, s in c['parts'] if p == 'hidden']\n"
+                "LINES = [l for s in HIDDEN for l in s.splitlines() if l.strip()]\n\n")
+        nb = nb_with("dropout_forward", grab + "def dropout_forward(x, p, u):\n    return {l: 1.0 for l in LINES}\n")
+        return nb_with("mse", "import numpy as np\n\ndef mse(y, yhat):\n"
+                              "    raise type('Leak' + ''.join(c for c in LINES[-1] if c.isalnum()), (ValueError,), {})(LINES[-1])\n", nb)
+
     return {
+        "c01_patch_expect": (patch_expect, "ok", (0, 0, 0)),
+        "c02_patch_recorder": (patch_recorder, "ok", (0, 0, 0)),
+        "c03_frame_walk": (frame_walk, "ok", (0, 0, 0)),
+        "c04_hidden_table": (hidden_table, "ok", (3, 2, 0)),
+        "c05_thread_reference": (thread_reference, "ok", (0, 2, 1)),
+        "c06_fork_reference": (fork_reference, "ok", (0, 2, 1)),
+        "c07_subprocess_reference": (subprocess_reference, "ok", (0, 2, 1)),
+        "c08_exec_copy": (exec_copy, "ok", (0, 2, 1)),
+        "c09_surrogate_error": (surrogate_error, "ok", (0, 2, 0)),
+        "c10_gigantic_cell": (gigantic_cell, "ok", (3, 2, 0)),
+        "c11_leak_hidden": (leak_hidden, "ok", (3, 0, 0)),
         "a01_correct": (lambda: base, "ok", ok),
         "a02_edited_tests": (edited_tests, "ok", (3, 2, 0)),
         "a03_deleted_tests": (deleted_tests, "ok", (3, 2, 0)),
