@@ -90,12 +90,3 @@ def test_same_signatures(topic):
         numpy_only = getattr(th_mod, "NUMPY_ONLY_ARGS", frozenset())
         sa = [p for p in sa if not (p[0] in numpy_only and p[1] == inspect.Parameter.KEYWORD_ONLY)]
         assert sa == sb, f"{topic}.{name}:\n numpy {sa}\n torch {sb}"
-
-
-@pytest.mark.parametrize("topic", TOPICS)
-def test_numpy_twin_does_not_import_torch(topic):
-    source = (ROOT / topic / "numpy_impl.py").read_text()
-    sub = ROOT / topic / "_numpy"
-    sources = [source] + [p.read_text() for p in sub.glob("*.py")] if sub.is_dir() else [source]
-    for text in sources:
-        assert "import torch" not in text and "from torch" not in text
