@@ -218,6 +218,8 @@ def results_json(results, *, hidden_visibility="after_published", seed=None, fou
                               "output": _section(r, t, visible, t.problem), "visibility": "visible"})
                 continue
             vis_ok = all(c.ok for c in visible) and not t.problem
+            if all(c.why == "did not run" for c in t.checks):  # nothing ran: the feedback file's one line, in both
+                visible = hidden = t.checks
             note = (f"The {t.max_points:g} point{'' if t.max_points == 1 else 's'} of this test "
                     f"{'is' if t.max_points == 1 else 'are'} counted with its hidden checks.")
             vis_text = _section(r, t, visible, t.problem) if visible or t.problem else "(no visible checks)"
