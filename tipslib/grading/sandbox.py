@@ -42,12 +42,19 @@ each submission, forks a child. What a graded child can reach:
 Where bubblewrap or the namespaces it needs are missing (no ``bwrap``, user
 namespaces disabled by the kernel or by AppArmor), :func:`features` says so
 and :class:`Sandbox` refuses to start unless the caller allowed unsafe
-grading (``tipslib grade --unsafe``); it then runs the same zygote without
-the sandbox, and :func:`unprotected` lists what that leaves open.
+grading (``tipslib grade --unsafe``). It then runs the same zygote without
+the sandbox, and :func:`unprotected` lists what that leaves open: as root the
+children still switch to the slot's uid, lose the network (a network
+namespace) and get fresh /tmp, /var/tmp and /dev/shm with the graded folders
+covered, by hand-made mounts (a denylist: other world-readable files stay
+readable); without root only the limits and the socket stub remain.
 
 Not protected, even in the sandbox: memory a child holds outside its address
-space (pipe buffers, ``memfd`` files; no memory cgroup is used), and what the
-judge decides from the child's plain-data results (see ``judge``).
+space (pipe buffers, ``memfd`` files: no memory cgroup is used), CPU time
+beyond ``RLIMIT_CPU`` per process times its process limit until the wall-clock
+timeout, and the test code sent into the child with the job, hidden parts
+included (the judge strips expected values from it and compares in its own
+process; see ``judge``).
 
 Each job crosses from the judge to the child *after* the fork, through a
 buffer the zygote zeroes afterwards, so no child ever has another run's cells
