@@ -329,24 +329,26 @@ here, and download the exercises. To run and change the code, <a href="install.h
 
 def _install_page():
     body = """<h1>Install and run the real course</h1>
-<p>The site shows the course; the course itself runs in Jupyter, where every cell can be changed and
-re-run and every widget computes live. You need Python 3.10 or newer.</p>
-<h2>1. Get the course and install it</h2>
-<pre><code>git clone &lt;the course repository&gt; tipslib
-cd tipslib
-python -m venv .venv
-. .venv/bin/activate            # Windows: .venv\\Scripts\\activate
+<p>This site shows the course; the course itself runs in Jupyter, where every cell can be changed and
+re-run and every widget computes live, for any value, not only the precomputed ones. You need
+Python 3.10 or newer.</p>
+<h2>1. Install</h2>
+<p>In a checkout of the course (a virtual environment is a good idea:
+<code>python -m venv .venv &amp;&amp; . .venv/bin/activate</code>):</p>
+<pre><code>pip install torch --index-url https://download.pytorch.org/whl/cpu   # the small CPU-only torch
 pip install -e .</code></pre>
-<p>This installs NumPy, matplotlib, PyTorch (several hundred MB; see the README for a CPU-only wheel),
-JupyterLab and ipywidgets.</p>
-<h2>2. Open the chapters</h2>
-<pre><code>tipslib course                  # JupyterLab on the notebooks folder</code></pre>
-<p>Run a chapter with <em>Run &gt; Run All Cells</em>; each runs in well under a minute on a laptop.</p>
-<h2>3. Do the exercises</h2>
-<pre><code>tipslib check exercises/release/regularization.ipynb</code></pre>
+<p>This also installs NumPy, matplotlib, JupyterLab and ipywidgets. On a machine with an NVIDIA GPU,
+leave out the first line and pip installs the CUDA build of torch.</p>
+<h2>2. Open the course</h2>
+<pre><code>tipslib course          # copies the course to ~/tipslib-course and opens JupyterLab there</code></pre>
+<p>The chapters are in <code>chapters/</code>, the exercises in <code>exercises/</code>. The folder is
+yours: running <code>tipslib course</code> again never overwrites your edits. Run a chapter with
+<em>Run &gt; Run All Cells</em>.</p>
+<h2>3. Check your exercises</h2>
+<pre><code>tipslib check exercises/regularization.ipynb      # in your course folder</code></pre>
 <h2>4. Build this site yourself</h2>
-<pre><code>tipslib site site/              # runs every chapter, precomputes the widget frames
-tipslib site site/ --skip-execute   # faster: chapters without outputs</code></pre>
+<pre><code>tipslib site site/                   # runs every chapter, precomputes the widget frames
+tipslib site site/ --skip-execute    # faster: the chapters without their outputs</code></pre>
 <p>Open <code>site/index.html</code> in any browser; nothing is fetched from the network.</p>"""
     return _page("Install", body)
 

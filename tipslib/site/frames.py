@@ -257,21 +257,14 @@ def export_layer(widget) -> list:
 
 
 def set_values(widget, values) -> None:
-    """Set the controls and run the widget's own ``draw`` once, as ``update`` would, without encoding a PNG.
+    """Set the controls and redraw through the widget's own ``update``, exactly as the live view does.
 
-    The background is rendered (by the widget's Blitter) only when the widget
-    needs a new one.
+    (``update`` also encodes the PNG the notebook would show; skipping it by
+    calling ``draw`` directly would save a little time but would bypass
+    whatever else the view does on a refresh, such as styling its figure on
+    the first one.)
     """
-    widget._muted = True
-    try:
-        for k, v in values.items():
-            widget.controls[k].value = v
-    finally:
-        widget._muted = False
-    widget.draw()
-    key = widget.background_key()
-    if key not in widget.blitter.backgrounds:
-        widget.blitter.png(key)
+    widget.update(**values)
 
 
 def _background_pixels(widget) -> np.ndarray:
