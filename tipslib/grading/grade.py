@@ -103,8 +103,10 @@ def load_exercises(source_dir):
 
 
 def discover(submissions_dir):
-    """Yield one :class:`Submission` per student, sorted by id."""
-    for entry in sorted(os.scandir(submissions_dir), key=lambda e: os.fsencode(e.name)):
+    """Yield one :class:`Submission` per student, sorted by id (an nbgrader course: its ``submitted/``)."""
+    from .nbgrader_layout import course_submissions
+
+    for entry in sorted(os.scandir(course_submissions(submissions_dir)), key=lambda e: os.fsencode(e.name)):
         if entry.name.startswith("."):
             continue
         try:
@@ -129,12 +131,15 @@ def _parse_time(text):
 
 
 def submission_time(sub, path):
-    if sub.folder is not None and (sub.folder / "timestamp.txt").is_file():
-        try:
-            with open(sub.folder / "timestamp.txt", "rb") as f:
-                return _parse_time(f.read(200).decode("utf-8", "replace"))
-        except (ValueError, OSError):
-            pass
+    # nbgrader's course layout keeps timestamp.txt beside the notebook: submitted/<student>/<assignment>/
+    folders = [] if sub.folder is None else [path.parent, sub.folder] if path.parent != sub.folder else [sub.folder]
+    for folder in folders:
+        if (folder / "timestamp.txt").is_file():
+            try:
+                with open(folder / "timestamp.txt", "rb") as f:
+                    return _parse_time(f.read(200).decode("utf-8", "replace"))
+            except (ValueError, OSError):
+                pass
     return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
 
 
