@@ -77,7 +77,8 @@ def add_grade(sub):
         epilog="example:\n  tipslib grade exercises/source submissions/ --out gradebook.csv --feedback feedback/ \\\n"
                "      --jobs 2 --timeout 60 --memory 2048 --deadline 2025-05-01T23:59:00+00:00\n\n"
                "SUBMISSIONS_DIR holds one folder per student (with .ipynb files, optional timestamp.txt)\n"
-               "or one notebook per student (the file stem is the student id). Submission time for --deadline:\n"
+               "or one notebook per student (the file stem is the student id), or is an nbgrader course directory\n"
+               "(submitted/<student>/<assignment>/*.ipynb). Submission time for --deadline:\n"
                "submitted_at in the folder's timestamp.txt (ISO 8601 or nbgrader's format), else the notebook's mtime.\n"
                "Statuses: ok, late, missing, invalid notebook, timeout, memory limit, crashed, tampering.")
     p.add_argument("source_dir", help="folder of instructor notebooks")
@@ -89,6 +90,11 @@ def add_grade(sub):
     p.add_argument("--memory", type=_positive(int), default=2048, help="MB of memory per notebook beyond the preloaded libraries (default 2048)")
     p.add_argument("--deadline", type=_deadline, default=None, help="ISO 8601 time; later submissions are marked late")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--format", choices=["tipslib", "nbgrader"], default="tipslib",
+                   help="gradebook shape: tipslib's (a row per student and exercise, every test) or nbgrader's "
+                        "`nbgrader export` CSV (a row per student; default tipslib)")
+    p.add_argument("--assignment", default=None, help="the assignment column of --format nbgrader "
+                                                      "(default: the name of SOURCE_DIR)")
     p.add_argument("--unsafe", action="store_true",
                    help="grade even where the sandbox cannot be built (no bubblewrap or no user namespaces); "
                         "the submissions can then reach your files, network and processes")
@@ -108,16 +114,30 @@ def add_grade(sub):
                 return 2
             print(f"tipslib grade: WARNING, grading without the sandbox ({f['why_not']}); unprotected:{what}",
                   file=sys.stderr)
+        from pathlib import Path
+
+        from .nbgrader_layout import write_nbgrader_csv
+
+        out = Path(args.out)
+        table = out.with_name(f".{out.name}.tipslib.csv") if args.format == "nbgrader" else out
         Sandbox.allow_unsafe = bool(args.unsafe)
         try:
-            n = grade(args.source_dir, args.submissions_dir, args.out, feedback_dir=args.feedback, jobs=args.jobs,
+            n = grade(args.source_dir, args.submissions_dir, table, feedback_dir=args.feedback, jobs=args.jobs,
                       timeout=args.timeout, memory_mb=args.memory, deadline=args.deadline, progress=not args.quiet)
+            if args.format == "nbgrader":
+                write_nbgrader_csv(table, out, assignment=args.assignment or Path(args.source_dir).resolve().name,
+                                   duedate=args.deadline)
         except (ValueError, ReferenceError_, OSError, SandboxError) as exc:
             print(f"tipslib grade: {exc}", file=sys.stderr)
             return 2
         finally:
             Sandbox.allow_unsafe = False
+            if table != out:
+                table.unlink(missing_ok=True)
         print(f"graded {n} students into {args.out}")
-        return 0
+        failed = getattr(n, "failed", [])  # rows the grader itself failed on (status 'crashed'), the class went on
+        for student, exercise, why in failed:
+            print(f"tipslib grade: the grader failed on {student} / {exercise}: {why}", file=sys.stderr)
+        return 3 if failed else 0
 
     return run
