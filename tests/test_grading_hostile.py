@@ -135,7 +135,7 @@ def test_feedback_explains(graded):
     assert "timeout" in (fb / "a13_infinite_loop.md").read_text()
     assert "adam_step uses tipslib.optim" in (fb / "a21_runtime_forbidden.md").read_text()
     assert "appears more than once" in (fb / "a19_duplicated_ids.md").read_text()
-    assert "SyntaxError" in (fb / "a20_syntax_error.md").read_text()
+    assert "has a syntax error: " in (fb / "a20_syntax_error.md").read_text()
 
 
 def test_expected_values_never_enter_the_students_process(graded):

@@ -158,6 +158,9 @@ def test_real_mutant_loses_exactly_its_test_and_gets_the_hint(real_grader, tmp_p
     lost = {t.grade_id for t in ex.tests if float(row[(exercise, t.grade_id)]) < t.points}
     assert lost == tests
     assert float(row["total"]) == ex.max_points - sum(t.points for t in ex.tests if t.grade_id in tests)
+    if not isinstance(test, str):  # a test that goes down with an earlier part points at it
+        later = text[text.index(f"### {test[1]}:"):].split("\n### ")[0]
+        assert f"calls your {gid} (Part 1: the numerical gradient), whose own test failed too: fix that first" in later
     test = test if isinstance(test, str) else test[0]
     section = text[text.index(f"### {test}:"):].split("\n### ")[0]
     assert any("Hint:" in line and hint in line.split("Hint:", 1)[1] for line in section.splitlines())
@@ -355,3 +358,52 @@ def test_an_answer_the_parser_chokes_on_still_gets_its_row(sample_grader, tmp_pa
     # ast.parse raises MemoryError / RecursionError (not SyntaxError) on these
     rows, _ = _grade(sample_grader, tmp_path, "deep", nbt.with_answer(nbt.load(), "mse", src))
     assert points(rows) == {"test_adam": 3, "test_dropout": 2, "test_mse": 0}
+
+
+# ------------------------------------------------- one student never stops the class
+def test_a_crash_of_the_judge_on_one_student_gives_a_crashed_row_and_the_class_goes_on(tmp_path, monkeypatch):
+    from tipslib.grading import grade as grade_mod
+
+    real = grade_mod.judge
+
+    def fragile(exercise, scanned, sandbox, reference, **kw):
+        if "BREAK THE JUDGE" in scanned.answers.get("mse", ""):
+            raise KeyError("\ud800 a bug of the judge")
+        return real(exercise, scanned, sandbox, reference, **kw)
+
+    monkeypatch.setattr(grade_mod, "judge", fragile)
+    src, subs = tmp_path / "src", tmp_path / "subs"
+    src.mkdir()
+    (src / "sample.ipynb").write_bytes(nbt.SAMPLE.read_bytes())
+    nbt.write(nbt.load(), subs / "alice" / "sample.ipynb")
+    nbt.write(nbt.with_answer(nbt.load(), "mse", "# BREAK THE JUDGE\n" + nbt.MSE_WRONG), subs / "bob" / "sample.ipynb")
+    nbt.write(nbt.load(), subs / "carol" / "sample.ipynb")
+    report = grade_mod.grade(src, subs, tmp_path / "out" / "gb.csv", feedback_dir=tmp_path / "fb", timeout=20,
+                             memory_mb=500, progress=False, seed=7)
+    import csv
+
+    rows = {r["student"]: r for r in csv.DictReader(open(tmp_path / "out" / "gb.csv", encoding="utf-8"))}
+    assert int(report) == 3 and report.seed == 7
+    assert [(s, e) for s, e, _ in report.failed] == [("bob", "sample")] and "\\ud800" in report.failed[0][2]
+    assert (rows["bob"]["status"], rows["bob"]["total"]) == ("crashed", "0") and "grader failed" in rows["bob"]["notes"]
+    assert rows["alice"]["total"] == rows["carol"]["total"] == "6"
+    assert "grader problem" in (tmp_path / "fb" / "bob.md").read_text()
+
+
+def test_feedback_is_capped_and_says_so():
+    from tipslib.grading.judge import Check, ExerciseResult, TestResult
+
+    checks = [Check(f"check {i} " + "x" * 150, False, False, "values differ") for i in range(2000)]
+    text = feedback.render("zoe", [ExerciseResult("ex", "Ex", "ok", [TestResult("t1", 0.0, 2.0, checks)])])
+    assert len(text.encode()) <= feedback.MAX_FEEDBACK and "This feedback was cut at 64 KB" in text
+
+
+def test_stripped_tests_keep_what_computes_the_actual_and_nothing_else():
+    from tipslib.grading.judge import strip_expected
+
+    src = ("W = 'a hint'\n\ndef ref(x):\n    return 2 * x\n\ndef check(label, x, want):\n"
+           "    expect(label, f(x), want, rtol=1e-3, hints={W: ref(x) + 1})\n\n"
+           "x = rng.normal(size=3)\nexact = ref(x)\ncheck('a', x, exact)\nexpect('b', f(x), expected=ref(x))\n")
+    (out,) = strip_expected([src], keep={"f"})
+    assert out == ("def check(label, x):\n    expect(label, f(x), rtol=0.001)\nx = rng.normal(size=3)\n"
+                   "check('a', x)\nexpect('b', f(x))")

@@ -481,6 +481,7 @@ def reference_run(exercise, sandbox, *, seed=None, timeout=60.0, memory_mb=2048,
         lines, end = sandbox.run(job, timeout=timeout, memory_mb=memory_mb)
         run = parse_run(exercise, lines, end, reference=job["reference"])
         problems = [f"cell {k[0]} ({exercise.cells[k[0]]['grade_id']}): {e['type']}: {e['msg']}" for k, e in run.errors.items()]
+        problems += [f"{fn} runs {t}, which the exercise forbids" for fn, t in run.forbidden.items()]
         if run.tampering or not run.done or problems:
             raise ReferenceError_(f"the reference solution of {exercise.id!r} does not run cleanly (seed {seed}): "
                                   f"{run.tampering or problems or end}")
