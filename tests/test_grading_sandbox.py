@@ -307,6 +307,21 @@ def test_leftover_processes_of_a_run_are_killed(box):
     assert _probe(box, "OUT = 'the zygote survived'") == "the zygote survived"
 
 
+def test_a_flood_of_result_lines_costs_seconds_not_minutes(box):
+    # one 60 MB line then 200 000 short ones, within the 64 MB a run may send: the zygote's relay
+    # and the grader's reader are linear (they were quadratic: the run hit its 30 s limit)
+    src = ("import os\nos.write(3, b'{\"m\":\"x\",\"pad\":\"' + b'a' * (60 * 2**20) + b'\"}\\n')\n"
+           "os.write(3, b'\\n'.join([b'{}'] * 200000) + b'\\n')")
+    t0 = time.monotonic()
+    lines, end = box.run(_probe_job(src), timeout=30, memory_mb=1024)
+    assert not end["timed_out"] and not end["too_much_output"] and end["exit"] == 0
+    assert len(lines) == 200_000 + 3 and len(lines[0]) > 60 * 2**20
+    assert time.monotonic() - t0 < 20
+    lines, end = box.run(_probe_job("import os\nfor i in range(10):\n    os.write(3, b'a' * (8 * 2**20))"),
+                         timeout=30, memory_mb=1024)
+    assert end["too_much_output"] and not lines
+
+
 def test_python_installation_under_tmp_is_bound_back():
     # a venv in a checkout under /tmp (as in CI): each run's fresh /tmp must show it again, read-only
     paths, _ = sandbox._python_mounts(())
