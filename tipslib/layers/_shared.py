@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from .._checks import check_bool, check_float_array, check_int, check_real
 
-__all__ = ["check_batchnorm_args", "check_batchnorm_init"]
+__all__ = ["check_linear_init", "check_batchnorm_args", "check_batchnorm_init"]
+
+
+def check_linear_init(in_features, out_features, bias, owner):
+    """The Linear constructors' arguments, checked and returned in order."""
+    return (check_int(in_features, "in_features", owner, low=1),
+            check_int(out_features, "out_features", owner, low=1),
+            check_bool(bias, "bias", owner))
 
 
 def check_batchnorm_init(num_features, eps, momentum, affine, track_running_stats, owner):

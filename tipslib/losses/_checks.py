@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from .._checks import check_choice, check_float_array, check_same_shape
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -18,8 +20,18 @@ def check_pair(input, target, owner):
     check_same_shape(input, target, "input", "target", owner)
     check_not_empty(input, owner)
     for name, a in (("input", input), ("target", target)):
-        if bool((a != a).any()):
-            raise ValueError(f"The '{name}' parameter of {owner} must not contain NaN. Got NaN instead.")
+        check_finite(a, name, owner)
+
+
+def check_finite(a, name, owner):
+    # NaN and +-inf alike: a logit of +inf turns the log-sum-exp into inf - inf = NaN.
+    if math.isfinite(float(a.sum())):  # one reduction in the usual case; NaN and inf both spoil a sum
+        return
+    bad = (a != a) | (a == math.inf) | (a == -math.inf)
+    if bool(bad.any()):
+        first = a[bad].reshape(-1)[0]
+        raise ValueError(f"The '{name}' parameter of {owner} must hold finite values (no NaN or inf). "
+                         f"Got {float(first)} instead.")
 
 
 def check_not_empty(input, owner):
@@ -42,8 +54,7 @@ def check_probabilities(a, name, owner):
 def check_class_targets(input, target, owner, is_integer):
     """Logits ``(N, C)`` and integer labels ``(N,)`` in ``[0, C)``."""
     check_float_array(input, "input", owner, ndim=2)
-    if bool((input != input).any()):
-        raise ValueError(f"The 'input' parameter of {owner} must not contain NaN. Got NaN instead.")
+    check_finite(input, "input", owner)
     if not is_integer:
         raise TypeError(
             f"The 'target' parameter of {owner} must hold integer class labels. "

@@ -99,8 +99,8 @@ def overfit_small_batch(model, loss_fn, optimizer, x, y, *, n_examples=16, max_s
         # Overflow is how divergence shows; the curve reports it instead of a warning per op.
         with np.errstate(over="ignore", invalid="ignore"):
             out = model.forward(xb)
-            # NaN outputs are divergence too, but the losses refuse NaN input: catch them first.
-            loss = math.nan if np.isnan(out).any() else float(loss_fn.forward(out, yb))
+            # NaN or inf outputs are divergence too, but the losses refuse them: catch them first.
+            loss = math.nan if not np.isfinite(out).all() else float(loss_fn.forward(out, yb))
         losses.append(loss)
         if classify:
             accuracy = float(np.mean(out.argmax(axis=1) == yb))

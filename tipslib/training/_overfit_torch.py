@@ -59,8 +59,8 @@ def overfit_small_batch(model, loss_fn, optimizer, x, y, *, n_examples=16, max_s
     losses, steps, diverged, accuracy, ratio = [], None, False, None, None
     for t in tqdm(range(max_steps + 1), desc="overfit", disable=not progress, leave=False):
         out = model(xb)
-        # NaN outputs are divergence too, but the losses refuse NaN input: catch them first.
-        if torch.isnan(out).any():
+        # NaN or inf outputs are divergence too, but the losses refuse them: catch them first.
+        if not torch.isfinite(out).all():
             value = math.nan
         else:
             loss = loss_fn(out, yb)

@@ -15,7 +15,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .._checks import check_bool, check_int, check_rng
-from ._common import History, call_callbacks, check_fit_args, warn_diverged
+from ._common import (History, call_callbacks, check_accuracy_args, check_arrays, check_fit_args, check_fit_options,
+                      warn_diverged)
 from ._overfit_numpy import OverfitResult, overfit_small_batch
 
 __all__ = ["num_batches", "minibatches", "accuracy", "fit", "History", "overfit_small_batch", "OverfitResult"]
@@ -56,9 +57,20 @@ def minibatches(x, y, batch_size, *, shuffle=True, rng=None, drop_last=False):
         yield x[idx], y[idx]
 
 
+def _accuracy(output, target):
+    # fit calls this once per mini-batch on arrays it has checked already
+    return float(np.mean(output.argmax(axis=1) == target))
+
+
+def _is_array(a):
+    return isinstance(a, np.ndarray)
+
+
 def accuracy(output, target):
     """Fraction of rows whose largest output is the integer label in ``target``."""
-    return float(np.mean(output.argmax(axis=1) == target))
+    check_arrays((("output", output), ("target", target)), "an ndarray", _is_array, "accuracy")
+    check_accuracy_args(output, target, np.issubdtype(target.dtype, np.integer))
+    return _accuracy(output, target)
 
 
 def _evaluate(model, loss_fn, x, y, metric, batch_size):
@@ -67,7 +79,7 @@ def _evaluate(model, loss_fn, x, y, metric, batch_size):
         out = np.concatenate([model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
     # The last update of an epoch can blow the weights up: report a NaN validation loss
     # (the next training step then stops the run) instead of the loss refusing NaN input.
-    loss = math.nan if np.isnan(out).any() else float(loss_fn.forward(out, y))
+    loss = math.nan if not np.isfinite(out).all() else float(loss_fn.forward(out, y))
     return loss, (metric(out, y) if metric else None)
 
 
@@ -118,11 +130,12 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
         (torch itself has no ``fit``; this is the loop people write by hand).
     """
     callbacks = list(callbacks)
+    check_arrays((("x_train", x_train), ("y_train", y_train), ("x_val", x_val), ("y_val", y_val)), "an ndarray",
+                 _is_array, "fit")
     check_fit_args(len(x_train), len(y_train), epochs, batch_size, drop_last, shuffle, callbacks)
-    if (x_val is None) != (y_val is None):
-        raise ValueError("The 'x_val' and 'y_val' parameters of fit must be given together. Got only one of them.")
+    check_fit_options(x_train, x_val, y_val, transform, penalty, metric, penalty_needs_grad=True)
     if metric == "auto":
-        metric = accuracy if np.issubdtype(np.asarray(y_train).dtype, np.integer) else None
+        metric = _accuracy if np.issubdtype(np.asarray(y_train).dtype, np.integer) else None
     rng = check_rng(rng, "fit")
     history = History()
     call_callbacks(callbacks, "on_train_begin", model)
@@ -136,8 +149,8 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
             # Overflow is how divergence shows; we test for it below instead of warning per op.
             with np.errstate(over="ignore", invalid="ignore"):
                 out = model.forward(xb)                  # step 1: forward and loss
-                # NaN outputs are divergence too, but the losses refuse NaN input: catch them first.
-                loss = math.nan if np.isnan(out).any() else float(loss_fn.forward(out, yb))
+                # NaN or inf outputs are divergence too, but the losses refuse them: catch them first.
+                loss = math.nan if not np.isfinite(out).all() else float(loss_fn.forward(out, yb))
             if not math.isfinite(loss):
                 history.step_loss.append(loss)
                 history.diverged = True

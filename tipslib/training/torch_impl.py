@@ -14,7 +14,8 @@ import torch
 from tqdm.auto import tqdm
 
 from .._checks import check_bool, check_generator, check_int
-from ._common import History, call_callbacks, check_fit_args, warn_diverged
+from ._common import (History, call_callbacks, check_accuracy_args, check_arrays, check_fit_args, check_fit_options,
+                      warn_diverged)
 from ._overfit_torch import OverfitResult, overfit_small_batch
 
 __all__ = ["num_batches", "minibatches", "accuracy", "fit", "History", "overfit_small_batch", "OverfitResult"]
@@ -48,9 +49,20 @@ def minibatches(x, y, batch_size, *, shuffle=True, generator=None, drop_last=Fal
         yield x[idx], y[idx]
 
 
+def _accuracy(output, target):
+    # fit calls this once per mini-batch on arrays it has checked already
+    return float((output.argmax(dim=1) == target).double().mean())
+
+
+def _is_tensor(a):
+    return isinstance(a, torch.Tensor)
+
+
 def accuracy(output, target):
     """Twin of the NumPy ``accuracy``."""
-    return float((output.argmax(dim=1) == target).double().mean())
+    check_arrays((("output", output), ("target", target)), "a torch.Tensor", _is_tensor, "accuracy")
+    check_accuracy_args(output, target, not target.dtype.is_floating_point and target.dtype != torch.bool)
+    return _accuracy(output, target)
 
 
 @torch.no_grad()
@@ -59,7 +71,7 @@ def _evaluate(model, loss_fn, x, y, metric, batch_size):
     out = torch.cat([model(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
     # The last update of an epoch can blow the weights up: report a NaN validation loss
     # (the next training step then stops the run) instead of the loss refusing NaN input.
-    loss = math.nan if torch.isnan(out).any() else float(loss_fn(out, y))
+    loss = math.nan if not torch.isfinite(out).all() else float(loss_fn(out, y))
     return loss, (metric(out, y) if metric else None)
 
 
@@ -71,16 +83,17 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
     returns a tensor that is added to the loss before ``backward`` (autograd
     differentiates it, so no ``grad`` method is needed)."""
     callbacks = list(callbacks)
+    check_arrays((("x_train", x_train), ("y_train", y_train), ("x_val", x_val), ("y_val", y_val)), "a torch.Tensor",
+                 _is_tensor, "fit")
     check_fit_args(len(x_train), len(y_train), epochs, batch_size, drop_last, shuffle, callbacks)
-    if (x_val is None) != (y_val is None):
-        raise ValueError("The 'x_val' and 'y_val' parameters of fit must be given together. Got only one of them.")
+    check_fit_options(x_train, x_val, y_val, transform, penalty, metric, penalty_needs_grad=False)
     first = next(model.parameters(), None)
     device = first.device if first is not None else torch.device("cpu")
     x_train, y_train = x_train.to(device), y_train.to(device)
     if x_val is not None:
         x_val, y_val = x_val.to(device), y_val.to(device)
     if metric == "auto":
-        metric = accuracy if not y_train.dtype.is_floating_point else None
+        metric = _accuracy if not y_train.dtype.is_floating_point else None
     history = History()
     call_callbacks(callbacks, "on_train_begin", model)
     bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, leave=False)
@@ -92,8 +105,8 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
             if transform is not None:
                 xb = transform(xb)
             out = model(xb)                               # step 1: forward and loss
-            # NaN outputs are divergence too, but the losses refuse NaN input: catch them first.
-            if torch.isnan(out).any():
+            # NaN or inf outputs are divergence too, but the losses refuse them: catch them first.
+            if not torch.isfinite(out).all():
                 value = math.nan
             else:
                 loss = loss_fn(out, yb)

@@ -84,6 +84,9 @@ def per_image(value, name, owner, img, *, low=None, high=None, integer=False):
                              f"one per image. Got shape {tuple(value.shape)} instead.")
         if integer and (value.dtype.is_floating_point or value.dtype == torch.bool):
             raise TypeError(f"The '{name}' parameter of {owner} must hold integers. Got dtype {value.dtype} instead.")
+        if not integer and (value.dtype == torch.bool or value.dtype.is_complex):
+            # True would silently become 1.0 (one degree, one unit of shift)
+            raise TypeError(f"The '{name}' parameter of {owner} must hold real numbers. Got dtype {value.dtype} instead.")
         v = value.to(device=img.device, dtype=dtype)
         if not integer and not bool(torch.isfinite(v).all()):
             raise ValueError(f"The '{name}' parameter of {owner} must be finite. Got NaN or inf instead.")

@@ -6,7 +6,8 @@ import math
 
 import numpy as np
 
-from ..._checks import check_float_array, check_int, check_rng
+from ..._checks import check_float_array, check_rng
+from .._shared import check_linear_init
 from .module import Module
 
 __all__ = ["linear_forward", "linear_backward", "Linear"]
@@ -93,8 +94,7 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, *, rng=None, dtype=np.float64):
         super().__init__()
-        self.in_features = check_int(in_features, "in_features", "Linear", low=1)
-        self.out_features = check_int(out_features, "out_features", "Linear", low=1)
+        self.in_features, self.out_features, bias = check_linear_init(in_features, out_features, bias, "Linear")
         rng = check_rng(rng, "Linear")
         bound = 1.0 / math.sqrt(self.in_features)
         shape = (self.out_features, self.in_features)

@@ -8,7 +8,8 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ..._checks import check_float_array, check_int
+from ..._checks import check_float_array
+from .._shared import check_linear_init
 from .function import load_cache, save_cache
 
 __all__ = ["linear_forward", "linear_backward", "LinearFunction", "Linear"]
@@ -66,8 +67,7 @@ class Linear(nn.Module):
 
     def __init__(self, in_features, out_features, bias=True, *, generator=None, dtype=None, device=None):
         super().__init__()
-        self.in_features = check_int(in_features, "in_features", "Linear", low=1)
-        self.out_features = check_int(out_features, "out_features", "Linear", low=1)
+        self.in_features, self.out_features, bias = check_linear_init(in_features, out_features, bias, "Linear")
         kw = {"dtype": dtype or torch.get_default_dtype(), "device": device}
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features, **kw))
