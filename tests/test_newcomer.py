@@ -177,6 +177,7 @@ def test_the_built_wheel_in_a_fresh_virtual_environment(tmp_path):
     env["HOME"] = str(tmp_path / "home")
     outside = tmp_path / "elsewhere"  # far from the checkout: nothing may come from it
     outside.mkdir()
+    (tmp_path / "project").mkdir()
 
     def sh(cmd, timeout=1200, cwd=outside, ok=True):
         result = subprocess.run(cmd, shell=True, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
@@ -185,7 +186,13 @@ def test_the_built_wheel_in_a_fresh_virtual_environment(tmp_path):
         return result
 
     sh(f"{py} -m pip install -q torch==2.13.0")
-    sh(f"{py} -m pip wheel -q --no-deps -w {tmp_path / 'dist'} {REPO}")
+    # Built from a copy: pip builds in the source folder, and the checkout is shared.
+    project = tmp_path / "project"
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "tipslib", "notebooks", "exercises"):
+        copy = shutil.copytree if (REPO / name).is_dir() else shutil.copy2
+        copy(REPO / name, project / name, **({"ignore": shutil.ignore_patterns("__pycache__", "*.egg-info")}
+                                            if (REPO / name).is_dir() else {}))
+    sh(f"{py} -m pip wheel -q --no-deps -w {tmp_path / 'dist'} {project}")
     (wheel,) = (tmp_path / "dist").glob("tipslib-*.whl")
     sh(f"{py} -m pip install -q {wheel}")
     assert str(REPO) not in sh(f"{py} -c 'import tipslib; print(tipslib.__file__)'").stdout
