@@ -11,12 +11,14 @@
   per-uid kill, uid switch, private network and file-system namespaces as root);
 - :mod:`._runner` -- what runs inside the sandbox; :mod:`.plain` -- the only
   data format that crosses back; :mod:`.feedback` -- the text students read;
-- :mod:`.testing` -- ``expect``, what exercise test cells call.
+- :mod:`.testing` -- ``expect``, ``hidden_seed``, ``depends_on``: what exercise test cells call.
 
-What the grader relies on, and what it does not protect against: see the
-docstring of :mod:`.sandbox`. In short: student code shares its process with
-the test cells of its own run (so it can see that test code, but can only send
-back plain values, which the judge compares in its own process); as root it
-cannot read files outside Python itself and world-readable system files, has no
-network, and never holds another run's cells in memory.
+What decides a score never enters a student's process: the test code sent
+into the sandbox is stripped of expected values and hints, which come from
+the instructor's reference runs and are compared in the judge (see
+:mod:`.judge`); hidden tests draw their inputs from a seed picked per grading
+run; graded runs can start no thread, process or program; the notebook itself
+is read by a sandboxed scan, never parsed by the grader; feedback quotes no
+text the student's process produced. What the sandbox isolates: see the
+docstring of :mod:`.sandbox`.
 """

@@ -230,8 +230,12 @@ class _Targets:
                     for v in list(vars(m).values()):
                         if getattr(v, "__module__", None) == m.__name__:
                             _codes(v, found, seen)
+                found = [c for c in found if c.co_filename.startswith(tuple(p for p, _ in self.prefixes))]
             elif getattr(r[1], "__code__", None) is not None or isinstance(r[1], type):
                 _codes(r[1], found, set())
+                home = getattr(sys.modules.get(getattr(r[1], "__module__", None)), "__file__", None)
+                # a decorator's wrapper (torch.no_grad's) is not the target: its code lives elsewhere
+                found = [c for c in found if c.co_filename == home]
                 for c in found:
                     self.codes[c] = t
             else:
