@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from .._checks import check_bool, check_float_array, check_int, check_real
 
-__all__ = ["check_linear_init", "check_batchnorm_args", "check_batchnorm_init"]
+__all__ = ["check_dout", "check_linear_init", "check_batchnorm_args", "check_batchnorm_init"]
+
+
+def check_dout(dout, shape, owner):
+    """A backward's upstream gradient must have the shape of what its forward returned."""
+    got = getattr(dout, "shape", None)
+    if got is None:
+        raise TypeError(f"The 'dout' parameter of {owner} must be an array. Got {type(dout).__name__} instead.")
+    if tuple(got) != tuple(shape):
+        raise ValueError(f"The 'dout' parameter of {owner} must have the shape of the forward output "
+                         f"{tuple(shape)}. Got {tuple(got)} instead.")
 
 
 def check_linear_init(in_features, out_features, bias, owner):

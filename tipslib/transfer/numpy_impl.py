@@ -378,6 +378,9 @@ def stratified_subset(x, y, n, *, rng=None):
 
 def accuracy_of(model, x, y) -> float:
     """Fraction of ``x`` that ``model`` (in eval mode) classifies as ``y``; the model's mode is left as it was."""
+    if len(y) != len(x):
+        raise ValueError(f"The 'y' parameter of accuracy_of must have one label per row of 'x' ({len(x)}). "
+                         f"Got {len(y)} instead.")
     was_training = model.training
     model.eval()
     out = model.forward(x)

@@ -237,6 +237,9 @@ def stratified_subset(x, y, n, *, generator=None):
 @torch.no_grad()
 def accuracy_of(model, x, y) -> float:
     """Twin of the NumPy ``accuracy_of``."""
+    if len(y) != len(x):
+        raise ValueError(f"The 'y' parameter of accuracy_of must have one label per row of 'x' ({len(x)}). "
+                         f"Got {len(y)} instead.")
     was_training = model.training
     model.eval()
     out = model(x)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._checks import check_float_array, check_int
+from .._shared import check_dout
 from .module import Module
 
 __all__ = [
@@ -24,6 +25,7 @@ def relu_forward(x: np.ndarray):
 def relu_backward(dout: np.ndarray, cache):
     r""":math:`dx = \mathrm{dout} \cdot [x > 0]`; at the kink ``x = 0`` the slope is 0, as in torch."""
     (x,) = cache
+    check_dout(dout, x.shape, "relu_backward")
     return dout * (x > 0)
 
 
@@ -42,6 +44,7 @@ def sigmoid_forward(x: np.ndarray):
 def sigmoid_backward(dout: np.ndarray, cache):
     r""":math:`dx = \mathrm{dout} \cdot \sigma(x)(1 - \sigma(x))`."""
     (out,) = cache
+    check_dout(dout, out.shape, "sigmoid_backward")
     return dout * out * (1.0 - out)
 
 
@@ -55,6 +58,7 @@ def tanh_forward(x: np.ndarray):
 def tanh_backward(dout: np.ndarray, cache):
     r""":math:`dx = \mathrm{dout} \cdot (1 - \tanh^2 x)`."""
     (out,) = cache
+    check_dout(dout, out.shape, "tanh_backward")
     return dout * (1.0 - out * out)
 
 
@@ -88,6 +92,7 @@ def softmax_backward(dout: np.ndarray, cache):
         dx = y \odot \big(\mathrm{dout} - \textstyle\sum_j \mathrm{dout}_j\, y_j\big)
     """
     out, dim = cache
+    check_dout(dout, out.shape, "softmax_backward")
     return out * (dout - (dout * out).sum(axis=dim, keepdims=True))
 
 

@@ -5,20 +5,20 @@ from __future__ import annotations
 import numpy as np
 
 from ..._checks import check_float_array
-from .._shared import check_batchnorm_args, check_batchnorm_init
+from .._shared import check_batchnorm_args, check_batchnorm_init, check_dout
 from .module import Module
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "BatchNorm1d", "BatchNorm2d"]
 
 
-def _reduce_axes(x):
-    # Channel axis 1; every other axis (batch, length, height, width) is averaged over.
-    return (0,) + tuple(range(2, x.ndim))
+def _channels(x):
+    # (N, C, ...) seen as (N, C, L), a view: every axis after the channel axis in one.
+    # A channel's m = N * L values are then axes (0, 2), and a (C,) vector
+    # broadcasts as v[:, None]. (A (C, N * L) layout would need a copy.)
+    return x.reshape(x.shape[0], x.shape[1], -1)
 
 
-def _per_channel(v, x):
-    # A (C,) vector shaped to broadcast against x of shape (N, C, ...).
-    return v.reshape((1, -1) + (1,) * (x.ndim - 2))
+_M = (0, 2)  # the axes of one channel's m values in the (N, C, L) view
 
 
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
@@ -82,27 +82,28 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, mo
     """
     owner = "batchnorm_forward"
     momentum, eps = check_batchnorm_args(x, gamma, beta, running_mean, running_var, training, momentum, eps, owner)
-    axes = _reduce_axes(x)
+    x3 = _channels(x)
     use_batch = training or running_mean is None
+    mean = x3.mean(axis=_M) if use_batch else running_mean
+    # Two buffers of x's size, reused in place: xhat (kept for backward) and out.
+    xhat = x3 - mean[:, None]
+    out = np.empty(x3.shape, np.result_type(xhat, *(v for v in (gamma, beta) if v is not None)))
     if use_batch:
-        mean = x.mean(axis=axes)
-        xc = x - _per_channel(mean, x)
-        var = (xc * xc).mean(axis=axes)
+        var = np.square(xhat, out=out).mean(axis=_M)  # out is scratch until y is written
         if training and running_mean is not None:
-            m = x.size // x.shape[1]
+            m = x3.shape[0] * x3.shape[2]
             running_mean *= 1 - momentum
             running_mean += momentum * mean
             running_var *= 1 - momentum
             running_var += momentum * var * (m / (m - 1))
     else:
-        mean, var = running_mean, running_var
-        xc = x - _per_channel(mean, x)
+        var = running_var
     inv_std = 1.0 / np.sqrt(var + eps)
-    xhat = xc * _per_channel(inv_std, x)
-    out = xhat if gamma is None else xhat * _per_channel(gamma, x)
+    xhat *= inv_std[:, None]
+    np.multiply(xhat, 1 if gamma is None else gamma[:, None], out=out)
     if beta is not None:
-        out = out + _per_channel(beta, x)
-    return out, (xhat, gamma, inv_std, use_batch)
+        out += beta[:, None]
+    return out.reshape(x.shape), (xhat.reshape(x.shape), gamma, inv_std, use_batch)
 
 
 def batchnorm_backward(dout, cache):
@@ -130,15 +131,22 @@ def batchnorm_backward(dout, cache):
         What ``gamma``/``beta`` would receive; ignore them when ``affine=False``.
     """
     xhat, gamma, inv_std, use_batch = cache
-    axes = _reduce_axes(dout)
-    dbeta = dout.sum(axis=axes)
-    dgamma = (dout * xhat).sum(axis=axes)
-    scale = inv_std if gamma is None else gamma * inv_std
+    check_dout(dout, xhat.shape, "batchnorm_backward")
+    d3, xhat = _channels(dout), _channels(xhat)
+    scale = (inv_std if gamma is None else gamma * inv_std)[:, None]
+    dbeta = d3.sum(axis=_M)
+    dx = d3 * xhat  # one buffer of x's size: the product for dgamma first, then dx
+    dgamma = dx.sum(axis=_M)
     if not use_batch:
-        return dout * _per_channel(scale, dout), dgamma, dbeta
-    m = dout.size // dout.shape[1]
-    dx = (dout - _per_channel(dbeta / m, dout) - xhat * _per_channel(dgamma / m, dout)) * _per_channel(scale, dout)
-    return dx, dgamma, dbeta
+        np.multiply(d3, scale, out=dx)
+        return dx.reshape(dout.shape), dgamma, dbeta
+    m = d3.shape[0] * d3.shape[2]
+    # dx = scale * (dout - dbeta / m - xhat * dgamma / m), written in place
+    np.multiply(xhat, (dgamma / m)[:, None], out=dx)
+    np.subtract(d3, dx, out=dx)
+    dx -= (dbeta / m)[:, None]
+    dx *= scale
+    return dx.reshape(dout.shape), dgamma, dbeta
 
 
 class _BatchNorm(Module):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._checks import check_bool, check_float_array, check_real, check_rng, check_same_shape
+from .._shared import check_dout
 from .module import Module
 
 __all__ = ["dropout_forward", "dropout_backward", "Dropout"]
@@ -102,6 +103,8 @@ def dropout_backward(dout, cache):
     In eval mode (``mask is None``) the layer is the identity and ``dx = dout``.
     """
     mask, p = cache
+    if mask is not None:
+        check_dout(dout, mask.shape, "dropout_backward")
     if mask is None:
         return dout
     dx = dout * mask

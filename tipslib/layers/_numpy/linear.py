@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from ..._checks import check_float_array, check_rng
-from .._shared import check_linear_init
+from .._shared import check_dout, check_linear_init
 from .module import Module
 
 __all__ = ["linear_forward", "linear_backward", "Linear"]
@@ -66,6 +66,7 @@ def linear_backward(dout: np.ndarray, cache):
         What a bias would receive; ignore it for a layer without bias.
     """
     x, weight = cache
+    check_dout(dout, (*x.shape[:-1], weight.shape[0]), "linear_backward")
     dx = dout @ weight
     dout2 = dout.reshape(-1, weight.shape[0])
     dweight = dout2.T @ x.reshape(-1, weight.shape[1])

@@ -7,6 +7,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ..._checks import check_float_array, check_int
+from .._shared import check_dout
 from .function import load_cache, save_cache
 
 __all__ = [
@@ -27,6 +28,7 @@ def relu_forward(x):
 def relu_backward(dout, cache):
     """Twin of the NumPy ``relu_backward`` (slope 0 at the kink)."""
     (x,) = cache
+    check_dout(dout, x.shape, "relu_backward")
     return dout * (x > 0)
 
 
@@ -41,6 +43,7 @@ def sigmoid_forward(x):
 def sigmoid_backward(dout, cache):
     """Twin of the NumPy ``sigmoid_backward``."""
     (out,) = cache
+    check_dout(dout, out.shape, "sigmoid_backward")
     return dout * out * (1.0 - out)
 
 
@@ -54,6 +57,7 @@ def tanh_forward(x):
 def tanh_backward(dout, cache):
     """Twin of the NumPy ``tanh_backward``."""
     (out,) = cache
+    check_dout(dout, out.shape, "tanh_backward")
     return dout * (1.0 - out * out)
 
 
@@ -70,6 +74,7 @@ def softmax_forward(x, dim: int = -1):
 def softmax_backward(dout, cache):
     """Twin of the NumPy ``softmax_backward``."""
     out, dim = cache
+    check_dout(dout, out.shape, "softmax_backward")
     return out * (dout - (dout * out).sum(dim=dim, keepdim=True))
 
 

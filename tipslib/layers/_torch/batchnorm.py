@@ -7,7 +7,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ..._checks import check_float_array
-from .._shared import check_batchnorm_args, check_batchnorm_init
+from .._shared import check_batchnorm_args, check_batchnorm_init, check_dout
 from .function import load_cache, save_cache
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "BatchNormFunction", "BatchNorm1d", "BatchNorm2d"]
@@ -54,6 +54,7 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, mo
 def batchnorm_backward(dout, cache):
     """Twin of the NumPy ``batchnorm_backward``: returns ``(dx, dgamma, dbeta)``."""
     xhat, gamma, inv_std, use_batch = cache
+    check_dout(dout, xhat.shape, "batchnorm_backward")
     dims = _reduce_dims(dout)
     dbeta = dout.sum(dim=dims)
     dgamma = (dout * xhat).sum(dim=dims)

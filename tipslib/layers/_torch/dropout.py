@@ -7,6 +7,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ..._checks import check_bool, check_float_array, check_real, check_same_shape
+from .._shared import check_dout
 from .function import load_cache, save_cache
 
 __all__ = ["dropout_forward", "dropout_backward", "DropoutFunction", "Dropout"]
@@ -69,6 +70,8 @@ def dropout_forward(x, p=0.5, *, training=True, mask=None, generator=None):
 def dropout_backward(dout, cache):
     """Twin of the NumPy ``dropout_backward``: ``dx = mask * dout / (1 - p)``."""
     mask, p = cache
+    if mask is not None:
+        check_dout(dout, mask.shape, "dropout_backward")
     if mask is None:
         return dout
     dx = dout * mask

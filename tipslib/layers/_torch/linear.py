@@ -8,8 +8,8 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ..._checks import check_float_array
-from .._shared import check_linear_init
+from ..._checks import check_float_array, check_generator
+from .._shared import check_dout, check_linear_init
 from .function import load_cache, save_cache
 
 __all__ = ["linear_forward", "linear_backward", "LinearFunction", "Linear"]
@@ -33,6 +33,7 @@ def linear_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | N
 def linear_backward(dout: torch.Tensor, cache):
     """Twin of the NumPy ``linear_backward``: returns ``(dx, dweight, dbias)``."""
     x, weight = cache
+    check_dout(dout, (*x.shape[:-1], weight.shape[0]), "linear_backward")
     dx = dout @ weight
     dout2 = dout.reshape(-1, weight.shape[0])
     dweight = dout2.T @ x.reshape(-1, weight.shape[1])
@@ -68,6 +69,7 @@ class Linear(nn.Module):
     def __init__(self, in_features, out_features, bias=True, *, generator=None, dtype=None, device=None):
         super().__init__()
         self.in_features, self.out_features, bias = check_linear_init(in_features, out_features, bias, "Linear")
+        check_generator(generator, "Linear")
         kw = {"dtype": dtype or torch.get_default_dtype(), "device": device}
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features, **kw))
