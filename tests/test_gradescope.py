@@ -252,7 +252,12 @@ def test_the_cli_exports(tmp_path):
     out = tmp_path / "ag.zip"
     assert main(["export", "gradescope", str(nbt.SAMPLE), "-o", str(out), "--hidden-visibility", "hidden"]) == 0
     with zipfile.ZipFile(out) as z:
-        assert json.loads(z.read("tipslib_autograder.json"))["hidden_visibility"] == "hidden"
+        settings = json.loads(z.read("tipslib_autograder.json"))
+    assert settings["hidden_visibility"] == "hidden" and settings["unsafe"] is False
+    assert main(["export", "gradescope", str(nbt.SAMPLE), "-o", str(out), "--unsafe"]) == 0
+    with zipfile.ZipFile(out) as z:
+        assert json.loads(z.read("tipslib_autograder.json"))["unsafe"] is True
+    assert main(["export", "gradescope", str(tmp_path / "none"), "-o", str(tmp_path / "x.zip")]) == 2
     assert set(VISIBILITIES) == set(SCHEMA["$defs"]["visibility"]["enum"])
 
 
