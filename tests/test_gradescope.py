@@ -264,13 +264,18 @@ def test_the_cli_exports(tmp_path):
 @pytest.mark.slow
 @pytest.mark.skipif(os.environ.get("TIPSLIB_VENV_TEST") != "1", reason="opt-in (TIPSLIB_VENV_TEST=1): builds a venv, downloads CPU torch")
 def test_setup_sh_in_a_fresh_venv_from_the_local_wheel(tmp_path):
-    repo = HERE.parent
-    dist = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(repo)], check=True,
-                   timeout=600)
+    repo, project, dist = HERE.parent, tmp_path / "project", tmp_path / "dist"
+    for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "tipslib", "notebooks", "exercises"):
+        if (repo / name).is_dir():  # built from a copy: pip builds in the source folder, and the checkout is shared
+            shutil.copytree(repo / name, project / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        elif (repo / name).exists():
+            shutil.copy2(repo / name, project / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(dist), str(project)],
+                   check=True, timeout=600)
     (wheel,) = dist.glob(f"tipslib-{__version__}-*.whl")
     zip_path = export_gradescope(nbt.SAMPLE, tmp_path / "ag.zip", wheel=wheel, timeout=30)
     root = make_root(zip_path, tmp_path / "autograder")
+    # TIPSLIB_TORCH_INDEX: where PyTorch's CPU index is out of reach, "" installs torch from pip's own index
     env = {**os.environ, "TIPSLIB_AUTOGRADER_ROOT": str(root), "TIPSLIB_SETUP_NO_APT": "1"}
     env.pop("VIRTUAL_ENV", None)
     subprocess.run(["bash", str(root / "source" / "setup.sh")], check=True, timeout=1800, env=env)

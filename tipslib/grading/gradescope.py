@@ -60,7 +60,8 @@ GRADER_PROBLEM = ("this is a problem of the autograder, not of your submission: 
 SETUP_SH = """#!/usr/bin/env bash
 # Written by `tipslib export gradescope` (tipslib {version}). Gradescope runs it once, as root,
 # when it builds the autograder image. TIPSLIB_AUTOGRADER_ROOT moves /autograder elsewhere (tests),
-# TIPSLIB_SETUP_NO_APT=1 skips apt-get, TIPSLIB_PYTHON picks the Python that makes the venv.
+# TIPSLIB_SETUP_NO_APT=1 skips apt-get, TIPSLIB_PYTHON picks the Python that makes the venv,
+# TIPSLIB_TORCH_INDEX replaces PyTorch's CPU index (empty: pip's own index, e.g. a mirror).
 set -euo pipefail
 ROOT="${{TIPSLIB_AUTOGRADER_ROOT:-/autograder}}"
 SRC="$ROOT/source"
@@ -73,7 +74,12 @@ fi
 PY="$ROOT/venv/bin/python"
 "$PY" -m pip install -q --upgrade pip
 # CPU-only torch: the CUDA wheels are gigabytes that a grading container never uses.
-"$PY" -m pip install -q "torch>=2.2" --index-url https://download.pytorch.org/whl/cpu
+TORCH_INDEX="${{TIPSLIB_TORCH_INDEX-https://download.pytorch.org/whl/cpu}}"
+if [ -n "$TORCH_INDEX" ]; then
+    "$PY" -m pip install -q "torch>=2.2" --index-url "$TORCH_INDEX"
+else
+    "$PY" -m pip install -q "torch>=2.2"
+fi
 WHEEL="$(ls "$SRC"/wheels/tipslib-*.whl 2>/dev/null | head -n 1 || true)"
 if [ -n "$WHEEL" ]; then
     "$PY" -m pip install -q "$WHEEL"
