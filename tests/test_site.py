@@ -207,8 +207,7 @@ def _matches_live_widget(site, name, shown):
 
 def _figure_png(page, name):
     """A screenshot of exactly the area of the figure's background image (the canvas lies on it)."""
-    box = page.locator(f"#widget-{name} img.tl-background").bounding_box()
-    return page.screenshot(clip=box)
+    return page.locator(f"#widget-{name} img.tl-background").screenshot()
 
 
 def _moves(page, name):

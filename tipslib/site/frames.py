@@ -93,22 +93,23 @@ SPECS = [
     WidgetSpec(
         "learning_rate", "Learning rate: crawl, converge, oscillate or blow up", _lr,
         vary=["lr", "optimizer", "surface"], chapter="03_parameter_tuning",
-        intro=("Slide the learning rate and pick an optimizer and a loss surface. Left: the optimizer's path "
-               "over the surface's contours (start: black square, minimum: gold star). Middle: the gap to the "
-               "best loss at each iteration, log scale. Right: the training loss of a small network "
-               "(64-32-10) on 500 digits with the same optimizer and learning rate."),
+        intro=("Slide the learning rate and pick an optimizer and a loss surface. One panel shows the "
+               "optimizer's path over the surface's contours (start: black square, minimum: star), one the "
+               "gap to the best loss at each iteration on a log scale, and one the training loss of a small "
+               "network (64-32-10) on 500 digits with the same optimizer and learning rate."),
         live=("In the notebook the same widget runs any learning rate in between (the slider here stops "
-              "at its 101 grid points), and you can change the number of steps, pass optimizer options "
-              "(momentum, betas) or start point to <code>optimize_path</code>, and train on your own data."),
+              "at its 101 grid points), adds a learning-rate schedule (the site shows a constant rate), and "
+              "<code>optimize_path</code> and <code>train_digits_curve</code> take other step counts, "
+              "optimizer options (momentum, betas) and start points."),
         memo=(("tipslib.widgets.learning_rate", "train_digits_curve"),),
     ),
     WidgetSpec(
         "dropout", "Dropout p: a thinned network and what it does to overfitting", _dropout,
         vary=["p"], variants=4, fresh_per_frame=True, chapter="04_regularization",
-        intro=("Slide the drop probability p. Left: one random mask over a small drawn network (dropped "
-               "units white); press <em>new mask</em> for another. Middle: training and validation loss "
-               "of a digits network trained with this p (the p = 0 run faint). Right: the final losses "
-               "against p: the gap (overfitting) closes as p grows, and both rise when p is too large."),
+        intro=("Slide the drop probability p. One panel shows one random mask over a small drawn network "
+               "(dropped units white); press <em>new mask</em> for another. The others show the training "
+               "and validation loss of a digits network trained with this p, and the final losses against "
+               "p: the gap (overfitting) closes as p grows, and both rise when p is too large."),
         live=("In the notebook every move draws a fresh mask (here: 4 per p), and "
               "<code>dropout_curves</code> retrains for any grid, network width, epochs or learning rate you give it."),
     ),
