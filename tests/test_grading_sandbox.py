@@ -257,7 +257,8 @@ def test_the_view_is_an_allowlist(box):
     out = _probe(box, "import os, sys\nOUT = {'top': sorted(os.listdir('/')), 'tmp': os.listdir('/tmp'), 'cwd': os.getcwd(),"
                       " 'etc': sorted(os.listdir('/etc')), 'pkg': sorted(os.listdir(os.path.dirname(os.path.dirname(__import__('tipslib').__file__)))),"
                       " 'procs': sorted(int(p) for p in os.listdir('/proc') if p.isdigit()), 'uid': os.getuid(),"
-                      " 'caps': [l.split()[1] for l in open('/proc/self/status') if l.startswith('Cap')]}")
+                      " 'caps': [l.split()[1] for l in open('/proc/self/status') if l.startswith('Cap')],"
+                      " 'userns': __import__('ctypes').CDLL(None).unshare(0x10000000)}")
     allowed_tops = {"bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr"}
     python_tops = {p.split("/")[1] for p in (sys.prefix, sys.base_prefix, tipslib.__file__)}
     assert set(out["top"]) <= allowed_tops | python_tops, out["top"]
@@ -268,6 +269,8 @@ def test_the_view_is_an_allowlist(box):
     assert out["procs"][0] == 1 and len(out["procs"]) <= 3  # its own PID namespace: the zygote and this run
     assert out["caps"] == ["0000000000000000"] * 5
     assert out["uid"] != 0
+    if NOBODY and sandbox._has_disable_userns(sandbox._bwrap()):
+        assert out["userns"] == -1  # no nested user namespace (and so no mounts of its own)
 
 
 def test_python_is_read_only_and_scratch_is_private_and_capped(box):

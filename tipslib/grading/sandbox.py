@@ -31,8 +31,9 @@ each submission, forks a child. What a graded child can reach:
   group with ``setsid`` included) and reaps them.
 - **Privileges**: none. As root the child switches to an unprivileged uid/gid
   of the slot's own, without supplementary groups; without root it keeps your
-  uid inside a user namespace, drops every capability and cannot create
-  further user namespaces. ``no_new_privs`` is set either way.
+  uid inside a user namespace, drops every capability and (bubblewrap 0.8 or
+  later) cannot create further user namespaces. ``no_new_privs`` is set
+  either way.
 - **Limits**: ``RLIMIT_AS`` (the preloaded libraries plus ``--memory`` MB less
   the scratch cap), ``RLIMIT_CPU``, ``RLIMIT_NPROC`` (counted per slot: per
   uid as root, per user namespace without), ``RLIMIT_FSIZE``,
@@ -224,7 +225,9 @@ def _bwrap_command(bwrap, mounts, root):
         for cap in ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_KILL", "CAP_CHOWN", "CAP_FOWNER"):
             cmd += ["--cap-add", cap]
     else:
-        cmd += ["--unshare-user", "--disable-userns", "--cap-add", "ALL"]
+        cmd += ["--unshare-user", "--cap-add", "ALL"]
+        if _has_disable_userns(bwrap):  # bubblewrap >= 0.8: no nested user namespace for the children
+            cmd.append("--disable-userns")
     cmd += ["--ro-bind", "/usr", "/usr"]
     for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         host = "/" + top
@@ -249,6 +252,14 @@ def _bwrap_command(bwrap, mounts, root):
                 cmd += ["--perms", "0755", "--dir", d]
         cmd += ["--ro-bind", p, p]
     return cmd + ["--chdir", "/"]
+
+
+@functools.lru_cache(maxsize=None)
+def _has_disable_userns(bwrap):
+    try:
+        return "--disable-userns" in subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
 
 
 def _zygote_env(pythonpath):
