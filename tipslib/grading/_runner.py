@@ -202,7 +202,12 @@ def _codes(obj, out, seen):
 
 
 def _fingerprint(code):
-    return (code.co_code, code.co_names, tuple(repr(k) for k in code.co_consts if not hasattr(k, "co_code")))
+    """Same for a function and an exec'd copy of its source; comprehensions and lambdas are
+    too generic to call a copy (a list comprehension of sympy's matched one of tipslib's)."""
+    if code.co_name.startswith("<") or len(code.co_code) < MIN_COPY:
+        return None
+    return (code.co_name, code.co_code, code.co_names, code.co_varnames,
+            tuple(repr(k) for k in code.co_consts if not hasattr(k, "co_code")))
 
 
 class _Targets:
@@ -241,8 +246,9 @@ class _Targets:
             else:
                 self.builtins[id(r[1])] = (r[1], t)
             for c in found:
-                if len(c.co_code) >= MIN_COPY:
-                    self.prints.setdefault(_fingerprint(c), t)
+                fp = _fingerprint(c)
+                if fp is not None:
+                    self.prints.setdefault(fp, t)
         self.prefixes = tuple(self.prefixes)
         self.cache = {}
 
@@ -255,8 +261,9 @@ class _Targets:
                 hit = self.codes.get(code)
                 if hit is None:
                     hit = next((t for p, t in self.prefixes if code.co_filename.startswith(p)), None)
-                if hit is None and len(code.co_code) >= MIN_COPY:
-                    hit = self.prints.get(_fingerprint(code))
+                if hit is None:
+                    fp = _fingerprint(code)
+                    hit = self.prints.get(fp) if fp is not None else None
                     hit = f"a copy of {hit}" if hit else None
                 self.cache[code] = hit
             return hit

@@ -15,6 +15,20 @@ NumPy or builtins can therefore only make the student's own results wrong.
 Hidden tests draw their random inputs from :func:`hidden_seed`, which the
 grader changes on every grading run (the same seed for the reference run and
 every student), so knowing the hidden test code does not give its inputs.
+
+Writing a test cell for the grader:
+
+- pass expected values and hints only through ``expect`` (directly, or through
+  a helper's parameter that only feeds them): that is what gets stripped;
+- a line that only computes an expected value must not draw from a random
+  generator the student's inputs also come from (the grader checks that the
+  stripped and the full tests record the same values, and refuses to grade
+  otherwise);
+- in the hidden block, seed with ``hidden_seed(k)`` (a different ``k`` per
+  generator), and make every check hold for any seed: the instructor's
+  solution must meet the test's own expected values on every grading run;
+- ``depends_on("numerical_gradient")`` in a test that calls an earlier part's
+  function makes its feedback point at that part when both fail.
 """
 
 from __future__ import annotations
