@@ -66,6 +66,21 @@ def median_time(fn, *, repeat=5, warmup=1, sync=None) -> float:
     return statistics.median(times)
 
 
+def interleaved_times(fns, *, rounds=5, sync=None) -> list[float]:
+    """Median wall time of each of ``fns``, called in turn within every round
+    (after one warm-up call each).
+
+    The machine is shared: alternating call by call lets a burst of someone
+    else's load hit every contender alike instead of whichever ran then."""
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(rounds):
+        for fn, ts in zip(fns, times):
+            ts.append(median_time(fn, repeat=1, warmup=0, sync=sync))
+    return [statistics.median(ts) for ts in times]
+
+
 def _fmt(s):
     if s is None:
         return "—"
