@@ -107,7 +107,9 @@
       }
       input.value = c.initial; input.dataset.control = c.name; input.setAttribute("aria-label", c.label);
       wrap.appendChild(input);
-      var out = document.createElement("output"); out.className = "tl-readout"; wrap.appendChild(out);
+      // A slider shows its value beside it; a dropdown already shows its choice.
+      var out = document.createElement("output"); out.className = "tl-readout";
+      if (c.kind !== "select") wrap.appendChild(out);
       input.addEventListener("input", function () { self.show(); });
       input.addEventListener("change", function () { self.show(); });
       controls.appendChild(wrap);
