@@ -173,6 +173,8 @@ def test_honest_full_marks_wrong_answer_loses_its_test(graded):
     failed = [t["name"] for t in wrong["tests"] if t["status"] == "failed"]
     assert failed == ["test_mse: visible checks", "test_mse: hidden checks"]
     assert "sum instead of mean" in next(t for t in wrong["tests"] if t["name"] == "test_mse: visible checks")["output"]
+    hidden = next(t for t in wrong["tests"] if t["name"] == "test_mse: hidden checks")
+    assert hidden["score"] == 0 and hidden["max_score"] == 1 and ": ok" not in hidden["output"]
 
 
 def test_hidden_checks_have_the_chosen_visibility_and_hold_the_points(graded):
@@ -198,7 +200,7 @@ def test_no_hidden_test_content_and_the_same_text_as_the_feedback_file(graded):
         feedback = (graded["feedback"] / f"{student}.md").read_text()
         for t in results["tests"]:
             for line in t["output"].splitlines():
-                if not line.startswith(("The ", "(no visible")):
+                if not line.startswith(("The ", "(no visible", "No points: ")):
                     assert line in feedback, (student, t["name"], line)
 
 

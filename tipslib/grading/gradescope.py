@@ -232,11 +232,14 @@ def results_json(results, *, hidden_visibility="after_published", seed=None, fou
             note = (f"The {t.max_points:g} point{'' if t.max_points == 1 else 's'} of this test "
                     f"{'is' if t.max_points == 1 else 'are'} counted with its hidden checks.")
             vis_text = _section(r, t, visible, t.problem) if visible or t.problem else "(no visible checks)"
+            hid_text = _section(r, t, hidden, "")
+            if not passed and all(c.ok for c in hidden):
+                hid_text += "\nNo points: this test also needs its visible checks (see above)."
             tests.append({"name": f"{prefix}{t.grade_id}: visible checks", "score": 0.0, "max_score": 0.0,
                           "status": "passed" if vis_ok else "failed", "output": f"{note}\n{vis_text}",
                           "visibility": "visible"})
             tests.append({"name": f"{prefix}{t.grade_id}: hidden checks", "score": t.points, "max_score": t.max_points,
-                          "status": "passed" if passed else "failed", "output": _section(r, t, hidden, ""),
+                          "status": "passed" if passed else "failed", "output": hid_text,
                           "visibility": hidden_visibility})
     if found is not None and not found:
         shown = ", ".join(others[:10]) + (" ..." if len(others) > 10 else "") if others else "no files"
