@@ -35,6 +35,8 @@ def read_csv(path):
 def test_course_submissions_is_the_submitted_folder(tmp_path):
     assert course_submissions(tmp_path) == tmp_path
     (tmp_path / "submitted").mkdir()
+    assert course_submissions(tmp_path) == tmp_path  # a student called "submitted" in a plain folder
+    (tmp_path / "gradebook.db").write_bytes(b"")
     assert course_submissions(tmp_path) == tmp_path / "submitted"
 
 

@@ -31,10 +31,16 @@ NBGRADER_COLUMNS = ("assignment", "duedate", "timestamp", "student_id", "last_na
                     "raw_score", "late_submission_penalty", "score", "max_score")
 
 
+#: Besides ``submitted/``, one of these marks an nbgrader course directory (a student whose id is
+#: "submitted", in a plain folder of student folders, does not).
+COURSE_MARKS = ("source", "release", "autograded", "gradebook.db", "nbgrader_config.py")
+
+
 def is_course(path) -> bool:
-    """Whether ``path`` is an nbgrader course directory (it has a ``submitted/`` folder)."""
-    sub = Path(path) / "submitted"
-    return sub.is_dir() and not sub.is_symlink()
+    """Whether ``path`` is an nbgrader course directory: ``submitted/`` and one of :data:`COURSE_MARKS`."""
+    path = Path(path)
+    sub = path / "submitted"
+    return sub.is_dir() and not sub.is_symlink() and any((path / m).exists() for m in COURSE_MARKS)
 
 
 def course_submissions(path) -> Path:
