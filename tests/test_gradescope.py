@@ -267,6 +267,7 @@ def test_the_cli_exports(tmp_path):
 @pytest.mark.skipif(os.environ.get("TIPSLIB_VENV_TEST") != "1", reason="opt-in (TIPSLIB_VENV_TEST=1): builds a venv, downloads CPU torch")
 def test_setup_sh_in_a_fresh_venv_from_the_local_wheel(tmp_path):
     repo, project, dist = HERE.parent, tmp_path / "project", tmp_path / "dist"
+    project.mkdir()
     for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "tipslib", "notebooks", "exercises"):
         if (repo / name).is_dir():  # built from a copy: pip builds in the source folder, and the checkout is shared
             shutil.copytree(repo / name, project / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
