@@ -145,6 +145,9 @@ def _hostile(checkout, unix_path, abstract, tcp_port):
         "h08_fork_bomb": "import os\nfor _ in range(64):\n    try:\n        if os.fork() == 0:\n            os.setsid()\n"
                          "            try:\n                os.execv('/bin/sleep', ['sleep', '300', %r])\n"
                          "            finally:\n                os._exit(0)\n    except OSError:\n        pass\nESCAPED = False\n" % MARK,
+        # without the sandbox, a non-root grader died here (same uid): the whole run lost
+        "h11_kill_everything": "import os, signal\nfor target in (-1, os.getppid(), 1):\n    try:\n"
+                               "        os.kill(target, signal.SIGKILL)\n    except OSError:\n        pass\nESCAPED = False\n",
         "h09_memory_bomb": "ESCAPED = False\ntry:\n    hog = bytearray(8 * 2**30)\n    ESCAPED = True\nexcept MemoryError:\n    pass\n"
                            "hog = []\ntry:\n    while True:\n        hog.append(bytearray(2**26))\nexcept MemoryError:\n"
                            "    ESCAPED = len(hog) * 64 > 400\nhog = None\n",
