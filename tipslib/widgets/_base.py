@@ -260,4 +260,8 @@ class FigureWidget:
 
         if self.image.value == b"":
             self.refresh()
-        display(self.layout())
+        bundle = self.layout()._repr_mimebundle_()
+        # A saved notebook read without a live kernel shows text/plain: a sentence, not a VBox repr.
+        bundle["text/plain"] = (f"{type(self).__name__}: an interactive figure. "
+                                "Run this notebook in JupyterLab to move its controls.")
+        display(bundle, raw=True)
