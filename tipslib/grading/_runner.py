@@ -318,6 +318,37 @@ def _guard_object(obj, fn_name, targets, channel, reported):
     return obj
 
 
+def _watcher(forbidden, channel, reported):
+    """A profiler for whole answer and test cells, outside the graded functions too.
+
+    The graded functions' own guards do not see a call of the library's answer made
+    elsewhere, e.g. by a patched ``expect`` that finds the test's inputs in its caller's
+    frame. A forbidden target run anywhere in a student's cells counts against every
+    graded function that must not use it.
+    """
+    owners = {}
+    for fn, ts in forbidden.items():
+        for t in ts:
+            owners.setdefault(t, []).append(fn)
+    targets = _Targets(list(owners))
+
+    def report(fns, what):
+        for fn in fns:
+            if fn not in reported:
+                reported.add(fn)
+                channel.send({"m": "forbidden", "function": fn, "module": what})
+
+    def watcher(frame, event, arg):
+        hit = targets.hit(event, frame, arg)
+        if hit:
+            report(owners.get(hit.removeprefix("a copy of "), ()), hit)
+        elif event == "c_call" and arg is sys.setprofile and frame.f_code.co_filename != __file__:
+            report(list(forbidden), "the profiler guard was removed")
+
+    watcher.report_all = lambda what: report(list(forbidden), what)
+    return watcher
+
+
 def run_job(job, fd):
     """Execute the job in a fresh namespace and report over ``fd``."""
     channel = _Channel(fd)
@@ -349,15 +380,26 @@ def run_job(job, fd):
         _block_network()
     if job.get("no_spawn"):
         _no_spawn()
+    watcher = _watcher(forbidden, channel, reported) if forbidden and not reference else None
     ns = {"__name__": "__main__", "__builtins__": builtins, "display": lambda *a, **k: None}
     for i, cell in enumerate(job["cells"]):
         for part, source in cell["parts"]:
             current[0], current[1] = i, part
             error = None
+            watch = False
             try:
-                exec(compile(source, f"<{cell['kind']} cell {cell.get('grade_id') or i}>", "exec"), ns)
+                code = compile(source, f"<{cell['kind']} cell {cell.get('grade_id') or i}>", "exec")
+                if watcher is not None and cell["kind"] != "setup":
+                    sys.setprofile(watcher)
+                    watch = True
+                exec(code, ns)
             except BaseException as exc:  # noqa: BLE001 - a submission may raise anything, SystemExit included
                 error = _error(exc)
+            finally:
+                if watch:
+                    if sys.getprofile() is not watcher:
+                        watcher.report_all("the profiler guard was removed")
+                    sys.setprofile(None)
             channel.send({"m": "end", "cell": i, "part": part, "error": error})
             if cell["kind"] == "answer":
                 for fn, tg in targets.items():

@@ -229,6 +229,18 @@ def sample_hostile(paths):
                        "exec(compile(open(importlib.util.find_spec('tipslib.' + 'optim' + '.numpy_impl').origin).read(), 'mine.py', 'exec'), NS)\n\n"
                        + head + "    NS['adam_' + 'step'](w, g, m, v, None, t, lr=lr, betas=(beta1, beta2), eps=eps)\n    return w, m, v\n")
 
+    def recorder_calls_reference():  # the library's answer, called outside the graded function
+        return nb_with("adam_step", "import importlib, sys\nimport numpy as np\nimport tipslib.grading.testing as T\n"
+                       "R = T._RECORDER\n\ndef rec(n, a, e=None, **k):\n    loc = sys._getframe(2).f_locals  # the test cell's\n"
+                       "    if R is not None and n.endswith(': w') and 'w' in loc and 'g' in loc:\n"
+                       "        O = importlib.import_module('tipslib.' + 'optim' + '.numpy_impl')\n"
+                       "        w, m, v = loc['w'].copy(), np.zeros_like(loc['w']), np.zeros_like(loc['w'])\n"
+                       "        getattr(O, 'adam_' + 'step')(w, loc['g'], m, v, None, 1, lr=0.1, betas=(0.9, 0.999),\n"
+                       "                                     eps=0.01 if 'eps=1e-2' in n else 0.1)\n        a = w\n"
+                       "    return R(n, a, e, **k) if R is not None else None\n\nT._RECORDER = rec\n\n"
+                       "def adam_step(w, g, m, v, t, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8):\n"
+                       "    return 0 * w, beta1 * m + (1 - beta1) * g, beta2 * v + (1 - beta2) * g**2\n")
+
     # --- one submission never stops or spoils the run
     def surrogate_error():
         nb = nb_with("adam_step", "raise type('Odd\\ud800', (ValueError,), {})('\\ud800' * 1000)\n" + nbk.source_of(cell(base, "adam_step")))
@@ -256,6 +268,7 @@ def sample_hostile(paths):
         "c07_subprocess_reference": (subprocess_reference, "ok", (0, 2, 1)),
         "c08_exec_copy": (exec_copy, "ok", (0, 2, 1)),
         "c09_surrogate_error": (surrogate_error, "ok", (0, 2, 0)),
+        "c12_recorder_calls_reference": (recorder_calls_reference, "ok", (0, 2, 1)),
         "c10_gigantic_cell": (gigantic_cell, "ok", (3, 2, 0)),
         "c11_leak_hidden": (leak_hidden, "ok", (3, 0, 0)),
         "a01_correct": (lambda: base, "ok", ok),
