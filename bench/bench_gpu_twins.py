@@ -1,0 +1,205 @@
+"""Issue 18's table: each torch twin against torch's best built-in, in the same run.
+
+Every row of the table in issue 18 (Adam at 1e8 in 10 tensors and at 1e7 in
+1,000 tensors, SGD with momentum, Dropout, BatchNorm1d, BatchNorm2d forward +
+backward, one MLP epoch) is measured twice:
+
+* on CUDA at the issue's sizes, against the fused built-in where torch has one
+  (``fused=True`` optimizers) and the native module otherwise; without a GPU
+  these rows are printed as "absent (no CUDA)";
+* on the CPU at sizes scaled down for a small shared machine, one thread each,
+  against the same built-ins (torch's fused CPU optimizers where this torch has
+  them, else ``foreach``; the anchor column says which).
+
+Contenders are called in turn within each round (``interleaved_times``), so a
+burst of other load hits all of them alike. The MLP epoch uses
+``F.cross_entropy`` on both sides: the rows compare layers and optimizer.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import Row, interleaved_times, print_table, single_thread  # noqa: E402
+
+from tipslib.layers import torch_impl as TL  # noqa: E402
+from tipslib.optim import torch_impl as TO  # noqa: E402
+
+# (name, CUDA size, CPU size, quick CPU size); sizes as the workloads below read them.
+OPTIM_ROWS = [
+    ("Adam step", (10 ** 8, 10), (10 ** 6, 10), (10 ** 5, 10)),
+    ("Adam step", (10 ** 7, 1000), (10 ** 6, 1000), (10 ** 5, 100)),
+    ("SGD + momentum step", (10 ** 8, 10), (10 ** 6, 10), (10 ** 5, 10)),
+]
+GOAL = "<= 1.2x"
+
+
+def _label(n):
+    return f"1e{len(str(n)) - 1}"
+
+
+def _what(kind, size):
+    """The row's name for workload ``kind`` at ``size`` (the same with or without a GPU)."""
+    if kind in ("Adam step", "SGD + momentum step"):
+        return f"{kind}, {_label(size[0])} float32 params in {size[1]} tensors"
+    if kind == "Dropout":
+        return f"Dropout p=0.5 fwd+bwd, {_label(size[0])} float32"
+    if kind == "MLP epoch":
+        n, widths, batch = size
+        return f"MLP epoch, {n} x {widths[0]}, {'-'.join(map(str, widths))} with BN, dropout, Adam, batch {batch}"
+    return f"{kind} fwd+bwd train, {'x'.join(map(str, size))} float32"
+
+
+def _best_optimizer(cls, params, **kw):
+    """torch's fastest implementation of ``cls`` here: fused if it runs on this device, else foreach."""
+    for flag in ("fused", "foreach"):
+        try:
+            opt = cls(params, **kw, **{flag: True})
+            opt.step()  # fused support is checked per device at the first step
+            return opt, f"torch.optim.{cls.__name__}({flag}=True)"
+        except (RuntimeError, ValueError, TypeError):
+            continue
+    return cls(params, **kw), f"torch.optim.{cls.__name__}"
+
+
+def _params(n, count, device):
+    gen = torch.Generator(device).manual_seed(0)
+    ps = []
+    for _ in range(count):
+        p = torch.randn(n // count, device=device, generator=gen).requires_grad_(True)
+        p.grad = torch.randn(n // count, device=device, generator=gen)
+        ps.append(p)
+    return ps
+
+
+def _optim(name, size, device):
+    n, count = size
+    if name == "Adam step":
+        builtin, anchor = _best_optimizer(torch.optim.Adam, _params(n, count, device), lr=1e-3)
+        twin = TO.Adam(_params(n, count, device), lr=1e-3)
+    else:
+        builtin, anchor = _best_optimizer(torch.optim.SGD, _params(n, count, device), lr=1e-3, momentum=0.9)
+        twin = TO.SGD(_params(n, count, device), lr=1e-3, momentum=0.9)
+    return _what(name, size), twin.step, builtin.step, anchor
+
+
+def _fwd_bwd(module, x, dout):
+    def step():
+        x.grad = None
+        module(x).backward(dout)
+        for p in module.parameters():
+            p.grad = None
+    return step
+
+
+def _layer(kind, shape, device):
+    gen = torch.Generator(device).manual_seed(0)
+    x = torch.randn(shape, device=device, generator=gen).requires_grad_(True)
+    dout = torch.randn(shape, device=device, generator=gen)
+    if kind == "Dropout":
+        twin, builtin, anchor = TL.Dropout(0.5), torch.nn.Dropout(0.5), "torch.nn.Dropout"
+    else:
+        cls = TL.BatchNorm1d if kind == "BatchNorm1d" else TL.BatchNorm2d
+        twin = cls(shape[1], device=device)
+        builtin = getattr(torch.nn, kind)(shape[1], device=device)
+        anchor = f"torch.nn.{kind}"
+    return _what(kind, shape), _fwd_bwd(twin, x, dout), _fwd_bwd(builtin, x, dout), anchor
+
+
+LAYER_ROWS = [
+    ("Dropout", (10 ** 8,), (10 ** 6,), (10 ** 5,)),
+    ("BatchNorm1d", (8192, 4096), (1024, 512), (256, 128)),
+    ("BatchNorm2d", (256, 64, 56, 56), (16, 64, 28, 28), (4, 16, 14, 14)),
+]
+
+
+def _mlp(layers, widths, device):
+    mods = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        mods.append(layers.Linear(a, b, device=device))
+        if i < len(widths) - 2:
+            mods += [layers.BatchNorm1d(b, device=device), layers.ReLU(), layers.Dropout(0.5)]
+    return layers.Sequential(*mods)
+
+
+def _epoch(size, device):
+    n, widths, batch = size
+    gen = torch.Generator(device).manual_seed(0)
+    x = torch.randn(n, widths[0], device=device, generator=gen)
+    y = torch.randint(0, widths[-1], (n,), device=device, generator=gen)
+    twin = _mlp(TL, widths, device)
+    builtin = _mlp(torch.nn, widths, device)
+    twin_opt = TO.Adam(twin.parameters(), lr=1e-3)
+    builtin_opt, anchor = _best_optimizer(torch.optim.Adam, list(builtin.parameters()), lr=1e-3)
+
+    def epoch(model, opt):
+        def run():
+            order = torch.randperm(n, device=device, generator=gen)
+            for i in range(0, n, batch):
+                idx = order[i:i + batch]
+                opt.zero_grad(set_to_none=True)
+                F.cross_entropy(model(x[idx]), y[idx]).backward()
+                opt.step()
+        return run
+
+    return _what("MLP epoch", size), epoch(twin, twin_opt), epoch(builtin, builtin_opt), f"torch.nn layers + {anchor}"
+
+
+MLP_ROW = ((60000, (784, 1024, 1024, 10), 256), (6000, (784, 256, 256, 10), 256), (1024, (784, 64, 64, 10), 256))
+
+
+def _workloads(device, which):
+    """``(name, make)`` for every row; ``make()`` builds it: ``(name, twin, builtin, anchor)``."""
+    pick = ("gpu", "cpu", "quick").index(which)
+    for name, *sizes in OPTIM_ROWS:
+        size = sizes[pick]
+        yield _what(name, size), lambda size=size, name=name: _optim(name, size, device)
+    for kind, *sizes in LAYER_ROWS:
+        size = sizes[pick]
+        yield _what(kind, size), lambda size=size, kind=kind: _layer(kind, size, device)
+    size = MLP_ROW[pick]
+    yield _what("MLP epoch", size), lambda: _epoch(size, device)
+
+
+def _measure(make, rounds, sync=None):
+    what, twin, builtin, anchor = make()
+    t_builtin, t_twin = interleaved_times([builtin, twin], rounds=rounds, sync=sync)
+    return what, t_twin, t_builtin, anchor
+
+
+def cuda_rows(rounds):
+    if not torch.cuda.is_available():
+        # The same names as with a GPU, so the rows line up across machines.
+        return [Row(f"{what}, torch twin, CUDA", None, None, "torch's best (fused where it exists), CUDA",
+                    GOAL, "absent (no CUDA)") for what, _ in _workloads("cuda", "gpu")]
+    rows = []
+    name = torch.cuda.get_device_name()
+    for _, make in _workloads("cuda", "gpu"):
+        what, t_twin, t_builtin, anchor = _measure(make, rounds, sync=torch.cuda.synchronize)
+        rows.append(Row(f"{what}, torch twin, CUDA", t_twin, t_builtin, f"{anchor}, CUDA", GOAL, name))
+        torch.cuda.empty_cache()
+    return rows
+
+
+def cpu_rows(rounds, quick):
+    rows = []
+    with single_thread():
+        for _, make in _workloads("cpu", "quick" if quick else "cpu"):
+            what, t_twin, t_builtin, anchor = _measure(make, rounds)
+            rows.append(Row(f"{what}, torch twin, CPU (1 thread)", t_twin, t_builtin, f"{anchor}, CPU",
+                            "", "CPU stand-in, sizes scaled down"))
+    return rows
+
+
+def run(quick: bool = False) -> list[Row]:
+    rounds = 3 if quick else 7
+    return cpu_rows(rounds, quick) + cuda_rows(rounds if quick else 15)
+
+
+if __name__ == "__main__":
+    print_table(run(quick="--quick" in sys.argv))

@@ -1,0 +1,48 @@
+"""Every ``bench/bench_*.py`` imports without a widget library or a browser (issue 18):
+``python bench/run.py`` must be able to list and start any module on a bare machine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+# Run in a fresh interpreter where importing any of these fails, as on a machine without them.
+SCRIPT = textwrap.dedent('''
+    import importlib.util, pathlib, sys
+    BLOCKED = ("ipywidgets", "playwright", "selenium", "browser_harness", "jupyterlab", "tipslib.widgets")
+
+    class Block:
+        def find_spec(self, name, path=None, target=None):
+            if any(name == b or name.startswith(b + ".") for b in BLOCKED):
+                raise ImportError(f"{name} is blocked for this test")
+
+    sys.meta_path.insert(0, Block())
+    bench = pathlib.Path(sys.argv[1])
+    sys.path.insert(0, str(bench))
+    failed = []
+    for path in sorted(bench.glob("bench_*.py")):
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        try:
+            spec.loader.exec_module(importlib.util.module_from_spec(spec))
+        except Exception as exc:
+            failed.append(f"{path.name}: {type(exc).__name__}: {exc}")
+    print("\\n".join(failed))
+    sys.exit(1 if failed else 0)
+''')
+
+
+def test_bench_modules_import_without_widgets_or_browser():
+    modules = sorted(BENCH.glob("bench_*.py"))
+    assert modules, "bench/ has no bench_*.py"
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(BENCH)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-2000:]
+
+
+def test_the_check_catches_a_module_that_imports_a_widget(tmp_path):
+    (tmp_path / "bench_needs_widget.py").write_text("import ipywidgets\n")
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "bench_needs_widget.py" in proc.stdout
