@@ -299,8 +299,12 @@ def train_digits_run(optimizer_name, lr, steps=30, *, options=None, seed=0, sche
     losses, held = [], []
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), one_blas_thread():
         for t in range(steps + 1):
-            h_loss = float(held_fn.forward(model.forward(x_held), y_held))
-            loss = float(loss_fn.forward(model.forward(x), y))
+            out_held, out = model.forward(x_held), model.forward(x)
+            # the losses refuse inf/NaN logits: a blown-up model ends the run here instead
+            if not (np.isfinite(out_held).all() and np.isfinite(out).all()):
+                break
+            h_loss = float(held_fn.forward(out_held, y_held))
+            loss = float(loss_fn.forward(out, y))
             if not (math.isfinite(loss) and math.isfinite(h_loss)):
                 break
             losses.append(loss)
