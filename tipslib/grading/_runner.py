@@ -328,8 +328,11 @@ def _watcher(forbidden, channel, reported):
     """
     owners = {}
     for fn, ts in forbidden.items():
+        # the library's own answers only: test code may itself run torch built-ins (a Linear's
+        # init, autograd on the student's output), which count only inside a graded function
         for t in ts:
-            owners.setdefault(t, []).append(fn)
+            if t.split(".")[0] == "tipslib":
+                owners.setdefault(t, []).append(fn)
     targets = _Targets(list(owners))
 
     def report(fns, what):
