@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import shutil
 import time
@@ -122,10 +123,13 @@ def _execute(path, timeout=600):
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    # The kernel must draw figures inline, as in JupyterLab, even when this process was told to use
+    # a headless backend (MPLBACKEND=Agg under pytest): the kernel would inherit it and show nothing.
+    env = {**os.environ, "MPLBACKEND": "module://matplotlib_inline.backend_inline"}
     start = time.perf_counter()
     try:
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+                       resources={"metadata": {"path": str(path.parent)}}).execute(env=env)
     except Exception as e:
         raise RuntimeError(f"Chapter {path.name} failed while executing for the site: {e}") from e
     return nb, time.perf_counter() - start
