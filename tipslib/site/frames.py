@@ -117,11 +117,11 @@ SPECS = [
         "regularization", "L1, L2 and the elastic net: strength and mix", _regularization,
         vary=["penalty", "alpha", "lam"], ignore={"alpha": ("penalty", "elastic_net")},
         chapter="04_regularization",
-        intro=("Pick the penalty, its mix α (elastic net only) and the strength λ. Left: a 2-D least-squares "
-               "problem; the shaded region is every weight vector whose penalty is at most the solution's, "
-               "so the solution sits where a loss contour touches it. Middle: the weights of a linear model "
-               "on 40 features of which 5 matter: L1 sets the others to exactly 0, L2 only shrinks them. "
-               "Right: training and validation error against λ."),
+        intro=("Pick the penalty, its mix α (elastic net only) and the strength λ. One panel shows a 2-D "
+               "least-squares problem: the shaded region is every weight vector whose penalty is at most the "
+               "solution's, so the solution sits where a loss contour touches it. Another shows the weights "
+               "of a linear model on 40 features of which 5 matter: L1 sets the others to exactly 0, L2 only "
+               "shrinks them. The last shows training and validation error against λ."),
         live=("In the notebook the widget solves any mix you type on its first visit, and "
               "<code>regularization_path</code> and <code>solve_elastic_net</code> run on your own data."),
     ),
