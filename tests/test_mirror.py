@@ -82,7 +82,8 @@ def test_same_signatures(topic):
         sa, sb = _signature(a), _signature(b)
         if sa is None or sb is None:
             continue
-        sb = [p for p in sb if not (p[0] == "device" and p[1] == inspect.Parameter.KEYWORD_ONLY)]
+        # torch-only keyword-only arguments: where the tensors live, and torch's fused kernel flag
+        sb = [p for p in sb if not (p[0] in ("device", "fused") and p[1] == inspect.Parameter.KEYWORD_ONLY)]
         # documented differences a torch module may declare: ARG_RENAMES maps a NumPy argument
         # name to its torch name (init: shape -> tensor); NUMPY_ONLY_ARGS are keyword-only there.
         renamed = {v: k for k, v in getattr(th_mod, "ARG_RENAMES", {}).items()}
