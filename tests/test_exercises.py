@@ -194,10 +194,13 @@ MISTAKES = {
                                    ["test_early_stopping"], "not with the previous epoch"),
     "relative_error_mean": ("good_practices", "relative_error", [("float(np.max(", "float(np.mean(")],
                             ["test_relative_error", "test_gradient_check"], "WORST element"),
+    "relative_error_sum": ("good_practices", "relative_error",
+                           [("np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-12)", "np.maximum(np.abs(a) + np.abs(b), 1e-12)")],
+                           ["test_relative_error", "test_gradient_check"], "LARGER of |a| and |b|"),
     "overfit_no_zero_grad": ("good_practices", "overfit_batch", [("optimizer.zero_grad()", "pass")],
                              ["test_overfit_batch"], "zero_grad() every step"),
     # no hint names this one (a wrong bool has one value only), but the test still catches it
-    "gradient_check_inverted": ("good_practices", "gradient_check", [("bool(error < tol)", "bool(error > tol)")],
+    "gradient_check_inverted": ("good_practices", "gradient_check", [("bool(error <= tol)", "bool(error > tol)")],
                                 ["test_gradient_check"], None),
 }
 
