@@ -39,7 +39,7 @@ def add_check(sub):
         "check", help="run the visible tests of an exercise notebook", formatter_class=_RAW,
         description="Run the notebook top to bottom and report each visible test. "
                     "Passing them does not mean full marks: hidden tests also count.",
-        epilog="example:\n  tipslib check exercises/release/regularization.ipynb")
+        epilog="example:\n  tipslib check exercises/regularization.ipynb   (in your course folder)")
     p.add_argument("notebook", help="the exercise notebook to check")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds before the run is stopped (default 300)")
 
