@@ -13,6 +13,10 @@
 * No console error, no request other than ``file://``/``data:``, and no
   horizontal scroll of the page body at a 390-px phone width.
 * Nothing of ``exercises/source`` (solutions, hidden tests) ends up on the site.
+* Formulas: every ``$...$``/``$$...$$`` of every chapter becomes MathML at build
+  time (none left as LaTeX), code and escaped dollars stay as they are, and in
+  Chromium a ``<math>`` is laid out as math (a fraction's numerator above its
+  denominator, nothing of zero size).
 * One full build (every chapter executed) is in ``test_full_build``.
 """
 
@@ -22,13 +26,15 @@ import io
 import json
 import re
 import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tipslib.site import SOLUTION_MARKERS, build_site
+from tipslib.site import SOLUTION_MARKERS, _render, build_site
 from tipslib.site import frames as F
+from tipslib.site import math as M
 
 pytestmark = pytest.mark.slow
 
@@ -142,6 +148,111 @@ def test_control_grids_follow_the_live_widgets():
     r = SPECS["regularization"].make(0)
     np.testing.assert_allclose(F.control_grid(r.controls["lam"])[1], LAM_GRID, rtol=1e-12)
     assert F.control_grid(r.controls["penalty"])[1] == ["l1", "l2", "elastic_net"]
+
+
+# --- formulas ---------------------------------------------------------------------------------------
+
+#: Chapter formulas allowed to stay LaTeX (shown in <code class="tex">), each with the reason. Keep it empty.
+KEPT_RAW = {}
+
+
+def _markdown_html(text):
+    """One markdown text through the site's renderer (protect, nbconvert, restore)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(text)]
+    report = {}
+    return _render(nb, report), report
+
+
+def _text_outside(html_text, *tags):
+    """The HTML with the given elements (and their content) removed."""
+    for tag in tags:
+        html_text = re.sub(rf"<{tag}\b.*?</{tag}>", "", html_text, flags=re.S)
+    return html_text
+
+
+def test_dollars_are_found_by_the_pandoc_rules():
+    text = (r"Costs \$5 and \$10; $a_i < b$, $$\sum_i x_i$$ and $x$.\n"
+            "`code $y$` and ``a ` $z$`` stay code.\n```python\nprint('$w$')\n```\n$u$")
+    found = [(tex, display) for _, _, tex, display in M.find_math(text)]
+    assert found == [("a_i < b", False), (r"\sum_i x_i", True), ("x", False), ("u", False)]
+    # Currency: a closing '$' needs a non-space before it and no digit after it.
+    for text in ("Prices $5 and $10 stay text.", "From $5 to $10, $20 or $30.", "$ x$ and $x $", "$5-$10"):
+        assert M.find_math(text) == [], text
+    # A formula never crosses a blank line (two paragraphs that each hold one dollar).
+    assert M.find_math("It costs $5.\n\nThe other one $6 more.") == []
+    assert [f[2] for f in M.find_math("$$\na = b\n$$")] == ["\na = b\n"]
+
+
+def test_markdown_formulas_become_mathml_and_code_is_untouched():
+    body, report = _markdown_html(
+        "# Choosing $h$\n\n"
+        r"Costs \$5 and \$10; pay $a_i < b_i$ with *stress*, $\lVert w \rVert_2$ and"
+        "\n\n$$\n\\hat y = \\sum_{i=1}^{n} w_i x_i \\quad \\text{if } a<b\n$$\n\n"
+        "`code $x$` | and\n\n```python\nx = \"$y$\"\n```\n\n    indented $z$ block\n\n| a | b |\n|---|---|\n| $|x|$ | 1 |\n")
+    assert "TIPSLIBMATH" not in body
+    assert report == {"converted": 5, "raw": []}  # h, a_i < b_i, the norm, the display one, |x|
+    assert body.count("<math ") == 5 and body.count('display="block"') == 1
+    assert body.count('<span class="math-display"><math') == 1
+    for tag in re.findall(r"<math\b.*?</math>", body, flags=re.S):  # every formula is well-formed XML
+        ET.fromstring(tag)
+    assert "Costs $5 and $10" in body  # escaped dollars: plain text
+    assert "<code>code $x$</code>" in body  # inline code, fenced and indented code blocks: as written
+    assert re.search(r'<pre>.*"\$y\$"', body, flags=re.S) and "indented $z$ block" in body
+    assert 'id="Choosing-h"' in body  # the heading's anchor holds the formula's letters, not MathML
+    assert "<td><math" in body  # the |x| formula stays one table cell
+    assert "<em>stress</em>" in body and "<mi>a</mi>" in body  # a_i's underscore is no emphasis
+    assert "\u2016" in body and r"\lVert" not in _text_outside(body, "annotation")
+    assert "$" not in _text_outside(body, "code", "pre", "annotation").replace("Costs $5 and $10", "")
+
+
+def test_unsupported_formula_stays_latex_and_is_reported():
+    with pytest.raises(M.MathError, match="unsupported command"):
+        M.to_mathml(r"\foo x")
+    with pytest.raises(M.MathError, match="malformed"):  # latex2mathml leaves '<' raw inside \text
+        M.to_mathml(r"\text{a<b}")
+    body, report = _markdown_html(r"Fine $x^2$, not $\foo x$ nor $\text{a<b}$.")
+    assert report["converted"] == 1 and [t for t, _ in report["raw"]] == [r"\foo x", r"\text{a<b}"]
+    assert r'<code class="tex">\foo x</code>' in body and r'<code class="tex">\text{a&lt;b}</code>' in body
+
+
+def test_latex2mathml_gaps_are_patched():
+    def tags(tex, display=False):
+        return M.to_mathml(tex, display)
+
+    assert "\u2016" in tags(r"\lVert\theta\rVert_1")  # \lVert is missing from latex2mathml
+    assert "<mo" in tags(r"\arg\min_z f") and r"\arg" not in tags(r"\arg\min_z f").split("<annotation")[0]
+    assert "\u223c" in tags(r"m \sim B") and "~" not in tags(r"m \sim B")  # not the ASCII tilde
+    assert "<munderover><mo movablelimits" in tags(r"\sum_{i=1}^m x_i")  # limits under/over in display
+    assert "<munder><mo movablelimits" in tags(r"\max_i x_i", display=True)
+    aligned = tags(r"\begin{aligned} a &= b \\ c &= d \end{aligned}", display=True)
+    assert aligned.count("<mtr>") == 2 and 'columnalign="right"' in aligned and "&amp;=" not in aligned.split("<annotation")[0]
+    for tex in (r"\tfrac{m}{m-1}", r"\mathcal N(0, \sigma^2)", r"\operatorname{clip}(x)", r"\hat\epsilon",
+                r"\lceil n / B \rceil", r"\mathrm{softmax}(x)", r"\big(1 + e^{-|x|}\big)", r"\text{out}_i"):
+        ET.fromstring(tags(tex))
+
+
+def test_every_chapter_formula_becomes_mathml():
+    import nbformat
+
+    counted, raw = 0, {}
+    for path in sorted((REPO / "notebooks").glob("0*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        expected = sum(len(M.find_math(c.source)) for c in nb.cells if c.cell_type == "markdown")
+        report = {}
+        body = _render(nb, report)
+        assert report["converted"] + len(report["raw"]) == expected, path.name
+        assert body.count("<math ") == report["converted"], path.name
+        counted += expected
+        for tex, reason in report["raw"]:
+            raw[(path.name, tex)] = reason
+        # Nothing that looks like math is left as text (a lone '$' in prose would be a parsing slip).
+        text = _text_outside(body, "code", "pre", "annotation", "script", "style")
+        assert not re.search(r"\$[^\s$][^$]*\$", text), (path.name, re.search(r"\$[^\s$][^$]*\$", text).group())
+    assert counted > 300  # the five chapters hold about 390 formulas
+    assert {k: v for k, v in raw.items() if k not in KEPT_RAW} == {}
 
 
 # --- in Chromium ----------------------------------------------------------------------------------
@@ -330,6 +441,36 @@ def test_pages_fit_a_phone(site, browser):
             width = w.page.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, f"{page} scrolls sideways at 390 px: {width} px wide"
             # A code block wider than the phone scrolls inside itself instead.
+        assert not w.errors, w.errors
+        assert not w.requests, w.requests
+    finally:
+        w.close()
+
+
+@pytest.mark.browser
+def test_formulas_are_laid_out_as_math(site, browser):
+    w = Watched(browser, width=390)
+    try:
+        w.open(site / "04_regularization.html")
+        boxes = w.page.evaluate("""() => [...document.querySelectorAll('math')].map(m => {
+            const r = m.getBoundingClientRect();
+            return {w: r.width, h: r.height, block: m.getAttribute('display') === 'block',
+                    display: getComputedStyle(m).display};
+        })""")
+        assert len(boxes) > 20
+        assert all(b["w"] > 0 and b["h"] > 0 for b in boxes), [b for b in boxes if not (b["w"] and b["h"])]
+        # Laid out by the browser's MathML engine, not as unknown inline tags.
+        assert {b["display"] for b in boxes} == {"math", "block math"}  # "math" is "inline math"
+        fraction = w.page.evaluate("""() => {
+            const f = document.querySelector('math[display=block] mfrac');
+            const [num, den] = [...f.children].map(c => c.getBoundingClientRect());
+            return {num_bottom: num.bottom, den_top: den.top, num_w: num.width, den_w: den.width};
+        }""")
+        assert fraction["num_bottom"] <= fraction["den_top"] + 1 and fraction["num_w"] > 0 and fraction["den_w"] > 0
+        inline_h = min(b["h"] for b in boxes if not b["block"])
+        assert max(b["h"] for b in boxes if b["block"]) > 1.5 * inline_h
+        # A display formula wider than the phone scrolls inside its own box, the page does not.
+        assert w.page.evaluate("document.documentElement.scrollWidth") <= 390
         assert not w.errors, w.errors
         assert not w.requests, w.requests
     finally:

@@ -158,13 +158,34 @@ def _place_widgets(nb):
     return used
 
 
-def _render(nb):
+def _render(nb, math_report=None):
+    """The notebook's HTML, its formulas as MathML (:mod:`tipslib.site.math`).
+
+    ``math_report``, a dict, receives ``converted`` (a count) and ``raw`` (``(tex, reason)`` kept as LaTeX).
+    """
+    import copy
+
     from nbconvert import HTMLExporter
 
+    from . import math as M
+
+    nb = copy.deepcopy(nb)  # the caller still reads the chapter titles from the original
+    formulas = []
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source = M.protect(cell.source, formulas)
+        for output in cell.get("outputs", []):  # display(Markdown(...)) tables
+            data = output.get("data", {})
+            if isinstance(data.get("text/markdown"), str):
+                data["text/markdown"] = M.protect(data["text/markdown"], formulas)
     exporter = HTMLExporter(template_name="basic")
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nb)
+    body, converted, raw = M.restore(body, formulas)
+    if math_report is not None:
+        math_report["converted"] = math_report.get("converted", 0) + converted
+        math_report.setdefault("raw", []).extend(raw)
     return body
 
 
@@ -194,7 +215,8 @@ def build_site(out, *, execute=True, source=None, chapters=None, jobs=2, widgets
     Returns
     -------
     dict
-        ``seconds``, ``bytes``, ``files``, ``chapters`` (name -> seconds executing).
+        ``seconds``, ``bytes``, ``files``, ``chapters`` (name -> seconds executing), ``math``
+        (``converted``: formulas shown as MathML; ``raw``: ``(tex, reason)`` kept as LaTeX).
     """
     from pygments.formatters import HtmlFormatter
 
@@ -255,10 +277,11 @@ def build_site(out, *, execute=True, source=None, chapters=None, jobs=2, widgets
 
     by_name = {s.name: s for s in specs}
     entries = []
+    math_report = {"converted": 0, "raw": []}
     for k, (p, nb) in enumerate(pages):
         title = chapter_title(nb, p.stem)
         used = [n for n in _place_widgets(nb) if n in by_name]
-        body = _render(nb)
+        body = _render(nb, math_report)
         for name in dict.fromkeys(used):
             section = f'<div class="tl-embedded">{_player(by_name[name])}<p class="note">{PRECOMPUTED} ' \
                       f'{by_name[name].live}</p></div>'
@@ -287,7 +310,7 @@ def build_site(out, *, execute=True, source=None, chapters=None, jobs=2, widgets
 
     files = [f for f in out.rglob("*") if f.is_file()]
     return dict(seconds=round(time.perf_counter() - start, 1), bytes=sum(f.stat().st_size for f in files),
-                files=len(files), chapters=timings)
+                files=len(files), chapters=timings, math=math_report)
 
 
 def _copy_exercises(exercise_dir, out):
