@@ -208,6 +208,21 @@ def test_markdown_formulas_become_mathml_and_code_is_untouched():
     assert "$" not in _text_outside(body, "code", "pre", "annotation").replace("Costs $5 and $10", "")
 
 
+def test_formulas_in_markdown_outputs_become_mathml():
+    """display(Markdown(...)) tables of an executed chapter (e.g. chapter 5's summary) get MathML too."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("Markdown(table)")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={
+        "text/markdown": "| says | measured |\n|---|---|\n| $\\frac{f(x+h)-f(x-h)}{2h}$ | best $h$ |\n",
+        "text/plain": "<IPython.core.display.Markdown object>"})]
+    nb.cells = [cell]
+    report = {}
+    body = _render(nb, report)
+    assert report == {"converted": 2, "raw": []} and "<mfrac>" in body and "$" not in _text_outside(body, "annotation")
+
+
 def test_unsupported_formula_stays_latex_and_is_reported():
     with pytest.raises(M.MathError, match="unsupported command"):
         M.to_mathml(r"\foo x")

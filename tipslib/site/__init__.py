@@ -2,7 +2,8 @@
 
 * every chapter (``notebooks/0*.ipynb``) executed with nbclient and rendered
   to HTML (nbconvert's basic template in a small page of our own), with a
-  table of contents and previous/next links;
+  table of contents and previous/next links; its formulas converted to MathML
+  at build time (:mod:`tipslib.site.math`), which browsers draw themselves;
 * the three core widgets (learning rate, dropout p, L1/L2/elastic net) as
   players of frames precomputed at build time by the widgets' own code
   (:mod:`tipslib.site.frames`), on their own pages and in place in the chapters;
@@ -303,6 +304,9 @@ def build_site(out, *, execute=True, source=None, chapters=None, jobs=2, widgets
                                             encoding="utf-8")
         entries.append((p.stem, title))
 
+    log(f"formulas: {math_report['converted']} as MathML, {len(math_report['raw'])} kept as LaTeX")
+    for tex, reason in math_report["raw"]:
+        log(f"  kept as LaTeX ({reason}): {tex}")
     exercises = _copy_exercises(exercise_dir, out)
     (out / "widgets.html").write_text(_widgets_page(specs), encoding="utf-8")
     (out / "install.html").write_text(_install_page(), encoding="utf-8")

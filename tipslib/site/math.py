@@ -232,13 +232,13 @@ def restore(body, formulas):
 
     Returns ``(html, converted, raw)``: the number of formulas now MathML and a
     list of ``(tex, reason)`` for those kept as LaTeX. A placeholder that markdown
-    put inside ``<pre>``/``<code>`` (e.g. an indented code block) or inside a
-    tag's attribute (a heading's ``id``) gets its original text back.
+    put inside ``<pre>``/``<code>`` (e.g. an indented code block) gets its
+    original text back, dollars included; one inside a tag's attribute (a
+    heading's ``id``) gets the formula's letters and digits.
     """
     converted, raw, out, last, depth = 0, [], [], 0, 0
 
     def text_part(chunk):
-        nonlocal converted
         if depth:
             return TOKEN_RE.sub(lambda m: html.escape(formulas[int(m.group(1))][2], quote=False), chunk)
 
