@@ -32,3 +32,12 @@ def generator():
 def device(request):
     return torch.device(request.param)
 
+
+@pytest.fixture(scope="session")
+def pw():
+    """The one playwright driver of the session: a sync driver holds the thread's event loop while
+    it lives, so a second ``sync_playwright()`` in the same session (another test module) fails."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p

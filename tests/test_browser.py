@@ -76,13 +76,10 @@ def lab(lab_root):
 
 
 @pytest.fixture(scope="session")
-def browser(lab):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = B.launch_chromium(p)
-        yield chromium
-        chromium.close()
+def browser(lab, pw):
+    chromium = B.launch_chromium(pw)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture(scope="session")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -274,18 +275,15 @@ def test_every_chapter_formula_becomes_mathml():
 
 
 @pytest.fixture(scope="module")
-def browser():
+def browser(pw):
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("needs playwright")
     if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing: CI must install it (apt-get install -y chromium)")
         pytest.skip("needs Chromium (apt-get install -y chromium)")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
+    b = pw.chromium.launch(executable_path=exe, headless=True, args=CHROMIUM_ARGS)
+    yield b
+    b.close()
 
 
 class Watched:

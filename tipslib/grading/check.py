@@ -68,8 +68,9 @@ def _run(job, timeout):
     return msgs, timed_out
 
 
-def check(path, *, timeout=300.0, out=sys.stdout) -> int:
+def check(path, *, timeout=300.0, out=None) -> int:
     """Run the visible tests of the notebook at ``path``; 0 when all pass, 1 otherwise, 2 if unreadable."""
+    out = sys.stdout if out is None else out     # the stream of the moment, not the one at import
     try:
         nb = nbk.load(path)
     except nbk.InvalidNotebook as exc:
