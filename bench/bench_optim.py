@@ -8,7 +8,6 @@ The CUDA rows (1e7 and 1e8 parameters) are marked absent without a GPU.
 
 from __future__ import annotations
 
-import statistics
 import sys
 from pathlib import Path
 
@@ -16,27 +15,13 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Row, median_time, print_table, single_thread  # noqa: E402
+from _common import Row, interleaved_times, print_table, single_thread  # noqa: E402
 
 from tipslib.optim import numpy_impl as npo  # noqa: E402
 from tipslib.optim import torch_impl as tho  # noqa: E402
 
 N_ARRAYS = 10
 ANCHOR = "torch.optim.Adam(foreach=True)"
-
-
-def _interleaved(fns, rounds, sync=None):
-    """Median time of each function, calling them in turn within every round.
-
-    The machine is shared: alternating call by call lets a burst of someone
-    else's load hit every contender alike instead of whichever ran then."""
-    for fn in fns:  # warm-up: first-touch allocation of the optimizer state
-        fn()
-    times = [[] for _ in fns]
-    for _ in range(rounds):
-        for fn, ts in zip(fns, times):
-            ts.append(median_time(fn, repeat=1, warmup=0, sync=sync))
-    return [statistics.median(ts) for ts in times]
 
 
 def _label(n):
@@ -68,7 +53,7 @@ def _cpu_rows(n, repeat):
     builtin = torch.optim.Adam(tparams, lr=1e-3, foreach=True)
     twin = tho.Adam(tparams, lr=1e-3)
     ours = npo.Adam(params, lr=1e-3)
-    t_anchor, t_numpy, t_twin = _interleaved([builtin.step, lambda: ours.step(grads), twin.step], repeat)
+    t_anchor, t_numpy, t_twin = interleaved_times([builtin.step, lambda: ours.step(grads), twin.step], rounds=repeat)
     what = f"Adam step, {_label(n)} float32 params in {N_ARRAYS} arrays"
     anchor = f"{ANCHOR}, CPU, 1 thread"
     return [
@@ -87,7 +72,7 @@ def _cuda_row(n, repeat):
     builtin = torch.optim.Adam(params, lr=1e-3, foreach=True)
     twin = tho.Adam(params, lr=1e-3)
     sync = torch.cuda.synchronize
-    t_anchor, t_twin = _interleaved([builtin.step, twin.step], repeat, sync=sync)
+    t_anchor, t_twin = interleaved_times([builtin.step, twin.step], rounds=repeat, sync=sync)
     del params, builtin, twin
     torch.cuda.empty_cache()
     return Row(what, t_twin, t_anchor, anchor, "<= 1.2x", torch.cuda.get_device_name())
