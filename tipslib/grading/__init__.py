@@ -7,8 +7,11 @@
 - :mod:`.judge` -- rebuilds each submission from the instructor's cells plus
   the student's answer cells, runs it sandboxed, compares plain data with the
   reference run;
-- :mod:`.sandbox` -- the isolation (fork server, rlimits, process-group and
-  per-uid kill, uid switch, private network and file-system namespaces as root);
+- :mod:`.sandbox` -- the isolation: a fork server inside bubblewrap (an allowlisted,
+  read-only view of Python, a private capped scratch tmpfs, no network), as root or not;
+- :mod:`.gradescope` -- ``tipslib export gradescope``: an autograder zip whose
+  ``run_autograder`` writes Gradescope's ``results.json`` with the same judge;
+- :mod:`.nbgrader_layout` -- nbgrader course folders in, nbgrader's gradebook CSV out;
 - :mod:`._runner` -- what runs inside the sandbox; :mod:`.plain` -- the only
   data format that crosses back; :mod:`.feedback` -- the text students read;
 - :mod:`.testing` -- ``expect``, ``hidden_seed``, ``depends_on``: what exercise test cells call.
