@@ -8,13 +8,29 @@ in the style of scikit-learn::
 
 Only plain Python values and duck-typed arrays (``.shape``, ``.ndim``) are
 inspected here, so this module imports neither NumPy nor torch.
+
+Constraints are declared once per topic, in its ``_shared.py``, and checked at
+the door by :func:`validate_params` (in the spirit of scikit-learn's
+``_parameter_constraints``)::
+
+    ADAM = {"lr": LR, "betas": BETAS, "eps": POSITIVE, "weight_decay": NONNEG, ...}
+
+    @validate_params(ADAM, step=Int(low=1))
+    def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, ...):
+        ...  # only the math
+
+The function's body stays the formula. Code that has already validated the
+hyperparameters once (an optimizer's constructor) calls the bare function,
+``adam_step.__wrapped__``, in its hot loop.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = [
@@ -29,6 +45,21 @@ __all__ = [
     "check_callable",
     "check_rng",
     "check_generator",
+    "validate_params",
+    "Real",
+    "Int",
+    "Bool",
+    "OneOf",
+    "Optional",
+    "FloatArray",
+    "IsCallable",
+    "LR",
+    "NONNEG",
+    "POSITIVE",
+    "UNIT",
+    "BOOL",
+    "RNG",
+    "GENERATOR",
 ]
 
 
@@ -198,3 +229,105 @@ def check_generator(generator: Any, owner: str | None = None, name: str = "gener
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"{_where(name, owner)} must be a torch.Generator. Got {generator!r} instead.")
     return generator
+
+
+# --- declared constraints ------------------------------------------------------------------
+#
+# A constraint is a callable ``(value, name, owner) -> value`` that raises the
+# message above when ``value`` is not allowed. The factories below build them
+# from the checks of this module, so a declaration reads like its rule.
+
+
+def Real(low=None, high=None, *, low_open=False, high_open=False) -> Callable:
+    """A finite real in the interval (closed unless ``low_open``/``high_open``)."""
+    return functools.partial(_real, low=low, high=high, low_open=low_open, high_open=high_open)
+
+
+def _real(value, name, owner, **interval):
+    return check_real(value, name, owner, **interval)
+
+
+def Int(low=None, high=None) -> Callable:
+    """An integer in ``[low, high]`` (bools refused)."""
+    return functools.partial(_int, low=low, high=high)
+
+
+def _int(value, name, owner, **bounds):
+    return check_int(value, name, owner, **bounds)
+
+
+def Bool() -> Callable:
+    """A bool (NumPy's included)."""
+    return check_bool
+
+
+def OneOf(*choices) -> Callable:
+    """One of ``choices``, of the same type (``1`` is not ``True``)."""
+    return lambda value, name, owner: check_choice(value, name, owner, choices)
+
+
+def Optional(constraint: Callable) -> Callable:
+    """``None``, or a value ``constraint`` allows."""
+    return lambda value, name, owner: None if value is None else constraint(value, name, owner)
+
+
+def FloatArray(ndim=None) -> Callable:
+    """A floating-point NumPy array or torch tensor, of ``ndim`` dimensions when given."""
+    return lambda value, name, owner: check_float_array(value, name, owner, ndim=ndim)
+
+
+def IsCallable() -> Callable:
+    """Anything that can be called."""
+    return check_callable
+
+
+LR = Real(low=0)
+NONNEG = Real(low=0)
+POSITIVE = Real(low=0, low_open=True)
+UNIT = Real(low=0, high=1, high_open=True)
+BOOL = Bool()
+RNG = lambda value, name, owner: check_rng(value, owner, name)  # noqa: E731
+GENERATOR = lambda value, name, owner: check_generator(value, owner, name)  # noqa: E731
+
+
+def validate_params(constraints: Mapping[str, Callable] | None = None, *rules: Callable, **more: Callable):
+    """Decorate a function so that its arguments meet ``constraints`` before its body runs.
+
+    ``constraints`` maps a parameter name to a constraint (``more`` adds to it,
+    so one topic-wide declaration can be extended per function). Only the
+    arguments the caller passed are checked: the defaults are known to be good.
+    Each ``rule(arguments, owner)`` then sees all arguments, defaults filled in,
+    for what ties several together ("nesterov needs momentum > 0").
+
+    The error names the function, or the class for a method (``Adam``, not
+    ``Adam.__init__``, and the subclass a user built). The undecorated function
+    stays reachable as ``__wrapped__`` for code that validated once already.
+    """
+    table = {**(constraints or {}), **more}
+
+    def decorate(fn):
+        signature = inspect.signature(fn)
+        unknown = set(table) - set(signature.parameters)
+        if unknown:  # a typo in a declaration would otherwise check nothing, silently
+            raise TypeError(f"validate_params: {fn.__qualname__} has no parameter(s) {sorted(unknown)}")
+        is_method = next(iter(signature.parameters), None) == "self"
+        name = fn.__name__
+
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            owner = type(args[0]).__name__ if is_method and args else name
+            for param, value in bound.arguments.items():
+                constraint = table.get(param)
+                if constraint is not None:
+                    constraint(value, param, owner)
+            if rules:
+                bound.apply_defaults()
+                for rule in rules:
+                    rule(bound.arguments, owner)
+            return fn(*args, **kwargs)
+
+        checked.constraints = table
+        return checked
+
+    return decorate
