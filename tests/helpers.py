@@ -8,6 +8,25 @@ def to_numpy(t):
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
 
 
+def tensor(a, device="cpu", grad=False, dtype=torch.float64):
+    """A float64 (by default) copy of ``a`` as a tensor, a leaf that requires grad when asked."""
+    t = torch.as_tensor(np.asarray(a), dtype=dtype, device=device).clone()
+    return t.requires_grad_(grad)
+
+
+def assert_refused(call, error, *words):
+    """``call()`` raises ``error`` (ValueError or TypeError) whose message holds every one of ``words``:
+    the one body of every bad-input table in these tests."""
+    import pytest
+
+    with pytest.raises(error) as exc:
+        call()
+    message = str(exc.value)
+    for word in words:
+        assert word in message, f"{word!r} not in the message: {message}"
+    return message
+
+
 def assert_close(actual, expected, rtol=1e-10, atol=1e-12):
     """Compare NumPy arrays and/or tensors with tight float64 tolerances."""
     np.testing.assert_allclose(to_numpy(actual), to_numpy(expected), rtol=rtol, atol=atol)

@@ -22,12 +22,42 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"tipslib {tipslib.__version__}"
 
 
-@pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_each_subcommand_answers_help(command):
-    out = subprocess.run([sys.executable, "-m", "tipslib.cli", command, "--help"], capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith(f"usage: tipslib {command} "), out.stdout
+def _help_examples():
+    """Every ``tipslib ...`` example line of the main help and of each subcommand's help."""
+    import argparse
+    import shlex
+
+    from tipslib.cli import EPILOG, build_parser
+
+    parser, _ = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    texts = {"tipslib": EPILOG, **{name: p.epilog or "" for name, p in sub.choices.items()}}
+    for where, text in texts.items():
+        for line in re.sub(r"\\\n\s*", " ", text).splitlines():  # a trailing backslash continues the line
+            line = line.strip()
+            if line.startswith("tipslib "):
+                # the example ends where its comment starts: two spaces or a "(" aside
+                command = re.split(r"\s{2,}|\s\(", line)[0]
+                yield where, shlex.split(command)[1:]
+
+
+def test_every_subcommand_has_an_example_in_its_help():
+    commands_with_examples = {where for where, _ in _help_examples()}
+    assert set(COMMANDS) <= commands_with_examples, sorted(set(COMMANDS) - commands_with_examples)
+
+
+@pytest.mark.parametrize("where, argv", list(_help_examples()), ids=lambda v: " ".join(v) if isinstance(v, list) else v)
+def test_every_example_in_the_help_parses(where, argv):
+    """An example that names a flag or a subcommand that does not exist fails here (argparse exits 2)."""
+    from tipslib.cli import build_parser
+
+    parser, _ = build_parser()
+    if argv == ["--version"]:
+        return  # prints and exits 0 by design; test_version covers it
+    args = parser.parse_args(argv)
+    assert args.command == argv[0]
+    if where != "tipslib":
+        assert argv[0] == where, f"an example in the help of {where!r} runs {argv[0]!r}"
 
 
 def test_release_writes_student_versions(tmp_path, capsys):

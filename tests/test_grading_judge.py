@@ -115,8 +115,7 @@ def test_feedback_names_the_expected_shape_of_a_visible_check_only(sample_grader
 # ------------------------------------------------------------------ real exercises
 @pytest.fixture(scope="module")
 def real_grader():
-    if not HAVE_REAL:
-        pytest.skip("the five exercise notebooks are not in exercises/source yet")
+    assert HAVE_REAL, f"every exercise notebook must be in {nbt.REAL_SOURCE}: {nbt.REAL_IDS}"
     with Grader(load_exercises(nbt.REAL_SOURCE), jobs=2, timeout=60, memory_mb=2048) as g:
         yield g
 
