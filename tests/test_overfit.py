@@ -160,7 +160,7 @@ def test_too_deep_is_vanishing_and_too_small_is_capacity_in_both_twins(seed):
 
 
 def test_gradient_ratio_of_a_healthy_deep_net_and_of_shallow_ones(rng):
-    from tipslib.training._overfit_common import gradient_ratio
+    from tipslib.training._shared import gradient_ratio
 
     x, y = xor_batch(rng)
     model, opt = numpy_case("correct", rng)

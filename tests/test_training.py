@@ -241,3 +241,84 @@ def test_torch_fit_runs_on_device(device, rng):
     h = TT.fit(model, LT.CrossEntropyLoss(), OT.SGD(model.parameters(), lr=0.1, momentum=0.9), Xt, Yt,
                x_val=Xv, y_val=Yv, epochs=5, generator=torch.Generator().manual_seed(0), progress=False)
     assert h.val_acc[-1] > 0.7
+
+
+class _Recorder:
+    def __init__(self):
+        self.calls = []
+
+    def on_train_begin(self, model):
+        self.calls.append("begin")
+
+
+def _twin_case(torch_twin):
+    """A tiny model, its optimizer, and float data with integer labels in the twin's array type."""
+    x, y = np.ones((6, 3)), np.array([0, 1, 0, 1, 0, 1])
+    if torch_twin:
+        model = TL.Sequential(TL.Linear(3, 2)).double()
+        return TT, model, LT.CrossEntropyLoss(), OT.SGD(model.parameters(), lr=0.1), torch.tensor(x), torch.tensor(y)
+    model = L.Sequential(L.Linear(3, 2, rng=np.random.default_rng(0)))
+    return TR, model, LN.CrossEntropyLoss(), O.SGD(model.params, lr=0.1), x, y
+
+
+BAD_FIT = [
+    ("y_val", ValueError, lambda x, y: dict(x_val=x, y_val=y[:-1])),
+    ("x_val", ValueError, lambda x, y: dict(x_val=x[:, :2], y_val=y)),
+    ("x_val", ValueError, lambda x, y: dict(x_val=x)),
+    ("transform", TypeError, lambda x, y: dict(transform="flip")),
+    ("penalty", TypeError, lambda x, y: dict(penalty="l2")),
+    ("metric", TypeError, lambda x, y: dict(metric="acc")),
+    ("callbacks", TypeError, lambda x, y: dict(callbacks=iter([]))),
+    ("progress", TypeError, lambda x, y: dict(progress=1)),
+    ("x_train", TypeError, lambda x, y: dict(x_train=x.tolist())),
+]
+
+
+@pytest.mark.parametrize("torch_twin", [False, True], ids=["numpy", "torch"])
+@pytest.mark.parametrize("name,error,bad", BAD_FIT, ids=[f"{b[0]}-{i}" for i, b in enumerate(BAD_FIT)])
+def test_fit_refuses_bad_arguments_before_the_first_epoch(torch_twin, name, error, bad):
+    M, model, loss, opt, x, y = _twin_case(torch_twin)
+    before = {k: v.clone() if torch_twin else v.copy() for k, v in model.state_dict().items()}
+    recorder = _Recorder()
+    kw = dict(x_train=x, y_train=y, epochs=2, batch_size=2, callbacks=[recorder], progress=False)
+    kw.update(bad(x, y))
+    with pytest.raises(error, match=f"The '{name}' (and 'y_val' )?parameters? of fit"):
+        M.fit(model, loss, opt, **kw)
+    assert recorder.calls == []  # no epoch began
+    for k, v in model.state_dict().items():
+        assert_close(v, before[k])
+
+
+def test_torch_fit_names_numpy_arrays():
+    _, model, loss, opt, x, y = _twin_case(True)
+    with pytest.raises(TypeError, match="'x_train' parameter of fit must be a torch.Tensor. Got ndarray"):
+        TT.fit(model, loss, opt, x.numpy(), y, progress=False)
+
+
+@pytest.mark.parametrize("torch_twin", [False, True], ids=["numpy", "torch"])
+def test_the_loop_does_not_re_validate(torch_twin, monkeypatch):
+    """fit checks at the door, then calls the bare minibatches and accuracy: not one
+    of their constraints runs inside the loop."""
+    M, model, loss, opt, x, y = _twin_case(torch_twin)
+    checked = []
+    for fn in (M.minibatches, M.accuracy):
+        for param, constraint in list(fn.constraints.items()):
+            def counting(value, name, owner, _constraint=constraint):
+                checked.append((owner, name))
+                return _constraint(value, name, owner)
+            monkeypatch.setitem(fn.constraints, param, counting)
+    h = M.fit(model, loss, opt, x, y, x_val=x, y_val=y, epochs=3, batch_size=2, progress=False)
+    assert len(h.train_acc) == 3 and checked == []
+    list(M.minibatches(x, y, 2))  # the public function still checks
+    assert ("minibatches", "batch_size") in checked
+
+
+@pytest.mark.parametrize("torch_twin", [False, True], ids=["numpy", "torch"])
+def test_minibatches_and_accuracy_check_when_called(torch_twin):
+    M, _, _, _, x, y = _twin_case(torch_twin)
+    with pytest.raises(ValueError, match="'batch_size' parameter of minibatches"):
+        M.minibatches(x, y, 0)  # at the call, not at the first batch
+    with pytest.raises(ValueError, match="'output' parameter of accuracy must hold at least one row"):
+        M.accuracy(x[:0, :2], y[:0])
+    scores = np.eye(2)[[0, 1, 0, 1, 0, 0]]  # the last row is wrong
+    assert M.accuracy(torch.tensor(scores) if torch_twin else scores, y) == 5 / 6

@@ -1,10 +1,13 @@
-"""Mini-batches and the training loop for NumPy models.
+"""Mini-batches, the training loop and overfitting a small batch, for NumPy models.
 
 The loop is the cheatsheet's three steps, repeated for every mini-batch of every epoch:
 
 1. forward: ``out = model.forward(x)``, ``loss = loss_fn.forward(out, y)``;
 2. backward: ``model.backward(loss_fn.backward())`` fills ``model.grads``;
 3. update: ``optimizer.step(model.grads)``.
+
+Arguments are checked once, at the door (constraints declared in
+:mod:`tipslib.training._shared`); the loop itself only trains.
 """
 
 from __future__ import annotations
@@ -12,23 +15,28 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from .._checks import check_bool, check_int, check_rng
-from ._common import (History, call_callbacks, check_accuracy_args, check_arrays, check_fit_args, check_fit_options,
-                      warn_diverged)
-from ._overfit_numpy import OverfitResult, overfit_small_batch
+from .._checks import RNG, Optional, validate_params
+from ._shared import (FIT, MINIBATCHES, NUM_BATCHES, OVERFIT, Array, EpochLog, Has, History, Labels, OverfitResult,
+                      accuracy_rule, check_holds, check_optimizer, diagnose, fit_data_rule, gradient_ratio,
+                      is_integer_dtype, one_row_each, progress_bar)
 
 __all__ = ["num_batches", "minibatches", "accuracy", "fit", "History", "overfit_small_batch", "OverfitResult"]
 
+ARRAY = Array(np.ndarray)
+MODEL = Has("forward", "backward", "params", "grads", "train", what="a tipslib NumPy layer")
+LOSS = Has("forward", "backward", what="a tipslib NumPy loss object")
+OPTIMIZER = Has("step", what="a tipslib NumPy optimizer")
+PENALTY = Optional(Has("__call__", "grad", what="a callable with a grad method (L1, L2, ElasticNet) or None"))
 
+
+@validate_params(NUM_BATCHES)
 def num_batches(n, batch_size, drop_last=False):
     """How many mini-batches one epoch of ``n`` examples has."""
-    n = check_int(n, "n", "num_batches", low=0)
-    batch_size = check_int(batch_size, "batch_size", "num_batches", low=1)
     return n // batch_size if drop_last else math.ceil(n / batch_size)
 
 
+@validate_params(MINIBATCHES, one_row_each("x", "y"), x=ARRAY, y=ARRAY, rng=RNG)
 def minibatches(x, y, batch_size, *, shuffle=True, rng=None, drop_last=False):
     """Yield ``(x_batch, y_batch)`` pairs that together cover one epoch.
 
@@ -41,48 +49,43 @@ def minibatches(x, y, batch_size, *, shuffle=True, rng=None, drop_last=False):
     --------
     torch.utils.data.DataLoader : ``batch_size``, ``shuffle`` and ``drop_last`` mean the same.
     """
-    owner = "minibatches"
-    if not hasattr(x, "shape") or not hasattr(y, "shape"):
-        raise TypeError(f"The 'x' and 'y' parameters of {owner} must be arrays. Got {type(x).__name__}, {type(y).__name__}.")
-    if len(x) != len(y):
-        raise ValueError(f"The 'y' parameter of {owner} must have one row per row of 'x' ({len(x)}). Got {len(y)} instead.")
-    batch_size = check_int(batch_size, "batch_size", owner, low=1)
-    check_bool(shuffle, "shuffle", owner)
-    check_bool(drop_last, "drop_last", owner)
     n = len(x)
-    order = check_rng(rng, owner).permutation(n) if shuffle else np.arange(n)
+    order = np.random.default_rng(rng).permutation(n) if shuffle else np.arange(n)
+    x, y = x[order], y[order]  # one gather per epoch; the batches are slices of it
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
-        idx = order[start:start + batch_size]
-        yield x[idx], y[idx]
+        yield x[start:start + batch_size], y[start:start + batch_size]
 
 
-def _accuracy(output, target):
-    # fit calls this once per mini-batch on arrays it has checked already
+@validate_params({"output": Array(np.ndarray, ndim=2), "target": Labels(np.ndarray)}, accuracy_rule)
+def accuracy(output, target):
+    """Fraction of rows whose largest output is the integer label in ``target``."""
     return float(np.mean(output.argmax(axis=1) == target))
 
 
-def _is_array(a):
-    return isinstance(a, np.ndarray)
+def _loss(loss_fn, out, y):
+    """The loss of ``out`` as a float; NaN when ``out`` is not finite (the weights blew up)."""
+    try:
+        return float(loss_fn.forward(out, y))
+    except ValueError:
+        if np.isfinite(out).all():
+            raise
+        return math.nan  # tipslib's losses refuse NaN and inf outputs: here they mean divergence
 
 
-def accuracy(output, target):
-    """Fraction of rows whose largest output is the integer label in ``target``."""
-    check_arrays((("output", output), ("target", target)), "an ndarray", _is_array, "accuracy")
-    check_accuracy_args(output, target, np.issubdtype(target.dtype, np.integer))
-    return _accuracy(output, target)
-
-
-def _evaluate(model, loss_fn, x, y, metric, batch_size):
+def _evaluate(model, loss_fn, x, y, metric, batch_size=1024):
     model.eval()
     with np.errstate(over="ignore", invalid="ignore"):
         out = np.concatenate([model.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
-    # The last update of an epoch can blow the weights up: report a NaN validation loss
-    # (the next training step then stops the run) instead of the loss refusing NaN input.
-    loss = math.nan if not np.isfinite(out).all() else float(loss_fn.forward(out, y))
+        # The last update of an epoch can blow the weights up: a NaN validation loss
+        # (the next training step then stops the run), not an error.
+        loss = _loss(loss_fn, out, y)
     return loss, (metric(out, y) if metric else None)
 
 
+@validate_params(FIT, one_row_each("x_train", "y_train"), fit_data_rule, model=MODEL, loss_fn=LOSS,
+                 optimizer=OPTIMIZER, x_train=ARRAY, y_train=ARRAY, x_val=Optional(ARRAY), y_val=Optional(ARRAY),
+                 rng=RNG, penalty=PENALTY)
 def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32,
         x_val=None, y_val=None, rng=None, shuffle=True, drop_last=False,
         transform=None, penalty=None, callbacks=(), metric="auto", progress=True):
@@ -113,7 +116,7 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
         A weight penalty: ``penalty(model.params)`` gives its value and
         ``penalty.grad(model.params)`` a dict of gradients for the arrays it
         penalises, added to ``model.grads`` before the update.
-    callbacks : sequence
+    callbacks : list
         Objects with any of ``on_train_begin(model)``,
         ``on_epoch_end(epoch, logs, model) -> bool`` (``True`` stops training;
         ``logs`` holds ``train_loss``, ``train_acc``, ``val_loss``, ``val_acc``)
@@ -129,31 +132,22 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
     tipslib.training.torch_impl.fit : the same loop for an ``nn.Module`` and a ``torch.optim.Optimizer``
         (torch itself has no ``fit``; this is the loop people write by hand).
     """
-    callbacks = list(callbacks)
-    check_arrays((("x_train", x_train), ("y_train", y_train), ("x_val", x_val), ("y_val", y_val)), "an ndarray",
-                 _is_array, "fit")
-    check_fit_args(len(x_train), len(y_train), epochs, batch_size, drop_last, shuffle, callbacks)
-    check_fit_options(x_train, x_val, y_val, transform, penalty, metric, penalty_needs_grad=True)
+    rng = np.random.default_rng(rng)
     if metric == "auto":
-        metric = _accuracy if np.issubdtype(np.asarray(y_train).dtype, np.integer) else None
-    rng = check_rng(rng, "fit")
-    history = History()
-    call_callbacks(callbacks, "on_train_begin", model)
-    bar = tqdm(range(1, epochs + 1), desc="epochs", disable=not progress, leave=False)
-    for epoch in bar:
+        metric = accuracy.__wrapped__ if is_integer_dtype(y_train.dtype) else None
+    validate = None if x_val is None else (lambda: _evaluate(model, loss_fn, x_val, y_val, metric))
+    log = EpochLog(model, epochs, callbacks, progress, validate, measures_accuracy=metric is not None)
+    for _ in log.epochs():  # callbacks, progress bar, validation, early stopping
         model.train()
-        total, seen, correct = 0.0, 0, 0.0
-        for xb, yb in minibatches(x_train, y_train, batch_size, shuffle=shuffle, rng=rng, drop_last=drop_last):
+        for xb, yb in minibatches.__wrapped__(x_train, y_train, batch_size, shuffle=shuffle, rng=rng,
+                                              drop_last=drop_last):
             if transform is not None:
                 xb = transform(xb)
-            # Overflow is how divergence shows; we test for it below instead of warning per op.
+            # Overflow is how divergence shows; log.diverged tests the loss instead of a warning per op.
             with np.errstate(over="ignore", invalid="ignore"):
-                out = model.forward(xb)                  # step 1: forward and loss
-                # NaN or inf outputs are divergence too, but the losses refuse them: catch them first.
-                loss = math.nan if not np.isfinite(out).all() else float(loss_fn.forward(out, yb))
-            if not math.isfinite(loss):
-                history.step_loss.append(loss)
-                history.diverged = True
+                out = model.forward(xb)                 # step 1: forward and loss
+                loss = _loss(loss_fn, out, yb)
+            if log.diverged(loss):                      # NaN or inf: the run stops, with a warning
                 break
             model.backward(loss_fn.backward())          # step 2: backpropagate
             grads = model.grads
@@ -161,25 +155,103 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
                 for name, g in penalty.grad(model.params).items():
                     grads[name] = grads[name] + g
             optimizer.step(grads)                       # step 3: update the weights
-            history.step_loss.append(loss)
-            total += loss * len(xb)
-            seen += len(xb)
-            if metric:
-                correct += metric(out, yb) * len(xb)
-        if history.diverged:
-            warn_diverged(history.step_loss[-1], epoch)
-            break
-        logs = {"train_loss": total / seen, "train_acc": correct / seen if metric else None,
-                "val_loss": None, "val_acc": None}
-        if x_val is not None:
-            logs["val_loss"], logs["val_acc"] = _evaluate(model, loss_fn, x_val, y_val, metric, 1024)
-        history.epoch.append(epoch)
-        for k, v in logs.items():
-            getattr(history, k).append(v)
-        bar.set_postfix({k: f"{v:.3f}" for k, v in logs.items() if v is not None})
-        if call_callbacks(callbacks, "on_epoch_end", epoch, logs, model):
-            history.stopped_early = True
-            break
-    call_callbacks(callbacks, "on_train_end", model)
+            log.step(loss, len(xb), metric(out, yb) if metric else None)
     model.train()
-    return history
+    return log.history
+
+
+# --- overfitting a small batch -------------------------------------------------------------
+#
+# A model that is wired correctly and large enough drives the training loss on
+# a handful of examples to almost zero. If it cannot, something is wrong before
+# any tuning matters: a backward with a bug, a learning rate far off, or an
+# architecture without the capacity to fit even these few points.
+
+
+def _optimizer_for(model, optimizer):
+    """An optimizer instance on ``model.params``, from an instance or a factory."""
+    from ..optim.numpy_impl import Optimizer
+
+    optimizer = check_optimizer(optimizer, lambda o: isinstance(o, Optimizer), lambda make: make(model.params),
+                                "a tipslib NumPy optimizer", "model.params")
+    held = {id(p) for p in optimizer.params}
+    check_holds([k for k, p in model.params.items() if id(p) not in held], "model.params")
+    return optimizer
+
+
+@validate_params(OVERFIT, one_row_each("x", "y"), model=MODEL, loss_fn=LOSS, x=ARRAY, y=ARRAY)
+def overfit_small_batch(model, loss_fn, optimizer, x, y, *, n_examples=16, max_steps=500,
+                        threshold=0.01, progress=True):
+    r"""Train ``model`` on its first few examples until the loss is (almost) zero, or give up.
+
+    Full-batch gradient descent on ``x[:n_examples]``: the same batch every
+    step, so the curve is smooth and the only question is whether the model
+    can fit it.
+
+    .. math::
+
+        \text{pass} \iff \min_{t \le T} L(\theta_t;\ x_{1:n}, y_{1:n}) \le \text{threshold}
+
+    A fail comes with a diagnosis read from the curve (see :func:`diagnose`):
+    diverged or rising (sign error, learning rate too large), steady but slow
+    (learning rate too small), flat above the threshold (too little capacity);
+    the gradients of the first step tell a model too deep to train (the first
+    weight matrix's gradient far smaller than the last one's: vanishing).
+
+    Parameters
+    ----------
+    model : tipslib NumPy layer
+        Trained in place, in training mode: turn off dropout and weight
+        penalties for this test, they fight the very overfitting it looks for.
+    loss_fn : tipslib NumPy loss object
+    optimizer : tipslib NumPy optimizer on ``model.params``, or a factory
+        ``lambda params: Adam(params, lr=1e-2)`` called on ``model.params``.
+    x, y : arrays with one row per example
+    n_examples : int, default 16
+        Rows taken from the start of ``x`` and ``y``.
+    max_steps : int, default 500
+        Updates before giving up.
+    threshold : float, default 0.01
+        Loss that counts as fitted.
+    progress : bool, default True
+        Show a tqdm bar over the steps.
+
+    Returns
+    -------
+    OverfitResult
+
+    See Also
+    --------
+    tipslib.training.torch_impl.overfit_small_batch : the twin for ``nn.Module``\ s.
+    """
+    optimizer = _optimizer_for(model, optimizer)
+    n = min(n_examples, len(x))
+    xb, yb = x[:n], y[:n]
+    classify = is_integer_dtype(yb.dtype)
+
+    model.train()
+    losses, steps, diverged, acc, ratio = [], None, False, None, None
+    for t in progress_bar(range(max_steps + 1), progress, "overfit"):
+        # Overflow is how divergence shows; the curve reports it instead of a warning per op.
+        with np.errstate(over="ignore", invalid="ignore"):
+            out = model.forward(xb)
+            loss = _loss(loss_fn, out, yb)
+        losses.append(loss)
+        if classify:
+            acc = accuracy.__wrapped__(out, yb)
+        if not math.isfinite(loss):
+            diverged = True
+            break
+        if loss <= threshold:
+            steps = t
+            break
+        if t == max_steps:
+            break
+        model.backward(loss_fn.backward())
+        if t == 0:      # how much of the last layer's gradient reaches the first one
+            ratio = gradient_ratio(np.linalg.norm(g) for k, g in model.grads.items() if model.params[k].ndim >= 2)
+        optimizer.step(model.grads)
+    verdict, symptom, diagnosis = diagnose(losses, threshold, steps, diverged, ratio)
+    return OverfitResult(verdict=verdict, steps=steps, final_loss=losses[-1], losses=losses,
+                         threshold=threshold, diagnosis=diagnosis, accuracy=acc, n_examples=n,
+                         symptom=symptom, gradient_ratio=ratio)
