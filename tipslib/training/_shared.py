@@ -208,9 +208,9 @@ class EpochLog:
     reports each mini-batch with :meth:`diverged` and :meth:`step`.
     """
 
-    def __init__(self, model, epochs, callbacks, progress, validate=None, measures_accuracy=False):
+    def __init__(self, model, epochs, callbacks, progress, validate=None, has_metric=False):
         self.model, self.n_epochs, self.callbacks, self.progress = model, epochs, callbacks, progress
-        self.validate, self.measures_accuracy = validate, measures_accuracy
+        self.validate, self.has_metric = validate, has_metric
         self.history = History()
 
     def epochs(self):
@@ -224,7 +224,7 @@ class EpochLog:
                 _warn_diverged(history.step_loss[-1], epoch)
                 break
             logs = {"train_loss": self.total / self.seen,
-                    "train_acc": self.correct / self.seen if self.measures_accuracy else None,
+                    "train_acc": self.correct / self.seen if self.has_metric else None,
                     "val_loss": None, "val_acc": None}
             if self.validate is not None:
                 logs["val_loss"], logs["val_acc"] = self.validate()

@@ -94,7 +94,7 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
     if x_val is not None:
         x_val, y_val = x_val.to(device), y_val.to(device)
         validate = lambda: _evaluate(model, loss_fn, x_val, y_val, metric)  # noqa: E731
-    log = EpochLog(model, epochs, callbacks, progress, validate, measures_accuracy=metric is not None)
+    log = EpochLog(model, epochs, callbacks, progress, validate, has_metric=metric is not None)
     for _ in log.epochs():  # callbacks, progress bar, validation, early stopping
         model.train()
         for xb, yb in minibatches.__wrapped__(x_train, y_train, batch_size, shuffle=shuffle, generator=generator,
