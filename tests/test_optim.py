@@ -153,7 +153,8 @@ def test_torch_twin_matches_torch_builtin(name, kwargs, device):
         assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-FOREACH = [(n, kw) for n, kw in CASES if n in ("Adam", "AdamW")]
+# The torch twins with a group-at-once path (torch._foreach_*): every option of each.
+FOREACH = [(n, kw) for n, kw in CASES if n in ("SGD", "Momentum", "Adam", "AdamW")]
 
 
 @pytest.mark.parametrize("name,kwargs", FOREACH, ids=[f"{n}-{'-'.join(map(str, kw)) or 'defaults'}" for n, kw in FOREACH])
@@ -162,12 +163,41 @@ def test_foreach_path_matches_per_tensor_path(name, kwargs, device):
         opt = getattr(tho, name)(ps, **kwargs)
         opt.param_groups[0]["foreach"] = False
         return opt
-    a, _ = run_torch(lambda ps: getattr(tho, name)(ps, **kwargs), device=device)
+    a, opt = run_torch(lambda ps: getattr(tho, name)(ps, **kwargs), device=device)
     b, _ = run_torch(per_tensor, device=device)
-    c, _ = run_torch(lambda ps: _builtin(name, ps, kwargs, foreach=True), device=device)
+    c, ref_opt = run_torch(lambda ps: _builtin(name, ps, kwargs, foreach=True), device=device)
+    moved = max((x.detach().cpu().numpy() - s).__abs__().max() for x, s in zip(a, _start()))
+    assert moved > 1e-2, "the parameters barely moved: the test would not see a wrong update"
     for x, y, z in zip(a, b, c):
         assert_close(x, y, rtol=1e-10, atol=1e-12)
         assert_close(x, z, rtol=1e-10, atol=1e-12)
+    if name == "SGD":  # the buffers the foreach path keeps are torch's, tensor for tensor
+        for p, q in zip(a, c):
+            assert set(opt.state[p]) == set(ref_opt.state[q])
+            if "momentum_buffer" in ref_opt.state[q]:
+                assert_close(opt.state[p]["momentum_buffer"], ref_opt.state[q]["momentum_buffer"],
+                             rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["SGD", "Momentum"])
+def test_foreach_path_is_the_one_taken(name, monkeypatch):
+    """A uniform group goes through the _foreach kernels, a mixed one tensor by tensor."""
+    import importlib
+
+    module = importlib.import_module(f"tipslib.optim._torch.{name.lower()}")
+    calls = []
+    foreach = getattr(module, f"_{name.lower()}_foreach")
+    monkeypatch.setattr(module, f"_{name.lower()}_foreach", lambda *a, **k: calls.append(1) or foreach(*a, **k))
+    kwargs = {"lr": 0.1, "momentum": 0.9}
+    run_torch(lambda ps: getattr(tho, name)(ps, **kwargs), steps=3)
+    assert len(calls) == 3
+    mixed = [torch.zeros(3, dtype=torch.float32, requires_grad=True), torch.zeros(2, dtype=torch.float64,
+                                                                                 requires_grad=True)]
+    opt = getattr(tho, name)(mixed, **kwargs)
+    for p in mixed:
+        p.grad = torch.ones_like(p)
+    opt.step()
+    assert len(calls) == 3
 
 
 # the last case of each optimizer: every option on, so every state entry is exercised
@@ -345,6 +375,29 @@ def test_bad_input_table_is_big_enough():
     assert len(BAD) >= 15
 
 
+@pytest.mark.parametrize("name", ["SGD", "Momentum"])
+def test_sgd_mixed_dtypes_fall_back_to_per_tensor_path(name):
+    start = [np.linspace(-1, 1, 6).reshape(2, 3), np.linspace(0, 2, 4)]
+    kwargs = {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.1, "maximize": True}
+    if name == "SGD":
+        kwargs["nesterov"] = True
+
+    def tensors():
+        return [torch.tensor(start[0], dtype=torch.float32, requires_grad=True),
+                torch.tensor(start[1], dtype=torch.float64, requires_grad=True)]
+
+    ours, ref = tensors(), tensors()
+    opt_a = getattr(tho, name)(ours, **kwargs)
+    opt_b = _builtin(name, ref, kwargs, foreach=False)
+    for k in range(30):
+        for ps, opt in ((ours, opt_a), (ref, opt_b)):
+            for i, p in enumerate(ps):
+                p.grad = _grad(p.detach(), k, i)
+            opt.step()
+    assert_close(ours[0], ref[0], rtol=1e-6, atol=1e-7)
+    assert_close(ours[1], ref[1])
+
+
 def test_mixed_dtypes_fall_back_to_per_tensor_path():
     """A group mixing float32 and float64 cannot use _foreach kernels; the per-tensor path must take over."""
     start = [np.linspace(-1, 1, 6).reshape(2, 3), np.linspace(0, 2, 4)]
@@ -421,3 +474,91 @@ def test_numpy_load_state_dict_checks_shapes():
     other = npo.Adam([np.zeros(3)])
     with pytest.raises(ValueError, match="'state_dict'.*\\(3,\\)"):
         other.load_state_dict(opt.state_dict())
+
+
+# ------------------------------------------------------- checks at the door only
+
+OPTIMIZERS = ["SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"]
+
+
+@pytest.mark.parametrize("twin", ["numpy", "torch"])
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_step_does_not_recheck_hyperparameters(name, twin, monkeypatch):
+    """The constructor checks the hyperparameters once; ``step`` calls the bare step function."""
+    import tipslib._checks as checks
+
+    kwargs = dict(ROUND_TRIP)[name]
+    if twin == "numpy":
+        params = [a.copy() for a in _start()]
+        opt = getattr(npo, name)(params, **kwargs)
+    else:
+        params = [torch.tensor(a, requires_grad=True) for a in _start()]
+        opt = getattr(tho, name)(params, **kwargs)
+
+    def refuse(*args, **kw):
+        raise AssertionError("a hyperparameter was checked again inside step()")
+
+    for check in ("check_real", "check_int", "check_bool", "check_choice"):
+        monkeypatch.setattr(checks, check, refuse)
+    for k in range(3):
+        if twin == "numpy":
+            opt.step([_grad(p, k, i) for i, p in enumerate(params)])
+        else:
+            for i, p in enumerate(params):
+                p.grad = _grad(p.detach(), k, i)
+            opt.step()
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_numpy_step_still_refuses_bad_grads_before_any_update(name):
+    """Bare step functions inside, but the grads are checked first: nothing moves on a bad call."""
+    params = _np_params()
+    opt = getattr(npo, name)(params)
+    before = [p.copy() for p in params]
+    for grads, exc in (([np.ones((2, 2)), np.ones(4)], ValueError),
+                       ([np.ones((2, 2)), np.ones(3, dtype=int)], TypeError),
+                       ([np.ones((2, 2)), [1.0, 1.0, 1.0]], TypeError)):
+        with pytest.raises(exc, match="'grads' parameter of " + name):
+            opt.step(grads)
+    assert all(np.array_equal(a, b) for a, b in zip(params, before))
+    assert all(not s for s in opt.state)
+
+
+@pytest.mark.parametrize("name,group,word", [
+    ("SGD", {"lr": -1.0}, "'lr'"),
+    ("SGD", {"nesterov": True, "momentum": 0.0}, "'nesterov'"),
+    ("SGD", {"momentum": 0.9, "dampening": float("inf")}, "'dampening'"),
+    ("Momentum", {"momentum": 1.0}, "'momentum'"),
+    ("Adam", {"betas": (0.9, 1.0)}, "'betas'"),
+    ("AdamW", {"eps": 0.0}, "'eps'"),
+    ("RMSprop", {"centered": "yes"}, "'centered'"),
+    ("Adagrad", {"initial_accumulator_value": -1.0}, "'initial_accumulator_value'"),
+    ("Adadelta", {"rho": 1.5}, "'rho'"),
+])
+def test_torch_twin_checks_every_param_group(name, group, word):
+    """Per-group hyperparameters are checked in the constructor's groups and in add_param_group;
+    a refused group leaves the optimizer as it was."""
+    def bad_group():
+        return {"params": [torch.zeros(2, requires_grad=True)], **group}
+
+    with pytest.raises((ValueError, TypeError), match=word + " parameter of " + name):
+        getattr(tho, name)([{"params": [torch.zeros(3, requires_grad=True)]}, bad_group()])
+    opt = getattr(tho, name)([torch.zeros(3, requires_grad=True)])
+    with pytest.raises((ValueError, TypeError), match=word + " parameter of " + name):
+        opt.add_param_group(bad_group())
+    assert len(opt.param_groups) == 1
+
+
+def test_step_functions_keep_their_formula_readable():
+    """``show_source`` shows the decorator and the math: no check calls left in the body."""
+    import inspect
+
+    for module in (npo, tho):
+        for name in ("sgd_step", "momentum_step", "adam_step", "adamw_step", "rmsprop_step", "adagrad_step",
+                     "adadelta_step"):
+            fn = getattr(module, name)
+            source = inspect.getsource(fn)
+            assert source.lstrip().startswith("@validate_params("), (module.__name__, name)
+            assert "check_" not in source and "raise" not in source, (module.__name__, name)
+            assert "math:" in fn.__doc__, (module.__name__, name)  # the formula, as .. math:: or :math:
+            assert fn.__wrapped__.__name__ == name

@@ -1,174 +1,271 @@
-"""Backend-free parts of the optimizers, shared by both twins.
+"""Backend-free parts of the optimizers and schedules, shared by both twins.
 
-The hyperparameter constraints of every optimizer are declared here once, and
-the plateau scheduler's rules act on plain Python floats; neither twin imports
-the other, both import this module.
+- The hyperparameter constraints of every optimizer, declared once: one dict
+  per optimizer plus the rules that tie several arguments together. Both twins'
+  ``*_step`` functions and constructors use them through ``validate_params``;
+  the torch twins also check every param group with :func:`check_group`.
+- The learning-rate schedules: constructor constraints, the learning rate of
+  each epoch and ReduceLROnPlateau's rule, all on plain floats. A twin's
+  scheduler only says how to find its optimizer's learning rates
+  (``_check_optimizer``, ``_start_lrs``, ``_lrs``, ``_set_lrs``).
+
+Neither twin imports the other; both import this module, which imports
+neither NumPy nor torch.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 
-from .._checks import check_bool, check_choice, check_int, check_lr, check_real
+from .._checks import (BOOL, LR, NONNEG, POSITIVE, UNIT, Int, OneOf, Real, check_real,
+                       validate_params)
 
-__all__ = ["check_lr", "check_betas", "check_step", "check_sgd", "check_momentum", "check_adam",
-           "check_adam_step", "check_rmsprop", "check_rmsprop_step", "check_adagrad", "check_adadelta",
-           "check_plateau", "read_metric", "is_better", "GROUP_CHECKS"]
-
-
-def _nonneg(value, name, owner):
-    return check_real(value, name, owner, low=0)
-
-
-def _positive(value, name, owner):
-    return check_real(value, name, owner, low=0, low_open=True)
+__all__ = [
+    "BETAS", "STEP", "SGD_HYPER", "MOMENTUM_HYPER", "ADAM_HYPER", "RMSPROP_HYPER", "ADAGRAD_HYPER",
+    "ADAGRAD_INIT", "ADADELTA_HYPER", "nesterov_needs_momentum", "amsgrad_needs_max_exp_avg_sq",
+    "centered_needs_grad_avg", "momentum_needs_momentum_buffer", "check_group",
+    "Schedule", "StepRule", "ExponentialRule", "CosineAnnealingRule", "LinearRule", "PlateauRule",
+]
 
 
-def _unit(value, name, owner, closed_high=False):
-    return check_real(value, name, owner, low=0, high=1, high_open=not closed_high)
+# --- hyperparameter constraints ------------------------------------------------------------
 
 
-def check_betas(betas, owner):
-    """A pair ``(beta1, beta2)`` of floats in [0, 1)."""
-    want = f"The 'betas' parameter of {owner} must be a pair of floats in the range [0, 1)"
-    if isinstance(betas, (str, bytes)) or not hasattr(betas, "__len__") or len(betas) != 2:
-        raise TypeError(f"{want}. Got {betas!r} instead.")
-    for b in betas:
+def _betas(value, name, owner):
+    want = f"The '{name}' parameter of {owner} must be a pair of floats in the range [0, 1)"
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+        raise TypeError(f"{want}. Got {value!r} instead.")
+    for b in value:
         if isinstance(b, bool) or not isinstance(b, numbers.Real):
-            raise TypeError(f"{want}. Got {tuple(betas)!r} instead.")
+            raise TypeError(f"{want}. Got {tuple(value)!r} instead.")
         if not 0 <= b < 1:  # NaN fails this too
-            raise ValueError(f"{want}. Got {tuple(betas)!r} instead.")
-    return float(betas[0]), float(betas[1])
+            raise ValueError(f"{want}. Got {tuple(value)!r} instead.")
+    return value
 
 
-def check_step(step, owner):
-    """The 1-based number of the update a ``*_step`` function performs."""
-    return check_int(step, "step", owner, low=1)
+#: Adam's ``(beta1, beta2)``: a pair of floats in [0, 1) (a general pair check would fit in ``_checks``).
+BETAS = _betas
+#: The 1-based number of the update a ``*_step`` function performs.
+STEP = Int(low=1)
+# dampening scales the new gradient by (1 - dampening): above 1 it would climb the loss.
+# rho = 1 freezes Adadelta's averages, which is still well defined (torch allows it too).
+_UNIT_CLOSED = Real(low=0, high=1)
+
+SGD_HYPER = {"lr": LR, "momentum": NONNEG, "dampening": _UNIT_CLOSED, "weight_decay": NONNEG,
+             "nesterov": BOOL, "maximize": BOOL}
+MOMENTUM_HYPER = {"lr": LR, "momentum": UNIT, "weight_decay": NONNEG, "maximize": BOOL}
+ADAM_HYPER = {"lr": LR, "betas": BETAS, "eps": POSITIVE, "weight_decay": NONNEG, "amsgrad": BOOL,
+              "maximize": BOOL}
+RMSPROP_HYPER = {"lr": LR, "alpha": UNIT, "eps": POSITIVE, "weight_decay": NONNEG, "momentum": NONNEG,
+                 "centered": BOOL, "maximize": BOOL}
+ADAGRAD_HYPER = {"lr": LR, "lr_decay": NONNEG, "weight_decay": NONNEG, "eps": POSITIVE, "maximize": BOOL}
+#: The constructor's too: the value the sum of squared gradients starts from.
+ADAGRAD_INIT = {**ADAGRAD_HYPER, "initial_accumulator_value": NONNEG}
+ADADELTA_HYPER = {"lr": LR, "rho": _UNIT_CLOSED, "eps": POSITIVE, "weight_decay": NONNEG, "maximize": BOOL}
 
 
-def _needs_state(value, name, owner, kind, when):
-    if value is None:
-        raise ValueError(f"The '{name}' parameter of {owner} must be {kind} when {when}. Got None instead.")
-
-
-def check_sgd(lr, momentum, dampening, weight_decay, nesterov, maximize, owner):
-    check_lr(lr, owner)
-    _nonneg(momentum, "momentum", owner)
-    # dampening scales the new gradient by (1 - dampening): above 1 it would climb the loss.
-    _unit(dampening, "dampening", owner, closed_high=True)
-    _nonneg(weight_decay, "weight_decay", owner)
-    check_bool(nesterov, "nesterov", owner)
-    check_bool(maximize, "maximize", owner)
-    if nesterov and (momentum <= 0 or dampening != 0):
+def nesterov_needs_momentum(args, owner):
+    """Nesterov's look-ahead is defined for a momentum buffer that is not damped."""
+    if args["nesterov"] and (args["momentum"] <= 0 or args["dampening"] != 0):
         raise ValueError(f"The 'nesterov' parameter of {owner} needs momentum > 0 and dampening = 0. "
-                         f"Got momentum={momentum!r}, dampening={dampening!r} instead.")
+                         f"Got momentum={args['momentum']!r}, dampening={args['dampening']!r} instead.")
 
 
-def check_momentum(lr, momentum, weight_decay, maximize, owner):
-    check_lr(lr, owner)
-    _unit(momentum, "momentum", owner)
-    _nonneg(weight_decay, "weight_decay", owner)
-    check_bool(maximize, "maximize", owner)
+def _state_needed(name, when, applies):
+    def rule(args, owner):
+        if args[name] is None and applies(args):
+            raise ValueError(f"The '{name}' parameter of {owner} must be a state array (zeros at the start) "
+                             f"when {when}. Got None instead.")
+
+    rule.__name__ = rule.__qualname__ = f"{when} needs {name}"
+    return rule
 
 
-def check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner):
-    check_lr(lr, owner)
-    beta1, beta2 = check_betas(betas, owner)
-    _positive(eps, "eps", owner)
-    _nonneg(weight_decay, "weight_decay", owner)
-    check_bool(amsgrad, "amsgrad", owner)
-    check_bool(maximize, "maximize", owner)
-    return beta1, beta2
+amsgrad_needs_max_exp_avg_sq = _state_needed("max_exp_avg_sq", "amsgrad=True", lambda a: a["amsgrad"])
+centered_needs_grad_avg = _state_needed("grad_avg", "centered=True", lambda a: a["centered"])
+momentum_needs_momentum_buffer = _state_needed("momentum_buffer", "momentum > 0", lambda a: a["momentum"] > 0)
 
 
-def check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step, owner, kind):
-    """:func:`check_adam` plus the step number and the state ``amsgrad`` needs; ``kind`` is
-    "an array" or "a tensor", what the twin's state arrays are."""
-    beta1, beta2 = check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner)
-    step = check_step(step, owner)
-    if amsgrad:
-        _needs_state(max_exp_avg_sq, "max_exp_avg_sq", owner, kind, "amsgrad=True")
-    return beta1, beta2, step
+def check_group(group, constraints, rules, owner):
+    """Check one param group's hyperparameters (a dict with every key, defaults filled in)."""
+    for name, constraint in constraints.items():
+        constraint(group[name], name, owner)
+    for rule in rules:
+        rule(group, owner)
 
 
-def check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, owner):
-    check_lr(lr, owner)
-    _unit(alpha, "alpha", owner)
-    _positive(eps, "eps", owner)
-    _nonneg(weight_decay, "weight_decay", owner)
-    _nonneg(momentum, "momentum", owner)
-    check_bool(centered, "centered", owner)
-    check_bool(maximize, "maximize", owner)
+# --- learning-rate schedules ---------------------------------------------------------------
 
 
-def check_rmsprop_step(lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_avg, momentum_buffer,
-                       kind):
-    owner = "rmsprop_step"
-    check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, owner)
-    if centered:
-        _needs_state(grad_avg, "grad_avg", owner, kind, "centered=True")
-    if momentum > 0:
-        _needs_state(momentum_buffer, "momentum_buffer", owner, kind, "momentum > 0")
+class _Scheduler:
+    """What every schedule has: the last rates set, and a state dict of its plain attributes.
+
+    A twin's subclass supplies ``_check_optimizer(optimizer)``, ``_start_lrs()``
+    (the base rates), ``_lrs()`` and ``_set_lrs(lrs)``.
+    """
+
+    def get_last_lr(self) -> list[float]:
+        """The learning rates the last ``step`` set, one per param group (one in the NumPy twin)."""
+        return list(self._last_lr)
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in vars(self).items() if k != "optimizer"}
+
+    def load_state_dict(self, state_dict) -> None:
+        vars(self).update(state_dict)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.state_dict().items())})"
 
 
-def check_adagrad(lr, lr_decay, weight_decay, eps, maximize, owner):
-    check_lr(lr, owner)
-    _nonneg(lr_decay, "lr_decay", owner)
-    _nonneg(weight_decay, "weight_decay", owner)
-    _positive(eps, "eps", owner)
-    check_bool(maximize, "maximize", owner)
+class Schedule(_Scheduler):
+    """``lr = formula(base_lr, epoch)`` for every learning rate of the optimizer; epoch 0 on construction.
+
+    The rule classes below supply ``__init__`` (with its constraints) and ``formula``.
+    """
+
+    def _attach(self, optimizer) -> None:
+        self._check_optimizer(optimizer)
+        self.optimizer = optimizer
+        self.base_lrs = self._start_lrs()
+        self.last_epoch = 0
+        self._apply()
+
+    def formula(self, base_lr: float, epoch: int) -> float:
+        raise NotImplementedError
+
+    def _apply(self) -> None:
+        self._set_lrs([self.formula(base_lr, self.last_epoch) for base_lr in self.base_lrs])
+        self._last_lr = self._lrs()
+
+    def step(self) -> None:
+        """Move to the next epoch and set the optimizer's learning rate(s) for it."""
+        self.last_epoch += 1
+        self._apply()
 
 
-def check_initial_accumulator(value, owner):
-    return _nonneg(value, "initial_accumulator_value", owner)
+class StepRule(Schedule):
+    r""":math:`\eta_e = \eta_0\, \gamma^{\lfloor e / s \rfloor}`."""
+
+    @validate_params(step_size=Int(low=1), gamma=POSITIVE)
+    def __init__(self, optimizer, step_size, gamma=0.1):
+        self.step_size, self.gamma = int(step_size), float(gamma)
+        self._attach(optimizer)
+
+    def formula(self, base_lr, epoch):
+        return base_lr * self.gamma ** (epoch // self.step_size)
 
 
-def check_adadelta(lr, rho, eps, weight_decay, maximize, owner):
-    check_lr(lr, owner)
-    _unit(rho, "rho", owner, closed_high=True)
-    _positive(eps, "eps", owner)
-    _nonneg(weight_decay, "weight_decay", owner)
-    check_bool(maximize, "maximize", owner)
+class ExponentialRule(Schedule):
+    r""":math:`\eta_e = \eta_0\, \gamma^{e}`."""
+
+    @validate_params(gamma=POSITIVE)
+    def __init__(self, optimizer, gamma):
+        self.gamma = float(gamma)
+        self._attach(optimizer)
+
+    def formula(self, base_lr, epoch):
+        return base_lr * self.gamma ** epoch
 
 
-# Which check guards the hyperparameters of one param group, by optimizer; the torch
-# twins run it on every group they are given (constructor and add_param_group alike).
-GROUP_CHECKS = {
-    "SGD": lambda g, o: check_sgd(g["lr"], g["momentum"], g["dampening"], g["weight_decay"], g["nesterov"],
-                                  g["maximize"], o),
-    "Momentum": lambda g, o: check_momentum(g["lr"], g["momentum"], g["weight_decay"], g["maximize"], o),
-    "Adam": lambda g, o: check_adam(g["lr"], g["betas"], g["eps"], g["weight_decay"], g["amsgrad"],
-                                    g["maximize"], o),
-    "RMSprop": lambda g, o: check_rmsprop(g["lr"], g["alpha"], g["eps"], g["weight_decay"], g["momentum"],
-                                          g["centered"], g["maximize"], o),
-    "Adagrad": lambda g, o: (check_adagrad(g["lr"], g["lr_decay"], g["weight_decay"], g["eps"], g["maximize"], o),
-                             check_initial_accumulator(g["initial_accumulator_value"], o)),
-    "Adadelta": lambda g, o: check_adadelta(g["lr"], g["rho"], g["eps"], g["weight_decay"], g["maximize"], o),
-}
-GROUP_CHECKS["AdamW"] = GROUP_CHECKS["Adam"]
+class CosineAnnealingRule(Schedule):
+    r""":math:`\eta_e = \eta_{\min} + \tfrac12 (\eta_0 - \eta_{\min})\,(1 + \cos(\pi e / T_{\max}))`."""
+
+    @validate_params(T_max=Int(low=1), eta_min=NONNEG)
+    def __init__(self, optimizer, T_max, eta_min=0.0):
+        self.T_max, self.eta_min = int(T_max), float(eta_min)
+        self._attach(optimizer)
+
+    def formula(self, base_lr, epoch):
+        return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
 
 
-def check_plateau(mode, factor, patience, threshold, threshold_mode, cooldown, eps, owner):
-    check_choice(mode, "mode", owner, ("min", "max"))
-    check_real(factor, "factor", owner, low=0, high=1, high_open=True)
-    check_int(patience, "patience", owner, low=0)
-    check_real(threshold, "threshold", owner, low=0)
-    check_choice(threshold_mode, "threshold_mode", owner, ("rel", "abs"))
-    check_int(cooldown, "cooldown", owner, low=0)
-    check_real(eps, "eps", owner, low=0)
+class LinearRule(Schedule):
+    r""":math:`\eta_e = \eta_0 \left(f_s + (f_e - f_s)\,\min(e, T)/T\right)`."""
+
+    @validate_params(start_factor=Real(low=0, high=1, low_open=True), end_factor=Real(low=0, high=1),
+                     total_iters=Int(low=1))
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5):
+        self.start_factor, self.end_factor = float(start_factor), float(end_factor)
+        self.total_iters = int(total_iters)
+        self._attach(optimizer)
+
+    def formula(self, base_lr, epoch):
+        progress = min(epoch, self.total_iters) / self.total_iters
+        return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
 
 
-def read_metric(metrics, owner):
-    """The monitored value as a float (a 0-d array or tensor is fine)."""
-    try:
-        return float(metrics)
-    except (TypeError, ValueError):
-        raise TypeError(f"The 'metrics' parameter of {owner}.step must be a real number. "
-                        f"Got {metrics!r} instead.") from None
+PLATEAU = {"mode": OneOf("min", "max"), "factor": UNIT, "patience": Int(low=0), "threshold": NONNEG,
+           "threshold_mode": OneOf("rel", "abs"), "cooldown": Int(low=0), "eps": NONNEG}
 
 
-def is_better(a, best, mode, threshold, threshold_mode):
-    """``a`` beats ``best`` by more than ``threshold`` (relative or absolute)."""
-    if mode == "min":
-        return a < (best * (1 - threshold) if threshold_mode == "rel" else best - threshold)
-    return a > (best * (1 + threshold) if threshold_mode == "rel" else best + threshold)
+class PlateauRule(_Scheduler):
+    r"""ReduceLROnPlateau's rule on plain floats (no ``formula``: it follows a metric, not the epoch).
+
+    The metric improves when it beats the best so far by more than ``threshold``
+    (``'rel'``: :math:`m < b(1 - \tau)` in ``'min'`` mode; ``'abs'``: :math:`m < b - \tau`).
+    After more than ``patience`` epochs without improvement each rate becomes
+    :math:`\max(\eta f, \eta_{\min})` (skipped when that changes it by less than
+    ``eps``) and the next ``cooldown`` epochs are ignored. A NaN metric never improves.
+    """
+
+    @validate_params(PLATEAU)
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4,
+                 threshold_mode="rel", cooldown=0, min_lr=0, eps=1e-8):
+        owner = type(self).__name__
+        self._check_optimizer(optimizer)
+        self.optimizer = optimizer
+        n = len(self._lrs())
+        if isinstance(min_lr, (list, tuple)):
+            if len(min_lr) != n:
+                raise ValueError(f"The 'min_lr' parameter of {owner} must have one value per param group ({n}). "
+                                 f"Got {len(min_lr)} instead.")
+            self.min_lrs = [check_real(m, "min_lr", owner, low=0) for m in min_lr]
+        else:
+            self.min_lrs = [check_real(min_lr, "min_lr", owner, low=0)] * n
+        self.mode, self.threshold_mode = mode, threshold_mode
+        self.factor, self.threshold, self.eps = float(factor), float(threshold), float(eps)
+        self.patience, self.cooldown = int(patience), int(cooldown)
+        self.last_epoch = 0
+        self.best = math.inf if mode == "min" else -math.inf
+        self.num_bad_epochs = 0
+        self.cooldown_counter = 0
+        self._last_lr = self._lrs()
+
+    @property
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def is_better(self, metric: float) -> bool:
+        """``metric`` beats the best so far by more than ``threshold`` (relative or absolute)."""
+        best, tau = self.best, self.threshold
+        if self.mode == "min":
+            return metric < (best * (1 - tau) if self.threshold_mode == "rel" else best - tau)
+        return metric > (best * (1 + tau) if self.threshold_mode == "rel" else best + tau)
+
+    def step(self, metrics) -> None:
+        """Record this epoch's metric (a number, or a 0-d array or tensor) and lower the rates if it has stalled."""
+        try:
+            current = float(metrics)
+        except (TypeError, ValueError):
+            raise TypeError(f"The 'metrics' parameter of {type(self).__name__}.step must be a real number. "
+                            f"Got {metrics!r} instead.") from None
+        self.last_epoch += 1
+        if self.is_better(current):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0      # epochs right after a cut do not count against the new rate
+        if self.num_bad_epochs > self.patience:
+            lrs = []
+            for old, min_lr in zip(self._lrs(), self.min_lrs):
+                new = max(old * self.factor, min_lr)
+                lrs.append(new if old - new > self.eps else old)
+            self._set_lrs(lrs)
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = self._lrs()

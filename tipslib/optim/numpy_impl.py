@@ -5,15 +5,22 @@ updating one array in place) and a class on top (``SGD(params, lr=...)`` with
 ``step(grads)``). The torch twin is :mod:`tipslib.optim.torch_impl`.
 """
 
-from ._numpy.base import *  # noqa: F401,F403
-from ._numpy.sgd import *  # noqa: F401,F403
-from ._numpy.momentum import *  # noqa: F401,F403
-from ._numpy.adam import *  # noqa: F401,F403
-from ._numpy.rmsprop import *  # noqa: F401,F403
-from ._numpy.adagrad import *  # noqa: F401,F403
-from ._numpy.adadelta import *  # noqa: F401,F403
-from ._numpy.lr_scheduler import *  # noqa: F401,F403
-from ._numpy import adadelta, adagrad, adam, lr_scheduler, base, momentum, rmsprop, sgd
+from ._numpy.adadelta import Adadelta, adadelta_step
+from ._numpy.adagrad import Adagrad, adagrad_step
+from ._numpy.adam import Adam, AdamW, adam_step, adamw_step
+from ._numpy.base import Optimizer
+from ._numpy.lr_scheduler import CosineAnnealingLR, ExponentialLR, LinearLR, ReduceLROnPlateau, StepLR
+from ._numpy.momentum import Momentum, momentum_step
+from ._numpy.rmsprop import RMSprop, rmsprop_step
+from ._numpy.sgd import SGD, sgd_step
 
-__all__ = [*base.__all__, *sgd.__all__, *momentum.__all__, *adam.__all__, *rmsprop.__all__, *adagrad.__all__, *adadelta.__all__, *lr_scheduler.__all__]
-del adadelta, adagrad, adam, lr_scheduler, base, momentum, rmsprop, sgd
+__all__ = [
+    "Optimizer",
+    "sgd_step", "SGD",
+    "momentum_step", "Momentum",
+    "adam_step", "adamw_step", "Adam", "AdamW",
+    "rmsprop_step", "RMSprop",
+    "adagrad_step", "Adagrad",
+    "adadelta_step", "Adadelta",
+    "StepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR", "ReduceLROnPlateau",
+]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._shared import check_adadelta
+from ..._checks import validate_params
+from .._shared import ADADELTA_HYPER
 from .base import Optimizer
 
 __all__ = ["adadelta_step", "Adadelta"]
 
 
-
-
+@validate_params(ADADELTA_HYPER)
 def adadelta_step(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
                   maximize=False):
     r"""One Adadelta update of ``param``, ``square_avg`` and ``acc_delta``, in place.
@@ -42,7 +42,6 @@ def adadelta_step(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e
     --------
     torch.optim.Adadelta : the same algorithm and defaults.
     """
-    check_adadelta(lr, rho, eps, weight_decay, maximize, "adadelta_step")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g + weight_decay * param
@@ -65,22 +64,20 @@ class Adadelta(Optimizer):
     torch.optim.Adadelta : same hyperparameters and defaults.
     """
 
+    @validate_params(ADADELTA_HYPER)
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
         super().__init__(params)
-        check_adadelta(lr, rho, eps, weight_decay, maximize, "Adadelta")
         self.lr = float(lr)
         self.rho = float(rho)
         self.eps = float(eps)
         self.weight_decay = float(weight_decay)
         self.maximize = bool(maximize)
 
-    def step(self, grads) -> None:
-        """Update every parameter in place from ``grads`` (a dict or list matching ``params``)."""
-        for p, g, state in zip(self.params, self._match(grads), self.state):
-            if not state:
-                state["step"] = 0
-                state["square_avg"] = np.zeros_like(p)
-                state["acc_delta"] = np.zeros_like(p)
-            state["step"] += 1
-            adadelta_step(p, g, state["square_avg"], state["acc_delta"], lr=self.lr, rho=self.rho,
-                          eps=self.eps, weight_decay=self.weight_decay, maximize=self.maximize)
+    def _init_state(self, p, state):
+        state["step"] = 0
+        state["square_avg"] = np.zeros_like(p)
+        state["acc_delta"] = np.zeros_like(p)
+
+    def _update(self, p, g, state):
+        adadelta_step.__wrapped__(p, g, state["square_avg"], state["acc_delta"], lr=self.lr, rho=self.rho,
+                                  eps=self.eps, weight_decay=self.weight_decay, maximize=self.maximize)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._shared import check_adagrad, check_initial_accumulator, check_step
+from ..._checks import validate_params
+from .._shared import ADAGRAD_HYPER, ADAGRAD_INIT, STEP
 from .base import Optimizer
 
 __all__ = ["adagrad_step", "Adagrad"]
 
 
-
-
+@validate_params(ADAGRAD_HYPER, step=STEP)
 def adagrad_step(param, grad, state_sum, step, *, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
                  maximize=False):
     r"""One Adagrad update of ``param`` and ``state_sum``, in place.
@@ -42,9 +42,6 @@ def adagrad_step(param, grad, state_sum, step, *, lr, lr_decay=0.0, weight_decay
     --------
     torch.optim.Adagrad : the same algorithm and defaults (no sparse gradients here).
     """
-    owner = "adagrad_step"
-    check_adagrad(lr, lr_decay, weight_decay, eps, maximize, owner)
-    step = check_step(step, owner)
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g + weight_decay * param
@@ -63,11 +60,10 @@ class Adagrad(Optimizer):
     torch.optim.Adagrad : same hyperparameters and defaults.
     """
 
+    @validate_params(ADAGRAD_INIT)
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, *, maximize=False):
         super().__init__(params)
-        check_adagrad(lr, lr_decay, weight_decay, eps, maximize, "Adagrad")
-        check_initial_accumulator(initial_accumulator_value, "Adagrad")
         self.lr = float(lr)
         self.lr_decay = float(lr_decay)
         self.weight_decay = float(weight_decay)
@@ -75,12 +71,10 @@ class Adagrad(Optimizer):
         self.eps = float(eps)
         self.maximize = bool(maximize)
 
-    def step(self, grads) -> None:
-        """Update every parameter in place from ``grads`` (a dict or list matching ``params``)."""
-        for p, g, state in zip(self.params, self._match(grads), self.state):
-            if not state:
-                state["step"] = 0
-                state["sum"] = np.full_like(p, self.initial_accumulator_value)
-            state["step"] += 1
-            adagrad_step(p, g, state["sum"], state["step"], lr=self.lr, lr_decay=self.lr_decay,
-                         weight_decay=self.weight_decay, eps=self.eps, maximize=self.maximize)
+    def _init_state(self, p, state):
+        state["step"] = 0
+        state["sum"] = np.full_like(p, self.initial_accumulator_value)
+
+    def _update(self, p, g, state):
+        adagrad_step.__wrapped__(p, g, state["sum"], state["step"], lr=self.lr, lr_decay=self.lr_decay,
+                                 weight_decay=self.weight_decay, eps=self.eps, maximize=self.maximize)

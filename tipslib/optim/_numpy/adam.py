@@ -6,16 +6,14 @@ import math
 
 import numpy as np
 
-from .._shared import check_adam, check_adam_step
+from ..._checks import validate_params
+from .._shared import ADAM_HYPER, STEP, amsgrad_needs_max_exp_avg_sq
 from .base import Optimizer
 
 __all__ = ["adam_step", "adamw_step", "Adam", "AdamW"]
 
 
-
-
-
-
+@validate_params(ADAM_HYPER, amsgrad_needs_max_exp_avg_sq, step=STEP)
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
               eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False):
     r"""One Adam update of ``param``, in place (``exp_avg``, ``exp_avg_sq`` too).
@@ -58,39 +56,30 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, bet
         updates ``m`` with ``lerp_``, equal up to rounding.
     adamw_step : decoupled weight decay.
     """
-    beta1, beta2, step = check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step,
-                                         "adam_step", "an array")
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g + weight_decay * param                # L2 penalty folded into the gradient
-
-    # One scratch array serves every intermediate: big models are memory-bound,
-    # and each temporary NumPy would otherwise allocate costs a full pass.
-    buf = np.empty_like(exp_avg)
-    np.multiply(g, 1 - beta1, out=buf)
-    exp_avg *= beta1
-    exp_avg += buf                                  # m = beta1 m + (1 - beta1) g
-    np.multiply(g, g, out=buf)
-    buf *= 1 - beta2
-    exp_avg_sq *= beta2
-    exp_avg_sq += buf                               # v = beta2 v + (1 - beta2) g^2
-
-    v = exp_avg_sq
-    if amsgrad:
-        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-        v = max_exp_avg_sq
-
+    beta1, beta2 = betas
     bias_correction1 = 1 - beta1 ** step
     bias_correction2 = 1 - beta2 ** step
-    # torch divides sqrt(v) by sqrt(bc2) *before* adding eps: eps is not bias-corrected.
-    np.sqrt(v, out=buf)
-    buf /= math.sqrt(bias_correction2)
-    buf += eps                                      # denom = sqrt(v_hat) + eps
-    np.divide(exp_avg, buf, out=buf)
-    buf *= -lr / bias_correction1
-    param += buf                                    # theta -= lr m_hat / denom
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * param
+    exp_avg *= beta1
+    exp_avg += (1 - beta1) * g
+    exp_avg_sq *= beta2
+    exp_avg_sq += (1 - beta2) * g * g
+    if amsgrad:
+        np.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+    v = max_exp_avg_sq if amsgrad else exp_avg_sq
+    # denom and then the update live in one array, changed in place: on a big model a
+    # second temporary costs NumPy a fresh (page-faulting) allocation for every array.
+    denom = np.sqrt(v)
+    denom /= math.sqrt(bias_correction2)
+    denom += eps
+    update = np.divide(exp_avg, denom, out=denom)
+    update *= lr / bias_correction1
+    param -= update
 
 
+@validate_params(ADAM_HYPER, amsgrad_needs_max_exp_avg_sq, step=STEP)
 def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
                eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
     r"""One AdamW update: :func:`adam_step` with the weight decay taken out of the gradient.
@@ -108,10 +97,9 @@ def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, be
     --------
     torch.optim.AdamW : the same algorithm and defaults.
     """
-    check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step, "adamw_step", "an array")
-    param *= 1 - lr * weight_decay                  # shrink the weights; the gradient stays clean
-    adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
-              weight_decay=0.0, amsgrad=amsgrad, maximize=maximize)
+    param *= 1 - lr * weight_decay
+    adam_step.__wrapped__(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
+                          weight_decay=0.0, amsgrad=amsgrad, maximize=maximize)
 
 
 class Adam(Optimizer):
@@ -131,32 +119,30 @@ class Adam(Optimizer):
         ``fused``, ``capturable``, ``differentiable`` have no NumPy meaning).
     """
 
-    _step_fn = staticmethod(adam_step)
+    _step_fn = staticmethod(adam_step.__wrapped__)
 
+    @validate_params(ADAM_HYPER)
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, maximize=False):
         super().__init__(params)
-        owner = type(self).__name__
-        self.betas = check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, owner)
         self.lr = float(lr)
+        self.betas = (float(betas[0]), float(betas[1]))
         self.eps = float(eps)
         self.weight_decay = float(weight_decay)
         self.amsgrad = bool(amsgrad)
         self.maximize = bool(maximize)
 
-    def step(self, grads) -> None:
-        """Update every parameter in place from ``grads`` (a dict or list matching ``params``)."""
-        for p, g, state in zip(self.params, self._match(grads), self.state):
-            if not state:
-                state["step"] = 0
-                state["exp_avg"] = np.zeros_like(p)
-                state["exp_avg_sq"] = np.zeros_like(p)
-                if self.amsgrad:
-                    state["max_exp_avg_sq"] = np.zeros_like(p)
-            state["step"] += 1
-            self._step_fn(p, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
-                          state["step"], lr=self.lr, betas=self.betas, eps=self.eps,
-                          weight_decay=self.weight_decay, amsgrad=self.amsgrad, maximize=self.maximize)
+    def _init_state(self, p, state):
+        state["step"] = 0
+        state["exp_avg"] = np.zeros_like(p)
+        state["exp_avg_sq"] = np.zeros_like(p)
+        if self.amsgrad:
+            state["max_exp_avg_sq"] = np.zeros_like(p)
+
+    def _update(self, p, g, state):
+        self._step_fn(p, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"), state["step"],
+                      lr=self.lr, betas=self.betas, eps=self.eps, weight_decay=self.weight_decay,
+                      amsgrad=self.amsgrad, maximize=self.maximize)
 
 
 class AdamW(Adam):
@@ -167,8 +153,9 @@ class AdamW(Adam):
     torch.optim.AdamW : same hyperparameters and defaults (``weight_decay=1e-2``).
     """
 
-    _step_fn = staticmethod(adamw_step)
+    _step_fn = staticmethod(adamw_step.__wrapped__)
 
+    @validate_params(ADAM_HYPER)
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, maximize=False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)

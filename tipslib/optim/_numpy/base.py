@@ -1,4 +1,4 @@
-"""What every NumPy optimizer shares: holding the arrays and matching their gradients."""
+"""What every NumPy optimizer shares: holding the arrays, matching their gradients, the ``step`` loop."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ class Optimizer:
 
     Hyperparameters are plain attributes (``opt.lr``), never mixed into ``state``:
     a schedule changes ``opt.lr`` between steps.
+
+    A subclass checks its hyperparameters once, in ``__init__``, and says how to
+    start an array's state (``_init_state``) and how to update one array
+    (``_update``, which calls the bare ``*_step`` function); ``step`` does the rest.
     """
 
     def __init__(self, params) -> None:
@@ -83,6 +87,9 @@ class Optimizer:
         for i, (p, g) in enumerate(zip(self.params, grads)):
             if not isinstance(g, np.ndarray):
                 raise TypeError(f"The 'grads' parameter of {owner} must hold ndarrays. Got {type(g).__name__} at position {i} instead.")
+            if g.dtype.kind != "f":
+                raise TypeError(f"The 'grads' parameter of {owner} must hold floating-point ndarrays. "
+                                f"Got dtype {g.dtype} at position {i} instead.")
             if g.shape != p.shape:
                 raise ValueError(
                     f"The 'grads' parameter of {owner} must match the shape of each parameter: "
@@ -91,6 +98,22 @@ class Optimizer:
         return grads
 
     def step(self, grads) -> None:
+        """Update every parameter in place from ``grads`` (a dict or list matching ``params``).
+
+        The hyperparameters were checked by the constructor; only ``grads`` is checked here.
+        """
+        for p, g, state in zip(self.params, self._match(grads), self.state):
+            if not state:
+                self._init_state(p, state)
+            if "step" in state:  # the optimizers that count their updates (torch's "step" key)
+                state["step"] += 1
+            self._update(p, g, state)
+
+    def _init_state(self, p, state) -> None:
+        """Fill the empty ``state`` of array ``p`` before its first update (nothing by default)."""
+
+    def _update(self, p, g, state) -> None:
+        """Update ``p`` in place from its gradient ``g``: the subclass's bare ``*_step`` call."""
         raise NotImplementedError
 
     def _hyper(self) -> dict:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._shared import check_momentum
+from ..._checks import validate_params
+from .._shared import MOMENTUM_HYPER
 from .base import Optimizer
 
 __all__ = ["momentum_step", "Momentum"]
 
 
-
-
+@validate_params(MOMENTUM_HYPER)
 def momentum_step(param, grad, velocity, *, lr, momentum=0.9, weight_decay=0.0, maximize=False):
     r"""One momentum update of ``param`` and ``velocity``, both in place.
 
@@ -41,7 +41,6 @@ def momentum_step(param, grad, velocity, *, lr, momentum=0.9, weight_decay=0.0, 
         follows the same path, because torch's buffer (first value ``g``, then
         :math:`\beta b + g`) is exactly :math:`v / (1 - \beta)`.
     """
-    check_momentum(lr, momentum, weight_decay, maximize, "momentum_step")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g + weight_decay * param
@@ -61,18 +60,17 @@ class Momentum(Optimizer):
     torch.optim.SGD : ``SGD(lr=lr * (1 - momentum), momentum=momentum)`` is the same optimizer.
     """
 
+    @validate_params(MOMENTUM_HYPER)
     def __init__(self, params, lr=1e-3, momentum=0.9, weight_decay=0.0, *, maximize=False):
         super().__init__(params)
-        check_momentum(lr, momentum, weight_decay, maximize, "Momentum")
         self.lr = float(lr)
         self.momentum = float(momentum)
         self.weight_decay = float(weight_decay)
         self.maximize = bool(maximize)
 
-    def step(self, grads) -> None:
-        """Update every parameter in place from ``grads`` (a dict or list matching ``params``)."""
-        for p, g, state in zip(self.params, self._match(grads), self.state):
-            if not state:
-                state["velocity"] = np.zeros_like(p)
-            momentum_step(p, g, state["velocity"], lr=self.lr, momentum=self.momentum,
-                          weight_decay=self.weight_decay, maximize=self.maximize)
+    def _init_state(self, p, state):
+        state["velocity"] = np.zeros_like(p)
+
+    def _update(self, p, g, state):
+        momentum_step.__wrapped__(p, g, state["velocity"], lr=self.lr, momentum=self.momentum,
+                                  weight_decay=self.weight_decay, maximize=self.maximize)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._shared import check_rmsprop, check_rmsprop_step
+from ..._checks import validate_params
+from .._shared import RMSPROP_HYPER, centered_needs_grad_avg, momentum_needs_momentum_buffer
 from .base import Optimizer
 
 __all__ = ["rmsprop_step", "RMSprop"]
 
 
-
-
-
-
+@validate_params(RMSPROP_HYPER, centered_needs_grad_avg, momentum_needs_momentum_buffer)
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha=0.99, eps=1e-8,
                  weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
     r"""One RMSprop update of ``param`` and its state arrays, in place.
@@ -54,7 +52,6 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alph
     torch.optim.RMSprop : the same algorithm and defaults (torch also accepts
         ``eps=0`` and ``alpha >= 1``, which divide by zero or never update ``s``).
     """
-    check_rmsprop_step(lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_avg, momentum_buffer, "an array")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g + weight_decay * param
@@ -85,10 +82,10 @@ class RMSprop(Optimizer):
     torch.optim.RMSprop : same hyperparameters and defaults.
     """
 
+    @validate_params(RMSPROP_HYPER)
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, *, maximize=False):
         super().__init__(params)
-        check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, "RMSprop")
         self.lr = float(lr)
         self.alpha = float(alpha)
         self.eps = float(eps)
@@ -97,17 +94,15 @@ class RMSprop(Optimizer):
         self.centered = bool(centered)
         self.maximize = bool(maximize)
 
-    def step(self, grads) -> None:
-        """Update every parameter in place from ``grads`` (a dict or list matching ``params``)."""
-        for p, g, state in zip(self.params, self._match(grads), self.state):
-            if not state:
-                state["step"] = 0
-                state["square_avg"] = np.zeros_like(p)
-                if self.momentum > 0:
-                    state["momentum_buffer"] = np.zeros_like(p)
-                if self.centered:
-                    state["grad_avg"] = np.zeros_like(p)
-            state["step"] += 1
-            rmsprop_step(p, g, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"),
-                         lr=self.lr, alpha=self.alpha, eps=self.eps, weight_decay=self.weight_decay,
-                         momentum=self.momentum, centered=self.centered, maximize=self.maximize)
+    def _init_state(self, p, state):
+        state["step"] = 0
+        state["square_avg"] = np.zeros_like(p)
+        if self.momentum > 0:
+            state["momentum_buffer"] = np.zeros_like(p)
+        if self.centered:
+            state["grad_avg"] = np.zeros_like(p)
+
+    def _update(self, p, g, state):
+        rmsprop_step.__wrapped__(p, g, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"),
+                                 lr=self.lr, alpha=self.alpha, eps=self.eps, weight_decay=self.weight_decay,
+                                 momentum=self.momentum, centered=self.centered, maximize=self.maximize)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._shared import check_sgd
+from ..._checks import validate_params
+from .._shared import SGD_HYPER, nesterov_needs_momentum
 from .base import Optimizer
 
 __all__ = ["sgd_step", "SGD"]
 
 
-
-
+@validate_params(SGD_HYPER, nesterov_needs_momentum)
 def sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
              weight_decay=0.0, nesterov=False, maximize=False):
     r"""One SGD update of ``param`` in place; returns the new momentum buffer.
@@ -43,7 +43,6 @@ def sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
     --------
     torch.optim.SGD : the same algorithm, option for option.
     """
-    check_sgd(lr, momentum, dampening, weight_decay, nesterov, maximize, "sgd_step")
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g + weight_decay * param
@@ -72,10 +71,10 @@ class SGD(Optimizer):
     torch.optim.SGD : same hyperparameters and defaults.
     """
 
+    @validate_params(SGD_HYPER, nesterov_needs_momentum)
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, *, maximize=False):
         super().__init__(params)
-        check_sgd(lr, momentum, dampening, weight_decay, nesterov, maximize, "SGD")
         self.lr = float(lr)
         self.momentum = float(momentum)
         self.dampening = float(dampening)
@@ -83,13 +82,9 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.maximize = bool(maximize)
 
-    def step(self, grads) -> None:
-        """Update every parameter in place from ``grads`` (a dict or list matching ``params``)."""
-        for p, g, state in zip(self.params, self._match(grads), self.state):
-            buf = sgd_step(
-                p, g, state.get("momentum_buffer"), lr=self.lr, momentum=self.momentum,
-                dampening=self.dampening, weight_decay=self.weight_decay,
-                nesterov=self.nesterov, maximize=self.maximize,
-            )
-            if buf is not None:  # plain SGD keeps no state, as in torch
-                state["momentum_buffer"] = buf
+    def _update(self, p, g, state):
+        buf = sgd_step.__wrapped__(p, g, state.get("momentum_buffer"), lr=self.lr, momentum=self.momentum,
+                                   dampening=self.dampening, weight_decay=self.weight_decay,
+                                   nesterov=self.nesterov, maximize=self.maximize)
+        if buf is not None:  # plain SGD keeps no state, as in torch
+            state["momentum_buffer"] = buf

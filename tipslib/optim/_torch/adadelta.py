@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import torch
 
-from .._shared import check_adadelta
+from ..._checks import validate_params
+from .._shared import ADADELTA_HYPER
 from .base import TwinOptimizer
 
 __all__ = ["adadelta_step", "Adadelta"]
 
 
+@validate_params(ADADELTA_HYPER)
 def adadelta_step(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
                   maximize=False):
-    """Twin of the NumPy ``adadelta_step``: updates ``param`` and both averages in place."""
-    check_adadelta(lr, rho, eps, weight_decay, maximize, "adadelta_step")
+    r"""Twin of the NumPy ``adadelta_step``: updates ``param`` and both averages in place.
+
+    .. math::
+
+        g = \pm\nabla_\theta L + \lambda\,\theta, \quad
+        v \leftarrow \rho\, v + (1 - \rho)\, g^2, \quad
+        \Delta = \frac{\sqrt{u + \epsilon}}{\sqrt{v + \epsilon}}\, g, \quad
+        u \leftarrow \rho\, u + (1 - \rho)\, \Delta^2, \quad
+        \theta \leftarrow \theta - \eta\, \Delta
+    """
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g.add(param, alpha=weight_decay)
@@ -27,8 +37,10 @@ class Adadelta(TwinOptimizer):
     """Twin of the NumPy ``Adadelta`` as a ``torch.optim.Optimizer``.
     Difference: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an int."""
 
+    _constraints = ADADELTA_HYPER
+
+    @validate_params(ADADELTA_HYPER)
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
-        check_adadelta(lr, rho, eps, weight_decay, maximize, "Adadelta")
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
 
     def _init_state(self, p, state, group):
@@ -40,5 +52,6 @@ class Adadelta(TwinOptimizer):
         for p in params:
             state = self.state[p]
             state["step"] = int(state["step"]) + 1  # int() also takes the tensor torch.optim saves
-            adadelta_step(p, p.grad, state["square_avg"], state["acc_delta"], lr=group["lr"], rho=group["rho"],
-                          eps=group["eps"], weight_decay=group["weight_decay"], maximize=group["maximize"])
+            adadelta_step.__wrapped__(p, p.grad, state["square_avg"], state["acc_delta"], lr=group["lr"],
+                                      rho=group["rho"], eps=group["eps"], weight_decay=group["weight_decay"],
+                                      maximize=group["maximize"])

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 import torch
 
-from .._shared import check_adagrad, check_initial_accumulator, check_step
+from ..._checks import validate_params
+from .._shared import ADAGRAD_HYPER, ADAGRAD_INIT, STEP
 from .base import TwinOptimizer
 
 __all__ = ["adagrad_step", "Adagrad"]
 
 
+@validate_params(ADAGRAD_HYPER, step=STEP)
 def adagrad_step(param, grad, state_sum, step, *, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
                  maximize=False):
-    """Twin of the NumPy ``adagrad_step``: updates ``param`` and ``state_sum`` in place."""
-    owner = "adagrad_step"
-    check_adagrad(lr, lr_decay, weight_decay, eps, maximize, owner)
-    step = check_step(step, owner)
+    r"""Twin of the NumPy ``adagrad_step``: updates ``param`` and ``state_sum`` in place.
+
+    .. math::
+
+        g_t = \pm\nabla_\theta L + \lambda\,\theta, \quad
+        \tilde\eta_t = \eta / (1 + (t - 1)\,\delta), \quad
+        S_t = S_{t-1} + g_t^2, \quad
+        \theta_t = \theta_{t-1} - \tilde\eta_t\, g_t / (\sqrt{S_t} + \epsilon)
+    """
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g.add(param, alpha=weight_decay)
@@ -29,10 +36,11 @@ class Adagrad(TwinOptimizer):
     Differences: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an
     int; sparse gradients are refused."""
 
+    _constraints = ADAGRAD_INIT
+
+    @validate_params(ADAGRAD_INIT)
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, *, maximize=False):
-        check_adagrad(lr, lr_decay, weight_decay, eps, maximize, "Adagrad")
-        check_initial_accumulator(initial_accumulator_value, "Adagrad")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
                                       maximize=maximize))
@@ -45,5 +53,6 @@ class Adagrad(TwinOptimizer):
         for p in params:
             state = self.state[p]
             state["step"] = int(state["step"]) + 1  # int() also takes the tensor torch.optim saves
-            adagrad_step(p, p.grad, state["sum"], state["step"], lr=group["lr"], lr_decay=group["lr_decay"],
-                         weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
+            adagrad_step.__wrapped__(p, p.grad, state["sum"], state["step"], lr=group["lr"],
+                                     lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
+                                     eps=group["eps"], maximize=group["maximize"])

@@ -6,41 +6,53 @@ import math
 
 import torch
 
-from ..._checks import check_bool
-from .._shared import check_adam, check_adam_step
+from ..._checks import BOOL, Optional, validate_params
+from .._shared import ADAM_HYPER, STEP, amsgrad_needs_max_exp_avg_sq
 from .base import TwinOptimizer
 
 __all__ = ["adam_step", "adamw_step", "Adam", "AdamW"]
 
 
-
-
+@validate_params(ADAM_HYPER, amsgrad_needs_max_exp_avg_sq, step=STEP)
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
               eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False):
-    """Twin of the NumPy ``adam_step``: updates ``param``, ``exp_avg``, ``exp_avg_sq`` in place."""
-    beta1, beta2, step = check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step,
-                                         "adam_step", "a tensor")
+    r"""Twin of the NumPy ``adam_step``: updates ``param``, ``exp_avg``, ``exp_avg_sq`` in place.
+
+    .. math::
+
+        g_t = \pm\nabla_\theta L + \lambda\,\theta, \quad
+        m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \quad
+        v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2 \ (\text{amsgrad: } \max(\hat v_{t-1}, v_t)), \\
+        \theta_t = \theta_{t-1} - \frac{\eta}{1 - \beta_1^t}\,
+                   \frac{m_t}{\sqrt{v_t}/\sqrt{1 - \beta_2^t} + \epsilon}
+
+    ``lerp_`` writes :math:`m + (1 - \beta_1)(g - m)`, torch's form of the same :math:`m_t`.
+    """
+    beta1, beta2 = betas
     g = -grad if maximize else grad
     if weight_decay != 0:
-        g = g.add(param, alpha=weight_decay)        # L2 penalty folded into the gradient
-    exp_avg.lerp_(g, 1 - beta1)                     # m + (1-b1)(g - m) = b1 m + (1-b1) g
+        g = g.add(param, alpha=weight_decay)
+    exp_avg.lerp_(g, 1 - beta1)
     exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-    v = exp_avg_sq
     if amsgrad:
         torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
-        v = max_exp_avg_sq
-    step_size = lr / (1 - beta1 ** step)
+    v = max_exp_avg_sq if amsgrad else exp_avg_sq
     denom = (v.sqrt() / math.sqrt(1 - beta2 ** step)).add_(eps)
-    param.addcdiv_(exp_avg, denom, value=-step_size)
+    param.addcdiv_(exp_avg, denom, value=-lr / (1 - beta1 ** step))
 
 
+@validate_params(ADAM_HYPER, amsgrad_needs_max_exp_avg_sq, step=STEP)
 def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
                eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
-    """Twin of the NumPy ``adamw_step`` (decoupled weight decay)."""
-    check_adam_step(lr, betas, eps, weight_decay, amsgrad, maximize, max_exp_avg_sq, step, "adamw_step", "a tensor")
-    param.mul_(1 - lr * weight_decay)               # shrink the weights; the gradient stays clean
-    adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
-              weight_decay=0.0, amsgrad=amsgrad, maximize=maximize)
+    r"""Twin of the NumPy ``adamw_step``: decoupled weight decay, then Adam's update.
+
+    .. math:: \theta \leftarrow \theta\,(1 - \eta\,\lambda)
+
+    then :func:`adam_step` with ``weight_decay=0``.
+    """
+    param.mul_(1 - lr * weight_decay)
+    adam_step.__wrapped__(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, lr=lr, betas=betas, eps=eps,
+                          weight_decay=0.0, amsgrad=amsgrad, maximize=maximize)
 
 
 def _adam_foreach(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, *, lr, betas, eps,
@@ -74,7 +86,7 @@ def _adam_foreach(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, 
 
 def adam_fused_math(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, bias1, bias2_sqrt, *, beta1: float,
                     beta2: float, eps: float, weight_decay: float, amsgrad: bool, maximize: bool, decoupled: bool):
-    """:func:`adam_step`'s lines for one tensor, written for ``torch.compile`` to fuse into one kernel.
+    r""":func:`adam_step`'s lines for one tensor, written for ``torch.compile`` to fuse into one kernel.
 
     What changes from step to step (``lr``, ``bias1`` = :math:`1-\beta_1^t`,
     ``bias2_sqrt`` = :math:`\sqrt{1-\beta_2^t}`) comes in as 0-d tensors, so a
@@ -149,12 +161,11 @@ class Adam(TwinOptimizer):
     """
 
     _decoupled = False
+    _constraints = ADAM_HYPER
 
+    @validate_params(ADAM_HYPER, fused=Optional(BOOL))
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, maximize=False, fused=None):
-        check_adam(lr, betas, eps, weight_decay, amsgrad, maximize, type(self).__name__)
-        if fused is not None:
-            check_bool(fused, "fused", type(self).__name__)
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, foreach=True, fused=bool(fused))
         super().__init__(params, defaults)
@@ -181,7 +192,7 @@ class Adam(TwinOptimizer):
                           [s["max_exp_avg_sq"] for s in states] if group["amsgrad"] else None,
                           [s["step"] for s in states], decoupled=self._decoupled, **hyper)
             return
-        step_fn = adamw_step if self._decoupled else adam_step
+        step_fn = (adamw_step if self._decoupled else adam_step).__wrapped__
         for p, s in zip(params, states):
             step_fn(p, p.grad, s["exp_avg"], s["exp_avg_sq"], s.get("max_exp_avg_sq"), s["step"], **hyper)
 
@@ -216,6 +227,7 @@ class AdamW(Adam):
 
     _decoupled = True
 
+    @validate_params(ADAM_HYPER, fused=Optional(BOOL))
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, maximize=False, fused=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, fused=fused)

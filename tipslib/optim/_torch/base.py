@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._shared import GROUP_CHECKS
+from .._shared import check_group
 
 __all__ = ["TwinOptimizer"]
 
@@ -24,8 +24,13 @@ class TwinOptimizer(torch.optim.Optimizer):
     (``_update_group``); param groups, ``zero_grad`` and ``state_dict`` are torch's.
 
     Every param group is checked when it arrives (the constructor's and any added
-    later with ``add_param_group``): floating-point tensors, valid hyperparameters.
-    ``step`` then trusts them and does no checking of its own."""
+    later with ``add_param_group``): floating-point tensors, and hyperparameters
+    that meet the subclass's declared ``_constraints`` and ``_rules`` (the ones its
+    constructor is decorated with). ``step`` then trusts them and does no checking
+    of its own, but for sparse gradients."""
+
+    _constraints: dict = {}
+    _rules: tuple = ()
 
     def __init__(self, params, defaults):
         owner = type(self).__name__
@@ -47,9 +52,7 @@ class TwinOptimizer(torch.optim.Optimizer):
         group, owner = self.param_groups[-1], type(self).__name__
         try:
             _check_group_params(group["params"], owner)
-            # a user's subclass of Adam is checked as an Adam
-            check = next(GROUP_CHECKS[c.__name__] for c in type(self).__mro__ if c.__name__ in GROUP_CHECKS)
-            check(group, owner)
+            check_group(group, self._constraints, self._rules, owner)
         except (TypeError, ValueError):
             self.param_groups.pop()  # a refused group must leave the optimizer as it was
             raise

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 import torch
 
-from .._shared import check_rmsprop, check_rmsprop_step
+from ..._checks import validate_params
+from .._shared import RMSPROP_HYPER, centered_needs_grad_avg, momentum_needs_momentum_buffer
 from .base import TwinOptimizer
 
 __all__ = ["rmsprop_step", "RMSprop"]
 
 
-
-
+@validate_params(RMSPROP_HYPER, centered_needs_grad_avg, momentum_needs_momentum_buffer)
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha=0.99, eps=1e-8,
                  weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
-    """Twin of the NumPy ``rmsprop_step``: updates ``param`` and the state tensors in place."""
-    check_rmsprop_step(lr, alpha, eps, weight_decay, momentum, centered, maximize, grad_avg, momentum_buffer, "a tensor")
+    r"""Twin of the NumPy ``rmsprop_step``: updates ``param`` and the state tensors in place.
+
+    .. math::
+
+        g = \pm\nabla_\theta L + \lambda\,\theta, \quad
+        s \leftarrow \alpha\, s + (1 - \alpha)\, g^2, \quad
+        \bar g \leftarrow \alpha\, \bar g + (1 - \alpha)\, g \ \text{(centered)}, \\
+        u = g / (\sqrt{s - \bar g^2} + \epsilon), \quad
+        b \leftarrow \mu\, b + u, \quad \theta \leftarrow \theta - \eta\, b
+        \ (\text{or } \theta - \eta\, u \text{ without momentum})
+    """
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g.add(param, alpha=weight_decay)
@@ -37,9 +46,11 @@ class RMSprop(TwinOptimizer):
     """Twin of the NumPy ``RMSprop`` as a ``torch.optim.Optimizer``.
     Difference: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an int."""
 
+    _constraints = RMSPROP_HYPER
+
+    @validate_params(RMSPROP_HYPER)
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, *, maximize=False):
-        check_rmsprop(lr, alpha, eps, weight_decay, momentum, centered, maximize, "RMSprop")
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize))
 
@@ -55,7 +66,7 @@ class RMSprop(TwinOptimizer):
         for p in params:
             state = self.state[p]
             state["step"] = int(state["step"]) + 1  # int() also takes the tensor torch.optim saves
-            rmsprop_step(p, p.grad, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"),
-                         lr=group["lr"], alpha=group["alpha"], eps=group["eps"],
-                         weight_decay=group["weight_decay"], momentum=group["momentum"],
-                         centered=group["centered"], maximize=group["maximize"])
+            rmsprop_step.__wrapped__(p, p.grad, state["square_avg"], state.get("grad_avg"),
+                                     state.get("momentum_buffer"), lr=group["lr"], alpha=group["alpha"],
+                                     eps=group["eps"], weight_decay=group["weight_decay"], momentum=group["momentum"],
+                                     centered=group["centered"], maximize=group["maximize"])

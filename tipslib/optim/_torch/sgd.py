@@ -1,19 +1,28 @@
-"""SGD, torch twin of ``tipslib.optim._numpy.sgd``."""
+"""SGD, torch twin of the NumPy ``sgd_step`` and ``SGD``."""
 
 from __future__ import annotations
 
 import torch
 
-from .._shared import check_sgd
+from ..._checks import validate_params
+from .._shared import SGD_HYPER, nesterov_needs_momentum
 from .base import TwinOptimizer
 
 __all__ = ["sgd_step", "SGD"]
 
 
+@validate_params(SGD_HYPER, nesterov_needs_momentum)
 def sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
              weight_decay=0.0, nesterov=False, maximize=False):
-    """Twin of the NumPy ``sgd_step``: updates ``param`` in place, returns the buffer."""
-    check_sgd(lr, momentum, dampening, weight_decay, nesterov, maximize, "sgd_step")
+    r"""Twin of the NumPy ``sgd_step``: updates ``param`` in place, returns the momentum buffer.
+
+    .. math::
+
+        g \leftarrow \pm\nabla_\theta L + \lambda\,\theta, \quad
+        b \leftarrow \mu\, b + (1 - \tau)\, g \ (b = g \text{ first}), \quad
+        g \leftarrow g + \mu\, b \ \text{(Nesterov) or } b, \quad
+        \theta \leftarrow \theta - \eta\, g
+    """
     g = -grad if maximize else grad
     if weight_decay != 0:
         g = g.add(param, alpha=weight_decay)
@@ -27,34 +36,60 @@ def sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
     return momentum_buffer
 
 
+def _sgd_foreach(params, grads, momentum_buffers, *, lr, momentum, dampening, weight_decay, nesterov, maximize):
+    """:func:`sgd_step` on a list of tensors at once with ``torch._foreach_*`` kernels; returns the buffers.
+
+    The same lines as :func:`sgd_step`, one kernel launch (or one C++ loop) per
+    line for the whole list instead of one Python call per tensor.
+    """
+    if maximize:
+        grads = torch._foreach_neg(grads)
+    if weight_decay != 0:
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    if momentum != 0:
+        old = [b for b in momentum_buffers if b is not None]
+        if old:
+            torch._foreach_mul_(old, momentum)
+            torch._foreach_add_(old, [g for g, b in zip(grads, momentum_buffers) if b is not None],
+                                alpha=1 - dampening)
+        momentum_buffers = [torch.clone(g).detach() if b is None else b for g, b in zip(grads, momentum_buffers)]
+        grads = torch._foreach_add(grads, momentum_buffers, alpha=momentum) if nesterov else momentum_buffers
+    torch._foreach_add_(params, grads, alpha=-lr)
+    return momentum_buffers
+
+
 class SGD(TwinOptimizer):
     """Twin of the NumPy ``SGD`` as a ``torch.optim.Optimizer``: param groups,
     ``state_dict``/``load_state_dict`` and ``zero_grad`` come from torch.
-    Difference: ``step(closure=None)`` reads ``p.grad`` instead of taking grads."""
+    Difference: ``step(closure=None)`` reads ``p.grad`` instead of taking grads.
 
+    Each param group also has a ``"foreach"`` entry (default True): when its
+    tensors share a device and dtype the whole group is updated with
+    ``torch._foreach_*`` kernels, else tensor by tensor with :func:`sgd_step`.
+    """
+
+    _constraints, _rules = SGD_HYPER, (nesterov_needs_momentum,)
+
+    @validate_params(SGD_HYPER, nesterov_needs_momentum)
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
                  nesterov=False, *, maximize=False):
-        check_sgd(lr, momentum, dampening, weight_decay, nesterov, maximize, "SGD")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                        nesterov=nesterov, maximize=maximize)
+                        nesterov=nesterov, maximize=maximize, foreach=True)
         super().__init__(params, defaults)
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                buf = sgd_step(
-                    p, p.grad, state.get("momentum_buffer"), lr=group["lr"], momentum=group["momentum"],
-                    dampening=group["dampening"], weight_decay=group["weight_decay"],
-                    nesterov=group["nesterov"], maximize=group["maximize"],
-                )
-                if buf is not None:  # plain SGD keeps no state, as in torch
-                    state["momentum_buffer"] = buf
-        return loss
+    def _init_state(self, p, state, group):
+        pass  # the momentum buffer is the first (decayed) gradient, made by the first step
+
+    def _update_group(self, group, params):
+        hyper = dict(lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
+                     weight_decay=group["weight_decay"], nesterov=group["nesterov"], maximize=group["maximize"])
+        states = [self.state[p] for p in params]
+        if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
+            buffers = _sgd_foreach(params, [p.grad for p in params], [s.get("momentum_buffer") for s in states],
+                                   **hyper)
+        else:
+            buffers = [sgd_step.__wrapped__(p, p.grad, s.get("momentum_buffer"), **hyper)
+                       for p, s in zip(params, states)]
+        if group["momentum"] != 0:  # plain SGD keeps no state, as in torch
+            for s, b in zip(states, buffers):
+                s["momentum_buffer"] = b
