@@ -204,3 +204,113 @@ def test_sequential_params_cannot_be_replaced_silently():
     for name in ("params", "grads", "buffers"):
         with pytest.raises(AttributeError):
             setattr(model, name, {})
+
+
+# --- checks at the door: modules check their arrays once, then run the bare math ---------------
+
+
+def _int(backend, *shape):
+    return torch.ones(shape, dtype=torch.long) if backend is T else np.ones(shape, dtype=int)
+
+
+@pytest.mark.parametrize("backend", [L, T], ids=["numpy", "torch"])
+@pytest.mark.parametrize("make,shape", [
+    (lambda B: B.Linear(3, 2), (4, 3)),
+    (lambda B: B.ReLU(), (4, 3)),
+    (lambda B: B.Sigmoid(), (4, 3)),
+    (lambda B: B.Tanh(), (4, 3)),
+    (lambda B: B.Softmax(dim=1), (4, 3)),
+    (lambda B: B.Dropout(0.5), (4, 3)),
+    (lambda B: B.Dropout(0.5).eval(), (4, 3)),
+    (lambda B: B.BatchNorm1d(3), (4, 3)),
+], ids=["Linear", "ReLU", "Sigmoid", "Tanh", "Softmax", "Dropout", "Dropout-eval", "BatchNorm1d"])
+def test_modules_refuse_integer_arrays_in_their_own_name(backend, make, shape):
+    layer = make(backend)
+    call = layer if backend is T else layer.forward
+    with pytest.raises(TypeError, match=rf"^The 'x' parameter of {type(layer).__name__} must be a floating-point"):
+        call(_int(backend, *shape))
+
+
+@pytest.mark.parametrize("backend", [L, T], ids=["numpy", "torch"])
+def test_linear_module_refuses_wrong_features_before_any_work(backend):
+    layer = backend.Linear(3, 2)
+    x = torch.ones(4, 5) if backend is T else np.ones((4, 5))
+    with pytest.raises(ValueError, match=r"The 'x' parameter of Linear must have in_features=3 .* Got shape \(4, 5\)"):
+        layer(x) if backend is T else layer.forward(x)
+
+
+@pytest.mark.parametrize("backend", [L, T], ids=["numpy", "torch"])
+def test_batchnorm_refuses_a_bad_batch_before_counting_it(backend):
+    layer = backend.BatchNorm1d(3, momentum=None)
+    x = torch.ones(1, 3) if backend is T else np.ones((1, 3))
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        layer(x) if backend is T else layer.forward(x)
+    count = layer.num_batches_tracked if backend is T else layer.buffers["num_batches_tracked"]
+    assert int(count) == 0  # nothing changed: the batch was refused at the door
+
+
+@pytest.mark.parametrize("make,shape", [
+    (lambda: L.Linear(3, 2), (4, 3)),
+    (lambda: L.ReLU(), (4, 3)),
+    (lambda: L.Softmax(), (4, 3)),
+    (lambda: L.Dropout(0.5), (4, 3)),
+    (lambda: L.BatchNorm1d(3), (4, 3)),
+], ids=["Linear", "ReLU", "Softmax", "Dropout", "BatchNorm1d"])
+def test_numpy_module_backward_checks_dout_in_its_own_name(make, shape, rng):
+    layer = make()
+    out = layer.forward(rng.normal(size=shape))
+    name = type(layer).__name__
+    with pytest.raises(ValueError, match=rf"^The 'dout' parameter of {name} must have the shape of the forward output"):
+        layer.backward(np.ones((out.shape[0] + 1, *out.shape[1:])))
+    with pytest.raises(TypeError, match=rf"^The 'dout' parameter of {name} must be a floating-point"):
+        layer.backward(np.ones(out.shape, dtype=int))
+
+
+@pytest.mark.parametrize("backend", [L, T], ids=["numpy", "torch"])
+def test_batchnorm_module_checks_its_input_once(backend, monkeypatch):
+    """The module checks ``x`` at its door and runs the bare batchnorm_forward: no second check."""
+    import tipslib._checks as checks
+    import tipslib.layers._shared as shared
+
+    seen = []
+    original = checks.check_float_array
+
+    def counting(x, name, *args, **kwargs):
+        seen.append(name)
+        return original(x, name, *args, **kwargs)
+
+    monkeypatch.setattr(checks, "check_float_array", counting)
+    monkeypatch.setattr(shared, "check_float_array", counting)
+    layer = backend.BatchNorm1d(3)
+    x = torch.randn(8, 3) if backend is T else np.random.default_rng(0).normal(size=(8, 3))
+    layer(x) if backend is T else layer.forward(x)
+    assert seen == ["x"]
+
+
+def test_public_functions_are_checked_and_their_bare_math_is_reachable():
+    for module in (L, T):
+        for name in module.__all__:
+            if name.endswith(("_forward", "_backward")):
+                fn = getattr(module, name)
+                assert callable(fn.__wrapped__), f"{module.__name__}.{name}"
+                assert fn.constraints, f"{module.__name__}.{name}"
+
+
+def test_linear_function_skips_gradients_nobody_asked_for():
+    """A first layer's dx is never used; the hand-written backward leaves it out."""
+    x = torch.randn(5, 3, dtype=torch.float64)  # data: no gradient wanted
+    w = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, dtype=torch.float64, requires_grad=True)
+    out = T.LinearFunction.apply(x, w, b)
+    grads = out.grad_fn.apply(torch.ones_like(out))
+    assert grads[0] is None
+    assert_close(grads[1], torch.ones(5, 2, dtype=torch.float64).T @ x)
+    assert_close(grads[2], torch.full((2,), 5.0, dtype=torch.float64))
+
+
+def test_relu_function_matches_builtin_at_the_kink_and_in_float32():
+    x = torch.tensor([-2.0, -0.0, 0.0, 1e-30, 3.0], requires_grad=True)
+    xb = x.detach().clone().requires_grad_()
+    T.ReLUFunction.apply(x).backward(torch.arange(1.0, 6.0))
+    F.relu(xb).backward(torch.arange(1.0, 6.0))
+    assert torch.equal(x.grad, xb.grad) and x.grad.dtype == torch.float32

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._checks import check_float_array, check_int
-from .._shared import check_dout
+from ..._checks import check_float_array, validate_params
+from .._shared import (BACKWARD, ELEMENTWISE_FORWARD, SOFTMAX, SOFTMAX_FORWARD, check_dim, check_dout, dout_like,
+                       softmax_dim_in_range)
 from .module import Module
 
 __all__ = [
@@ -16,52 +17,61 @@ __all__ = [
 ]
 
 
+def _output_shape(cache):
+    # Every cache here starts with an array shaped like the forward's output (x or out).
+    return cache[0].shape
+
+
+_dout_like_output = dout_like(_output_shape)
+
+
+@validate_params(ELEMENTWISE_FORWARD)
 def relu_forward(x: np.ndarray):
     r""":math:`\mathrm{relu}(x) = \max(x, 0)`. Returns ``(out, cache)`` with ``cache = (x,)``."""
-    check_float_array(x, "x", "relu_forward")
     return np.maximum(x, 0), (x,)
 
 
+@validate_params(BACKWARD, _dout_like_output)
 def relu_backward(dout: np.ndarray, cache):
     r""":math:`dx = \mathrm{dout} \cdot [x > 0]`; at the kink ``x = 0`` the slope is 0, as in torch."""
     (x,) = cache
-    check_dout(dout, x.shape, "relu_backward")
     return dout * (x > 0)
 
 
+@validate_params(ELEMENTWISE_FORWARD)
 def sigmoid_forward(x: np.ndarray):
     r""":math:`\sigma(x) = 1 / (1 + e^{-x})`, computed without overflow for any finite ``x``.
 
     Returns ``(out, cache)`` with ``cache = (out,)``: the derivative needs only the output.
     """
-    check_float_array(x, "x", "sigmoid_forward")
     # exp(-|x|) never overflows; the two branches are the same function.
     e = np.exp(-np.abs(x))
     out = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     return out, (out,)
 
 
+@validate_params(BACKWARD, _dout_like_output)
 def sigmoid_backward(dout: np.ndarray, cache):
     r""":math:`dx = \mathrm{dout} \cdot \sigma(x)(1 - \sigma(x))`."""
     (out,) = cache
-    check_dout(dout, out.shape, "sigmoid_backward")
     return dout * out * (1.0 - out)
 
 
+@validate_params(ELEMENTWISE_FORWARD)
 def tanh_forward(x: np.ndarray):
     r""":math:`\tanh(x)`. Returns ``(out, cache)`` with ``cache = (out,)``."""
-    check_float_array(x, "x", "tanh_forward")
     out = np.tanh(x)
     return out, (out,)
 
 
+@validate_params(BACKWARD, _dout_like_output)
 def tanh_backward(dout: np.ndarray, cache):
     r""":math:`dx = \mathrm{dout} \cdot (1 - \tanh^2 x)`."""
     (out,) = cache
-    check_dout(dout, out.shape, "tanh_backward")
     return dout * (1.0 - out * out)
 
 
+@validate_params(SOFTMAX_FORWARD, softmax_dim_in_range)
 def softmax_forward(x: np.ndarray, dim: int = -1):
     r"""Softmax along ``dim``.
 
@@ -76,14 +86,13 @@ def softmax_forward(x: np.ndarray, dim: int = -1):
     --------
     torch.nn.functional.softmax : same result; torch calls the axis ``dim`` too.
     """
-    check_float_array(x, "x", "softmax_forward")
-    dim = check_int(dim, "dim", "softmax_forward", low=-max(x.ndim, 1), high=max(x.ndim, 1) - 1)
     shifted = x - x.max(axis=dim, keepdims=True)
     e = np.exp(shifted)
     out = e / e.sum(axis=dim, keepdims=True)
     return out, (out, dim)
 
 
+@validate_params(BACKWARD, _dout_like_output)
 def softmax_backward(dout: np.ndarray, cache):
     r"""Vector-Jacobian product of softmax.
 
@@ -92,69 +101,66 @@ def softmax_backward(dout: np.ndarray, cache):
         dx = y \odot \big(\mathrm{dout} - \textstyle\sum_j \mathrm{dout}_j\, y_j\big)
     """
     out, dim = cache
-    check_dout(dout, out.shape, "softmax_backward")
     return out * (dout - (dout * out).sum(axis=dim, keepdims=True))
 
 
 class _Elementwise(Module):
+    """A layer running a bare ``(forward, backward)`` pair, its input checked here, once."""
+
     _forward = None
     _backward = None
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._cache = None
-
     def forward(self, x):
+        check_float_array(x, "x", type(self).__name__)
         out, self._cache = type(self)._forward(x)
         return out
 
     def backward(self, dout):
-        if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward was called before forward.")
-        return type(self)._backward(dout, self._cache)
+        cache = self._last_cache()
+        check_dout(dout, _output_shape(cache), type(self).__name__)
+        return type(self)._backward(dout, cache)
 
 
 class ReLU(_Elementwise):
     """Layer form of :func:`relu_forward`. See Also: ``torch.nn.ReLU``."""
 
-    _forward = staticmethod(relu_forward)
-    _backward = staticmethod(relu_backward)
+    _forward = staticmethod(relu_forward.__wrapped__)
+    _backward = staticmethod(relu_backward.__wrapped__)
 
 
 class Sigmoid(_Elementwise):
     """Layer form of :func:`sigmoid_forward`. See Also: ``torch.nn.Sigmoid``."""
 
-    _forward = staticmethod(sigmoid_forward)
-    _backward = staticmethod(sigmoid_backward)
+    _forward = staticmethod(sigmoid_forward.__wrapped__)
+    _backward = staticmethod(sigmoid_backward.__wrapped__)
 
 
 class Tanh(_Elementwise):
     """Layer form of :func:`tanh_forward`. See Also: ``torch.nn.Tanh``."""
 
-    _forward = staticmethod(tanh_forward)
-    _backward = staticmethod(tanh_backward)
+    _forward = staticmethod(tanh_forward.__wrapped__)
+    _backward = staticmethod(tanh_backward.__wrapped__)
 
 
-class Softmax(Module):
+class Softmax(_Elementwise):
     """Layer form of :func:`softmax_forward`. See Also: ``torch.nn.Softmax``.
 
     For classification prefer raw logits with :func:`tipslib.losses.numpy_impl.cross_entropy`,
     which fuses softmax and the log and stays exact for huge logits.
     """
 
+    _backward = staticmethod(softmax_backward.__wrapped__)
+
+    @validate_params(SOFTMAX)
     def __init__(self, dim: int = -1) -> None:
         super().__init__()
-        self.dim = check_int(dim, "dim", "Softmax")
-        self._cache = None
+        self.dim = int(dim)
 
     def forward(self, x):
-        out, self._cache = softmax_forward(x, self.dim)
+        check_float_array(x, "x", type(self).__name__)
+        check_dim(self.dim, x, type(self).__name__)
+        out, self._cache = softmax_forward.__wrapped__(x, self.dim)
         return out
-
-    def backward(self, dout):
-        if self._cache is None:
-            raise RuntimeError("Softmax.backward was called before forward.")
-        return softmax_backward(dout, self._cache)
 
     def extra_repr(self):
         return f"dim={self.dim}"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._checks import check_float_array
-from .._shared import check_batchnorm_args, check_batchnorm_init, check_dout
+from ..._checks import validate_params
+from .._shared import (BACKWARD, BATCHNORM, BATCHNORM_1D, BATCHNORM_2D, BATCHNORM_FORWARD, BatchNormSettings,
+                       batchnorm_shapes, check_dout, dout_like)
 from .module import Module
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "BatchNorm1d", "BatchNorm2d"]
@@ -21,6 +22,7 @@ def _channels(x):
 _M = (0, 2)  # the axes of one channel's m values in the (N, C, L) view
 
 
+@validate_params(BATCHNORM_FORWARD, batchnorm_shapes)
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
     r"""Normalise each channel of ``x`` over the batch, then scale and shift it.
 
@@ -80,8 +82,6 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, mo
         for ``gamma``, ``bias`` for ``beta``); its running statistics are
         updated in place the same way.
     """
-    owner = "batchnorm_forward"
-    momentum, eps = check_batchnorm_args(x, gamma, beta, running_mean, running_var, training, momentum, eps, owner)
     x3 = _channels(x)
     use_batch = training or running_mean is None
     mean = x3.mean(axis=_M) if use_batch else running_mean
@@ -106,6 +106,11 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, mo
     return out.reshape(x.shape), (xhat.reshape(x.shape), gamma, inv_std, use_batch)
 
 
+def _output_shape(cache):
+    return cache[0].shape  # xhat, shaped like x and the output
+
+
+@validate_params(BACKWARD, dout_like(_output_shape))
 def batchnorm_backward(dout, cache):
     r"""Gradients of batch normalization, in the compact form.
 
@@ -131,7 +136,6 @@ def batchnorm_backward(dout, cache):
         What ``gamma``/``beta`` would receive; ignore them when ``affine=False``.
     """
     xhat, gamma, inv_std, use_batch = cache
-    check_dout(dout, xhat.shape, "batchnorm_backward")
     d3, xhat = _channels(dout), _channels(xhat)
     scale = (inv_std if gamma is None else gamma * inv_std)[:, None]
     dbeta = d3.sum(axis=_M)
@@ -149,16 +153,12 @@ def batchnorm_backward(dout, cache):
     return dx.reshape(dout.shape), dgamma, dbeta
 
 
-class _BatchNorm(Module):
-    _ndims: tuple = ()
-    _shape_text = ""
-
+class _BatchNorm(BatchNormSettings, Module):
+    @validate_params(BATCHNORM)
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  *, dtype=np.float64):
         super().__init__()
-        owner = type(self).__name__
-        (self.num_features, self.eps, self.momentum, self.affine, self.track_running_stats) = check_batchnorm_init(
-            num_features, eps, momentum, affine, track_running_stats, owner)
+        self._configure(num_features, eps, momentum, affine, track_running_stats)
         c = self.num_features
         if self.affine:
             self.params["weight"] = np.ones(c, dtype=dtype)
@@ -167,45 +167,28 @@ class _BatchNorm(Module):
             self.buffers["running_mean"] = np.zeros(c, dtype=dtype)
             self.buffers["running_var"] = np.ones(c, dtype=dtype)
             self.buffers["num_batches_tracked"] = np.zeros((), dtype=np.int64)
-        self._cache = None
+
+    def _count_batch(self):
+        self.buffers["num_batches_tracked"] += 1
+        return self.buffers["num_batches_tracked"]
 
     def forward(self, x):
-        owner = type(self).__name__
-        check_float_array(x, "x", owner)
-        if x.ndim not in self._ndims:
-            raise ValueError(
-                f"The 'x' parameter of {owner} must be a {' or '.join(f'{d}-D' for d in self._ndims)} "
-                f"array {self._shape_text}. Got shape {x.shape} instead."
-            )
-        if x.shape[1] != self.num_features:
-            raise ValueError(
-                f"The 'x' parameter of {owner} must have num_features={self.num_features} channels "
-                f"in axis 1. Got shape {x.shape} instead."
-            )
-        momentum = self.momentum
-        if self.training and self.track_running_stats:
-            self.buffers["num_batches_tracked"] += 1
-            if momentum is None:  # a cumulative average: batch k gets weight 1/k
-                momentum = 1.0 / float(self.buffers["num_batches_tracked"])
-        out, self._cache = batchnorm_forward(
+        self._check_input(x)
+        out, self._cache = batchnorm_forward.__wrapped__(
             x, self.params.get("weight"), self.params.get("bias"),
             self.buffers.get("running_mean"), self.buffers.get("running_var"),
-            training=self.training, momentum=0.0 if momentum is None else momentum, eps=self.eps,
+            training=self.training, momentum=self._batch_momentum(), eps=self.eps,
         )
         return out
 
     def backward(self, dout):
-        if self._cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward was called before forward.")
-        dx, dgamma, dbeta = batchnorm_backward(dout, self._cache)
+        cache = self._last_cache()
+        check_dout(dout, _output_shape(cache), type(self).__name__)
+        dx, dgamma, dbeta = batchnorm_backward.__wrapped__(dout, cache)
         if self.affine:
             self.grads["weight"] = dgamma
             self.grads["bias"] = dbeta
         return dx
-
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -224,8 +207,7 @@ class BatchNorm1d(_BatchNorm):
         so state dicts carry over key for key.
     """
 
-    _ndims = (2, 3)
-    _shape_text = "(N, C) or (N, C, L)"
+    _input = BATCHNORM_1D
 
 
 class BatchNorm2d(_BatchNorm):
@@ -238,5 +220,4 @@ class BatchNorm2d(_BatchNorm):
     torch.nn.BatchNorm2d : same arguments, defaults, parameter and buffer names.
     """
 
-    _ndims = (4,)
-    _shape_text = "(N, C, H, W)"
+    _input = BATCHNORM_2D

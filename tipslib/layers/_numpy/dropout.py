@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._checks import check_bool, check_float_array, check_real, check_rng, check_same_shape
-from .._shared import check_dout
+from ..._checks import RNG, Optional, check_float_array, validate_params
+from .._shared import BACKWARD, DROPOUT, DROPOUT_FORWARD, DropoutSettings, KeepMask, check_dout, dout_like, mask_like_x
 from .module import Module
 
 __all__ = ["dropout_forward", "dropout_backward", "Dropout"]
 
 
-def check_p(p, owner):
-    """``p`` is the probability of dropping, in ``[0, 1)``; ``p = 1`` would divide by zero."""
-    return check_real(p, "p", owner, low=0, high=1, high_open=True)
-
-
-def check_mask(mask, x, owner):
-    """An injected keep-mask: booleans, or numbers that are all 0 or 1, shaped like ``x``."""
-    if not hasattr(mask, "shape") or not hasattr(mask, "dtype"):
-        raise TypeError(f"The 'mask' parameter of {owner} must be an array of 0/1 or booleans. "
-                        f"Got {type(mask).__name__} instead.")
-    check_same_shape(x, mask, "x", "mask", owner)
-    if mask.dtype == np.bool_:
-        return mask
-    if not np.all((mask == 0) | (mask == 1)):  # NaN fails both tests, so it lands here too
-        raise ValueError(f"The 'mask' parameter of {owner} must hold only 0 and 1 (1 keeps a unit). "
-                         f"Got values such as {mask[(mask != 0) & (mask != 1)].flat[0]!r} instead.")
-    return mask != 0
-
-
+@validate_params(DROPOUT_FORWARD, mask_like_x, mask=Optional(KeepMask(np.ndarray, "an array")), rng=RNG)
 def dropout_forward(x, p=0.5, *, training=True, mask=None, rng=None):
     r"""Inverted dropout: zero each unit with probability ``p``, scale the survivors by :math:`1/(1-p)`.
 
@@ -74,25 +56,27 @@ def dropout_forward(x, p=0.5, *, training=True, mask=None, rng=None):
     torch.nn.functional.dropout : same ``p``, scaling and eval behaviour; it draws
         its own mask and cannot take one.
     """
-    owner = "dropout_forward"
-    check_float_array(x, "x", owner)
-    p = check_p(p, owner)
-    training = check_bool(training, "training", owner)
     if not training:
         return x, (None, p)
     if mask is None:
         if p == 0:
             return x, (None, p)
-        rng = check_rng(rng, owner)
+        rng = np.random.default_rng() if rng is None else rng
         # float32 uniforms are twice as cheap as float64 and resolve p to 2**-24.
         mask = rng.random(x.shape, dtype=np.float32) >= p
     else:
-        mask = check_mask(mask, x, owner)
+        mask = mask.astype(bool, copy=False)  # 0/1 numbers become the booleans they stand for
     out = x * mask
     out *= x.dtype.type(1.0 / (1.0 - p))
     return out, (mask, p)
 
 
+def _output_shape(cache):
+    mask, _ = cache
+    return None if mask is None else mask.shape  # no mask: the identity, any dout goes
+
+
+@validate_params(BACKWARD, dout_like(_output_shape))
 def dropout_backward(dout, cache):
     r"""Gradient of inverted dropout: the same mask, the same scale.
 
@@ -103,8 +87,6 @@ def dropout_backward(dout, cache):
     In eval mode (``mask is None``) the layer is the identity and ``dx = dout``.
     """
     mask, p = cache
-    if mask is not None:
-        check_dout(dout, mask.shape, "dropout_backward")
     if mask is None:
         return dout
     dx = dout * mask
@@ -112,7 +94,7 @@ def dropout_backward(dout, cache):
     return dx
 
 
-class Dropout(Module):
+class Dropout(DropoutSettings, Module):
     """Layer form of :func:`dropout_forward`: random in ``train()`` mode, the identity in ``eval()``.
 
     Parameters
@@ -132,24 +114,22 @@ class Dropout(Module):
     torch.nn.Dropout : same ``p`` and semantics; also accepts ``p = 1`` and ``inplace``.
     """
 
+    @validate_params(DROPOUT, rng=RNG)
     def __init__(self, p=0.5, *, rng=None):
         super().__init__()
-        self.p = check_p(p, "Dropout")
-        self.rng = check_rng(rng, "Dropout")
-        self._cache = None
+        self.p = float(p)
+        self.rng = np.random.default_rng() if rng is None else rng
 
     @property
     def mask(self):
         return None if self._cache is None else self._cache[0]
 
     def forward(self, x):
-        out, self._cache = dropout_forward(x, self.p, training=self.training, rng=self.rng)
+        check_float_array(x, "x", type(self).__name__)
+        out, self._cache = dropout_forward.__wrapped__(x, self.p, training=self._drops(), rng=self.rng)
         return out
 
     def backward(self, dout):
-        if self._cache is None:
-            raise RuntimeError("Dropout.backward was called before forward.")
-        return dropout_backward(dout, self._cache)
-
-    def extra_repr(self):
-        return f"p={self.p}"
+        cache = self._last_cache()
+        check_dout(dout, _output_shape(cache), type(self).__name__)
+        return dropout_backward.__wrapped__(dout, cache)

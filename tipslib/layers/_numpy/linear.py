@@ -6,13 +6,14 @@ import math
 
 import numpy as np
 
-from ..._checks import check_float_array, check_rng
-from .._shared import check_dout, check_linear_init
+from ..._checks import RNG, validate_params
+from .._shared import BACKWARD, LINEAR, LINEAR_FORWARD, check_dout, check_features, dout_like, linear_shapes
 from .module import Module
 
 __all__ = ["linear_forward", "linear_backward", "Linear"]
 
 
+@validate_params(LINEAR_FORWARD, linear_shapes)
 def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None):
     r"""Affine map of the last axis.
 
@@ -37,19 +38,18 @@ def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None):
     --------
     torch.nn.functional.linear : the same map; autograd provides its backward.
     """
-    check_float_array(x, "x", "linear_forward")
-    check_float_array(weight, "weight", "linear_forward", ndim=2)
-    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(
-            f"The 'x' parameter of linear_forward must have {weight.shape[1]} features in its "
-            f"last axis (weight is {weight.shape}). Got shape {x.shape} instead."
-        )
     out = x @ weight.T
     if bias is not None:
         out += bias
     return out, (x, weight)
 
 
+def _output_shape(cache):
+    x, weight = cache
+    return (*x.shape[:-1], weight.shape[0])
+
+
+@validate_params(BACKWARD, dout_like(_output_shape))
 def linear_backward(dout: np.ndarray, cache):
     r"""Gradients of the affine map, by the chain rule.
 
@@ -66,7 +66,6 @@ def linear_backward(dout: np.ndarray, cache):
         What a bias would receive; ignore it for a layer without bias.
     """
     x, weight = cache
-    check_dout(dout, (*x.shape[:-1], weight.shape[0]), "linear_backward")
     dx = dout @ weight
     dout2 = dout.reshape(-1, weight.shape[0])
     dweight = dout2.T @ x.reshape(-1, weight.shape[1])
@@ -93,25 +92,26 @@ class Linear(Module):
     torch.nn.Linear : same shapes and initial distribution.
     """
 
+    @validate_params(LINEAR, rng=RNG)
     def __init__(self, in_features, out_features, bias=True, *, rng=None, dtype=np.float64):
         super().__init__()
-        self.in_features, self.out_features, bias = check_linear_init(in_features, out_features, bias, "Linear")
-        rng = check_rng(rng, "Linear")
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        rng = np.random.default_rng() if rng is None else rng
         bound = 1.0 / math.sqrt(self.in_features)
         shape = (self.out_features, self.in_features)
         self.params["weight"] = rng.uniform(-bound, bound, size=shape).astype(dtype)
         if bias:
             self.params["bias"] = rng.uniform(-bound, bound, size=self.out_features).astype(dtype)
-        self._cache = None
 
     def forward(self, x):
-        out, self._cache = linear_forward(x, self.params["weight"], self.params.get("bias"))
+        check_features(x, self.in_features, type(self).__name__)
+        out, self._cache = linear_forward.__wrapped__(x, self.params["weight"], self.params.get("bias"))
         return out
 
     def backward(self, dout):
-        if self._cache is None:
-            raise RuntimeError("Linear.backward was called before forward.")
-        dx, dweight, dbias = linear_backward(dout, self._cache)
+        cache = self._last_cache()
+        check_dout(dout, _output_shape(cache), type(self).__name__)
+        dx, dweight, dbias = linear_backward.__wrapped__(dout, cache)
         self.grads["weight"] = dweight
         if "bias" in self.params:
             self.grads["bias"] = dbias

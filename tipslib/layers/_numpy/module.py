@@ -29,6 +29,7 @@ class Module:
         self.grads: dict[str, np.ndarray] = {}
         self.buffers: dict[str, np.ndarray] = {}
         self.training = True
+        self._cache = None
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -38,6 +39,12 @@ class Module:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return self.forward(x)
+
+    def _last_cache(self):
+        """What the last ``forward`` kept for ``backward``; a backward needs a forward first."""
+        if self._cache is None:
+            raise RuntimeError(f"{type(self).__name__}.backward was called before forward.")
+        return self._cache
 
     def train(self, mode: bool = True) -> "Module":
         self.training = bool(mode)

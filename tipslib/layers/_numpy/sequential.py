@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._shared import check_layers
 from .module import Module
 
 __all__ = ["Sequential"]
@@ -24,13 +25,8 @@ class Sequential(Module):
     def __init__(self, *layers: Module) -> None:
         # Not Module.__init__: it would assign params/grads/buffers, which here are
         # read-only views of the layers' dicts (assigning to them is a mistake).
+        check_layers(layers, Module, "tipslib NumPy layers", type(self).__name__)
         self.training = True
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Module):
-                raise TypeError(
-                    f"The 'layers' parameter of Sequential must hold tipslib NumPy layers. "
-                    f"Got {type(layer).__name__} at position {i} instead."
-                )
         self.layers = list(layers)
 
     def _gather(self, attr: str) -> dict[str, np.ndarray]:

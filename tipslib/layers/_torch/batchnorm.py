@@ -6,8 +6,9 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ..._checks import check_float_array
-from .._shared import check_batchnorm_args, check_batchnorm_init, check_dout
+from ..._checks import validate_params
+from .._shared import (BACKWARD, BATCHNORM, BATCHNORM_1D, BATCHNORM_2D, BATCHNORM_FORWARD, BatchNormSettings,
+                       batchnorm_shapes, dout_like)
 from .function import load_cache, save_cache
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "BatchNormFunction", "BatchNorm1d", "BatchNorm2d"]
@@ -21,11 +22,10 @@ def _per_channel(v, x):
     return v.reshape((1, -1) + (1,) * (x.ndim - 2))
 
 
+@validate_params(BATCHNORM_FORWARD, batchnorm_shapes)
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
     """Twin of the NumPy ``batchnorm_forward``: returns ``(out, cache)`` and updates the
     running statistics in place in training. Differences: none."""
-    owner = "batchnorm_forward"
-    momentum, eps = check_batchnorm_args(x, gamma, beta, running_mean, running_var, training, momentum, eps, owner)
     dims = _reduce_dims(x)
     use_batch = training or running_mean is None
     if use_batch:
@@ -51,10 +51,14 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, mo
     return out, (xhat, gamma, inv_std, use_batch)
 
 
+def _output_shape(cache):
+    return cache[0].shape  # xhat, shaped like x and the output
+
+
+@validate_params(BACKWARD, dout_like(_output_shape))
 def batchnorm_backward(dout, cache):
     """Twin of the NumPy ``batchnorm_backward``: returns ``(dx, dgamma, dbeta)``."""
     xhat, gamma, inv_std, use_batch = cache
-    check_dout(dout, xhat.shape, "batchnorm_backward")
     dims = _reduce_dims(dout)
     dbeta = dout.sum(dim=dims)
     dgamma = (dout * xhat).sum(dim=dims)
@@ -71,13 +75,14 @@ class BatchNormFunction(torch.autograd.Function):
     """Autograd node whose backward is :func:`batchnorm_backward`, not torch's own.
 
     ``apply(x, gamma, beta, running_mean, running_var, training, momentum, eps)``;
-    ``gamma``/``beta`` and the running statistics may be ``None``.
+    ``gamma``/``beta`` and the running statistics may be ``None``. Unchecked:
+    the BatchNorm modules check their input at their door.
     """
 
     @staticmethod
     def forward(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps):
-        out, cache = batchnorm_forward(x, gamma, beta, running_mean, running_var,
-                                       training=training, momentum=momentum, eps=eps)
+        out, cache = batchnorm_forward.__wrapped__(x, gamma, beta, running_mean, running_var,
+                                                   training=training, momentum=momentum, eps=eps)
         save_cache(ctx, cache)
         ctx.has_gamma, ctx.has_beta = gamma is not None, beta is not None
         return out
@@ -85,21 +90,17 @@ class BatchNormFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dout):
-        dx, dgamma, dbeta = batchnorm_backward(dout.contiguous(), load_cache(ctx))
+        dx, dgamma, dbeta = batchnorm_backward.__wrapped__(dout.contiguous(), load_cache(ctx))
         return (dx, dgamma if ctx.has_gamma else None, dbeta if ctx.has_beta else None,
                 None, None, None, None, None)
 
 
-class _BatchNorm(nn.Module):
-    _ndims: tuple = ()
-    _shape_text = ""
-
+class _BatchNorm(BatchNormSettings, nn.Module):
+    @validate_params(BATCHNORM)
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  *, dtype=None, device=None):
         super().__init__()
-        owner = type(self).__name__
-        (self.num_features, self.eps, self.momentum, self.affine, self.track_running_stats) = check_batchnorm_init(
-            num_features, eps, momentum, affine, track_running_stats, owner)
+        self._configure(num_features, eps, momentum, affine, track_running_stats)
         kw = {"dtype": dtype or torch.get_default_dtype(), "device": device}
         c = self.num_features
         if self.affine:
@@ -117,30 +118,13 @@ class _BatchNorm(nn.Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
 
-    def forward(self, x):
-        owner = type(self).__name__
-        check_float_array(x, "x", owner)
-        if x.ndim not in self._ndims:
-            raise ValueError(
-                f"The 'x' parameter of {owner} must be a {' or '.join(f'{d}-D' for d in self._ndims)} "
-                f"array {self._shape_text}. Got shape {tuple(x.shape)} instead."
-            )
-        if x.shape[1] != self.num_features:
-            raise ValueError(
-                f"The 'x' parameter of {owner} must have num_features={self.num_features} channels "
-                f"in axis 1. Got shape {tuple(x.shape)} instead."
-            )
-        momentum = self.momentum
-        if self.training and self.track_running_stats:
-            self.num_batches_tracked.add_(1)
-            if momentum is None:  # a cumulative average: batch k gets weight 1/k
-                momentum = 1.0 / float(self.num_batches_tracked)
-        return BatchNormFunction.apply(x, self.weight, self.bias, self.running_mean, self.running_var,
-                                       self.training, 0.0 if momentum is None else momentum, self.eps)
+    def _count_batch(self):
+        return self.num_batches_tracked.add_(1)
 
-    def extra_repr(self):
-        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+    def forward(self, x):
+        self._check_input(x)
+        return BatchNormFunction.apply(x, self.weight, self.bias, self.running_mean, self.running_var,
+                                       self.training, self._batch_momentum(), self.eps)
 
 
 class BatchNorm1d(_BatchNorm):
@@ -148,13 +132,11 @@ class BatchNorm1d(_BatchNorm):
     arguments, parameters and buffers) whose backward is the hand-written one.
     Differences: ``device`` is torch-only; ``dtype`` defaults to torch's default."""
 
-    _ndims = (2, 3)
-    _shape_text = "(N, C) or (N, C, L)"
+    _input = BATCHNORM_1D
 
 
 class BatchNorm2d(_BatchNorm):
     """Twin of the NumPy ``BatchNorm2d``; drop-in for ``torch.nn.BatchNorm2d``.
     Differences: ``device`` is torch-only; ``dtype`` defaults to torch's default."""
 
-    _ndims = (4,)
-    _shape_text = "(N, C, H, W)"
+    _input = BATCHNORM_2D

@@ -6,34 +6,11 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ..._checks import check_bool, check_float_array, check_real, check_same_shape
-from .._shared import check_dout
+from ..._checks import GENERATOR, Optional, check_float_array, validate_params
+from .._shared import BACKWARD, DROPOUT, DROPOUT_FORWARD, DropoutSettings, KeepMask, dout_like, mask_like_x
 from .function import load_cache, save_cache
 
 __all__ = ["dropout_forward", "dropout_backward", "DropoutFunction", "Dropout"]
-
-
-def _check_p(p, owner):
-    return check_real(p, "p", owner, low=0, high=1, high_open=True)
-
-
-def _check_generator(generator, owner):
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"The 'generator' parameter of {owner} must be a torch.Generator. Got {generator!r} instead.")
-
-
-def _check_mask(mask, x, owner):
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"The 'mask' parameter of {owner} must be a tensor of 0/1 or booleans. "
-                        f"Got {type(mask).__name__} instead.")
-    check_same_shape(x, mask, "x", "mask", owner)
-    if mask.dtype != torch.bool:
-        bad = (mask != 0) & (mask != 1)  # NaN is caught here too
-        if bool(bad.any()):
-            raise ValueError(f"The 'mask' parameter of {owner} must hold only 0 and 1 (1 keeps a unit). "
-                             f"Got values such as {mask[bad].flatten()[0].item()!r} instead.")
-        mask = mask != 0
-    return mask.to(x.device)
 
 
 def _random_mask(x, p, generator):
@@ -43,17 +20,20 @@ def _random_mask(x, p, generator):
     return (u >= p).to(x.device)
 
 
+@validate_params(DROPOUT_FORWARD, mask_like_x, mask=Optional(KeepMask(torch.Tensor, "a tensor")),
+                 generator=GENERATOR)
 def dropout_forward(x, p=0.5, *, training=True, mask=None, generator=None):
-    """Twin of the NumPy ``dropout_forward``: returns ``(out, cache)`` with ``cache = (mask, p)``.
+    r"""Twin of the NumPy ``dropout_forward``: returns ``(out, cache)`` with ``cache = (mask, p)``.
+
+    .. math::
+
+        m_i \sim \mathrm{Bernoulli}(1 - p), \qquad
+        \mathrm{out}_i = \frac{m_i\, x_i}{1 - p} \quad \text{(training)}, \qquad
+        \mathrm{out} = x \quad \text{(eval)}
 
     Differences: ``generator`` (a ``torch.Generator``) instead of ``rng``; the
     mask is drawn on the generator's device and moved to ``x``'s.
     """
-    owner = "dropout_forward"
-    check_float_array(x, "x", owner)
-    p = _check_p(p, owner)
-    training = check_bool(training, "training", owner)
-    _check_generator(generator, owner)
     if not training:
         return x, (None, p)
     if mask is None:
@@ -61,17 +41,21 @@ def dropout_forward(x, p=0.5, *, training=True, mask=None, generator=None):
             return x, (None, p)
         mask = _random_mask(x, p, generator)
     else:
-        mask = _check_mask(mask, x, owner)
+        mask = mask.to(device=x.device, dtype=torch.bool)  # 0/1 numbers become the booleans they stand for
     out = x * mask
     out.mul_(1.0 / (1.0 - p))
     return out, (mask, p)
 
 
+def _output_shape(cache):
+    mask, _ = cache
+    return None if mask is None else mask.shape  # no mask: the identity, any dout goes
+
+
+@validate_params(BACKWARD, dout_like(_output_shape))
 def dropout_backward(dout, cache):
-    """Twin of the NumPy ``dropout_backward``: ``dx = mask * dout / (1 - p)``."""
+    r"""Twin of the NumPy ``dropout_backward``: :math:`dx = m \odot \mathrm{dout} / (1 - p)`."""
     mask, p = cache
-    if mask is not None:
-        check_dout(dout, mask.shape, "dropout_backward")
     if mask is None:
         return dout
     dx = dout * mask
@@ -79,21 +63,25 @@ def dropout_backward(dout, cache):
 
 
 class DropoutFunction(torch.autograd.Function):
-    """Autograd node whose backward is :func:`dropout_backward`, with the forward's mask."""
+    """Autograd node whose backward is :func:`dropout_backward`, with the forward's mask.
+
+    ``apply(x, p, mask, generator)``, unchecked: :class:`Dropout` checks its
+    input at its door and draws the mask.
+    """
 
     @staticmethod
     def forward(ctx, x, p, mask, generator):
-        out, cache = dropout_forward(x, p, training=True, mask=mask, generator=generator)
+        out, cache = dropout_forward.__wrapped__(x, p, training=True, mask=mask, generator=generator)
         save_cache(ctx, cache)
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dout):
-        return dropout_backward(dout, load_cache(ctx)), None, None, None
+        return dropout_backward.__wrapped__(dout, load_cache(ctx)), None, None, None
 
 
-class Dropout(nn.Module):
+class Dropout(DropoutSettings, nn.Module):
     """Twin of the NumPy ``Dropout``; drop-in for ``torch.nn.Dropout`` on any device.
 
     Differences from the twin: ``generator`` instead of ``rng`` (a CUDA
@@ -102,19 +90,16 @@ class Dropout(nn.Module):
     keep-mask, for plots.
     """
 
+    @validate_params(DROPOUT, generator=GENERATOR)
     def __init__(self, p=0.5, *, generator=None):
         super().__init__()
-        self.p = _check_p(p, "Dropout")
-        _check_generator(generator, "Dropout")
+        self.p = float(p)
         self.generator = generator
         self.mask = None
 
     def forward(self, x):
-        if not self.training or self.p == 0:
+        check_float_array(x, "x", type(self).__name__)
+        if not self._drops():
             return x
-        check_float_array(x, "x", "Dropout")
         self.mask = _random_mask(x, self.p, self.generator)
         return DropoutFunction.apply(x, self.p, self.mask, self.generator)
-
-    def extra_repr(self):
-        return f"p={self.p}"

@@ -8,32 +8,37 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ..._checks import check_float_array, check_generator
-from .._shared import check_dout, check_linear_init
+from ..._checks import GENERATOR, validate_params
+from .._shared import BACKWARD, LINEAR, LINEAR_FORWARD, check_features, dout_like, linear_shapes
 from .function import load_cache, save_cache
 
 __all__ = ["linear_forward", "linear_backward", "LinearFunction", "Linear"]
 
 
+@validate_params(LINEAR_FORWARD, linear_shapes)
 def linear_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
-    """Twin of the NumPy ``linear_forward``: ``out = x W^T + b``, returns ``(out, cache)``."""
-    check_float_array(x, "x", "linear_forward")
-    check_float_array(weight, "weight", "linear_forward", ndim=2)
-    if x.ndim == 0 or x.shape[-1] != weight.shape[1]:
-        raise ValueError(
-            f"The 'x' parameter of linear_forward must have {weight.shape[1]} features in its "
-            f"last axis (weight is {tuple(weight.shape)}). Got shape {tuple(x.shape)} instead."
-        )
+    r"""Twin of the NumPy ``linear_forward``: :math:`\mathrm{out} = x W^\top + b`, returns ``(out, cache)``."""
     out = x @ weight.T
     if bias is not None:
         out = out + bias
     return out, (x, weight)
 
 
-def linear_backward(dout: torch.Tensor, cache):
-    """Twin of the NumPy ``linear_backward``: returns ``(dx, dweight, dbias)``."""
+def _output_shape(cache):
     x, weight = cache
-    check_dout(dout, (*x.shape[:-1], weight.shape[0]), "linear_backward")
+    return (*x.shape[:-1], weight.shape[0])
+
+
+@validate_params(BACKWARD, dout_like(_output_shape))
+def linear_backward(dout: torch.Tensor, cache):
+    r"""Twin of the NumPy ``linear_backward``: returns ``(dx, dweight, dbias)``.
+
+    .. math::
+
+        dx = \mathrm{dout}\, W, \qquad dW = \mathrm{dout}^\top x, \qquad
+        db = \textstyle\sum_{\text{rows}} \mathrm{dout}
+    """
+    x, weight = cache
     dx = dout @ weight
     dout2 = dout.reshape(-1, weight.shape[0])
     dweight = dout2.T @ x.reshape(-1, weight.shape[1])
@@ -42,20 +47,31 @@ def linear_backward(dout: torch.Tensor, cache):
 
 
 class LinearFunction(torch.autograd.Function):
-    """Autograd node whose backward is :func:`linear_backward`, not torch's own."""
+    """Autograd node running the math of :func:`linear_forward` / :func:`linear_backward`.
+
+    Unchecked: :class:`Linear` checks its input at its door. The backward
+    computes only the gradients autograd asks for (``ctx.needs_input_grad``):
+    a first layer's ``dx`` is never used.
+    """
 
     @staticmethod
     def forward(ctx, x, weight, bias):
-        out, cache = linear_forward(x, weight, bias)
-        save_cache(ctx, cache)
+        save_cache(ctx, (x, weight))
         ctx.has_bias = bias is not None
-        return out
+        if bias is not None and x.ndim == 2:
+            return torch.addmm(bias, x, weight.T)  # b + x W^T in one kernel
+        return linear_forward.__wrapped__(x, weight, bias)[0]
 
     @staticmethod
     @once_differentiable
     def backward(ctx, dout):
-        dx, dweight, dbias = linear_backward(dout, load_cache(ctx))
-        return dx, dweight, dbias if ctx.has_bias else None
+        x, weight = load_cache(ctx)
+        need_x, need_weight, need_bias = ctx.needs_input_grad
+        dout2 = dout.reshape(-1, weight.shape[0])
+        dx = dout @ weight if need_x else None
+        dweight = dout2.T @ x.reshape(-1, weight.shape[1]) if need_weight else None
+        dbias = dout2.sum(dim=0) if need_bias else None
+        return dx, dweight, dbias
 
 
 class Linear(nn.Module):
@@ -66,10 +82,10 @@ class Linear(nn.Module):
     ``generator`` instead of ``rng``; ``device`` is torch-only.
     """
 
+    @validate_params(LINEAR, generator=GENERATOR)
     def __init__(self, in_features, out_features, bias=True, *, generator=None, dtype=None, device=None):
         super().__init__()
-        self.in_features, self.out_features, bias = check_linear_init(in_features, out_features, bias, "Linear")
-        check_generator(generator, "Linear")
+        self.in_features, self.out_features = int(in_features), int(out_features)
         kw = {"dtype": dtype or torch.get_default_dtype(), "device": device}
         bound = 1.0 / math.sqrt(self.in_features)
         self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features, **kw))
@@ -80,6 +96,7 @@ class Linear(nn.Module):
                 self.bias.uniform_(-bound, bound, generator=generator)
 
     def forward(self, x):
+        check_features(x, self.in_features, type(self).__name__)
         return LinearFunction.apply(x, self.weight, self.bias)
 
     def extra_repr(self):

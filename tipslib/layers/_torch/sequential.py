@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
+from .._shared import check_layers
+
 __all__ = ["Sequential"]
 
 
@@ -13,10 +15,5 @@ class Sequential(nn.Sequential):
     the backwards in reverse order."""
 
     def __init__(self, *layers: nn.Module) -> None:
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, nn.Module):
-                raise TypeError(
-                    f"The 'layers' parameter of Sequential must hold torch.nn.Module objects. "
-                    f"Got {type(layer).__name__} at position {i} instead."
-                )
+        check_layers(layers, nn.Module, "torch.nn.Module objects", type(self).__name__)
         super().__init__(*layers)
