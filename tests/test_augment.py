@@ -529,3 +529,73 @@ def test_cuda_pipeline_matches_cpu_for_the_same_parameters(rng):
     batch = nchw(rng.random((4, 16, 16, 3)))
     angles = torch.tensor([1.0, -5.0, 12.0, 30.0], dtype=torch.float64)
     assert_close(TA.rotate(batch.cuda(), angles.cuda()), TA.rotate(batch, angles), rtol=1e-10, atol=1e-12)
+
+
+# --- checks at the door: declared once, transforms call the bare functions ------------------------
+
+FUNCTIONS = ["hflip", "vflip", "rotate", "crop_resize", "color_shift", "add_noise", "erase", "drop_pixels",
+             "adjust_contrast_brightness"]
+TRANSFORMS = ["RandomFlip", "RandomRotation", "RandomCrop", "ColorShift", "GaussianNoise", "RandomErasing",
+              "PixelDropout", "ContrastBrightness"]
+
+
+def test_both_twins_build_transforms_from_the_same_declared_constructor():
+    from tipslib.augment import _shared as S
+
+    for name in TRANSFORMS:
+        base = getattr(S, name + "Params")
+        assert issubclass(getattr(A, name), base) and issubclass(getattr(TA, name), base), name
+        assert "__init__" not in vars(getattr(A, name)) and "__init__" not in vars(getattr(TA, name)), name
+
+
+@pytest.mark.parametrize("mod", [A, TA], ids=["numpy", "torch"])
+def test_every_function_is_checked_at_the_door_and_keeps_its_bare_math(mod):
+    for name in FUNCTIONS:
+        fn = getattr(mod, name)
+        assert "img" in fn.constraints and callable(fn.__wrapped__), name
+
+
+@pytest.mark.parametrize("twin", ["numpy", "torch"])
+def test_a_transform_checks_the_image_once_and_calls_the_bare_function(twin, rng, monkeypatch):
+    mod = A if twin == "numpy" else TA
+    seen = []
+    check = mod.rotate.constraints["img"]
+    monkeypatch.setitem(mod.rotate.constraints, "img", lambda *args: seen.append(args) or check(*args))
+    img = rng.random((6, 7, 3)) if twin == "numpy" else torch.rand(2, 3, 6, 7, dtype=torch.float64)
+    randomness = rng if twin == "numpy" else torch.Generator().manual_seed(0)
+    mod.RandomRotation(10.0)(img, randomness)
+    assert not seen  # the transform went past the validated wrapper
+    mod.rotate(img, 5.0)
+    assert len(seen) == 1
+
+
+@pytest.mark.parametrize("name", TRANSFORMS)
+def test_transforms_still_refuse_a_bad_image(name, rng):
+    with pytest.raises(TypeError, match="'img'"):
+        getattr(A, name)()(np.zeros((4, 4, 3), dtype=np.int64), rng)
+    with pytest.raises(TypeError, match="'img'"):
+        getattr(TA, name)()(torch.zeros(2, 3, 4, 4, dtype=torch.bool))
+    with pytest.raises(ValueError, match="'img'"):
+        getattr(TA, name)()(torch.zeros(4, 4))
+    with pytest.raises(TypeError, match="'generator'"):
+        getattr(TA, name)()(torch.zeros(2, 3, 4, 4), generator=np.random.default_rng())
+
+
+@pytest.mark.parametrize("call,exc,fragment", [
+    (lambda img: TA.rotate(img, torch.tensor([True, False])), TypeError, "'angle'"),
+    (lambda img: TA.rotate(img, torch.tensor([1.0, float("nan")])), ValueError, "'angle'"),
+    (lambda img: TA.rotate(img, torch.tensor([1.0, 2.0, 3.0])), ValueError, "'angle'"),
+    (lambda img: TA.adjust_contrast_brightness(img, torch.tensor([1.0, 20.0]), 0.0), ValueError, "'contrast'"),
+    (lambda img: TA.crop_resize(img, torch.tensor([0.0, 1.0]), 0.0, 8.0, 8.0), ValueError, "'height'"),
+    (lambda img: TA.erase(img, torch.tensor([0.0, 1.0]), 0, 2, 2), TypeError, "'top'"),
+    (lambda img: TA.hflip(img > 0.5), TypeError, "'img'"),
+], ids=["bool angles", "NaN angle", "one angle too many", "contrast 20", "crop box outside", "float erase box",
+        "bool image"])
+def test_torch_per_image_parameters_are_checked_at_the_door(call, exc, fragment):
+    with pytest.raises(exc, match=fragment):
+        call(torch.rand(2, 3, 8, 8, dtype=torch.float64))
+
+
+def test_compose_refuses_a_one_shot_iterator_it_would_use_up():
+    with pytest.raises(TypeError, match="'transforms'"):
+        A.Compose(t for t in [A.RandomFlip()])

@@ -740,3 +740,58 @@ def test_torch_nondeterministic_model_is_refused_and_state_is_restored(generator
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
     assert all(p.grad is None for p in model.parameters())
+
+
+# --- checks at the door ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+@pytest.mark.parametrize("bad", [
+    {"pass_tol": 1e-2, "fail_tol": 1e-3},  # thresholds in the wrong order
+    {"h": -1.0},
+    {"atol": float("inf")},
+])
+def test_gradient_check_refuses_bad_settings_before_calling_f(bad, backend):
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        return (v * v).sum()
+
+    with pytest.raises(ValueError):
+        _mod(backend).gradient_check(f, [_x(backend)], [2 * _x(backend)], **bad)
+    assert not calls
+
+
+def test_non_contiguous_arrays_are_refused_before_f_runs():
+    calls = []
+
+    def f(v):
+        calls.append(1)
+        return (v * v).sum()
+
+    a = np.ones((3, 4))[:, :2]  # rows with gaps: no flat view to nudge
+    t = torch.ones(3, 4, dtype=F64)[:, :2]
+    for call in (lambda: G.numerical_gradient(f, a), lambda: GT.numerical_gradient(f, t),
+                 lambda: G.gradient_check(f, [a], [a]), lambda: GT.gradient_check(f, [t], [t])):
+        with pytest.raises(ValueError, match="contiguous"):
+            call()
+    assert not calls
+
+
+def test_autograd_grads_are_a_torch_only_choice():
+    with pytest.raises(TypeError, match="'analytic_grads'"):
+        G.gradient_check(_SQ, [_x("numpy")], "autograd")
+    with pytest.raises(ValueError, match="'analytic_grads'"):
+        GT.gradient_check(_SQ, [_x("torch")], "autograd2")
+
+
+@pytest.mark.parametrize("mod", [G, GT], ids=["numpy", "torch"])
+def test_public_functions_keep_their_bare_math(mod):
+    # the decorated function checks at the door; __wrapped__ is the formula alone
+    for name in ("numerical_gradient", "relative_error", "gradient_check", "check_model_gradients",
+                 "check_layer_gradients", "step_size_errors", "optimal_step_size"):
+        fn = getattr(mod, name)
+        assert fn.constraints and callable(fn.__wrapped__), name
+    a, b = _x("numpy" if mod is G else "torch"), 2 * _x("numpy" if mod is G else "torch")
+    assert to_numpy(mod.relative_error.__wrapped__(a, b)).tolist() == to_numpy(mod.relative_error(a, b)).tolist()

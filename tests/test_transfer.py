@@ -345,7 +345,7 @@ BAD = [
     (N.transfer_model, ("all",), {}, ValueError, "regime"),
     (N.target_task, (), {"test_size": 1.0}, ValueError, "test_size"),
     (N.transfer_experiment, ((30, 10_000),), {}, ValueError, "sizes"),
-    (N.transfer_experiment, ((30,),), {"regimes": ("softmax", "everything")}, ValueError, "regime"),
+    (N.transfer_experiment, ((30,),), {"regimes": ("softmax", "everything")}, ValueError, "regimes"),
     (N.transfer_experiment, ((30,),), {"lr": -1.0}, ValueError, "lr"),
     (N.transfer_experiment, ((30,),), {"lr": {"softmax": 0.1}}, ValueError, "lr"),
     (N.transfer_experiment, ((30,),), {"repeats": 0}, ValueError, "repeats"),
@@ -388,3 +388,56 @@ def test_freeze_refuses_a_layer_from_another_model(rng):
         T.freeze(T.make_mlp(), T.make_mlp()[0])
     with pytest.raises(ValueError, match="'names'"):
         N.Frozen(N.make_mlp(rng=rng)[0], ["gamma"])
+
+
+# --- checks at the door; the experiment's bookkeeping shared by the twins ------------------------
+
+
+def test_a_bad_freeze_leaves_the_model_as_it_was(rng):
+    model = N.make_mlp(rng=rng)
+    with pytest.raises(ValueError, match="'layers'"):
+        N.freeze(model, [0, 99])  # the first target is good, the second is not: nothing is frozen
+    assert not any(isinstance(layer, N.Frozen) for layer in model.layers)
+    tmodel = T.make_mlp()
+    with pytest.raises(ValueError, match="'layers'"):
+        T.freeze(tmodel, ["0.weight", "9.weight"])
+    assert all(p.requires_grad for p in tmodel.parameters())
+
+
+def test_frozen_refuses_names_it_would_use_up(rng):
+    with pytest.raises(TypeError, match="'names'"):
+        N.Frozen(N.make_mlp(rng=rng)[0], iter(["weight"]))
+
+
+@pytest.mark.parametrize("mod", [N, T], ids=["numpy", "torch"])
+@pytest.mark.parametrize("kwargs, exc, name", [
+    ({"progress": "yes"}, TypeError, "progress"),
+    ({"lr": {"softmax": 0.1}}, ValueError, "lr"),
+    ({"lr": {"softmax": -0.1, "scratch": 0.1}}, ValueError, "lr"),
+    ({"steps": 0}, ValueError, "steps"),
+])
+def test_transfer_experiment_refuses_before_any_training(mod, kwargs, exc, name, monkeypatch):
+    monkeypatch.setattr(mod, "target_task", lambda **_: pytest.fail("work started before the checks"))
+    with pytest.raises(exc, match=f"'{name}'.*Got"):
+        mod.transfer_experiment((30,), regimes=("softmax", "scratch"), **kwargs)
+
+
+def test_run_experiment_is_the_loop_of_both_twins():
+    from tipslib.transfer._shared import run_experiment
+
+    drawn, trained = [], []
+
+    def draw_subset(size):
+        drawn.append(size)
+        return f"x{size}", f"y{size}"
+
+    def train_and_score(regime, x, y, epochs):
+        trained.append((regime, x, epochs))
+        return {"softmax": 0.5, "scratch": 0.25}[regime] + 0.125 * (len(trained) % 2), 7
+
+    res = run_experiment((10, 40), ("softmax", "scratch"), 2, 12, 8, draw_subset, train_and_score, False)
+    assert drawn == [10, 10, 40, 40]
+    assert [e for _, x, e in trained if x == "x10"] == [6] * 4  # 12 steps of 2 batches per epoch
+    assert [e for _, x, e in trained if x == "x40"] == [2] * 4  # 5 batches per epoch
+    assert res.sizes == (10, 40) and res.trainable == {"softmax": 7, "scratch": 7}
+    assert len(res.accuracy["softmax"]) == 2 and all(s >= 0 for s in res.accuracy_std["scratch"])

@@ -7,9 +7,14 @@ The torch twin, :mod:`tipslib.augment.torch_impl`, works on NCHW batches and
 draws different parameters for every image in one vectorised call.
 """
 
-from ._numpy.functional import *  # noqa: F401,F403
-from ._numpy.transforms import *  # noqa: F401,F403
-from ._numpy import functional, transforms
+from ._numpy.functional import (add_noise, adjust_contrast_brightness, color_shift, crop_resize, drop_pixels,
+                                erase, hflip, rotate, vflip)
+from ._numpy.transforms import (ColorShift, Compose, ContrastBrightness, GaussianNoise, PixelDropout, RandomCrop,
+                                RandomErasing, RandomFlip, RandomRotation)
 
-__all__ = [*functional.__all__, *transforms.__all__]
-del functional, transforms
+__all__ = [
+    "hflip", "vflip", "rotate", "crop_resize", "color_shift", "add_noise",
+    "erase", "drop_pixels", "adjust_contrast_brightness",
+    "RandomFlip", "RandomRotation", "RandomCrop", "ColorShift", "GaussianNoise",
+    "RandomErasing", "PixelDropout", "ContrastBrightness", "Compose",
+]

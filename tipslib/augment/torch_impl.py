@@ -9,11 +9,16 @@ round-off: both read the image at the same pixel coordinates with the same
 bilinear rule.
 """
 
-from ._torch.functional import *  # noqa: F401,F403
-from ._torch.transforms import *  # noqa: F401,F403
-from ._torch import functional, transforms
+from ._torch.functional import (add_noise, adjust_contrast_brightness, color_shift, crop_resize, drop_pixels,
+                                erase, hflip, rotate, vflip)
+from ._torch.transforms import (ColorShift, Compose, ContrastBrightness, GaussianNoise, PixelDropout, RandomCrop,
+                                RandomErasing, RandomFlip, RandomRotation)
 
-__all__ = [*functional.__all__, *transforms.__all__]
+__all__ = [
+    "hflip", "vflip", "rotate", "crop_resize", "color_shift", "add_noise",
+    "erase", "drop_pixels", "adjust_contrast_brightness",
+    "RandomFlip", "RandomRotation", "RandomCrop", "ColorShift", "GaussianNoise",
+    "RandomErasing", "PixelDropout", "ContrastBrightness", "Compose",
+]
 TORCH_ONLY = frozenset()
 NUMPY_ONLY = frozenset()
-del functional, transforms

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_callable, check_choice, check_float_array, check_real, check_rng
-from ._common import (KINK_DROP, NOISE_FACTOR, TOLERANCES, GradientCheck, GradientCheckWarning,
-                      ParameterCheck, judge, kink_warning, match_grads, precision_of, settings,
-                      start_value, unpack)
+from .._checks import RNG, FloatArray, Optional, validate_params
+from ._shared import (CHECK_LAYER_GRADIENTS, CHECK_MODEL_GRADIENTS, GRADIENT_CHECK, NOISE_FACTOR,
+                      NUMERICAL_GRADIENT, OPTIMAL_STEP_SIZE, RELATIVE_ERROR, STEP_SIZE_ERRORS, TOLERANCES, Arrays,
+                      ArraysOrParams, GradientCheck, GradientCheckWarning, ParameterCheck, at_least_one_array,
+                      aligned, grads_match, is_kink, judge, kink_warning, precision, probe, probe_all, settings,
+                      start_value, tolerances_ordered, unpack)
 
 __all__ = [
     "numerical_gradient",
@@ -39,62 +41,28 @@ __all__ = [
 # --- the numerical gradient ----------------------------------------------------------------
 
 
-def _nudge(call, x, i, h, name, owner):
-    """``f`` with element ``i`` of ``x`` (flat index) moved to ``x_i + h``, then ``x_i - h``.
-
-    Returns ``(f_plus, f_minus, up, down)``: the two values of ``f`` and the
-    steps actually taken. In low precision ``x + h`` rounds, so dividing by the
-    stored step instead of ``2h`` removes that part of the rounding error.
-    The element is restored whatever happens.
-    """
-    flat = x.reshape(-1)
-    old = flat[i]
-    try:
-        flat[i] = old + h
-        up = float(flat[i]) - float(old)
-        f_plus = _scalar(call(), owner)
-        flat[i] = old - h
-        down = float(old) - float(flat[i])
-        f_minus = _scalar(call(), owner)
-    finally:
-        flat[i] = old
-    if up + down == 0:
-        where = tuple(int(j) for j in np.unravel_index(i, x.shape))
-        raise ValueError(
-            f"The 'h' parameter of {owner} must be large enough to change '{name}' in "
-            f"{x.dtype}: x + h and x - h round to x = {float(old)!r} at index {where}. Got {h!r} instead.")
-    return f_plus, f_minus, up, down
+def _contiguous(x):
+    return np.shares_memory(x.reshape(-1), x)
 
 
-def _probe(call, arrays, names, h, owner):
-    """:func:`_nudge` every element of every array: per array, flat float64 arrays
-    ``(f_plus, f_minus, up, down)``."""
-    probes = []
-    for name, x in zip(names, arrays):
-        _check_contiguous(x, name, owner)
-        values = [_nudge(call, x, i, h, name, owner) for i in range(x.size)]
-        probes.append(tuple(np.array([v[k] for v in values], dtype=np.float64) for k in range(4)))
-    return probes
+def _read(flat, i):
+    return flat[i]  # a NumPy scalar: a copy, not a view
 
 
-def _check_contiguous(x, name, owner):
-    if not np.shares_memory(x.reshape(-1), x):
-        raise ValueError(f"The '{name}' parameter of {owner} must be contiguous so it can be nudged in place.")
+def _scalar(value, owner):
+    a = np.asarray(value)
+    if a.size != 1:
+        raise ValueError(f"The 'f' parameter of {owner} must return a scalar. Got an array of shape {a.shape} instead.")
+    return float(a.reshape(()))
 
 
-def _numerical_gradient_args(f, arrays, h, owner):
-    """Checked at the door: a callable ``f``, at least one contiguous float array, ``h > 0``."""
-    check_callable(f, "f", owner)
-    h = check_real(h, "h", owner, low=0, low_open=True)
-    if not arrays:
-        raise ValueError(f"The 'arrays' parameter of {owner} must name at least one array. Got none.")
-    names = [f"arrays[{k}]" for k in range(len(arrays))]
-    for name, x in zip(names, arrays):
-        check_float_array(x, name, owner)
-        _check_contiguous(x, name, owner)
-    return names, h
+def _nudge(call, x, i, h, name, owner="numerical_gradient"):
+    """``(f(x + h e_i), f(x - h e_i), up, down)`` for the flat element ``i`` of ``x``, nudged in place
+    and restored; ``up + down`` is the step actually stored."""
+    return probe(call, x, x.reshape(-1), i, h, name, _scalar, owner, _read)
 
 
+@validate_params(NUMERICAL_GRADIENT, at_least_one_array, arrays=Arrays(np.ndarray, _contiguous))
 def numerical_gradient(f, *arrays, h=1e-6):
     r"""Centered-difference gradient of the scalar ``f(*arrays)`` with respect to each array.
 
@@ -125,28 +93,34 @@ def numerical_gradient(f, *arrays, h=1e-6):
     torch.autograd.gradcheck : compares such estimates with autograd.
     gradient_check : compares them with a given analytic gradient and reports.
     """
-    names, h = _numerical_gradient_args(f, arrays, h, "numerical_gradient")
     grads = []
-    for name, x in zip(names, arrays):
+    for k, x in enumerate(arrays):
         grad = np.empty(x.size)
         for i in range(x.size):
             # f at x_i + h and x_i - h; up + down is the step actually stored, 2h up to rounding
-            f_plus, f_minus, up, down = _nudge(lambda: f(*arrays), x, i, h, name, "numerical_gradient")
+            f_plus, f_minus, up, down = _nudge(lambda: f(*arrays), x, i, h, f"arrays[{k}]")
             grad[i] = (f_plus - f_minus) / (up + down)
         grads.append(grad.astype(x.dtype).reshape(x.shape))
     return grads[0] if len(grads) == 1 else tuple(grads)
 
 
-def _scalar(value, owner):
-    a = np.asarray(value)
-    if a.size != 1:
-        raise ValueError(f"The 'f' parameter of {owner} must return a scalar. Got an array of shape {a.shape} instead.")
-    return float(a.reshape(()))
-
-
 # --- comparing two gradients ---------------------------------------------------------------
 
 
+def _real_array(value, name, owner):
+    kind = np.asarray(value).dtype.kind
+    if kind not in "iuf":
+        raise TypeError(f"The '{name}' parameter of {owner} must be an array of real numbers. "
+                        f"Got dtype {np.asarray(value).dtype} instead.")
+
+
+def _same_shape(arguments, owner):
+    a, b = np.shape(arguments["a"]), np.shape(arguments["b"])
+    if a != b:
+        raise ValueError(f"The 'b' parameter of {owner} must have the same shape as 'a' {a}. Got {b} instead.")
+
+
+@validate_params(RELATIVE_ERROR, _same_shape, a=_real_array, b=_real_array)
 def relative_error(a, b, *, floor=None):
     r"""Elementwise relative error of two arrays, symmetric in ``a`` and ``b``.
 
@@ -181,71 +155,38 @@ def relative_error(a, b, *, floor=None):
     torch.allclose : the test ``torch.autograd.gradcheck`` uses,
         :math:`|a - b| \le \text{atol} + \text{rtol}\,|b|` (not symmetric).
     """
-    a, b, floor = _relative_error_args(a, b, floor)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    floor = max(floor or 0.0, np.finfo(np.float64).tiny)  # where both are 0: 0, not 0 / 0
     return np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), floor)
-
-
-def _relative_error_args(a, b, floor, owner="relative_error"):
-    """Checked at the door: two real arrays of one shape (as float64) and a floor ``>= 0``."""
-    a, b = _real_array(a, "a", owner), _real_array(b, "b", owner)
-    if a.shape != b.shape:
-        raise ValueError(f"The 'b' parameter of {owner} must have the same shape as 'a' {a.shape}. Got {b.shape} instead.")
-    tiny = np.finfo(np.float64).tiny
-    floor = tiny if floor is None else max(check_real(floor, "floor", owner, low=0), tiny)
-    return a, b, floor
-
-
-def _real_array(x, name, owner):
-    a = np.asarray(x)
-    if a.dtype.kind not in "iuf":
-        raise TypeError(f"The '{name}' parameter of {owner} must be an array of real numbers. Got dtype {a.dtype} instead.")
-    return a.astype(np.float64)
 
 
 # --- the gradient check --------------------------------------------------------------------
 
 
 def _kinks(call, x, flat_a, f0, probe, err, h, pass_tol, owner):
-    """Mask of the elements whose disagreement comes from a kink of ``f`` within ``±h``.
-
-    Near a kink the slopes on the two sides differ by a jump that does not
-    shrink with ``h``; the analytic gradient is one of them and the centered
-    difference their mean. A suspect is confirmed by probing again with ``h/10``:
-    either the jump stays (the kink is still inside the step) or the error
-    vanishes (the smaller step no longer crosses it: a drop by more than
-    ``1 / KINK_DROP``, where the truncation error of a large ``h`` at a smooth
-    point falls by only 100). A wrong backward at a smooth point does neither.
-    """
+    """Mask of the elements whose disagreement comes from a kink of ``f`` within ``±h``
+    (see :func:`tipslib.gradcheck._shared.is_kink`): suspects by their one-sided
+    slopes, each confirmed with a step of ``h/10``."""
     f_plus, f_minus, up, down = probe
     numeric = (f_plus - f_minus) / (up + down)
     jump = np.abs((f_plus - f0) / up - (f0 - f_minus) / down)
     suspects = np.flatnonzero((err > pass_tol) & (jump >= 0.5 * np.abs(flat_a - numeric)))
     kink = np.zeros(err.shape, dtype=bool)
-    if suspects.size == 0:
-        return kink
     flat = x.reshape(-1)
-    small = h / 10
     for i in suspects:
-        old = flat[i]
-        try:
-            flat[i] = old + small
-            up2 = float(flat[i]) - float(old)
-            fp = _scalar(call(), owner)
-            flat[i] = old - small
-            down2 = float(old) - float(flat[i])
-            fm = _scalar(call(), owner)
-        finally:
-            flat[i] = old
-        if up2 == 0 or down2 == 0:
-            continue
-        jump2 = abs((fp - f0) / up2 - (f0 - fm) / down2)
-        scale = max(abs(flat_a[i]), abs(numeric[i]), 1e-300)
-        err2 = abs(flat_a[i] - (fp - fm) / (up2 + down2)) / scale
-        raw = abs(flat_a[i] - numeric[i]) / scale
-        kink[i] = jump2 >= 0.5 * jump[i] or err2 <= KINK_DROP * raw
+        kink[i] = is_kink(call, flat, i, h, f0, float(flat_a[i]), float(numeric[i]), float(jump[i]), _scalar,
+                          owner, _read)
     return kink
 
 
+def _probe(call, arrays, names, h, owner):
+    """Every element nudged: per array, flat float64 arrays ``(f_plus, f_minus, up, down)``."""
+    return [tuple(np.array(v, dtype=np.float64) for v in values)
+            for values in probe_all(call, arrays, names, h, _scalar, owner, _read)]
+
+
+@validate_params(GRADIENT_CHECK, grads_match(), tolerances_ordered,
+                 arrays_or_params=ArraysOrParams(np.ndarray, _contiguous))
 def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None, fail_tol=None, atol=None):
     r"""Compare analytic gradients with centered differences, parameter by parameter.
 
@@ -316,14 +257,12 @@ def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None
     check_model_gradients : this check for every parameter of a model.
     """
     owner = "gradient_check"
-    check_callable(f, "f", owner)
-    names, arrays, call = unpack(f, arrays_or_params, owner, np.ndarray)
-    grads = match_grads(names, arrays, analytic_grads, owner)
-    precision = precision_of(names, arrays, owner)
-    h, pass_tol, fail_tol = settings(precision, h, pass_tol, fail_tol, owner)
+    names, arrays, call = unpack(f, arrays_or_params)
+    grads = aligned(names, analytic_grads)
+    dtype = precision(arrays)
+    h, pass_tol, fail_tol = settings(dtype, h, pass_tol, fail_tol, owner)
     f0 = start_value(call, _scalar, owner)
-    eps = TOLERANCES[precision]["eps"]
-    atol = NOISE_FACTOR * eps * max(1.0, abs(f0)) / h if atol is None else check_real(atol, "atol", owner, low=0)
+    atol = NOISE_FACTOR * TOLERANCES[dtype]["eps"] * max(1.0, abs(f0)) / h if atol is None else float(atol)
     floor = max(atol, np.finfo(np.float64).tiny)
 
     rows, errors = [], {}
@@ -332,7 +271,7 @@ def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None
         a = np.asarray(g, dtype=np.float64).reshape(-1)
         n = (f_plus - f_minus) / (up + down)
         with np.errstate(invalid="ignore"):
-            err = relative_error(a, n, floor=floor)
+            err = relative_error.__wrapped__(a, n, floor=floor)
             noisy = (err > pass_tol) & (np.abs(a - n) <= atol)
         err[~np.isfinite(err)] = np.inf
         kink = _kinks(call, x, a, f0, probe, np.where(noisy, 0.0, err), h, pass_tol, owner)
@@ -340,7 +279,7 @@ def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None
         judged = np.where(kink | noisy, 0.0, err)
         i = int(np.argmax(judged)) if judged.size else 0
         index = tuple(int(j) for j in np.unravel_index(i, x.shape)) if x.size else ()
-        row = judge(name, x.shape, precision, judged[i] if judged.size else 0.0, index,
+        row = judge(name, x.shape, dtype, judged[i] if judged.size else 0.0, index,
                     a[i] if a.size else 0.0, n[i] if n.size else 0.0,
                     float(np.max(np.abs(a - n))) if a.size else 0.0, int(kink.sum()), pass_tol, fail_tol,
                     noisy=int(noisy.sum()), nonzero=int(np.count_nonzero(np.maximum(np.abs(a), np.abs(n)))))
@@ -348,21 +287,33 @@ def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None
             first = tuple(int(j) for j in np.unravel_index(int(np.flatnonzero(kink)[0]), x.shape))
             kink_warning(owner, name, row.kinks, first, h)
         rows.append(row)
-    return GradientCheck(rows=rows, dtype=precision, h=h, pass_tol=pass_tol, fail_tol=fail_tol,
+    return GradientCheck(rows=rows, dtype=dtype, h=h, pass_tol=pass_tol, fail_tol=fail_tol,
                          atol=atol, errors=errors)
 
 
 # --- models and layers ---------------------------------------------------------------------
 
 
-def _check_module(model, name, owner):
-    for attr in ("forward", "backward", "params", "grads"):
-        if not hasattr(model, attr):
-            raise TypeError(
-                f"The '{name}' parameter of {owner} must be a tipslib NumPy layer (forward, "
-                f"backward, params, grads). Got {type(model).__name__} instead.")
+def _layer(value, name, owner):
+    if not all(hasattr(value, attr) for attr in ("forward", "backward", "params", "grads")):
+        raise TypeError(f"The '{name}' parameter of {owner} must be a tipslib NumPy layer (forward, "
+                        f"backward, params, grads). Got {type(value).__name__} instead.")
 
 
+def _loss(value, name, owner):
+    if not all(hasattr(value, attr) for attr in ("forward", "backward")):
+        raise TypeError(f"The '{name}' parameter of {owner} must be a tipslib NumPy loss object (forward, "
+                        f"backward). Got {type(value).__name__} instead.")
+
+
+def _has_params(arguments, owner):
+    model = arguments["model"]
+    if not model.params:
+        raise ValueError(f"The 'model' parameter of {owner} must have parameters to check. Got {model!r}, which "
+                         f"has none; use check_layer_gradients for the input gradient.")
+
+
+@validate_params(CHECK_MODEL_GRADIENTS, _has_params, model=_layer, loss_fn=_loss)
 def check_model_gradients(model, loss_fn, x, y, *, h=None, pass_tol=None, fail_tol=None, atol=None):
     """:func:`gradient_check` of every parameter of a NumPy model on one batch.
 
@@ -388,17 +339,7 @@ def check_model_gradients(model, loss_fn, x, y, *, h=None, pass_tol=None, fail_t
     torch.autograd.gradcheck : the torch twin also runs it on the same loss.
     """
     owner = "check_model_gradients"
-    _check_module(model, "model", owner)
-    for attr in ("forward", "backward"):
-        if not hasattr(loss_fn, attr):
-            raise TypeError(
-                f"The 'loss_fn' parameter of {owner} must be a tipslib NumPy loss object (forward, "
-                f"backward). Got {type(loss_fn).__name__} instead.")
     params = model.params
-    if not params:
-        raise ValueError(
-            f"The 'model' parameter of {owner} must have parameters to check. Got {model!r}, which "
-            f"has none; use check_layer_gradients for the input gradient.")
     saved = {k: np.array(v, copy=True) for k, v in model.buffers.items()}
     try:
         loss_fn.forward(model.forward(x), y)
@@ -406,7 +347,8 @@ def check_model_gradients(model, loss_fn, x, y, *, h=None, pass_tol=None, fail_t
         grads = model.grads
         missing = sorted(set(params) - set(grads))
         if missing:
-            raise ValueError(f"The 'model' parameter of {owner} left no gradient for {missing} after backward.")
+            raise ValueError(f"The 'model' parameter of {owner} must leave a gradient for every parameter "
+                             f"after backward. Got none for {missing} instead.")
         analytic = {k: np.array(grads[k], copy=True) for k in params}
         return gradient_check(lambda: loss_fn.forward(model.forward(x), y), params, analytic,
                               h=h, pass_tol=pass_tol, fail_tol=fail_tol, atol=atol)
@@ -416,6 +358,7 @@ def check_model_gradients(model, loss_fn, x, y, *, h=None, pass_tol=None, fail_t
                 np.copyto(v, saved[k])
 
 
+@validate_params(CHECK_LAYER_GRADIENTS, layer=_layer, x=FloatArray(), dout=Optional(FloatArray()), rng=RNG)
 def check_layer_gradients(layer, x, dout=None, *, rng=None, h=None, pass_tol=None, fail_tol=None, atol=None):
     r""":func:`gradient_check` of one layer's input gradient and parameter gradients.
 
@@ -442,16 +385,13 @@ def check_layer_gradients(layer, x, dout=None, *, rng=None, h=None, pass_tol=Non
     torch.autograd.gradcheck : the torch twin also runs it on the same layer.
     """
     owner = "check_layer_gradients"
-    _check_module(layer, "layer", owner)
-    check_float_array(x, "x", owner)
-    rng = check_rng(rng, owner)
+    rng = np.random.default_rng(rng)
     x = np.array(x, copy=True, order="C")
     saved = {k: np.array(v, copy=True) for k, v in layer.buffers.items()}
     try:
         out = layer.forward(x)
         if dout is None:
             dout = rng.standard_normal(out.shape).astype(out.dtype)
-        check_float_array(dout, "dout", owner)
         if tuple(dout.shape) != tuple(out.shape):
             raise ValueError(f"The 'dout' parameter of {owner} must have the output's shape {out.shape}. Got {dout.shape} instead.")
         dx = layer.backward(dout)
@@ -468,6 +408,31 @@ def check_layer_gradients(layer, x, dout=None, *, rng=None, h=None, pass_tol=Non
 # --- the step size -------------------------------------------------------------------------
 
 
+def _points(value, name, owner):
+    _real_array(value, name, owner)
+    if np.ndim(value) > 1:
+        raise ValueError(f"The '{name}' parameter of {owner} must be a scalar or a 1-D array. "
+                         f"Got shape {np.shape(value)} instead.")
+
+
+def _steps(value, name, owner):
+    _real_array(value, name, owner)
+    hs = np.asarray(value, dtype=np.float64)
+    if hs.ndim != 1 or hs.size == 0 or not np.all(hs > 0) or not np.all(np.isfinite(hs)):
+        raise ValueError(f"The '{name}' parameter of {owner} must be a 1-D array of positive finite steps. "
+                         f"Got {value!r} instead.")
+
+
+def _float_dtype(value, name, owner):
+    try:
+        kind = np.dtype(value).kind
+    except TypeError:
+        kind = None
+    if kind != "f":
+        raise TypeError(f"The '{name}' parameter of {owner} must be a NumPy floating-point dtype. Got {value!r} instead.")
+
+
+@validate_params(STEP_SIZE_ERRORS, x=_points, hs=_steps, dtype=_float_dtype)
 def step_size_errors(f, df, x, hs, *, method="centered", dtype=np.float64):
     r"""Error of a finite-difference derivative against the step ``h``: the U-shaped curve.
 
@@ -501,7 +466,7 @@ def step_size_errors(f, df, x, hs, *, method="centered", dtype=np.float64):
     --------
     torch.autograd.gradcheck : uses the centered difference with ``eps=1e-6`` in float64.
     """
-    x, hs, dtype = _step_size_args(f, df, x, hs, method, dtype)
+    x, hs = np.asarray(x, dtype=np.float64), np.asarray(hs, dtype=np.float64)
     exact = np.asarray(df(x), dtype=np.float64)
     xd = x.astype(dtype)
     hd = hs.astype(dtype).reshape((-1,) + (1,) * x.ndim)
@@ -513,21 +478,7 @@ def step_size_errors(f, df, x, hs, *, method="centered", dtype=np.float64):
     return np.abs(estimate.astype(np.float64) - exact)
 
 
-def _step_size_args(f, df, x, hs, method, dtype, owner="step_size_errors"):
-    """Checked at the door: callables, the method, points ``x`` and steps ``hs`` as float64, the dtype."""
-    check_callable(f, "f", owner)
-    check_callable(df, "df", owner)
-    check_choice(method, "method", owner, ("centered", "forward"))
-    dtype = _float_dtype(dtype, owner)
-    x = _real_array(x, "x", owner)
-    if x.ndim > 1:
-        raise ValueError(f"The 'x' parameter of {owner} must be a scalar or a 1-D array. Got shape {x.shape} instead.")
-    hs = _real_array(hs, "hs", owner)
-    if hs.ndim != 1 or hs.size == 0 or not np.all(hs > 0) or not np.all(np.isfinite(hs)):
-        raise ValueError(f"The 'hs' parameter of {owner} must be a 1-D array of positive finite steps. Got {hs!r} instead.")
-    return x, hs, dtype
-
-
+@validate_params(OPTIMAL_STEP_SIZE, dtype=_float_dtype)
 def optimal_step_size(dtype=np.float64, method="centered"):
     r"""The step that balances truncation and rounding, up to a factor of order one.
 
@@ -541,17 +492,6 @@ def optimal_step_size(dtype=np.float64, method="centered"):
     :math:`\varepsilon` is the machine epsilon of ``dtype``: about 6e-6 and 1.5e-8 in
     float64, 5e-3 and 3.5e-4 in float32.
     """
-    owner = "optimal_step_size"
-    check_choice(method, "method", owner, ("centered", "forward"))
-    eps = float(np.finfo(_float_dtype(dtype, owner)).eps)
+    eps = float(np.finfo(dtype).eps)
     return eps ** (1 / 3) if method == "centered" else eps ** 0.5
 
-
-def _float_dtype(dtype, owner):
-    try:
-        d = np.dtype(dtype)
-    except TypeError:
-        d = None
-    if d is None or d.kind != "f":
-        raise TypeError(f"The 'dtype' parameter of {owner} must be a NumPy floating-point dtype. Got {dtype!r} instead.")
-    return d

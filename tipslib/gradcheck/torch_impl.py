@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import check_callable, check_choice, check_float_array, check_real
-from ._common import (KINK_DROP, NOISE_FACTOR, TOLERANCES, GradientCheck, GradientCheckWarning,
-                      ParameterCheck, judge, kink_warning, match_grads, precision_of, settings,
-                      start_value, unpack)
+from .._checks import GENERATOR, FloatArray, IsCallable, Optional, check_float_array, validate_params
+from ._shared import (CHECK_LAYER_GRADIENTS, CHECK_MODEL_GRADIENTS, GRADIENT_CHECK, NOISE_FACTOR,
+                      NUMERICAL_GRADIENT, OPTIMAL_STEP_SIZE, RELATIVE_ERROR, STEP_SIZE_ERRORS, TOLERANCES, Arrays,
+                      ArraysOrParams, GradientCheck, GradientCheckWarning, ParameterCheck, aligned,
+                      at_least_one_array, grads_match, is_kink, judge, kink_warning, precision, probe_all,
+                      settings, start_value, tolerances_ordered, unpack, unravel)
 
 __all__ = [
     "numerical_gradient",
@@ -37,62 +39,12 @@ NUMPY_ONLY: frozenset = frozenset()
 # --- the numerical gradient ----------------------------------------------------------------
 
 
-@torch.no_grad()
-def _probe(call, arrays, names, h, owner):
-    """Twin of the NumPy ``_probe``: per tensor, float64 ``(f_plus, f_minus, up, down)``."""
-    probes = []
-    for name, x in zip(names, arrays):
-        if not x.is_contiguous():
-            raise ValueError(f"The '{name}' parameter of {owner} must be contiguous so it can be nudged in place.")
-        flat = x.view(-1)
-        n = flat.numel()
-        f_plus, f_minus, up, down = [0.0] * n, [0.0] * n, [0.0] * n, [0.0] * n
-        for i in range(n):
-            old = flat[i].item()
-            try:
-                flat[i] = old + h
-                up[i] = flat[i].item() - old
-                f_plus[i] = _scalar(call(), owner)
-                flat[i] = old - h
-                down[i] = old - flat[i].item()
-                f_minus[i] = _scalar(call(), owner)
-            finally:
-                flat[i] = old
-            if up[i] + down[i] == 0:
-                where = tuple(int(j) for j in _unravel(i, x.shape))
-                raise ValueError(
-                    f"The 'h' parameter of {owner} must be large enough to change '{name}' in "
-                    f"{x.dtype}: x + h and x - h round to x = {old!r} at index {where}. Got {h!r} instead.")
-        kw = {"dtype": torch.float64, "device": x.device}
-        probes.append(tuple(torch.tensor(v, **kw) for v in (f_plus, f_minus, up, down)))
-    return probes
+def _contiguous(x):
+    return x.is_contiguous()
 
 
-def _unravel(i, shape):
-    index = []
-    for n in reversed(tuple(shape)):
-        index.append(i % n)
-        i //= n
-    return tuple(reversed(index))
-
-
-def numerical_gradient(f, *arrays, h=1e-6):
-    """Twin of the NumPy ``numerical_gradient``: nudges each element of each tensor in place
-    (under ``torch.no_grad``) and divides by the step actually stored."""
-    owner = "numerical_gradient"
-    check_callable(f, "f", owner)
-    h = check_real(h, "h", owner, low=0, low_open=True)
-    if not arrays:
-        raise ValueError(f"The 'arrays' parameter of {owner} must name at least one array. Got none.")
-    names = [f"arrays[{k}]" for k in range(len(arrays))]
-    for name, x in zip(names, arrays):
-        check_float_array(x, name, owner)
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"The '{name}' parameter of {owner} must be a torch.Tensor. Got {type(x).__name__} instead.")
-    grads = []
-    for x, (f_plus, f_minus, up, down) in zip(arrays, _probe(lambda: f(*arrays), arrays, names, h, owner)):
-        grads.append(((f_plus - f_minus) / (up + down)).to(x.dtype).reshape(x.shape))
-    return grads[0] if len(grads) == 1 else tuple(grads)
+def _read(flat, i):
+    return flat[i].item()  # a Python float: flat[i] itself would be a view that the nudge moves
 
 
 def _scalar(value, owner):
@@ -102,32 +54,62 @@ def _scalar(value, owner):
     return float(t.detach().reshape(()))
 
 
+@torch.no_grad()
+def _probe(call, arrays, names, h, owner):
+    """Every element nudged: per tensor, flat float64 tensors ``(f_plus, f_minus, up, down)`` on its device."""
+    return [tuple(torch.tensor(v, dtype=torch.float64, device=x.device) for v in values)
+            for x, values in zip(arrays, probe_all(call, arrays, names, h, _scalar, owner, _read))]
+
+
+@validate_params(NUMERICAL_GRADIENT, at_least_one_array, arrays=Arrays(torch.Tensor, _contiguous))
+def numerical_gradient(f, *arrays, h=1e-6):
+    r"""Twin of the NumPy ``numerical_gradient``: nudges each element of each tensor in place
+    (under ``torch.no_grad``) and divides by the step actually stored.
+
+    .. math::
+
+        \frac{\partial f}{\partial x_i} \approx \frac{f(x + h e_i) - f(x - h e_i)}{(x_i + h) - (x_i - h)}
+    """
+    names = [f"arrays[{k}]" for k in range(len(arrays))]
+    grads = []
+    for x, (f_plus, f_minus, up, down) in zip(arrays, _probe(lambda: f(*arrays), arrays, names, h, "numerical_gradient")):
+        grads.append(((f_plus - f_minus) / (up + down)).to(x.dtype).reshape(x.shape))
+    return grads[0] if len(grads) == 1 else tuple(grads)
+
+
 # --- comparing two gradients ---------------------------------------------------------------
 
 
-def relative_error(a, b, *, floor=None):
-    """Twin of the NumPy ``relative_error``, ``|a - b| / max(|a|, |b|, floor)``;
-    returns a float64 tensor on ``a``'s device."""
-    a, b, floor = _relative_error_args(a, b, floor)
-    return (a - b).abs() / torch.maximum(a.abs(), b.abs()).clamp_min(floor)
-
-
-def _relative_error_args(a, b, floor, owner="relative_error"):
-    """Checked at the door: two real tensors of one shape (float64, on ``a``'s device), a floor ``>= 0``."""
-    a, b = _real_tensor(a, "a", owner), _real_tensor(b, "b", owner)
-    if a.shape != b.shape:
-        raise ValueError(
-            f"The 'b' parameter of {owner} must have the same shape as 'a' {tuple(a.shape)}. Got {tuple(b.shape)} instead.")
-    tiny = torch.finfo(torch.float64).tiny
-    floor = tiny if floor is None else max(check_real(floor, "floor", owner, low=0), tiny)
-    return a, b.to(a.device), floor
-
-
-def _real_tensor(x, name, owner):
+def _as_float64(x, device=None):
     t = x.detach() if isinstance(x, torch.Tensor) else torch.as_tensor(x)
+    return t.to(device=device, dtype=torch.float64)
+
+
+def _real_tensor(value, name, owner):
+    t = value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
     if t.dtype == torch.bool or t.is_complex():
         raise TypeError(f"The '{name}' parameter of {owner} must be an array of real numbers. Got dtype {t.dtype} instead.")
-    return t.to(torch.float64)
+
+
+def _same_shape(arguments, owner):
+    a, b = (tuple(torch.as_tensor(arguments[k]).shape) if not isinstance(arguments[k], torch.Tensor)
+            else tuple(arguments[k].shape) for k in ("a", "b"))
+    if a != b:
+        raise ValueError(f"The 'b' parameter of {owner} must have the same shape as 'a' {a}. Got {b} instead.")
+
+
+@validate_params(RELATIVE_ERROR, _same_shape, a=_real_tensor, b=_real_tensor)
+def relative_error(a, b, *, floor=None):
+    r"""Twin of the NumPy ``relative_error``; returns a float64 tensor on ``a``'s device.
+
+    .. math::
+
+        e_i = \frac{|a_i - b_i|}{\max\big(|a_i|,\ |b_i|,\ \text{floor}\big)}
+    """
+    a = _as_float64(a)
+    b = _as_float64(b, a.device)
+    floor = max(floor or 0.0, torch.finfo(torch.float64).tiny)  # where both are 0: 0, not 0 / 0
+    return (a - b).abs() / torch.maximum(a.abs(), b.abs()).clamp_min(floor)
 
 
 # --- the gradient check --------------------------------------------------------------------
@@ -135,32 +117,16 @@ def _real_tensor(x, name, owner):
 
 @torch.no_grad()
 def _kinks(call, x, flat_a, f0, probe, err, h, pass_tol, owner):
-    """Twin of the NumPy ``_kinks``: suspects by one-sided slopes, confirmed with ``h/10``."""
+    """Twin of the NumPy ``_kinks``: suspects by one-sided slopes, each confirmed with ``h/10``."""
     f_plus, f_minus, up, down = probe
     numeric = (f_plus - f_minus) / (up + down)
     jump = ((f_plus - f0) / up - (f0 - f_minus) / down).abs()
     suspects = torch.nonzero((err > pass_tol) & (jump >= 0.5 * (flat_a - numeric).abs())).flatten().tolist()
     kink = torch.zeros(err.shape, dtype=torch.bool, device=err.device)
     flat = x.view(-1)
-    small = h / 10
     for i in suspects:
-        old = flat[i].item()
-        try:
-            flat[i] = old + small
-            up2 = flat[i].item() - old
-            fp = _scalar(call(), owner)
-            flat[i] = old - small
-            down2 = old - flat[i].item()
-            fm = _scalar(call(), owner)
-        finally:
-            flat[i] = old
-        if up2 == 0 or down2 == 0:
-            continue
-        a_i, n_i = flat_a[i].item(), numeric[i].item()
-        jump2 = abs((fp - f0) / up2 - (f0 - fm) / down2)
-        scale = max(abs(a_i), abs(n_i), 1e-300)
-        err2, raw = abs(a_i - (fp - fm) / (up2 + down2)) / scale, abs(a_i - n_i) / scale
-        kink[i] = jump2 >= 0.5 * jump[i].item() or err2 <= KINK_DROP * raw
+        kink[i] = is_kink(call, flat, i, h, f0, flat_a[i].item(), numeric[i].item(), jump[i].item(), _scalar,
+                          owner, _read)
     return kink
 
 
@@ -184,6 +150,8 @@ def _autograd_gradcheck(f, call, arrays, is_dict, h, precision):
             x.requires_grad_(flag)
 
 
+@validate_params(GRADIENT_CHECK, grads_match(autograd=True), tolerances_ordered,
+                 arrays_or_params=ArraysOrParams(torch.Tensor, _contiguous))
 def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None, fail_tol=None, atol=None):
     """Twin of the NumPy ``gradient_check``, on tensors.
 
@@ -194,18 +162,13 @@ def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None
     ``autograd_note`` when it could not run, e.g. in float32).
     """
     owner = "gradient_check"
-    check_callable(f, "f", owner)
-    names, arrays, call = unpack(f, arrays_or_params, owner, torch.Tensor)
-    if isinstance(analytic_grads, str):
-        check_choice(analytic_grads, "analytic_grads", owner, ("autograd",))
-        analytic_grads = _autograd_grads(call, arrays, owner)
-    grads = match_grads(names, arrays, analytic_grads, owner)
-    precision = precision_of(names, arrays, owner)
-    h, pass_tol, fail_tol = settings(precision, h, pass_tol, fail_tol, owner)
+    names, arrays, call = unpack(f, arrays_or_params)
+    grads = _autograd_grads(call, arrays, owner) if isinstance(analytic_grads, str) else aligned(names, analytic_grads)
+    dtype = precision(arrays)
+    h, pass_tol, fail_tol = settings(dtype, h, pass_tol, fail_tol, owner)
     with torch.no_grad():
         f0 = start_value(call, _scalar, owner)
-    eps = TOLERANCES[precision]["eps"]
-    atol = NOISE_FACTOR * eps * max(1.0, abs(f0)) / h if atol is None else check_real(atol, "atol", owner, low=0)
+    atol = NOISE_FACTOR * TOLERANCES[dtype]["eps"] * max(1.0, abs(f0)) / h if atol is None else float(atol)
     floor = max(atol, torch.finfo(torch.float64).tiny)
 
     rows, errors = [], {}
@@ -213,23 +176,23 @@ def gradient_check(f, arrays_or_params, analytic_grads, *, h=None, pass_tol=None
         f_plus, f_minus, up, down = probe
         a = g.detach().to(device=x.device, dtype=torch.float64).reshape(-1)
         n = (f_plus - f_minus) / (up + down)
-        err = relative_error(a, n, floor=floor)
+        err = relative_error.__wrapped__(a, n, floor=floor)
         noisy = (err > pass_tol) & ((a - n).abs() <= atol)
         err[~torch.isfinite(err)] = float("inf")
         kink = _kinks(call, x, a, f0, probe, torch.where(noisy, torch.zeros_like(err), err), h, pass_tol, owner)
         errors[name] = err.reshape(x.shape)
         judged = torch.where(kink | noisy, torch.zeros_like(err), err)
         i = int(torch.argmax(judged)) if judged.numel() else 0
-        index = _unravel(i, x.shape) if x.numel() else ()
-        row = judge(name, tuple(x.shape), precision, judged[i].item() if judged.numel() else 0.0, index,
+        index = unravel(i, x.shape) if x.numel() else ()
+        row = judge(name, tuple(x.shape), dtype, judged[i].item() if judged.numel() else 0.0, index,
                     a[i].item() if a.numel() else 0.0, n[i].item() if n.numel() else 0.0,
                     (a - n).abs().max().item() if a.numel() else 0.0, int(kink.sum()), pass_tol, fail_tol,
                     noisy=int(noisy.sum()), nonzero=int(torch.count_nonzero(torch.maximum(a.abs(), n.abs()))))
         if row.kinks:
-            kink_warning(owner, name, row.kinks, _unravel(int(torch.nonzero(kink)[0, 0]), x.shape), h)
+            kink_warning(owner, name, row.kinks, unravel(int(torch.nonzero(kink)[0, 0]), x.shape), h)
         rows.append(row)
-    ok, note = _autograd_gradcheck(f, call, arrays, isinstance(arrays_or_params, dict), h, precision)
-    return GradientCheck(rows=rows, dtype=precision, h=h, pass_tol=pass_tol, fail_tol=fail_tol,
+    ok, note = _autograd_gradcheck(f, call, arrays, isinstance(arrays_or_params, dict), h, dtype)
+    return GradientCheck(rows=rows, dtype=dtype, h=h, pass_tol=pass_tol, fail_tol=fail_tol,
                          atol=atol, errors=errors, autograd_gradcheck=ok, autograd_note=note)
 
 
@@ -253,9 +216,23 @@ def _autograd_grads(call, arrays, owner):
 # --- models and layers ---------------------------------------------------------------------
 
 
-def _check_module(model, name, owner):
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"The '{name}' parameter of {owner} must be a torch.nn.Module. Got {type(model).__name__} instead.")
+def _module(value, name, owner):
+    if not isinstance(value, torch.nn.Module):
+        raise TypeError(f"The '{name}' parameter of {owner} must be a torch.nn.Module. Got {type(value).__name__} instead.")
+
+
+def _float_tensor(value, name, owner):
+    check_float_array(value, name, owner)
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"The '{name}' parameter of {owner} must be a torch.Tensor. Got {type(value).__name__} instead.")
+
+
+def _has_params(arguments, owner):
+    model = arguments["model"]
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(
+            f"The 'model' parameter of {owner} must have parameters that require grad. Got "
+            f"{type(model).__name__} with none; use check_layer_gradients for the input gradient.")
 
 
 def _run_restoring(model, body):
@@ -273,19 +250,13 @@ def _run_restoring(model, body):
             p.grad = old_grads.get(k)
 
 
+@validate_params(CHECK_MODEL_GRADIENTS, _has_params, model=_module, loss_fn=IsCallable())
 def check_model_gradients(model, loss_fn, x, y, *, h=None, pass_tol=None, fail_tol=None, atol=None):
     """Twin of the NumPy ``check_model_gradients`` for any ``nn.Module``: the analytic
     gradients are what ``loss.backward()`` leaves in each parameter's ``.grad``
     (zero where it leaves ``None``). Checks every parameter that requires grad;
     restores buffers and ``.grad`` afterwards."""
-    owner = "check_model_gradients"
-    _check_module(model, "model", owner)
-    check_callable(loss_fn, "loss_fn", owner)
     params = {k: p for k, p in model.named_parameters() if p.requires_grad}
-    if not params:
-        raise ValueError(
-            f"The 'model' parameter of {owner} must have parameters that require grad. Got "
-            f"{type(model).__name__} with none; use check_layer_gradients for the input gradient.")
 
     def body():
         for p in params.values():
@@ -299,16 +270,12 @@ def check_model_gradients(model, loss_fn, x, y, *, h=None, pass_tol=None, fail_t
     return _run_restoring(model, body)
 
 
+@validate_params(CHECK_LAYER_GRADIENTS, layer=_module, x=_float_tensor, dout=Optional(FloatArray()),
+                 generator=GENERATOR)
 def check_layer_gradients(layer, x, dout=None, *, generator=None, h=None, pass_tol=None, fail_tol=None, atol=None):
     """Twin of the NumPy ``check_layer_gradients``: ``dout`` defaults to a standard
     normal drawn from ``generator`` (on the CPU, then moved to ``x``'s device)."""
     owner = "check_layer_gradients"
-    _check_module(layer, "layer", owner)
-    check_float_array(x, "x", owner)
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"The 'x' parameter of {owner} must be a torch.Tensor. Got {type(x).__name__} instead.")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"The 'generator' parameter of {owner} must be a torch.Generator. Got {generator!r} instead.")
     x = x.detach().clone().contiguous().requires_grad_(True)
     params = {k: p for k, p in layer.named_parameters() if p.requires_grad}
 
@@ -319,7 +286,6 @@ def check_layer_gradients(layer, x, dout=None, *, generator=None, h=None, pass_t
         d = dout
         if d is None:
             d = torch.randn(out.shape, generator=generator, dtype=out.dtype).to(out.device)
-        check_float_array(d, "dout", owner)
         if tuple(d.shape) != tuple(out.shape):
             raise ValueError(
                 f"The 'dout' parameter of {owner} must have the output's shape {tuple(out.shape)}. "
@@ -338,20 +304,32 @@ def check_layer_gradients(layer, x, dout=None, *, generator=None, h=None, pass_t
 # --- the step size -------------------------------------------------------------------------
 
 
+def _points(value, name, owner):
+    _real_tensor(value, name, owner)
+    if torch.as_tensor(value).ndim > 1:
+        raise ValueError(f"The '{name}' parameter of {owner} must be a scalar or a 1-D array. "
+                         f"Got shape {tuple(torch.as_tensor(value).shape)} instead.")
+
+
+def _steps(value, name, owner):
+    _real_tensor(value, name, owner)
+    hs = _as_float64(value)
+    if hs.ndim != 1 or hs.numel() == 0 or not bool((hs > 0).all()) or not bool(torch.isfinite(hs).all()):
+        raise ValueError(f"The '{name}' parameter of {owner} must be a 1-D array of positive finite steps. "
+                         f"Got {value!r} instead.")
+
+
+def _float_dtype(value, name, owner):
+    if not isinstance(value, torch.dtype) or not value.is_floating_point:
+        raise TypeError(f"The '{name}' parameter of {owner} must be a torch floating-point dtype. Got {value!r} instead.")
+
+
+@validate_params(STEP_SIZE_ERRORS, x=_points, hs=_steps, dtype=_float_dtype)
 def step_size_errors(f, df, x, hs, *, method="centered", dtype=torch.float64):
     """Twin of the NumPy ``step_size_errors``: ``f`` works on tensors (``torch.sin``);
     returns a float64 tensor of shape ``(len(hs),) + shape(x)``."""
-    owner = "step_size_errors"
-    check_callable(f, "f", owner)
-    check_callable(df, "df", owner)
-    check_choice(method, "method", owner, ("centered", "forward"))
-    dtype = _float_dtype(dtype, owner)
-    x = _real_tensor(x, "x", owner)
-    if x.ndim > 1:
-        raise ValueError(f"The 'x' parameter of {owner} must be a scalar or a 1-D array. Got shape {tuple(x.shape)} instead.")
-    hs = _real_tensor(hs, "hs", owner).to(x.device)
-    if hs.ndim != 1 or hs.numel() == 0 or not bool((hs > 0).all()) or not bool(torch.isfinite(hs).all()):
-        raise ValueError(f"The 'hs' parameter of {owner} must be a 1-D array of positive finite steps. Got {hs!r} instead.")
+    x = _as_float64(x)
+    hs = _as_float64(hs, x.device)
     exact = torch.as_tensor(df(x)).to(torch.float64)
     xd = x.to(dtype)
     hd = hs.to(dtype).reshape((-1,) + (1,) * x.ndim)
@@ -363,15 +341,9 @@ def step_size_errors(f, df, x, hs, *, method="centered", dtype=torch.float64):
     return (estimate.to(torch.float64) - exact).abs()
 
 
+@validate_params(OPTIMAL_STEP_SIZE, dtype=_float_dtype)
 def optimal_step_size(dtype=torch.float64, method="centered"):
     """Twin of the NumPy ``optimal_step_size``, for a torch floating-point dtype."""
-    owner = "optimal_step_size"
-    check_choice(method, "method", owner, ("centered", "forward"))
-    eps = torch.finfo(_float_dtype(dtype, owner)).eps
+    eps = torch.finfo(dtype).eps
     return eps ** (1 / 3) if method == "centered" else eps ** 0.5
 
-
-def _float_dtype(dtype, owner):
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"The 'dtype' parameter of {owner} must be a torch floating-point dtype. Got {dtype!r} instead.")
-    return dtype

@@ -32,17 +32,19 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from .._checks import check_int, check_real, check_rng
+from .._checks import RNG, validate_params
 from .._threads import one_blas_thread
 from ..data import load_digits
 from ..layers.numpy_impl import Linear, Module, ReLU, Sequential
 from ..losses.numpy_impl import CrossEntropyLoss
 from ..optim.numpy_impl import SGD
-from ..training.numpy_impl import fit, num_batches
-from ._common import (HIDDEN_LAYERS, NUM_CLASSES, REGIMES, SIZES, TransferResults, check_lr_table,
-                      check_layer_sizes, check_regime, check_sizes, frozen_layers)
+from ..training.numpy_impl import fit
+from ._shared import (HIDDEN_LAYERS, LOAD_PRETRAINED, MAKE_MLP, NUM_CLASSES, REGIMES, SIZES, STRATIFIED_SUBSET,
+                      TARGET_TASK, TRANSFER_EXPERIMENT, TRANSFER_MODEL, TransferResults, as_regimes,
+                      frozen_layers, index_out_of_range, layer_items, lr_for_every_regime, lr_table,
+                      n_at_most_rows, not_a_layer_spec, not_in_model, one_label_per_row, run_experiment,
+                      check_sizes_fit_pool, unknown_name)
 
 __all__ = [
     "REGIMES", "SIZES", "NUM_CLASSES", "HIDDEN_LAYERS", "TransferResults",
@@ -54,9 +56,42 @@ __all__ = [
 WEIGHTS_FILE = "pretrained_digits.npz"
 
 
+# --- checks at the door --------------------------------------------------------------------
+
+
+def _layer(value, name, owner):
+    if not isinstance(value, Module):
+        raise TypeError(f"The '{name}' parameter of {owner} must be a tipslib NumPy layer. Got {type(value).__name__} instead.")
+
+
+def _sequential(value, name, owner):
+    if not isinstance(value, Sequential):
+        raise TypeError(f"The '{name}' parameter of {owner} must be a tipslib NumPy Sequential. Got {type(value).__name__} instead.")
+
+
+def _names_of_layer(arguments, owner):
+    layer, names = arguments["layer"], arguments["names"]
+    if names is None:
+        return
+    if isinstance(names, str) or iter(names) is names:  # an iterator would be used up by this check
+        raise TypeError(f"The 'names' parameter of Frozen must be a list of array names. Got {names!r} instead.")
+    unknown = sorted(set(names) - set(layer.params))
+    if unknown:
+        raise ValueError(
+            f"The 'names' parameter of {owner} must name arrays of the layer {sorted(layer.params)}. "
+            f"Got {unknown} instead."
+        )
+
+
+def _layers_of_model(arguments, owner):
+    if arguments["layers"] is not None:
+        _resolve(arguments["model"], arguments["layers"], owner)
+
+
 # --- the network ---------------------------------------------------------------------------
 
 
+@validate_params(MAKE_MLP, rng=RNG)
 def make_mlp(sizes=HIDDEN_LAYERS, *, rng=None, dtype=np.float64):
     """A multilayer perceptron ``Linear -> ReLU -> ... -> Linear`` with the given layer sizes.
 
@@ -69,8 +104,7 @@ def make_mlp(sizes=HIDDEN_LAYERS, *, rng=None, dtype=np.float64):
     tipslib.transfer.torch_impl.make_mlp : the same network as an ``nn.Sequential``
     with the same parameter names (``"0.weight"``, ``"2.bias"``, ...).
     """
-    sizes = check_layer_sizes(sizes, "make_mlp")
-    rng = check_rng(rng, "make_mlp")
+    rng = np.random.default_rng(rng)  # a fresh generator for None, else rng itself
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         if i:
@@ -103,19 +137,11 @@ class Frozen(Module):
     parameter with ``requires_grad=False`` and its ``.grad`` stays ``None``.
     """
 
+    @validate_params(None, _names_of_layer, layer=_layer)
     def __init__(self, layer: Module, names=None) -> None:
         super().__init__()
-        if not isinstance(layer, Module):
-            raise TypeError(f"The 'layer' parameter of Frozen must be a tipslib NumPy layer. Got {type(layer).__name__} instead.")
-        names = frozenset(layer.params if names is None else names)
-        unknown = sorted(names - set(layer.params))
-        if unknown:
-            raise ValueError(
-                f"The 'names' parameter of Frozen must name arrays of the layer {sorted(layer.params)}. "
-                f"Got {unknown} instead."
-            )
         self.layer = layer
-        self.names = names
+        self.names = frozenset(layer.params if names is None else names)
         self.training = layer.training
 
     # Properties, so they always show the arrays the wrapped layer holds now.
@@ -141,26 +167,13 @@ class Frozen(Module):
         return f"Frozen({self.layer!r}, names={sorted(self.names)})"
 
 
-def _check_sequential(model, owner):
-    if not isinstance(model, Sequential):
-        raise TypeError(f"The 'model' parameter of {owner} must be a tipslib NumPy Sequential. Got {type(model).__name__} instead.")
-
-
 def _unwrap(layer):
     return layer.layer if isinstance(layer, Frozen) else layer
 
 
 def _resolve(model, layers, owner) -> dict[int, set[str]]:
     """Turn layer indices, layer objects and names ("2", "2.weight") into {index: array names}."""
-    if isinstance(layers, (int, str, Module)) and not isinstance(layers, bool):
-        layers = [layers]
-    try:
-        items = list(layers)
-    except TypeError:
-        raise TypeError(
-            f"The 'layers' parameter of {owner} must be a layer index, a parameter name, a layer, "
-            f"or a list of them. Got {layers!r} instead."
-        ) from None
+    items = layer_items(layers, owner, Module)
     inner = [_unwrap(layer) for layer in model.layers]
     names = [f"{i}.{k}" for i, layer in enumerate(inner) for k in layer.params]
     chosen: dict[int, set[str]] = {}
@@ -168,31 +181,26 @@ def _resolve(model, layers, owner) -> dict[int, set[str]]:
         if isinstance(item, Module):
             hits = [i for i, layer in enumerate(inner) if layer is _unwrap(item)]
             if not hits:
-                raise ValueError(f"The 'layers' parameter of {owner} must hold layers of this model. Got {item!r}, which is not in it.")
+                raise not_in_model(item, owner)
             i = hits[0]
             chosen.setdefault(i, set()).update(inner[i].params)
         elif isinstance(item, int) and not isinstance(item, bool):
             if not -len(inner) <= item < len(inner):
-                raise ValueError(
-                    f"The 'layers' parameter of {owner} must hold layer indices in the range "
-                    f"[{-len(inner)}, {len(inner) - 1}]. Got {item} instead."
-                )
+                raise index_out_of_range(item, len(inner), owner)
             i = item % len(inner)
             chosen.setdefault(i, set()).update(inner[i].params)
         elif isinstance(item, str):
             index, _, array = item.partition(".")
             if not index.isdigit() or int(index) >= len(inner) or (array and array not in inner[int(index)].params):
-                raise ValueError(f"The 'layers' parameter of {owner} must hold names among {names} or layer indices. Got {item!r} instead.")
+                raise unknown_name(item, names, owner)
             i = int(index)
             chosen.setdefault(i, set()).update([array] if array else inner[i].params)
         else:
-            raise TypeError(
-                f"The 'layers' parameter of {owner} must hold layer indices, parameter names or layers. "
-                f"Got {type(item).__name__} instead."
-            )
+            raise not_a_layer_spec(item, owner)
     return chosen
 
 
+@validate_params(None, _layers_of_model, model=_sequential)
 def freeze(model, layers):
     """Stop training some layers (or single arrays) of ``model``; returns ``model``.
 
@@ -210,7 +218,6 @@ def freeze(model, layers):
     --------
     tipslib.transfer.torch_impl.freeze : sets ``requires_grad=False`` instead of wrapping.
     """
-    _check_sequential(model, "freeze")
     for i, names in _resolve(model, layers, "freeze").items():
         layer = model.layers[i]
         if not names:
@@ -221,9 +228,9 @@ def freeze(model, layers):
     return model
 
 
+@validate_params(None, _layers_of_model, model=_sequential)
 def unfreeze(model, layers=None):
     """Train again what :func:`freeze` froze (everything when ``layers`` is None); returns ``model``."""
-    _check_sequential(model, "unfreeze")
     chosen = dict(enumerate(set(_unwrap(l).params) for l in model.layers)) if layers is None \
         else _resolve(model, layers, "unfreeze")
     for i, names in chosen.items():
@@ -234,14 +241,13 @@ def unfreeze(model, layers=None):
     return model
 
 
+@validate_params(model=_layer)
 def trainable_params(model) -> dict:
     """The arrays an optimizer should update: ``model.params``, which excludes frozen arrays.
 
     Given for symmetry with the torch twin, where frozen parameters are
     still listed by ``model.parameters()`` and must be filtered out.
     """
-    if not isinstance(model, Module):
-        raise TypeError(f"The 'model' parameter of trainable_params must be a tipslib NumPy layer. Got {type(model).__name__} instead.")
     return dict(model.params)
 
 
@@ -253,14 +259,12 @@ def pretrained_path():
     return Path(str(resources.files("tipslib.transfer") / WEIGHTS_FILE))
 
 
-def _load_state(path, owner):
-    path = pretrained_path() if path is None else Path(path)
-    if not path.is_file():
-        raise ValueError(f"The 'path' parameter of {owner} must name an existing .npz file. Got {str(path)!r} instead.")
-    with np.load(path) as data:
+def _load_state(path):
+    with np.load(pretrained_path() if path is None else Path(path)) as data:
         return {k: data[k] for k in data.files}
 
 
+@validate_params(LOAD_PRETRAINED, rng=RNG)
 def load_pretrained(num_classes=None, *, path=None, rng=None, dtype=np.float64):
     """The network pretrained on the upright digits, as a NumPy ``Sequential``.
 
@@ -282,20 +286,17 @@ def load_pretrained(num_classes=None, *, path=None, rng=None, dtype=np.float64):
     --------
     tipslib.transfer.torch_impl.load_pretrained : the same weights in an ``nn.Sequential``.
     """
-    owner = "load_pretrained"
-    if num_classes is not None:
-        num_classes = check_int(num_classes, "num_classes", owner, low=1)
-    rng = check_rng(rng, owner)
-    state = _load_state(path, owner)
+    state = _load_state(path)
     n_linear = len([k for k in state if k.endswith(".weight")])
     sizes = [state[f"{2 * i}.weight"].shape[1] for i in range(n_linear)] + [state[f"{2 * (n_linear - 1)}.weight"].shape[0]]
     model = make_mlp(sizes, rng=np.random.default_rng(0), dtype=dtype)  # overwritten just below
     model.load_state_dict(state)
     if num_classes is not None:
-        model.layers[-1] = Linear(sizes[-2], num_classes, rng=rng, dtype=dtype)
+        model.layers[-1] = Linear(sizes[-2], num_classes, rng=np.random.default_rng(rng), dtype=dtype)
     return model
 
 
+@validate_params(TRANSFER_MODEL, rng=RNG)
 def transfer_model(regime, num_classes=NUM_CLASSES, *, path=None, rng=None, dtype=np.float64):
     """A network ready for ``regime``: pretrained with a new head and frozen layers, or random.
 
@@ -303,10 +304,7 @@ def transfer_model(regime, num_classes=NUM_CLASSES, *, path=None, rng=None, dtyp
     all but the last two, ``"fine_tune"`` none; ``"scratch"`` starts from
     random weights (drawn from ``rng``) instead of the pretrained ones.
     """
-    owner = "transfer_model"
-    check_regime(regime, owner)
-    num_classes = check_int(num_classes, "num_classes", owner, low=1)
-    rng = check_rng(rng, owner)
+    rng = np.random.default_rng(rng)
     if regime == "scratch":
         return make_mlp((*HIDDEN_LAYERS[:-1], num_classes), rng=rng, dtype=dtype)
     model = load_pretrained(num_classes, path=path, rng=rng, dtype=dtype)
@@ -333,15 +331,14 @@ def source_task(*, dtype=np.float64):
     return _half(0, dtype)
 
 
+@validate_params(TARGET_TASK, rng=RNG)
 def target_task(*, test_size=0.3, rng=None, dtype=np.float64):
     """The new task: the odd rows of the digits as negatives (``1 - x``), split in two.
 
     None of these pictures was seen in pretraining. Returns ``x_train,
     y_train, x_test, y_test``; the split is stratified and drawn from ``rng``.
     """
-    owner = "target_task"
-    test_size = check_real(test_size, "test_size", owner, low=0, high=1, low_open=True, high_open=True)
-    rng = check_rng(rng, owner)
+    rng = np.random.default_rng(rng)
     x, y = _half(1, dtype)
     x = 1.0 - x
     test = np.zeros(len(y), dtype=bool)
@@ -353,6 +350,7 @@ def target_task(*, test_size=0.3, rng=None, dtype=np.float64):
     return x[train], y[train], x[test], y[test]
 
 
+@validate_params(STRATIFIED_SUBSET, n_at_most_rows, rng=RNG)
 def stratified_subset(x, y, n, *, rng=None):
     """``n`` rows of ``(x, y)``, spread as evenly over the classes as their counts allow.
 
@@ -360,9 +358,7 @@ def stratified_subset(x, y, n, *, rng=None):
     then a second of every class, ...), so a class that runs out simply stops
     contributing. The rows come back in random order.
     """
-    owner = "stratified_subset"
-    n = check_int(n, "n", owner, low=1, high=len(y))
-    rng = check_rng(rng, owner)
+    rng = np.random.default_rng(rng)
     order = rng.permutation(len(y))
     classes, y_codes = np.unique(y[order], return_inverse=True)
     # turn[i]: how many rows of the same class come before row i in the shuffled order
@@ -376,11 +372,9 @@ def stratified_subset(x, y, n, *, rng=None):
     return x[picked], y[picked]
 
 
+@validate_params(None, one_label_per_row)
 def accuracy_of(model, x, y) -> float:
     """Fraction of ``x`` that ``model`` (in eval mode) classifies as ``y``; the model's mode is left as it was."""
-    if len(y) != len(x):
-        raise ValueError(f"The 'y' parameter of accuracy_of must have one label per row of 'x' ({len(x)}). "
-                         f"Got {len(y)} instead.")
     was_training = model.training
     model.eval()
     out = model.forward(x)
@@ -391,6 +385,7 @@ def accuracy_of(model, x, y) -> float:
 # --- the experiment ------------------------------------------------------------------------
 
 
+@validate_params(TRANSFER_EXPERIMENT, lr_for_every_regime, rng=RNG)
 def transfer_experiment(sizes=SIZES, *, regimes=REGIMES, steps=150, batch_size=32, lr=None,
                         momentum=0.9, repeats=3, rng=None, progress=False):
     """Train every regime on every target-set size; return the test accuracies.
@@ -424,44 +419,20 @@ def transfer_experiment(sizes=SIZES, *, regimes=REGIMES, steps=150, batch_size=3
     TransferResults
         ``print`` it for a table; ``.accuracy[regime]`` lists one mean per size.
     """
-    owner = "transfer_experiment"
-    sizes = check_sizes(sizes, owner)
-    regimes = tuple(check_regime(r, owner) for r in regimes) if not isinstance(regimes, str) else (check_regime(regimes, owner),)
-    steps = check_int(steps, "steps", owner, low=1)
-    batch_size = check_int(batch_size, "batch_size", owner, low=1)
-    repeats = check_int(repeats, "repeats", owner, low=1)
-    lr = check_lr_table(lr, regimes, owner)
-    momentum = check_real(momentum, "momentum", owner, low=0, high=1, high_open=True)
-    rng = check_rng(rng, owner)
+    regimes = as_regimes(regimes)
+    lr = lr_table(lr, regimes)
+    rng = np.random.default_rng(rng)
     x_pool, y_pool, x_test, y_test = target_task(rng=rng)
-    if max(sizes) > len(y_pool):
-        raise ValueError(f"The 'sizes' parameter of {owner} must be at most {len(y_pool)}, the target training pool. Got {max(sizes)} instead.")
-    acc = {r: np.zeros((len(sizes), repeats)) for r in regimes}
-    trainable = {}
-    bar = tqdm(total=len(sizes) * repeats * len(regimes), desc="transfer runs", disable=not progress, leave=False)
+    check_sizes_fit_pool(sizes, len(y_pool), "transfer_experiment")
+
+    def draw_subset(size):
+        return stratified_subset(x_pool, y_pool, size, rng=rng)
+
+    def train_and_score(regime, x, y, epochs):
+        model = transfer_model(regime, rng=rng)
+        opt = SGD(trainable_params(model), lr=lr[regime], momentum=momentum)
+        fit(model, CrossEntropyLoss(), opt, x, y, epochs=epochs, batch_size=batch_size, rng=rng, progress=False)
+        return accuracy_of(model, x_test, y_test), sum(p.size for p in model.params.values())
+
     with one_blas_thread():
-        _run_grid(sizes, regimes, repeats, steps, batch_size, lr, momentum, rng, x_pool, y_pool, x_test, y_test,
-                  acc, trainable, bar)
-    bar.close()
-    return TransferResults(
-        regimes=regimes, sizes=sizes, repeats=repeats,
-        accuracy={r: [float(v) for v in acc[r].mean(axis=1)] for r in regimes},
-        accuracy_std={r: [float(v) for v in acc[r].std(axis=1)] for r in regimes},
-        trainable=trainable,
-    )
-
-
-def _run_grid(sizes, regimes, repeats, steps, batch_size, lr, momentum, rng, x_pool, y_pool, x_test, y_test,
-              acc, trainable, bar):
-    for j, size in enumerate(sizes):
-        for k in range(repeats):
-            x, y = stratified_subset(x_pool, y_pool, size, rng=rng)
-            epochs = max(1, round(steps / num_batches(size, batch_size)))
-            for r in regimes:
-                model = transfer_model(r, rng=rng)
-                trainable[r] = sum(p.size for p in model.params.values())
-                opt = SGD(trainable_params(model), lr=lr[r], momentum=momentum)
-                fit(model, CrossEntropyLoss(), opt, x, y, epochs=epochs, batch_size=batch_size,
-                    rng=rng, progress=False)
-                acc[r][j, k] = accuracy_of(model, x_test, y_test)
-                bar.update()
+        return run_experiment(sizes, regimes, repeats, steps, batch_size, draw_subset, train_and_score, progress)

@@ -18,16 +18,18 @@ from pathlib import Path
 import numpy as np  # only to read the .npz weights file
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from .._checks import check_generator, check_int, check_real
+from .._checks import GENERATOR, validate_params
 from ..data import load_digits
 from ..layers.torch_impl import Linear, ReLU, Sequential
 from ..losses.torch_impl import CrossEntropyLoss
 from ..optim.torch_impl import SGD
-from ..training.torch_impl import fit, num_batches
-from ._common import (HIDDEN_LAYERS, NUM_CLASSES, REGIMES, SIZES, TransferResults, check_lr_table,
-                      check_layer_sizes, check_regime, check_sizes, frozen_layers)
+from ..training.torch_impl import fit
+from ._shared import (HIDDEN_LAYERS, LOAD_PRETRAINED, MAKE_MLP, NUM_CLASSES, REGIMES, SIZES, STRATIFIED_SUBSET,
+                      TARGET_TASK, TRANSFER_EXPERIMENT, TRANSFER_MODEL, TransferResults, as_regimes,
+                      frozen_layers, index_out_of_range, layer_items, lr_for_every_regime, lr_table,
+                      n_at_most_rows, not_a_layer_spec, not_in_model, one_label_per_row, run_experiment,
+                      check_sizes_fit_pool, unknown_name)
 
 __all__ = [
     "REGIMES", "SIZES", "NUM_CLASSES", "HIDDEN_LAYERS", "TransferResults",
@@ -43,14 +45,25 @@ TORCH_ONLY: frozenset[str] = frozenset()
 WEIGHTS_FILE = "pretrained_digits.npz"
 
 
+# --- checks at the door --------------------------------------------------------------------
+
+
+def _module(value, name, owner):
+    if not isinstance(value, nn.Module):
+        raise TypeError(f"The '{name}' parameter of {owner} must be a torch.nn.Module. Got {type(value).__name__} instead.")
+
+
+def _layers_of_model(arguments, owner):
+    if arguments["layers"] is not None:
+        _resolve(arguments["model"], arguments["layers"], owner)
+
 
 # --- the network ---------------------------------------------------------------------------
 
 
+@validate_params(MAKE_MLP, generator=GENERATOR)
 def make_mlp(sizes=HIDDEN_LAYERS, *, generator=None, dtype=None, device=None):
     """Twin of the NumPy ``make_mlp``: tipslib's torch ``Linear``/``ReLU`` in a ``Sequential``."""
-    sizes = check_layer_sizes(sizes, "make_mlp")
-    generator = check_generator(generator, "make_mlp")
     layers = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         if i:
@@ -62,38 +75,22 @@ def make_mlp(sizes=HIDDEN_LAYERS, *, generator=None, dtype=None, device=None):
 # --- freezing ------------------------------------------------------------------------------
 
 
-def _check_module(model, owner):
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"The 'model' parameter of {owner} must be a torch.nn.Module. Got {type(model).__name__} instead.")
-
-
 def _resolve(model, layers, owner) -> list[nn.Parameter]:
     """Turn layer indices, modules and names ("2", "2.weight") into the parameters they denote."""
-    if isinstance(layers, (int, str, nn.Module)) and not isinstance(layers, bool):
-        layers = [layers]
-    try:
-        items = list(layers)
-    except TypeError:
-        raise TypeError(
-            f"The 'layers' parameter of {owner} must be a layer index, a parameter name, a layer, "
-            f"or a list of them. Got {layers!r} instead."
-        ) from None
+    items = layer_items(layers, owner, nn.Module)
     named = dict(model.named_parameters())
     modules = dict(model.named_modules())
     chosen = []
     for item in items:
         if isinstance(item, nn.Module):
             if not any(item is m for m in modules.values()):
-                raise ValueError(f"The 'layers' parameter of {owner} must hold layers of this model. Got {item!r}, which is not in it.")
+                raise not_in_model(item, owner)
             chosen.extend(item.parameters())
         elif isinstance(item, int) and not isinstance(item, bool):
             if not isinstance(model, nn.Sequential):
                 raise TypeError(f"The 'layers' parameter of {owner} may hold indices only for a Sequential model. Got {item} instead.")
             if not -len(model) <= item < len(model):
-                raise ValueError(
-                    f"The 'layers' parameter of {owner} must hold layer indices in the range "
-                    f"[{-len(model)}, {len(model) - 1}]. Got {item} instead."
-                )
+                raise index_out_of_range(item, len(model), owner)
             chosen.extend(model[item].parameters())
         elif isinstance(item, str):
             if item in named:
@@ -101,15 +98,13 @@ def _resolve(model, layers, owner) -> list[nn.Parameter]:
             elif item in modules and item:
                 chosen.extend(modules[item].parameters())
             else:
-                raise ValueError(f"The 'layers' parameter of {owner} must hold names among {list(named)} or layer indices. Got {item!r} instead.")
+                raise unknown_name(item, list(named), owner)
         else:
-            raise TypeError(
-                f"The 'layers' parameter of {owner} must hold layer indices, parameter names or layers. "
-                f"Got {type(item).__name__} instead."
-            )
+            raise not_a_layer_spec(item, owner)
     return chosen
 
 
+@validate_params(None, _layers_of_model, model=_module)
 def freeze(model, layers):
     """Twin of the NumPy ``freeze``: sets ``requires_grad=False`` on the chosen parameters.
 
@@ -118,24 +113,23 @@ def freeze(model, layers):
     parameter would skip it anyway (its ``.grad`` stays ``None``), but listing
     only trainable ones says what is trained.
     """
-    _check_module(model, "freeze")
     for p in _resolve(model, layers, "freeze"):
         p.requires_grad_(False)
     return model
 
 
+@validate_params(None, _layers_of_model, model=_module)
 def unfreeze(model, layers=None):
     """Twin of the NumPy ``unfreeze``: ``requires_grad=True`` again (everywhere when ``layers`` is None)."""
-    _check_module(model, "unfreeze")
     params = model.parameters() if layers is None else _resolve(model, layers, "unfreeze")
     for p in params:
         p.requires_grad_(True)
     return model
 
 
+@validate_params(model=_module)
 def trainable_params(model) -> dict:
     """``{name: parameter}`` for the parameters with ``requires_grad``, the ones to optimize."""
-    _check_module(model, "trainable_params")
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
 
 
@@ -147,16 +141,10 @@ def pretrained_path():
     return Path(str(resources.files("tipslib.transfer") / WEIGHTS_FILE))
 
 
+@validate_params(LOAD_PRETRAINED, generator=GENERATOR)
 def load_pretrained(num_classes=None, *, path=None, generator=None, dtype=None, device=None):
     """Twin of the NumPy ``load_pretrained``: the same weights in an ``nn.Sequential``."""
-    owner = "load_pretrained"
-    if num_classes is not None:
-        num_classes = check_int(num_classes, "num_classes", owner, low=1)
-    generator = check_generator(generator, owner)
-    path = pretrained_path() if path is None else Path(path)
-    if not path.is_file():
-        raise ValueError(f"The 'path' parameter of {owner} must name an existing .npz file. Got {str(path)!r} instead.")
-    with np.load(path) as data:
+    with np.load(pretrained_path() if path is None else Path(path)) as data:
         state = {k: torch.as_tensor(data[k]) for k in data.files}
     n_linear = len([k for k in state if k.endswith(".weight")])
     sizes = [state[f"{2 * i}.weight"].shape[1] for i in range(n_linear)] + [state[f"{2 * (n_linear - 1)}.weight"].shape[0]]
@@ -169,12 +157,9 @@ def load_pretrained(num_classes=None, *, path=None, generator=None, dtype=None, 
     return model
 
 
+@validate_params(TRANSFER_MODEL, generator=GENERATOR)
 def transfer_model(regime, num_classes=NUM_CLASSES, *, path=None, generator=None, dtype=None, device=None):
     """Twin of the NumPy ``transfer_model``."""
-    owner = "transfer_model"
-    check_regime(regime, owner)
-    num_classes = check_int(num_classes, "num_classes", owner, low=1)
-    generator = check_generator(generator, owner)
     if regime == "scratch":
         return make_mlp((*HIDDEN_LAYERS[:-1], num_classes), generator=generator, dtype=dtype, device=device)
     model = load_pretrained(num_classes, path=path, generator=generator, dtype=dtype, device=device)
@@ -197,11 +182,9 @@ def source_task(*, dtype=None, device=None):
     return _half(0, dtype, device)
 
 
+@validate_params(TARGET_TASK, generator=GENERATOR)
 def target_task(*, test_size=0.3, generator=None, dtype=None, device=None):
     """Twin of the NumPy ``target_task``: the negatives of the odd rows, split from ``generator``."""
-    owner = "target_task"
-    test_size = check_real(test_size, "test_size", owner, low=0, high=1, low_open=True, high_open=True)
-    generator = check_generator(generator, owner)
     x, y = _half(1, dtype, device)
     x = 1.0 - x
     test = torch.zeros(len(y), dtype=torch.bool)
@@ -216,11 +199,9 @@ def target_task(*, test_size=0.3, generator=None, dtype=None, device=None):
     return x[train.to(x.device)], y[train.to(y.device)], x[test.to(x.device)], y[test.to(y.device)]
 
 
+@validate_params(STRATIFIED_SUBSET, n_at_most_rows, generator=GENERATOR)
 def stratified_subset(x, y, n, *, generator=None):
     """Twin of the NumPy ``stratified_subset``: classes dealt out in turns."""
-    owner = "stratified_subset"
-    n = check_int(n, "n", owner, low=1, high=len(y))
-    generator = check_generator(generator, owner)
     order = torch.randperm(len(y), generator=generator)
     classes, codes = torch.unique(y.cpu()[order], return_inverse=True)
     turn = torch.zeros(len(y), dtype=torch.int64)
@@ -234,12 +215,10 @@ def stratified_subset(x, y, n, *, generator=None):
     return x[picked], y[picked]
 
 
+@validate_params(None, one_label_per_row)
 @torch.no_grad()
 def accuracy_of(model, x, y) -> float:
     """Twin of the NumPy ``accuracy_of``."""
-    if len(y) != len(x):
-        raise ValueError(f"The 'y' parameter of accuracy_of must have one label per row of 'x' ({len(x)}). "
-                         f"Got {len(y)} instead.")
     was_training = model.training
     model.eval()
     out = model(x)
@@ -250,6 +229,7 @@ def accuracy_of(model, x, y) -> float:
 # --- the experiment ------------------------------------------------------------------------
 
 
+@validate_params(TRANSFER_EXPERIMENT, lr_for_every_regime, generator=GENERATOR)
 def transfer_experiment(sizes=SIZES, *, regimes=REGIMES, steps=150, batch_size=32, lr=None,
                         momentum=0.9, repeats=3, generator=None, progress=False, device=None):
     """Twin of the NumPy ``transfer_experiment``, trained with tipslib's torch ``SGD`` and ``fit``.
@@ -257,38 +237,20 @@ def transfer_experiment(sizes=SIZES, *, regimes=REGIMES, steps=150, batch_size=3
     Runs in float32 on ``device`` (default: the CPU). Results are close to the
     NumPy twin's but not equal: the random draws differ.
     """
-    owner = "transfer_experiment"
-    sizes = check_sizes(sizes, owner)
-    regimes = tuple(check_regime(r, owner) for r in regimes) if not isinstance(regimes, str) else (check_regime(regimes, owner),)
-    steps = check_int(steps, "steps", owner, low=1)
-    batch_size = check_int(batch_size, "batch_size", owner, low=1)
-    repeats = check_int(repeats, "repeats", owner, low=1)
-    lr = check_lr_table(lr, regimes, owner)
-    momentum = check_real(momentum, "momentum", owner, low=0, high=1, high_open=True)
-    generator = check_generator(generator, owner)
+    regimes = as_regimes(regimes)
+    lr = lr_table(lr, regimes)
     x_pool, y_pool, x_test, y_test = target_task(generator=generator, device=device)
-    if max(sizes) > len(y_pool):
-        raise ValueError(f"The 'sizes' parameter of {owner} must be at most {len(y_pool)}, the target training pool. Got {max(sizes)} instead.")
-    acc = {r: torch.zeros(len(sizes), repeats, dtype=torch.float64) for r in regimes}
-    trainable = {}
-    bar = tqdm(total=len(sizes) * repeats * len(regimes), desc="transfer runs", disable=not progress, leave=False)
-    for j, size in enumerate(sizes):
-        for k in range(repeats):
-            x, y = stratified_subset(x_pool, y_pool, size, generator=generator)
-            epochs = max(1, round(steps / num_batches(size, batch_size)))
-            for r in regimes:
-                model = transfer_model(r, generator=generator, device=device)
-                params = trainable_params(model)
-                trainable[r] = sum(p.numel() for p in params.values())
-                opt = SGD(list(params.values()), lr=lr[r], momentum=momentum)
-                fit(model, CrossEntropyLoss(), opt, x, y, epochs=epochs, batch_size=batch_size,
-                    generator=generator, progress=False)
-                acc[r][j, k] = accuracy_of(model, x_test, y_test)
-                bar.update()
-    bar.close()
-    return TransferResults(
-        regimes=regimes, sizes=sizes, repeats=repeats,
-        accuracy={r: acc[r].mean(dim=1).tolist() for r in regimes},
-        accuracy_std={r: acc[r].std(dim=1, unbiased=False).tolist() for r in regimes},
-        trainable=trainable,
-    )
+    check_sizes_fit_pool(sizes, len(y_pool), "transfer_experiment")
+
+    def draw_subset(size):
+        return stratified_subset(x_pool, y_pool, size, generator=generator)
+
+    def train_and_score(regime, x, y, epochs):
+        model = transfer_model(regime, generator=generator, device=device)
+        params = trainable_params(model)
+        opt = SGD(list(params.values()), lr=lr[regime], momentum=momentum)
+        fit(model, CrossEntropyLoss(), opt, x, y, epochs=epochs, batch_size=batch_size, generator=generator,
+            progress=False)
+        return accuracy_of(model, x_test, y_test), sum(p.numel() for p in params.values())
+
+    return run_experiment(sizes, regimes, repeats, steps, batch_size, draw_subset, train_and_score, progress)

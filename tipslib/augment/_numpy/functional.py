@@ -20,8 +20,8 @@ import math
 
 import numpy as np
 
-from ..._checks import check_real
-from .._checks import check_box
+from ..._checks import validate_params
+from .._shared import ADJUST_CONTRAST_BRIGHTNESS, DROP_PIXELS, ERASE, ROTATE, SHIFT, Image, box_fits
 
 __all__ = [
     "hflip", "vflip", "rotate", "crop_resize", "color_shift", "add_noise",
@@ -29,19 +29,57 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- helpers
+# --------------------------------------------------------------------------- checks at the door
+IMAGE = Image(np.ndarray, (3,), "a 3-D (H, W, C) image")
+
+
 def check_image(img, owner, name="img"):
     """An HWC array of dtype uint8 or floating point."""
-    if not isinstance(img, np.ndarray):
-        raise TypeError(f"The '{name}' parameter of {owner} must be a numpy array. Got {type(img).__name__} instead.")
-    if img.ndim != 3:
-        raise ValueError(f"The '{name}' parameter of {owner} must be a 3-D (H, W, C) image. "
-                         f"Got shape {img.shape} instead.")
-    if img.dtype != np.uint8 and img.dtype.kind != "f":
-        raise TypeError(f"The '{name}' parameter of {owner} must have dtype uint8 or a float dtype. "
-                        f"Got dtype {img.dtype} instead.")
+    IMAGE(img, name, owner)
 
 
+def _hw(img):
+    return img.shape[:2]
+
+
+def _one_shift_per_channel(arguments, owner):
+    img, shift = arguments["img"], arguments["shift"]
+    try:
+        values = np.asarray(shift, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"The 'shift' parameter of {owner} must be a sequence of floats, one per channel. "
+                        f"Got {shift!r} instead.") from None
+    if values.shape != (img.shape[2],):
+        raise ValueError(f"The 'shift' parameter of {owner} must hold one value per channel, shape "
+                         f"({img.shape[2]},). Got shape {values.shape} instead.")
+    if not np.all((values >= SHIFT[0]) & (values <= SHIFT[1])):  # NaN fails this too
+        raise ValueError(f"The 'shift' parameter of {owner} must have values in the range [-1, 1]. "
+                         f"Got {values.tolist()} instead.")
+
+
+def _noise_like_image(arguments, owner):
+    img, noise = arguments["img"], arguments["noise"]
+    if not isinstance(noise, np.ndarray) or noise.dtype.kind != "f":
+        raise TypeError(f"The 'noise' parameter of {owner} must be a float array. Got {type(noise).__name__} "
+                        f"{getattr(noise, 'dtype', '')} instead.")
+    if noise.shape != img.shape:
+        raise ValueError(f"The 'noise' parameter of {owner} must have the image's shape {img.shape}. "
+                         f"Got {noise.shape} instead.")
+    if not np.isfinite(noise).all():
+        raise ValueError(f"The 'noise' parameter of {owner} must be finite. Got NaN or inf instead.")
+
+
+def _mask_like_image(arguments, owner):
+    img, mask = arguments["img"], arguments["mask"]
+    if not isinstance(mask, np.ndarray) or mask.dtype != bool:
+        raise TypeError(f"The 'mask' parameter of {owner} must be a bool array. Got "
+                        f"{type(mask).__name__} {getattr(mask, 'dtype', '')} instead.")
+    if mask.shape != img.shape[:2]:
+        raise ValueError(f"The 'mask' parameter of {owner} must have shape {img.shape[:2]} (H, W). "
+                         f"Got {mask.shape} instead.")
+
+
+# --------------------------------------------------------------------------- helpers
 def _peak(img):
     return 255.0 if img.dtype == np.uint8 else 1.0
 
@@ -97,6 +135,7 @@ def _bilinear(img, x, y, fill):
 
 
 # --------------------------------------------------------------------------- geometry
+@validate_params(img=IMAGE)
 def hflip(img):
     r"""Mirror left-right: :math:`\mathrm{out}[i, j] = \mathrm{img}[i, W - 1 - j]`.
 
@@ -107,16 +146,16 @@ def hflip(img):
     --------
     torchvision.transforms.v2.functional.horizontal_flip : the same on CHW tensors.
     """
-    check_image(img, "hflip")
     return img[:, ::-1].copy()
 
 
+@validate_params(img=IMAGE)
 def vflip(img):
     r"""Mirror top-bottom: :math:`\mathrm{out}[i, j] = \mathrm{img}[H - 1 - i, j]`."""
-    check_image(img, "vflip")
     return img[::-1].copy()
 
 
+@validate_params(ROTATE, img=IMAGE)
 def rotate(img, angle, *, fill=0.0):
     r"""Rotate by ``angle`` degrees counter-clockwise about the image centre, same size out.
 
@@ -145,10 +184,6 @@ def rotate(img, angle, *, fill=0.0):
         its default interpolation is nearest, ours bilinear.
     scipy.ndimage.rotate : with ``order=1, reshape=False`` equal on the interior.
     """
-    owner = "rotate"
-    check_image(img, owner)
-    angle = check_real(angle, "angle", owner, low=-180, high=180)
-    fill = check_real(fill, "fill", owner, low=0, high=1)
     h, w = img.shape[:2]
     theta = math.radians(angle)
     cos, sin = math.cos(theta), math.sin(theta)
@@ -161,6 +196,7 @@ def rotate(img, angle, *, fill=0.0):
     return _finish(out, img)
 
 
+@validate_params(None, box_fits(_hw), img=IMAGE)
 def crop_resize(img, top, left, height, width):
     r"""Cut the box ``[top, top + height) x [left, left + width)`` and stretch it back to (H, W).
 
@@ -185,10 +221,7 @@ def crop_resize(img, top, left, height, width):
     torchvision.transforms.v2.functional.resized_crop : integer boxes and an
         anti-aliased resize; ours samples the box bilinearly without anti-aliasing.
     """
-    owner = "crop_resize"
-    check_image(img, owner)
     h, w = img.shape[:2]
-    top, left, height, width = check_box(top, left, height, width, h, w, owner)
     y = top + (np.arange(h, dtype=np.float64)[:, None] + 0.5) * (height / h) - 0.5
     x = left + (np.arange(w, dtype=np.float64)[None, :] + 0.5) * (width / w) - 0.5
     x, y = np.broadcast_arrays(x, y)
@@ -197,6 +230,7 @@ def crop_resize(img, top, left, height, width):
 
 
 # --------------------------------------------------------------------------- intensity
+@validate_params(None, _one_shift_per_channel, img=IMAGE)
 def color_shift(img, shift):
     r"""Add a constant to each colour channel: :math:`\mathrm{out}_c = \mathrm{clip}(\mathrm{img}_c + s_c)`.
 
@@ -206,41 +240,21 @@ def color_shift(img, shift):
     shift : sequence of C floats in [-1, 1]
         One offset per channel on the 0..1 scale (times 255 for uint8).
     """
-    owner = "color_shift"
-    check_image(img, owner)
-    try:
-        shift = np.asarray(shift, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"The 'shift' parameter of {owner} must be a sequence of floats, one per channel. "
-                        f"Got {shift!r} instead.") from None
-    if shift.shape != (img.shape[2],):
-        raise ValueError(f"The 'shift' parameter of {owner} must hold one value per channel, shape "
-                         f"({img.shape[2]},). Got shape {shift.shape} instead.")
-    if not (np.all(np.abs(shift) <= 1)):
-        raise ValueError(f"The 'shift' parameter of {owner} must have values in the range [-1, 1]. "
-                         f"Got {shift.tolist()} instead.")
+    shift = np.asarray(shift, dtype=np.float64)
     return _finish(_to_work(img) + shift * _peak(img), img)
 
 
+@validate_params(None, _noise_like_image, img=IMAGE)
 def add_noise(img, noise):
     r"""Add a given noise image: :math:`\mathrm{out} = \mathrm{clip}(\mathrm{img} + \mathrm{noise})`.
 
     ``noise`` has the image's shape, on the 0..1 scale; :class:`GaussianNoise`
     draws it as :math:`\sigma\,\mathcal{N}(0, 1)`.
     """
-    owner = "add_noise"
-    check_image(img, owner)
-    if not isinstance(noise, np.ndarray) or noise.dtype.kind != "f":
-        raise TypeError(f"The 'noise' parameter of {owner} must be a float array. Got {type(noise).__name__} "
-                        f"{getattr(noise, 'dtype', '')} instead.")
-    if noise.shape != img.shape:
-        raise ValueError(f"The 'noise' parameter of {owner} must have the image's shape {img.shape}. "
-                         f"Got {noise.shape} instead.")
-    if not np.isfinite(noise).all():
-        raise ValueError(f"The 'noise' parameter of {owner} must be finite. Got NaN or inf instead.")
     return _finish(_to_work(img) + noise * _peak(img), img)
 
 
+@validate_params(ERASE, box_fits(_hw, integer=True), img=IMAGE)
 def erase(img, top, left, height, width, value=0.0):
     r"""Information loss: set the integer box ``[top, top+height) x [left, left+width)`` to ``value``.
 
@@ -250,31 +264,19 @@ def erase(img, top, left, height, width, value=0.0):
     --------
     torchvision.transforms.v2.functional.erase : the same with a tensor value.
     """
-    owner = "erase"
-    check_image(img, owner)
-    h, w = img.shape[:2]
-    top, left, height, width = check_box(top, left, height, width, h, w, owner, integer=True)
-    value = check_real(value, "value", owner, low=0, high=1)
     out = img.copy()
     out[top:top + height, left:left + width] = _finish(np.float64(value * _peak(img)), img)
     return out
 
 
+@validate_params(DROP_PIXELS, _mask_like_image, img=IMAGE)
 def drop_pixels(img, mask, value=0.0):
     r"""Information loss pixel by pixel: where ``mask`` (H, W) is True every channel becomes ``value``."""
-    owner = "drop_pixels"
-    check_image(img, owner)
-    if not isinstance(mask, np.ndarray) or mask.dtype != bool:
-        raise TypeError(f"The 'mask' parameter of {owner} must be a bool array. Got "
-                        f"{type(mask).__name__} {getattr(mask, 'dtype', '')} instead.")
-    if mask.shape != img.shape[:2]:
-        raise ValueError(f"The 'mask' parameter of {owner} must have shape {img.shape[:2]} (H, W). "
-                         f"Got {mask.shape} instead.")
-    value = check_real(value, "value", owner, low=0, high=1)
     fill = _finish(np.float64(value * _peak(img)), img)
     return np.where(mask[..., None], fill, img).astype(img.dtype, copy=False)
 
 
+@validate_params(ADJUST_CONTRAST_BRIGHTNESS, img=IMAGE)
 def adjust_contrast_brightness(img, contrast, brightness):
     r"""Stretch intensities about the image mean, then shift them:
 
@@ -297,10 +299,6 @@ def adjust_contrast_brightness(img, contrast, brightness):
     torchvision.transforms.v2.functional.adjust_contrast : blends with the mean
         of the grey image; ``adjust_brightness`` multiplies instead of adding.
     """
-    owner = "adjust_contrast_brightness"
-    check_image(img, owner)
-    contrast = check_real(contrast, "contrast", owner, low=0, high=10)
-    brightness = check_real(brightness, "brightness", owner, low=-1, high=1)
     work = _to_work(img)
     mean = work.mean()
     return _finish(contrast * (work - mean) + mean + brightness * _peak(img), img)

@@ -13,8 +13,10 @@ import math
 
 import numpy as np
 
-from ..._checks import check_bool, check_real, check_rng
-from .._checks import check_image_shape, check_range_pair
+from ..._checks import RNG, check_rng, validate_params
+from .._shared import (COMPOSE, ColorShiftParams, ComposeBase, ContrastBrightnessParams, GaussianNoiseParams,
+                       PixelDropoutParams, RandomCropParams, RandomErasingParams, RandomFlipParams,
+                       RandomRotationParams)
 from . import functional as F
 
 __all__ = [
@@ -22,6 +24,10 @@ __all__ = [
     "RandomErasing", "PixelDropout", "ContrastBrightness", "Compose",
 ]
 
+# The constructors (parameters checked at the door) are shared with the torch
+# twin in ``_shared``; here each transform draws its parameters and applies the
+# bare deterministic function (``F.rotate.__wrapped__``): the image was checked
+# once by ``__call__`` and the drawn parameters are valid by construction.
 
 
 class _Transform:
@@ -32,15 +38,13 @@ class _Transform:
         raise NotImplementedError
 
     def __call__(self, img, rng=None):
-        F.check_image(img, type(self).__name__)
-        return self.apply(img, self.draw(img.shape, check_rng(rng, type(self).__name__)))
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
-        return f"{type(self).__name__}({args})"
+        owner = type(self).__name__
+        F.check_image(img, owner)
+        rng = check_rng(rng, owner)
+        return self.apply(img, self.draw(img.shape, rng))
 
 
-class RandomFlip(_Transform):
+class RandomFlip(_Transform, RandomFlipParams):
     """Flip left-right and/or top-bottom, each with probability ``p``, independently.
 
     See Also
@@ -48,24 +52,19 @@ class RandomFlip(_Transform):
     torchvision.transforms.v2.RandomHorizontalFlip, RandomVerticalFlip : one axis each.
     """
 
-    def __init__(self, p=0.5, horizontal=True, vertical=False):
-        self.p = check_real(p, "p", "RandomFlip", low=0, high=1)
-        self.horizontal = check_bool(horizontal, "horizontal", "RandomFlip")
-        self.vertical = check_bool(vertical, "vertical", "RandomFlip")
-
     def draw(self, shape, rng):
         h, v = rng.random(2) < self.p
         return {"horizontal": bool(h and self.horizontal), "vertical": bool(v and self.vertical)}
 
     def apply(self, img, params):
         if params["horizontal"]:
-            img = F.hflip(img)
+            img = F.hflip.__wrapped__(img)
         if params["vertical"]:
-            img = F.vflip(img)
+            img = F.vflip.__wrapped__(img)
         return img
 
 
-class RandomRotation(_Transform):
+class RandomRotation(_Transform, RandomRotationParams):
     r"""Rotate by an angle drawn uniformly from :math:`[-\text{max\_angle}, \text{max\_angle}]` degrees.
 
     A slight angle mimics a camera held askew. See :func:`rotate`.
@@ -76,18 +75,14 @@ class RandomRotation(_Transform):
         interpolation by default.
     """
 
-    def __init__(self, max_angle=15.0, fill=0.0):
-        self.max_angle = check_real(max_angle, "max_angle", "RandomRotation", low=0, high=180)
-        self.fill = check_real(fill, "fill", "RandomRotation", low=0, high=1)
-
     def draw(self, shape, rng):
         return {"angle": float(rng.uniform(-self.max_angle, self.max_angle))}
 
     def apply(self, img, params):
-        return F.rotate(img, params["angle"], fill=self.fill)
+        return F.rotate.__wrapped__(img, params["angle"], fill=self.fill)
 
 
-class RandomCrop(_Transform):
+class RandomCrop(_Transform, RandomCropParams):
     r"""Zoom on a random part: a box with the image's aspect ratio and a fraction
     :math:`a \sim U(\text{scale})` of its area, placed uniformly, resized back.
 
@@ -100,9 +95,6 @@ class RandomCrop(_Transform):
         ratio and rounds the box to whole pixels.
     """
 
-    def __init__(self, scale=(0.5, 1.0)):
-        self.scale = check_range_pair(scale, "scale", "RandomCrop", low=0, high=1, low_open=True)
-
     def draw(self, shape, rng):
         h, w = shape[:2]
         side = math.sqrt(rng.uniform(*self.scale))
@@ -112,24 +104,21 @@ class RandomCrop(_Transform):
                 "height": height, "width": width}
 
     def apply(self, img, params):
-        return F.crop_resize(img, params["top"], params["left"], params["height"], params["width"])
+        return F.crop_resize.__wrapped__(img, params["top"], params["left"], params["height"], params["width"])
 
 
-class ColorShift(_Transform):
+class ColorShift(_Transform, ColorShiftParams):
     r"""Shift each channel by its own offset :math:`s_c \sim U(-\text{max\_shift}, \text{max\_shift})`
     (0..1 scale): the hues change slightly, as under different light."""
-
-    def __init__(self, max_shift=0.1):
-        self.max_shift = check_real(max_shift, "max_shift", "ColorShift", low=0, high=1)
 
     def draw(self, shape, rng):
         return {"shift": rng.uniform(-self.max_shift, self.max_shift, size=shape[2])}
 
     def apply(self, img, params):
-        return F.color_shift(img, params["shift"])
+        return F.color_shift.__wrapped__(img, params["shift"])
 
 
-class GaussianNoise(_Transform):
+class GaussianNoise(_Transform, GaussianNoiseParams):
     r"""Add :math:`\sigma\,\mathcal{N}(0, 1)` noise to every value (0..1 scale), ``std`` = :math:`\sigma`.
 
     See Also
@@ -137,17 +126,14 @@ class GaussianNoise(_Transform):
     torchvision.transforms.v2.GaussianNoise : the same on float images, without clipping by default.
     """
 
-    def __init__(self, std=0.05):
-        self.std = check_real(std, "std", "GaussianNoise", low=0, high=1)
-
     def draw(self, shape, rng):
         return {"noise": self.std * rng.standard_normal(shape)}
 
     def apply(self, img, params):
-        return F.add_noise(img, params["noise"])
+        return F.add_noise.__wrapped__(img, params["noise"])
 
 
-class RandomErasing(_Transform):
+class RandomErasing(_Transform, RandomErasingParams):
     r"""With probability ``p`` erase one rectangle (Zhong et al., 2020, "Random Erasing").
 
     Its area is a fraction :math:`a \sim U(\text{scale})` of the image and its
@@ -160,13 +146,6 @@ class RandomErasing(_Transform):
     torchvision.transforms.v2.RandomErasing : retries until the box fits;
         here the box is clipped instead, so one draw always suffices.
     """
-
-    def __init__(self, p=0.5, scale=(0.02, 0.2), ratio=(0.3, 3.3), value=0.0):
-        owner = "RandomErasing"
-        self.p = check_real(p, "p", owner, low=0, high=1)
-        self.scale = check_range_pair(scale, "scale", owner, low=0, high=1)
-        self.ratio = check_range_pair(ratio, "ratio", owner, low=0, low_open=True)
-        self.value = check_real(value, "value", owner, low=0, high=1)
 
     def draw(self, shape, rng):
         h, w = shape[:2]
@@ -183,24 +162,20 @@ class RandomErasing(_Transform):
         return {"top": top, "left": left, "height": height, "width": width}
 
     def apply(self, img, params):
-        return F.erase(img, params["top"], params["left"], params["height"], params["width"], self.value)
+        return F.erase.__wrapped__(img, params["top"], params["left"], params["height"], params["width"], self.value)
 
 
-class PixelDropout(_Transform):
+class PixelDropout(_Transform, PixelDropoutParams):
     """Drop each pixel (all its channels) with probability ``p``, setting it to ``value``."""
-
-    def __init__(self, p=0.05, value=0.0):
-        self.p = check_real(p, "p", "PixelDropout", low=0, high=1)
-        self.value = check_real(value, "value", "PixelDropout", low=0, high=1)
 
     def draw(self, shape, rng):
         return {"mask": rng.random(shape[:2]) < self.p}
 
     def apply(self, img, params):
-        return F.drop_pixels(img, params["mask"], self.value)
+        return F.drop_pixels.__wrapped__(img, params["mask"], self.value)
 
 
-class ContrastBrightness(_Transform):
+class ContrastBrightness(_Transform, ContrastBrightnessParams):
     r"""Contrast factor :math:`c \sim U(1 - \text{contrast}, 1 + \text{contrast})` and brightness
     offset :math:`b \sim U(-\text{brightness}, \text{brightness})`; see :func:`adjust_contrast_brightness`.
 
@@ -210,19 +185,15 @@ class ContrastBrightness(_Transform):
         of factors; its brightness is a factor, ours an offset.
     """
 
-    def __init__(self, contrast=0.2, brightness=0.1):
-        self.contrast = check_real(contrast, "contrast", "ContrastBrightness", low=0, high=1)
-        self.brightness = check_real(brightness, "brightness", "ContrastBrightness", low=0, high=1)
-
     def draw(self, shape, rng):
         c, b = rng.uniform(-1, 1, size=2)
         return {"contrast": 1.0 + self.contrast * float(c), "brightness": self.brightness * float(b)}
 
     def apply(self, img, params):
-        return F.adjust_contrast_brightness(img, params["contrast"], params["brightness"])
+        return F.adjust_contrast_brightness.__wrapped__(img, params["contrast"], params["brightness"])
 
 
-class Compose:
+class Compose(ComposeBase):
     """Chain transforms and apply them to a batch, drawing new parameters for every image.
 
     Pass it as ``transform=`` to :func:`tipslib.training.numpy_impl.fit` to
@@ -250,15 +221,13 @@ class Compose:
         the torch twin draws per image across a whole batch at once.
     """
 
+    _array_type = np.ndarray
+
+    @validate_params(COMPOSE, rng=RNG)
     def __init__(self, transforms, *, rng=None, image_shape=None):
-        transforms = list(transforms)
-        for i, t in enumerate(transforms):
-            if not callable(t):
-                raise TypeError(f"The 'transforms' parameter of Compose must hold callables. "
-                                f"Got {t!r} at position {i} instead.")
-        self.transforms = transforms
-        self.rng = check_rng(rng, "Compose")
-        self.image_shape = check_image_shape(image_shape, "Compose")
+        self.transforms = list(transforms)
+        self.rng = np.random.default_rng() if rng is None else rng
+        self.image_shape = None if image_shape is None else tuple(int(v) for v in image_shape)
 
     def _one(self, img):
         for t in self.transforms:
@@ -273,24 +242,3 @@ class Compose:
             out = np.stack([self._one(img) for img in images.astype(np.float32) / np.float32(255)])
             return np.clip(np.rint(out * 255), 0, 255).astype(np.uint8)
         return np.stack([self._one(img) for img in images])
-
-    def __call__(self, x):
-        owner = "Compose"
-        if not isinstance(x, np.ndarray):
-            raise TypeError(f"The 'x' parameter of {owner} must be a numpy array. Got {type(x).__name__} instead.")
-        if self.image_shape is not None:
-            size = int(np.prod(self.image_shape))
-            if x.ndim != 2 or x.shape[1] != size:
-                raise ValueError(f"The 'x' parameter of {owner} must have shape (N, {size}) to match "
-                                 f"image_shape={self.image_shape}. Got shape {x.shape} instead.")
-            return self._chain(x.reshape((len(x),) + self.image_shape)).reshape(x.shape)
-        if x.ndim == 3:
-            return self._chain(x[None])[0]
-        if x.ndim != 4:
-            raise ValueError(f"The 'x' parameter of {owner} must be a batch (N, H, W, C) or an image (H, W, C); "
-                             f"pass image_shape for flattened data. Got shape {x.shape} instead.")
-        return self._chain(x)
-
-    def __repr__(self):
-        inner = "".join(f"\n  {t!r}," for t in self.transforms)
-        return f"Compose([{inner}\n])"

@@ -14,8 +14,10 @@ import math
 
 import torch
 
-from ..._checks import check_bool, check_generator, check_real
-from .._checks import check_image_shape, check_range_pair
+from ..._checks import GENERATOR, check_generator, validate_params
+from .._shared import (COMPOSE, ColorShiftParams, ComposeBase, ContrastBrightnessParams, GaussianNoiseParams,
+                       PixelDropoutParams, RandomCropParams, RandomErasingParams, RandomFlipParams,
+                       RandomRotationParams)
 from . import functional as F
 
 __all__ = [
@@ -23,6 +25,10 @@ __all__ = [
     "RandomErasing", "PixelDropout", "ContrastBrightness", "Compose",
 ]
 
+# The constructors (parameters checked at the door) are shared with the NumPy
+# twin in ``_shared``; here each transform draws its parameters for the whole
+# batch and applies the bare deterministic function (``F.rotate.__wrapped__``):
+# the batch was checked once by ``__call__``, the draws are valid by construction.
 
 
 def _rand(size, generator, dtype=torch.float64):
@@ -41,14 +47,10 @@ class _Transform:
     def __call__(self, batch, generator=None):
         owner = type(self).__name__
         F.check_image(batch, owner)
+        generator = check_generator(generator, owner)
         if batch.ndim == 3:
             return self(batch.unsqueeze(0), generator).squeeze(0)
-        params = self.draw(tuple(batch.shape), check_generator(generator, owner))
-        return self.apply(batch, params)
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
-        return f"{type(self).__name__}({args})"
+        return self.apply(batch, self.draw(tuple(batch.shape), generator))
 
 
 def _on(params, batch, dtype=None):
@@ -63,13 +65,8 @@ def _on(params, batch, dtype=None):
     return out
 
 
-class RandomFlip(_Transform):
+class RandomFlip(_Transform, RandomFlipParams):
     """Twin of the NumPy ``RandomFlip``: each image of the batch flips on its own."""
-
-    def __init__(self, p=0.5, horizontal=True, vertical=False):
-        self.p = check_real(p, "p", "RandomFlip", low=0, high=1)
-        self.horizontal = check_bool(horizontal, "horizontal", "RandomFlip")
-        self.vertical = check_bool(vertical, "vertical", "RandomFlip")
 
     def draw(self, shape, generator=None):
         u = _rand((shape[0], 2), generator)
@@ -87,25 +84,18 @@ class RandomFlip(_Transform):
         return out
 
 
-class RandomRotation(_Transform):
+class RandomRotation(_Transform, RandomRotationParams):
     """Twin of the NumPy ``RandomRotation``: one angle per image."""
-
-    def __init__(self, max_angle=15.0, fill=0.0):
-        self.max_angle = check_real(max_angle, "max_angle", "RandomRotation", low=0, high=180)
-        self.fill = check_real(fill, "fill", "RandomRotation", low=0, high=1)
 
     def draw(self, shape, generator=None):
         return {"angle": (2 * _rand(shape[0], generator) - 1) * self.max_angle}
 
     def apply(self, batch, params):
-        return F._rotate(batch, _on(params, batch)["angle"], self.fill)
+        return F.rotate.__wrapped__(batch, _on(params, batch)["angle"], fill=self.fill)
 
 
-class RandomCrop(_Transform):
+class RandomCrop(_Transform, RandomCropParams):
     """Twin of the NumPy ``RandomCrop``: one box per image."""
-
-    def __init__(self, scale=(0.5, 1.0)):
-        self.scale = check_range_pair(scale, "scale", "RandomCrop", low=0, high=1, low_open=True)
 
     def draw(self, shape, generator=None):
         n, _, h, w = shape
@@ -116,28 +106,22 @@ class RandomCrop(_Transform):
 
     def apply(self, batch, params):
         p = _on(params, batch)
-        return F._crop_resize(batch, p["top"], p["left"], p["height"], p["width"])
+        return F.crop_resize.__wrapped__(batch, p["top"], p["left"], p["height"], p["width"])
 
 
-class ColorShift(_Transform):
+class ColorShift(_Transform, ColorShiftParams):
     """Twin of the NumPy ``ColorShift``: one offset per image and channel."""
-
-    def __init__(self, max_shift=0.1):
-        self.max_shift = check_real(max_shift, "max_shift", "ColorShift", low=0, high=1)
 
     def draw(self, shape, generator=None):
         return {"shift": (2 * _rand(shape[:2], generator) - 1) * self.max_shift}
 
     def apply(self, batch, params):
-        return F._color_shift(batch, _on(params, batch)["shift"])
+        return F.color_shift.__wrapped__(batch, _on(params, batch)["shift"])
 
 
-class GaussianNoise(_Transform):
+class GaussianNoise(_Transform, GaussianNoiseParams):
     """Twin of the NumPy ``GaussianNoise``. The noise is drawn in the batch's work dtype
     (float32 for uint8), on the generator's device."""
-
-    def __init__(self, std=0.05):
-        self.std = check_real(std, "std", "GaussianNoise", low=0, high=1)
 
     def draw(self, shape, generator=None, *, dtype=torch.float32):
         device = generator.device if generator is not None else "cpu"
@@ -150,22 +134,15 @@ class GaussianNoise(_Transform):
         generator = check_generator(generator, "GaussianNoise")
         if generator is None:  # the default generator of the batch's device: no copy across devices
             noise = self.std * torch.randn(batch.shape, dtype=F._work_dtype(batch), device=batch.device)
-            return F._add_noise(batch, noise)
+            return F.add_noise.__wrapped__(batch, noise)
         return self.apply(batch, self.draw(tuple(batch.shape), generator, dtype=F._work_dtype(batch)))
 
     def apply(self, batch, params):
-        return F._add_noise(batch, params["noise"])
+        return F.add_noise.__wrapped__(batch, params["noise"])
 
 
-class RandomErasing(_Transform):
+class RandomErasing(_Transform, RandomErasingParams):
     """Twin of the NumPy ``RandomErasing``: each image gets its own box (or none, with probability 1-p)."""
-
-    def __init__(self, p=0.5, scale=(0.02, 0.2), ratio=(0.3, 3.3), value=0.0):
-        owner = "RandomErasing"
-        self.p = check_real(p, "p", owner, low=0, high=1)
-        self.scale = check_range_pair(scale, "scale", owner, low=0, high=1)
-        self.ratio = check_range_pair(ratio, "ratio", owner, low=0, low_open=True)
-        self.value = check_real(value, "value", owner, low=0, high=1)
 
     def draw(self, shape, generator=None):
         n, _, h, w = shape
@@ -183,30 +160,22 @@ class RandomErasing(_Transform):
 
     def apply(self, batch, params):
         p = _on(params, batch)
-        return F._erase(batch, p["top"], p["left"], p["height"], p["width"], self.value)
+        return F.erase.__wrapped__(batch, p["top"], p["left"], p["height"], p["width"], self.value)
 
 
-class PixelDropout(_Transform):
+class PixelDropout(_Transform, PixelDropoutParams):
     """Twin of the NumPy ``PixelDropout``: an independent (H, W) mask per image."""
-
-    def __init__(self, p=0.05, value=0.0):
-        self.p = check_real(p, "p", "PixelDropout", low=0, high=1)
-        self.value = check_real(value, "value", "PixelDropout", low=0, high=1)
 
     def draw(self, shape, generator=None):
         n, _, h, w = shape
         return {"mask": _rand((n, h, w), generator, dtype=torch.float32) < self.p}
 
     def apply(self, batch, params):
-        return F._drop_pixels(batch, params["mask"].to(batch.device), self.value)
+        return F.drop_pixels.__wrapped__(batch, params["mask"].to(batch.device), self.value)
 
 
-class ContrastBrightness(_Transform):
+class ContrastBrightness(_Transform, ContrastBrightnessParams):
     """Twin of the NumPy ``ContrastBrightness``: one factor and one offset per image."""
-
-    def __init__(self, contrast=0.2, brightness=0.1):
-        self.contrast = check_real(contrast, "contrast", "ContrastBrightness", low=0, high=1)
-        self.brightness = check_real(brightness, "brightness", "ContrastBrightness", low=0, high=1)
 
     def draw(self, shape, generator=None):
         u = 2 * _rand((shape[0], 2), generator) - 1
@@ -214,27 +183,26 @@ class ContrastBrightness(_Transform):
 
     def apply(self, batch, params):
         p = _on(params, batch)
-        return F._adjust_contrast_brightness(batch, p["contrast"], p["brightness"])
+        return F.adjust_contrast_brightness.__wrapped__(batch, p["contrast"], p["brightness"])
 
 
-class Compose:
+class Compose(ComposeBase):
     """Twin of the NumPy ``Compose``. Differences: each transform is called once per
     batch, ``t(batch, generator)``, and draws for every image at once; batches
     are NCHW; ``image_shape`` is (C, H, W), e.g. ``(1, 8, 8)`` for flattened digits.
     Like the NumPy twin, a uint8 batch is converted to float32 (0..1) once and
     rounded back once at the end."""
 
-    def __init__(self, transforms, *, generator=None, image_shape=None):
-        transforms = list(transforms)
-        for i, t in enumerate(transforms):
-            if not callable(t):
-                raise TypeError(f"The 'transforms' parameter of Compose must hold callables. "
-                                f"Got {t!r} at position {i} instead.")
-        self.transforms = transforms
-        self.generator = check_generator(generator, "Compose")
-        self.image_shape = check_image_shape(image_shape, "Compose")
+    _array_type = torch.Tensor
+    _layout = ("(N, C, H, W)", "(C, H, W)")
 
-    def _run(self, batch):
+    @validate_params(COMPOSE, generator=GENERATOR)
+    def __init__(self, transforms, *, generator=None, image_shape=None):
+        self.transforms = list(transforms)
+        self.generator = generator
+        self.image_shape = None if image_shape is None else tuple(int(v) for v in image_shape)
+
+    def _chain(self, batch):
         if len(batch) == 0:
             return batch.clone()
         as_uint8 = batch.dtype == torch.uint8
@@ -245,24 +213,3 @@ class Compose:
         if as_uint8:
             batch = (batch * 255).round_().clamp_(0, 255).to(torch.uint8)
         return batch
-
-    def __call__(self, x):
-        owner = "Compose"
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"The 'x' parameter of {owner} must be a torch.Tensor. Got {type(x).__name__} instead.")
-        if self.image_shape is not None:
-            size = math.prod(self.image_shape)
-            if x.ndim != 2 or x.shape[1] != size:
-                raise ValueError(f"The 'x' parameter of {owner} must have shape (N, {size}) to match "
-                                 f"image_shape={self.image_shape}. Got shape {tuple(x.shape)} instead.")
-            return self._run(x.reshape((len(x),) + self.image_shape)).reshape(x.shape)
-        if x.ndim == 3:
-            return self._run(x.unsqueeze(0)).squeeze(0)
-        if x.ndim != 4:
-            raise ValueError(f"The 'x' parameter of {owner} must be a batch (N, C, H, W) or an image (C, H, W); "
-                             f"pass image_shape for flattened data. Got shape {tuple(x.shape)} instead.")
-        return self._run(x)
-
-    def __repr__(self):
-        inner = "".join(f"\n  {t!r}," for t in self.transforms)
-        return f"Compose([{inner}\n])"

@@ -1,7 +1,7 @@
-"""Shared by both twins: tolerances, argument checks, verdicts and the report.
+"""Shared by both twins: tolerances, declared constraints, verdicts, the report, and the nudging.
 
 Plain Python only: the twins hand in floats, index tuples and their own arrays
-(only ``.shape`` and ``.dtype`` are looked at here).
+(only ``.shape``, ``.dtype``, ``.reshape`` and element reads and writes are used here).
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .._checks import check_float_array, check_real
+from .._checks import NONNEG, POSITIVE, IsCallable, OneOf, Optional, _where, check_choice, check_float_array
 
 __all__ = [
     "ParameterCheck", "GradientCheck", "GradientCheckWarning",
     "TOLERANCES", "NOISE_FACTOR", "KINK_DROP", "worst_verdict", "judge",
-    "unpack", "match_grads", "precision_of", "settings", "start_value", "kink_warning",
+    "METHOD", "TOLERANCE_ARGS", "NUMERICAL_GRADIENT", "RELATIVE_ERROR", "GRADIENT_CHECK", "CHECK_MODEL_GRADIENTS",
+    "CHECK_LAYER_GRADIENTS", "STEP_SIZE_ERRORS", "OPTIMAL_STEP_SIZE",
+    "Arrays", "ArraysOrParams", "at_least_one_array", "grads_match", "tolerances_ordered", "match_grads",
+    "named_arrays", "aligned", "unpack", "precision", "settings", "unravel", "nudge", "probe", "probe_all", "is_kink",
+    "start_value", "kink_warning",
 ]
 
 #: Default step and verdict thresholds per floating-point type.
@@ -136,7 +140,8 @@ class GradientCheck:
         for r in self.rows:
             if r.name == name:
                 return r
-        raise KeyError(f"No parameter named {name!r}; the checked ones are {[r.name for r in self.rows]}.")
+        raise KeyError(f"The 'name' parameter of GradientCheck must be one of the checked parameters "
+                       f"{[r.name for r in self.rows]}. Got {name!r} instead.")
 
     def __iter__(self):
         return iter(self.rows)
@@ -225,31 +230,82 @@ def judge(name, shape, dtype_name, err_max, index, analytic, numerical, abs_max,
                           noisy=int(noisy))
 
 
-# --- argument checks -------------------------------------------------------------------------
+# --- constraints ---------------------------------------------------------------------------
+
+METHOD = OneOf("centered", "forward")
+TOLERANCE_ARGS = {"h": Optional(POSITIVE), "pass_tol": Optional(POSITIVE), "fail_tol": Optional(POSITIVE),
+                  "atol": Optional(NONNEG)}
+NUMERICAL_GRADIENT = {"f": IsCallable(), "h": POSITIVE}
+RELATIVE_ERROR = {"floor": Optional(NONNEG)}
+GRADIENT_CHECK = {"f": IsCallable(), **TOLERANCE_ARGS}
+CHECK_MODEL_GRADIENTS = dict(TOLERANCE_ARGS)
+CHECK_LAYER_GRADIENTS = dict(TOLERANCE_ARGS)
+STEP_SIZE_ERRORS = {"f": IsCallable(), "df": IsCallable(), "method": METHOD}
+OPTIMAL_STEP_SIZE = {"method": METHOD}
 
 
-def unpack(f, arrays_or_params, owner, array_type):
-    """Names, arrays and a zero-argument call of ``f`` for either calling convention."""
-    if isinstance(arrays_or_params, Mapping):
-        names, arrays = [str(k) for k in arrays_or_params.keys()], list(arrays_or_params.values())
-        call = f
-    elif isinstance(arrays_or_params, (list, tuple)):
-        arrays = list(arrays_or_params)
-        names = [f"arrays[{k}]" for k in range(len(arrays))]
-        call = lambda: f(*arrays)  # noqa: E731
-    else:
-        raise TypeError(
-            f"The 'arrays_or_params' parameter of {owner} must be a dict of named arrays or a "
-            f"list of arrays. Got {type(arrays_or_params).__name__} instead.")
-    if not arrays:
-        raise ValueError(f"The 'arrays_or_params' parameter of {owner} must hold at least one array. Got none.")
-    for name, x in zip(names, arrays):
-        if not isinstance(x, array_type):
-            raise TypeError(
-                f"The '{name}' parameter of {owner} must be a {array_type.__module__}.{array_type.__name__}. "
-                f"Got {type(x).__name__} instead.")
-        check_float_array(x, name, owner)
-    return names, arrays, call
+def _check_nudgeable(x, name, owner, array_type, contiguous):
+    """A float32/float64 array of ``array_type`` whose elements can be nudged in place."""
+    check_float_array(x, name, owner)
+    if not isinstance(x, array_type):
+        raise TypeError(f"{_where(name, owner)} must be a {array_type.__module__}.{array_type.__name__}. "
+                        f"Got {type(x).__name__} instead.")
+    if str(x.dtype).replace("torch.", "") not in TOLERANCES:
+        raise TypeError(f"{_where(name, owner)} must be float32 or float64 (lower precision cannot resolve a "
+                        f"finite difference). Got dtype {x.dtype} instead.")
+    if not contiguous(x):
+        raise ValueError(f"{_where(name, owner)} must be contiguous so it can be nudged in place. "
+                         f"Got an array with strides that are not.")
+
+
+def Arrays(array_type, contiguous):
+    """The ``*arrays`` of ``numerical_gradient``: nudgeable float arrays, named ``arrays[k]``."""
+    def constraint(value, name, owner):
+        for k, x in enumerate(value):
+            _check_nudgeable(x, f"{name}[{k}]", owner, array_type, contiguous)
+    return constraint
+
+
+def ArraysOrParams(array_type, contiguous):
+    """A dict of named arrays or a list of arrays, at least one, each nudgeable."""
+    def constraint(value, name, owner):
+        if not isinstance(value, (Mapping, list, tuple)):
+            raise TypeError(f"{_where(name, owner)} must be a dict of named arrays or a list of arrays. "
+                            f"Got {type(value).__name__} instead.")
+        if not value:
+            raise ValueError(f"{_where(name, owner)} must hold at least one array. Got none.")
+        for array_name, x in zip(*named_arrays(value)):
+            _check_nudgeable(x, array_name, owner, array_type, contiguous)
+    return constraint
+
+
+def at_least_one_array(arguments, owner):
+    """A rule: ``*arrays`` is not empty."""
+    if not arguments["arrays"]:
+        raise ValueError(f"{_where('arrays', owner)} must name at least one array. Got none.")
+
+
+def grads_match(*, autograd=False):
+    """A rule: ``analytic_grads`` gives each array a float gradient of its shape
+    (or, with ``autograd``, is the string ``'autograd'``)."""
+    def rule(arguments, owner):
+        grads = arguments["analytic_grads"]
+        if autograd and isinstance(grads, str):
+            check_choice(grads, "analytic_grads", owner, ("autograd",))
+            return
+        names, arrays = named_arrays(arguments["arrays_or_params"])
+        match_grads(names, arrays, grads, owner)
+    return rule
+
+
+def tolerances_ordered(arguments, owner):
+    """A rule: ``pass_tol <= fail_tol``, the defaults of the arrays' precision filling in."""
+    tol = TOLERANCES[precision(named_arrays(arguments["arrays_or_params"])[1])]
+    pass_tol = tol["pass_tol"] if arguments["pass_tol"] is None else arguments["pass_tol"]
+    fail_tol = tol["fail_tol"] if arguments["fail_tol"] is None else arguments["fail_tol"]
+    if pass_tol > fail_tol:
+        raise ValueError(f"{_where('fail_tol', owner)} must be at least 'pass_tol' ({pass_tol:g}). "
+                         f"Got {fail_tol:g} instead.")
 
 
 def match_grads(names, arrays, analytic_grads, owner):
@@ -259,10 +315,9 @@ def match_grads(names, arrays, analytic_grads, owner):
             raise ValueError(
                 f"The 'analytic_grads' parameter of {owner} must have the keys {names}. "
                 f"Got {list(analytic_grads)} instead.")
-        by_name = {str(k): g for k, g in analytic_grads.items()}
-        grads = [by_name[n] for n in names]
+        grads = aligned(names, analytic_grads)
     elif isinstance(analytic_grads, (list, tuple)):
-        grads = list(analytic_grads)
+        grads = aligned(names, analytic_grads)
         if len(grads) != len(arrays):
             raise ValueError(
                 f"The 'analytic_grads' parameter of {owner} must hold one gradient per array "
@@ -280,30 +335,45 @@ def match_grads(names, arrays, analytic_grads, owner):
     return grads
 
 
-def precision_of(names, arrays, owner):
-    """'float32' if any array is float32, else 'float64'; other types are refused."""
-    kinds = set()
-    for name, x in zip(names, arrays):
-        kind = str(x.dtype).replace("torch.", "")
-        if kind not in TOLERANCES:
-            raise TypeError(
-                f"The '{name}' parameter of {owner} must be float32 or float64 (lower precision "
-                f"cannot resolve a finite difference). Got dtype {x.dtype} instead.")
-        kinds.add(kind)
-    return "float32" if "float32" in kinds else "float64"
+# --- what both twins do with plain numbers ---------------------------------------------------
+
+
+def named_arrays(arrays_or_params):
+    """``(names, arrays)``: the dict's keys, or ``arrays[k]`` for a list."""
+    if isinstance(arrays_or_params, Mapping):
+        return [str(k) for k in arrays_or_params.keys()], list(arrays_or_params.values())
+    arrays = list(arrays_or_params)
+    return [f"arrays[{k}]" for k in range(len(arrays))], arrays
+
+
+def aligned(names, analytic_grads):
+    """The gradients as a list in the order of ``names`` (a dict's keys may come in any order)."""
+    if isinstance(analytic_grads, Mapping):
+        by_name = {str(k): g for k, g in analytic_grads.items()}
+        return [by_name[n] for n in names]
+    return list(analytic_grads)
+
+
+def unpack(f, arrays_or_params):
+    """Names, arrays and a zero-argument call of ``f`` for either calling convention:
+    a dict's ``f`` closes over its arrays, a list's takes them as arguments."""
+    names, arrays = named_arrays(arrays_or_params)
+    call = f if isinstance(arrays_or_params, Mapping) else (lambda: f(*arrays))
+    return names, arrays, call
+
+
+def precision(arrays):
+    """'float32' if any array is float32, else 'float64'."""
+    return "float32" if any(str(x.dtype).replace("torch.", "") == "float32" for x in arrays) else "float64"
 
 
 def settings(precision, h, pass_tol, fail_tol, owner):
     """The step and thresholds: the caller's, or the defaults for ``precision``.
     Warns when the check runs in float32."""
     tol = TOLERANCES[precision]
-    h = tol["h"] if h is None else check_real(h, "h", owner, low=0, low_open=True)
-    pass_tol = tol["pass_tol"] if pass_tol is None else check_real(pass_tol, "pass_tol", owner, low=0, low_open=True)
-    fail_tol = tol["fail_tol"] if fail_tol is None else check_real(fail_tol, "fail_tol", owner, low=0, low_open=True)
-    if pass_tol > fail_tol:
-        raise ValueError(
-            f"The 'fail_tol' parameter of {owner} must be at least 'pass_tol' ({pass_tol:g}). "
-            f"Got {fail_tol:g} instead.")
+    h = tol["h"] if h is None else float(h)
+    pass_tol = tol["pass_tol"] if pass_tol is None else float(pass_tol)
+    fail_tol = tol["fail_tol"] if fail_tol is None else float(fail_tol)
     if precision == "float32":
         warnings.warn(
             f"{owner} runs in float32: rounding limits a centered difference to about 3 significant "
@@ -313,6 +383,79 @@ def settings(precision, h, pass_tol, fail_tol, owner):
     return h, pass_tol, fail_tol
 
 
+def unravel(i, shape):
+    """The index into an array of ``shape`` of its flat (C-order) element ``i``."""
+    index = []
+    for n in reversed(tuple(shape)):
+        index.append(i % n)
+        i //= n
+    return tuple(reversed(index))
+
+
+def nudge(call, flat, i, h, scalar, owner, read):
+    r"""``f`` with the flat element ``i`` moved to :math:`x_i + h`, then :math:`x_i - h`; restored after.
+
+    Returns ``(f_plus, f_minus, up, down)``: the two values of ``f`` and the steps
+    actually taken. In low precision ``x + h`` rounds, so dividing by the stored
+    step ``up + down`` instead of ``2h`` removes that part of the rounding error.
+    ``read(flat, i)`` gives the element as a value (not a view) and ``scalar``
+    turns ``f``'s result into a float.
+    """
+    old = read(flat, i)
+    try:
+        flat[i] = old + h
+        up = float(flat[i]) - float(old)
+        f_plus = scalar(call(), owner)
+        flat[i] = old - h
+        down = float(old) - float(flat[i])
+        f_minus = scalar(call(), owner)
+    finally:
+        flat[i] = old
+    return f_plus, f_minus, up, down
+
+
+def probe(call, x, flat, i, h, name, scalar, owner, read):
+    """:func:`nudge`, refusing a step too small to move the element at all."""
+    f_plus, f_minus, up, down = nudge(call, flat, i, h, scalar, owner, read)
+    if up + down == 0:
+        raise ValueError(
+            f"The 'h' parameter of {owner} must be large enough to change '{name}' in {x.dtype}: x + h and "
+            f"x - h round to x = {float(read(flat, i))!r} at index {unravel(i, x.shape)}. Got {h!r} instead.")
+    return f_plus, f_minus, up, down
+
+
+def probe_all(call, arrays, names, h, scalar, owner, read):
+    """:func:`probe` every element of every array: per array, four lists
+    ``(f_plus, f_minus, up, down)`` of plain floats."""
+    out = []
+    for name, x in zip(names, arrays):
+        flat = x.reshape(-1)
+        values = [probe(call, x, flat, i, h, name, scalar, owner, read) for i in range(flat.shape[0])]
+        out.append(tuple([v[k] for v in values] for k in range(4)))
+    return out
+
+
+def is_kink(call, flat, i, h, f0, analytic, numeric, jump, scalar, owner, read):
+    """Whether the disagreement at element ``i`` comes from a kink of ``f`` within ``±h``.
+
+    Near a kink the slopes on the two sides differ by a ``jump`` that does not
+    shrink with ``h``; the analytic gradient is one of them and the centered
+    difference their mean. A suspect is confirmed by probing again with ``h/10``:
+    either the jump stays (the kink is still inside the step) or the error
+    vanishes (the smaller step no longer crosses it: a drop by more than
+    ``1 / KINK_DROP``, where the truncation error of a large ``h`` at a smooth
+    point falls by only 100). A wrong backward at a smooth point does neither.
+    """
+    fp, fm, up, down = nudge(call, flat, i, h / 10, scalar, owner, read)
+    if up == 0 or down == 0:
+        return False
+    jump2 = abs((fp - f0) / up - (f0 - fm) / down)
+    scale = max(abs(analytic), abs(numeric), 1e-300)
+    err2 = abs(analytic - (fp - fm) / (up + down)) / scale
+    raw = abs(analytic - numeric) / scale
+    return jump2 >= 0.5 * jump or err2 <= KINK_DROP * raw
+
+
 def start_value(call, scalar, owner):
     """``f`` at the unperturbed point, called twice to make sure it is a function."""
     f0, again = scalar(call(), owner), scalar(call(), owner)
@@ -320,9 +463,9 @@ def start_value(call, scalar, owner):
         raise ValueError(f"The 'f' parameter of {owner} must return a finite value at the given point. Got {f0!r} instead.")
     if f0 != again:
         raise ValueError(
-            f"The 'f' parameter of {owner} must be deterministic: two calls at the same point gave "
-            f"{f0!r} and {again!r}. Put Dropout and other random layers in eval mode (or fix their "
-            f"mask) before checking gradients.")
+            f"The 'f' parameter of {owner} must be deterministic (put Dropout and other random layers in "
+            f"eval mode, or fix their mask, before checking gradients). Got {f0!r}, then {again!r} at the "
+            f"same point instead.")
     return f0
 
 
@@ -331,4 +474,4 @@ def kink_warning(owner, name, count, first, h):
         f"{owner}: {count} element(s) of '{name}' (first at {first}) sit on a kink of f within "
         f"+-h={h:g}: the one-sided slopes differ, as at a ReLU input near 0, so the centered "
         f"difference averages them. They are left out of the verdict.",
-        GradientCheckWarning, stacklevel=3)
+        GradientCheckWarning, stacklevel=4)
