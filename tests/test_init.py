@@ -192,3 +192,16 @@ def test_bad_input(label, call, exc, words):
         call()
     for w in words:
         assert w in str(info.value), (w, str(info.value))
+
+
+def test_both_twins_share_one_gain_table_and_fan_rule():
+    assert npi.calculate_gain is thi.calculate_gain
+    assert npi.calculate_fan_in_and_fan_out((3, 4, 5)) == thi.calculate_fan_in_and_fan_out(torch.empty(3, 4, 5))
+
+
+def test_kaiming_checks_only_the_fan_it_divides_by():
+    assert npi.kaiming_normal((0, 3), mode="fan_in", rng=np.random.default_rng(0)).shape == (0, 3)
+    with pytest.raises(ValueError, match="non-zero fans"):
+        npi.kaiming_normal((0, 3), mode="fan_out")
+    with pytest.raises(ValueError, match="'tensor' parameter of kaiming_uniform must give non-zero fans"):
+        thi.kaiming_uniform(torch.empty(0, 3), mode="fan_out")

@@ -110,3 +110,59 @@ def test_cross_entropy_extreme_logits_exact():
     assert_close(loss, [2e4, 0.0])
     loss, cache = LN.cross_entropy_forward(x, y)
     assert np.isfinite(LN.cross_entropy_backward(1.0, cache)).all()
+
+
+# --- checks at the door: the classes run the bare math but still refuse bad arrays -------------
+
+
+def _ce_objects():
+    return [(LN.CrossEntropyLoss(), np.array), (LT.CrossEntropyLoss(), torch.tensor)]
+
+
+@pytest.mark.parametrize("twin", ["numpy", "torch"])
+def test_loss_objects_refuse_bad_arrays_before_any_work(twin):
+    obj, arr = dict(zip(["numpy", "torch"], _ce_objects()))[twin]
+    good_x, good_y = arr([[0.5, -0.5]]), arr([1])
+    if twin == "numpy":
+        obj.forward(good_x, good_y)
+        cache = obj._cache
+    with pytest.raises(ValueError, match="'target' parameter of CrossEntropyLoss must hold labels in the range"):
+        obj(arr([[0.0, 1.0]]), arr([2]))
+    with pytest.raises(TypeError, match="'target' parameter of CrossEntropyLoss must hold integer class labels"):
+        obj(arr([[0.0, 1.0]]), arr([1.0]))
+    with pytest.raises(ValueError, match="'input' parameter of cross_entropy must hold finite values.*Got inf"):
+        obj(arr([[float("inf"), 1.0]]), arr([1]))
+    if twin == "numpy":
+        assert obj._cache is cache  # the failed calls left the last good forward's cache in place
+        with pytest.raises(ValueError, match="'dout' parameter of CrossEntropyLoss"):
+            obj.backward(np.ones(3))
+
+
+@pytest.mark.parametrize("M", [LN, LT], ids=["numpy", "torch"])
+def test_a_non_finite_input_is_named_whatever_the_reduction(M):
+    arr = (lambda v: torch.tensor(v, dtype=torch.float64)) if M is LT else np.array
+    for reduction in REDUCTIONS:
+        with pytest.raises(ValueError, match="'target' parameter of mse_loss must hold finite values.*nan"):
+            M.mse_loss(arr([1.0, 2.0]), arr([0.0, float("nan")]), reduction)
+        with pytest.raises(ValueError, match="'input' parameter of binary_cross_entropy_with_logits .*-inf"):
+            M.binary_cross_entropy_with_logits(arr([-float("inf")]), arr([0.0]), reduction)
+
+
+@pytest.mark.parametrize("M", [LN, LT], ids=["numpy", "torch"])
+def test_a_loss_that_overflows_on_finite_inputs_is_returned(M):
+    """Only a non-finite input is an error: a float32 square that overflows is the arithmetic's answer."""
+    arr = (lambda v: torch.tensor(v, dtype=torch.float32)) if M is LT else (lambda v: np.array(v, np.float32))
+    with np.errstate(over="ignore"):
+        loss = M.mse_loss(arr([1e30]), arr([0.0]))
+    assert not np.isfinite(float(loss))
+
+
+def test_the_torch_losses_read_no_gradient_state_when_checking():
+    import warnings
+
+    x = torch.tensor([[0.5, 1.0]], dtype=torch.float64, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # float() of a tensor that requires grad warns
+        LT.cross_entropy_forward(x, torch.tensor([0]))
+        with pytest.raises(ValueError, match="'input'"):
+            LT.cross_entropy_forward(torch.tensor([[float("nan"), 0.0]], requires_grad=True), torch.tensor([0]))

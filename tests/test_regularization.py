@@ -338,3 +338,31 @@ def test_no_warning_from_clean_use(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         R.ElasticNet(0.1)({"weight": rng.standard_normal(3)})
+
+
+def test_torch_penalty_on_trainable_weights_reads_them_without_warnings():
+    """The penalty's finiteness is read off its one scalar, detached; a NaN weight is still named."""
+    w = torch.nn.Parameter(torch.ones(2, 3, dtype=torch.float64))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = TR.ElasticNet(0.1)({"weight": w})
+        value.backward()
+    assert w.grad is not None
+    with torch.no_grad():
+        w[0, 0] = float("inf")
+    with pytest.raises(ValueError, match=r"params\['weight'\]' parameter of ElasticNet must hold finite"):
+        TR.ElasticNet(0.1)({"weight": w})
+
+
+@pytest.mark.parametrize("mod", [R, TR], ids=["numpy", "torch"])
+def test_l1_l2_are_elastic_nets_with_their_mix_fixed(mod):
+    assert isinstance(mod.L1(0.1), mod.ElasticNet) and mod.L1(0.1).alpha == 0.0 and mod.L2(0.1).alpha == 1.0
+    assert repr(mod.L2(0.5)) == "L2(lam=0.5)"
+    with pytest.raises(TypeError):
+        mod.L1(0.1, 0.5)  # the mix is not an argument
+
+
+def test_a_sum_that_overflows_is_not_mistaken_for_a_non_finite_weight():
+    big = np.full(4, np.finfo(np.float32).max / 2, dtype=np.float32)
+    with np.errstate(over="ignore"):
+        assert np.isfinite(R.l1_grad(big, 1.0)).all()

@@ -13,11 +13,12 @@ convolution kernel ``(out_channels, in_channels, *kernel_size)``.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from .._checks import check_choice, check_real, check_rng
+from .._checks import RNG, Real, validate_params
+from ._shared import (GAIN, MODE, NONLINEARITY, SHAPE, at_least_2d, b_not_below_a, calculate_gain, fans_of,
+                      kaiming_std, weight_shape, xavier_std)
 
 __all__ = [
     "calculate_gain",
@@ -31,67 +32,23 @@ __all__ = [
     "kaiming_normal",
 ]
 
-#: Nonlinearities whose recommended gain is 1 (they do not change the variance to first order).
-_UNIT_GAIN = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-              "conv_transpose3d", "sigmoid")
-NONLINEARITIES = _UNIT_GAIN + ("tanh", "relu", "leaky_relu", "selu")
 
-
-def calculate_gain(nonlinearity, param=None):
-    r"""The factor by which to scale the standard deviation for a given nonlinearity.
-
-    ========================= =======================================
-    nonlinearity              gain
-    ========================= =======================================
-    linear, conv*, sigmoid    :math:`1`
-    tanh                      :math:`5/3`
-    relu                      :math:`\sqrt{2}`
-    leaky_relu                :math:`\sqrt{2 / (1 + a^2)}`, slope ``param`` (default 0.01)
-    selu                      :math:`3/4`
-    ========================= =======================================
-
-    ReLU zeroes half of its inputs, halving the variance; :math:`\sqrt2` puts it back
-    (He et al., 2015). The others are torch's choices.
-
-    See Also
-    --------
-    torch.nn.init.calculate_gain : the same table.
-    """
-    check_choice(nonlinearity, "nonlinearity", "calculate_gain", NONLINEARITIES)
-    if nonlinearity in _UNIT_GAIN:
-        return 1.0
-    if nonlinearity == "tanh":
-        return 5.0 / 3
-    if nonlinearity == "relu":
-        return math.sqrt(2.0)
-    if nonlinearity == "selu":
-        return 3.0 / 4
-    slope = 0.01 if param is None else check_real(param, "param", "calculate_gain")
-    return math.sqrt(2.0 / (1 + slope ** 2))
-
-
-def _check_shape(shape, owner):
-    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
-        shape = (shape,)
-    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
-        raise TypeError(f"The 'shape' parameter of {owner} must be a tuple of ints. Got {shape!r} instead.")
-    shape = tuple(shape)
-    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0 for s in shape):
-        raise ValueError(f"The 'shape' parameter of {owner} must be a tuple of ints >= 0. Got {shape!r} instead.")
-    return tuple(int(s) for s in shape)
-
-
-
-def _check_dtype(dtype, owner):
+def DTYPE(dtype, name, owner):
+    """A floating-point NumPy dtype (or anything ``np.dtype`` turns into one)."""
     try:
         floating = np.dtype(dtype).kind == "f"
     except TypeError:
         floating = False
     if not floating:
-        raise TypeError(f"The 'dtype' parameter of {owner} must be a floating-point dtype. Got {dtype!r} instead.")
-    return np.dtype(dtype)
+        raise TypeError(f"The '{name}' parameter of {owner} must be a floating-point dtype. Got {dtype!r} instead.")
 
 
+#: What every initialiser's draw takes.
+DRAW = {"shape": SHAPE, "rng": RNG, "dtype": DTYPE}
+KAIMING = {**DRAW, "a": Real(), "mode": MODE, "nonlinearity": NONLINEARITY}
+
+
+@validate_params(None, at_least_2d, shape=SHAPE)
 def calculate_fan_in_and_fan_out(shape):
     r"""How many inputs feed one output unit (fan-in) and how many outputs one input feeds (fan-out).
 
@@ -116,22 +73,10 @@ def calculate_fan_in_and_fan_out(shape):
     --------
     torch.nn.init._calculate_fan_in_and_fan_out : the same rule, on a tensor.
     """
-    shape = _check_shape(shape, "calculate_fan_in_and_fan_out")
-    if len(shape) < 2:
-        raise ValueError("The 'shape' parameter of calculate_fan_in_and_fan_out must have at least 2 dimensions "
-                         f"(fans are defined for weights (out, in, ...)). Got {shape!r} instead.")
-    receptive_field = math.prod(shape[2:])
-    return shape[1] * receptive_field, shape[0] * receptive_field
+    return fans_of(tuple(shape))
 
 
-def _fans_nonzero(shape, owner, which=("fan_in", "fan_out")):
-    fans = dict(zip(("fan_in", "fan_out"), calculate_fan_in_and_fan_out(shape)))
-    if any(fans[w] == 0 for w in which):
-        raise ValueError(f"The 'shape' parameter of {owner} must give non-zero fans. Got {shape!r} "
-                         f"(fan_in={fans['fan_in']}, fan_out={fans['fan_out']}) instead.")
-    return fans
-
-
+@validate_params(shape=SHAPE, dtype=DTYPE)
 def zeros(shape, *, dtype=np.float64):
     """An array of zeros: right for biases, wrong for weights (every unit would learn the same thing).
 
@@ -139,9 +84,10 @@ def zeros(shape, *, dtype=np.float64):
     --------
     torch.nn.init.zeros_ : fills a tensor in place.
     """
-    return np.zeros(_check_shape(shape, "zeros"), dtype=_check_dtype(dtype, "zeros"))
+    return np.zeros(shape, dtype=dtype)
 
 
+@validate_params(DRAW, mean=Real(), std=Real(low=0))
 def normal(shape, mean=0.0, std=1.0, *, rng=None, dtype=np.float64):
     r"""Draws from :math:`\mathcal N(\text{mean}, \text{std}^2)`.
 
@@ -149,15 +95,11 @@ def normal(shape, mean=0.0, std=1.0, *, rng=None, dtype=np.float64):
     --------
     torch.nn.init.normal_ : fills a tensor in place.
     """
-    owner = "normal"
-    shape = _check_shape(shape, owner)
-    mean = check_real(mean, "mean", owner)
-    std = check_real(std, "std", owner, low=0)
-    rng = check_rng(rng, owner)
-    dtype = _check_dtype(dtype, owner)
+    rng = np.random.default_rng(rng)  # None: a fresh generator; a Generator: itself
     return rng.normal(mean, std, size=shape).astype(dtype, copy=False)
 
 
+@validate_params(DRAW, b_not_below_a, a=Real())
 def uniform(shape, a=0.0, b=1.0, *, rng=None, dtype=np.float64):
     r"""Draws from :math:`\mathcal U(a, b)`.
 
@@ -165,22 +107,11 @@ def uniform(shape, a=0.0, b=1.0, *, rng=None, dtype=np.float64):
     --------
     torch.nn.init.uniform_ : fills a tensor in place.
     """
-    owner = "uniform"
-    shape = _check_shape(shape, owner)
-    a = check_real(a, "a", owner)
-    b = check_real(b, "b", owner, low=a)
-    rng = check_rng(rng, owner)
-    dtype = _check_dtype(dtype, owner)
+    rng = np.random.default_rng(rng)
     return rng.uniform(a, b, size=shape).astype(dtype, copy=False)
 
 
-def _xavier_std(shape, gain, owner):
-    shape = _check_shape(shape, owner)
-    gain = check_real(gain, "gain", owner, low=0)
-    fans = _fans_nonzero(shape, owner)
-    return shape, gain * math.sqrt(2.0 / (fans["fan_in"] + fans["fan_out"]))
-
-
+@validate_params(DRAW, weight_shape, gain=GAIN)
 def xavier_uniform(shape, gain=1.0, *, rng=None, dtype=np.float64):
     r"""Glorot/Xavier uniform initialisation (Glorot & Bengio, 2010).
 
@@ -210,14 +141,11 @@ def xavier_uniform(shape, gain=1.0, *, rng=None, dtype=np.float64):
     --------
     torch.nn.init.xavier_uniform_ : the same distribution, filling a tensor in place.
     """
-    owner = "xavier_uniform"
-    shape, std = _xavier_std(shape, gain, owner)
-    rng = check_rng(rng, owner)
-    dtype = _check_dtype(dtype, owner)
-    bound = math.sqrt(3.0) * std
-    return rng.uniform(-bound, bound, size=shape).astype(dtype, copy=False)
+    bound = math.sqrt(3.0) * xavier_std(shape, gain)
+    return np.random.default_rng(rng).uniform(-bound, bound, size=shape).astype(dtype, copy=False)
 
 
+@validate_params(DRAW, weight_shape, gain=GAIN)
 def xavier_normal(shape, gain=1.0, *, rng=None, dtype=np.float64):
     r"""Glorot/Xavier normal initialisation.
 
@@ -230,22 +158,11 @@ def xavier_normal(shape, gain=1.0, *, rng=None, dtype=np.float64):
     --------
     torch.nn.init.xavier_normal_ : the same distribution, filling a tensor in place.
     """
-    owner = "xavier_normal"
-    shape, std = _xavier_std(shape, gain, owner)
-    rng = check_rng(rng, owner)
-    dtype = _check_dtype(dtype, owner)
-    return rng.normal(0.0, std, size=shape).astype(dtype, copy=False)
+    std = xavier_std(shape, gain)
+    return np.random.default_rng(rng).normal(0.0, std, size=shape).astype(dtype, copy=False)
 
 
-def _kaiming_std(shape, a, mode, nonlinearity, owner):
-    shape = _check_shape(shape, owner)
-    a = check_real(a, "a", owner)
-    check_choice(mode, "mode", owner, ("fan_in", "fan_out"))
-    check_choice(nonlinearity, "nonlinearity", owner, NONLINEARITIES)
-    fan = _fans_nonzero(shape, owner, (mode,))[mode]
-    return shape, calculate_gain(nonlinearity, a) / math.sqrt(fan)
-
-
+@validate_params(KAIMING, weight_shape)
 def kaiming_uniform(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, rng=None, dtype=np.float64):
     r"""He/Kaiming uniform initialisation (He et al., 2015).
 
@@ -272,14 +189,11 @@ def kaiming_uniform(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, r
     --------
     torch.nn.init.kaiming_uniform_ : the same distribution, filling a tensor in place.
     """
-    owner = "kaiming_uniform"
-    shape, std = _kaiming_std(shape, a, mode, nonlinearity, owner)
-    rng = check_rng(rng, owner)
-    dtype = _check_dtype(dtype, owner)
-    bound = math.sqrt(3.0) * std
-    return rng.uniform(-bound, bound, size=shape).astype(dtype, copy=False)
+    bound = math.sqrt(3.0) * kaiming_std(shape, a, mode, nonlinearity)
+    return np.random.default_rng(rng).uniform(-bound, bound, size=shape).astype(dtype, copy=False)
 
 
+@validate_params(KAIMING, weight_shape)
 def kaiming_normal(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, rng=None, dtype=np.float64):
     r"""He/Kaiming normal initialisation.
 
@@ -291,8 +205,5 @@ def kaiming_normal(shape, a=0.0, mode="fan_in", nonlinearity="leaky_relu", *, rn
     --------
     torch.nn.init.kaiming_normal_ : the same distribution, filling a tensor in place.
     """
-    owner = "kaiming_normal"
-    shape, std = _kaiming_std(shape, a, mode, nonlinearity, owner)
-    rng = check_rng(rng, owner)
-    dtype = _check_dtype(dtype, owner)
-    return rng.normal(0.0, std, size=shape).astype(dtype, copy=False)
+    std = kaiming_std(shape, a, mode, nonlinearity)
+    return np.random.default_rng(rng).normal(0.0, std, size=shape).astype(dtype, copy=False)

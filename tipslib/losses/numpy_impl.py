@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import check_class_targets, check_dout, check_pair, check_probabilities, check_reduction
+from .._checks import validate_params
+from ._shared import (BCE_RULES, CROSS_ENTROPY_RULES, ELEMENTWISE_DOUT, LOSS, PAIR_RULES, ROW_DOUT,
+                      LossBase, finite_loss)
 
 __all__ = [
     "binary_cross_entropy_forward", "binary_cross_entropy_backward", "binary_cross_entropy", "BCELoss",
@@ -48,6 +50,8 @@ def _spread(dout, shape, reduction, count, dtype):
 # --- binary cross-entropy on probabilities -------------------------------------------------
 
 
+@validate_params(LOSS, *BCE_RULES)
+@finite_loss("binary_cross_entropy", probabilities=True)
 def binary_cross_entropy_forward(input, target, reduction="mean"):
     r"""The cheatsheet's cross-entropy on a predicted probability :math:`z` and a label :math:`y`.
 
@@ -69,18 +73,14 @@ def binary_cross_entropy_forward(input, target, reduction="mean"):
     torch.nn.functional.binary_cross_entropy : the same values and clamp.
     binary_cross_entropy_with_logits : preferred in practice; exact for any logit.
     """
-    owner = "binary_cross_entropy"
-    check_reduction(reduction, owner)
-    check_pair(input, target, owner)
-    check_probabilities(input, "input", owner)
-    check_probabilities(target, "target", owner)
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # log(0) is clamped; log of a non-probability raises
         log_z = np.maximum(np.log(input), LOG_CLAMP)
         log_1mz = np.maximum(np.log1p(-input), LOG_CLAMP)
     loss = -(target * log_z + (1.0 - target) * log_1mz)
     return _reduce(loss, reduction), (input, target, reduction)
 
 
+@validate_params(None, ELEMENTWISE_DOUT)
 def binary_cross_entropy_backward(dout, cache):
     r"""Gradient of :func:`binary_cross_entropy_forward` with respect to ``input``.
 
@@ -91,19 +91,21 @@ def binary_cross_entropy_backward(dout, cache):
     The floor is torch's; it keeps the slope finite at exactly 0 and 1.
     """
     input, target, reduction = cache
-    check_dout(np.asarray(dout), input.shape, reduction, "binary_cross_entropy_backward")
     local = (input - target) / np.maximum(input * (1.0 - input), GRAD_EPS)
     return _spread(dout, input.shape, reduction, input.size, input.dtype) * local
 
 
+@validate_params(LOSS, *BCE_RULES)
 def binary_cross_entropy(input, target, reduction="mean"):
     """The loss of :func:`binary_cross_entropy_forward`, without the cache."""
-    return binary_cross_entropy_forward(input, target, reduction)[0]
+    return binary_cross_entropy_forward.__wrapped__(input, target, reduction)[0]
 
 
 # --- binary cross-entropy on logits --------------------------------------------------------
 
 
+@validate_params(LOSS, *BCE_RULES)
+@finite_loss("binary_cross_entropy_with_logits")
 def binary_cross_entropy_with_logits_forward(input, target, reduction="mean"):
     r"""Binary cross-entropy of :math:`z = \sigma(x)`, computed from the logit :math:`x`.
 
@@ -119,31 +121,31 @@ def binary_cross_entropy_with_logits_forward(input, target, reduction="mean"):
     torch.nn.functional.binary_cross_entropy_with_logits : same values (no
     ``pos_weight`` or ``weight`` here).
     """
-    owner = "binary_cross_entropy_with_logits"
-    check_reduction(reduction, owner)
-    check_pair(input, target, owner)
-    check_probabilities(target, "target", owner)
-    loss = np.maximum(input, 0.0) - input * target + np.log1p(np.exp(-np.abs(input)))
+    with np.errstate(invalid="ignore"):  # an infinite logit gives inf - inf; the check on the loss names it
+        loss = np.maximum(input, 0.0) - input * target + np.log1p(np.exp(-np.abs(input)))
     return _reduce(loss, reduction), (input, target, reduction)
 
 
+@validate_params(None, ELEMENTWISE_DOUT)
 def binary_cross_entropy_with_logits_backward(dout, cache):
     r"""Gradient with respect to the logit: :math:`\partial L / \partial x = \sigma(x) - y`."""
     input, target, reduction = cache
-    check_dout(np.asarray(dout), input.shape, reduction, "binary_cross_entropy_with_logits_backward")
     e = np.exp(-np.abs(input))
     sigmoid = np.where(input >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     return _spread(dout, input.shape, reduction, input.size, input.dtype) * (sigmoid - target)
 
 
+@validate_params(LOSS, *BCE_RULES)
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     """The loss of :func:`binary_cross_entropy_with_logits_forward`, without the cache."""
-    return binary_cross_entropy_with_logits_forward(input, target, reduction)[0]
+    return binary_cross_entropy_with_logits_forward.__wrapped__(input, target, reduction)[0]
 
 
 # --- multi-class cross-entropy -------------------------------------------------------------
 
 
+@validate_params(LOSS, *CROSS_ENTROPY_RULES)
+@finite_loss("cross_entropy", labels=True)
 def cross_entropy_forward(input, target, reduction="mean"):
     r"""Softmax cross-entropy of logits ``input`` (N, C) against integer labels ``target`` (N,).
 
@@ -160,35 +162,35 @@ def cross_entropy_forward(input, target, reduction="mean"):
     torch.nn.functional.cross_entropy : same values for class-index targets
     (no ``weight``, ``ignore_index`` or ``label_smoothing`` here).
     """
-    owner = "cross_entropy"
-    check_reduction(reduction, owner)
-    target = np.asarray(target)
-    check_class_targets(input, target, owner, np.issubdtype(target.dtype, np.integer))
-    shifted = input - input.max(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore"):  # a logit of +inf gives inf - inf; the check on the loss names it
+        shifted = input - input.max(axis=1, keepdims=True)
     log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     log_probs = shifted - log_sum
     loss = -log_probs[np.arange(input.shape[0]), target]
     return _reduce(loss, reduction), (log_probs, target, reduction)
 
 
+@validate_params(None, ROW_DOUT)
 def cross_entropy_backward(dout, cache):
     r"""Gradient with respect to the logits: :math:`\mathrm{softmax}(x) - \mathrm{onehot}(y)`."""
     log_probs, target, reduction = cache
     n = log_probs.shape[0]
-    check_dout(np.asarray(dout), (n,), reduction, "cross_entropy_backward")
     dlogits = np.exp(log_probs)
     dlogits[np.arange(n), target] -= 1.0
     return _spread(dout, (n,), reduction, n, dlogits.dtype)[:, None] * dlogits
 
 
+@validate_params(LOSS, *CROSS_ENTROPY_RULES)
 def cross_entropy(input, target, reduction="mean"):
     """The loss of :func:`cross_entropy_forward`, without the cache."""
-    return cross_entropy_forward(input, target, reduction)[0]
+    return cross_entropy_forward.__wrapped__(input, target, reduction)[0]
 
 
 # --- mean squared error --------------------------------------------------------------------
 
 
+@validate_params(LOSS, *PAIR_RULES)
+@finite_loss("mse_loss")
 def mse_loss_forward(input, target, reduction="mean"):
     r"""Squared error :math:`L = (x - y)^2`, averaged or summed.
 
@@ -196,37 +198,40 @@ def mse_loss_forward(input, target, reduction="mean"):
     --------
     torch.nn.functional.mse_loss : same values.
     """
-    owner = "mse_loss"
-    check_reduction(reduction, owner)
-    check_pair(input, target, owner)
-    diff = input - target
-    return _reduce(diff * diff, reduction), (diff, reduction)
+    with np.errstate(invalid="ignore"):  # inf - inf; the check on the loss names the input
+        diff = input - target
+    squared = diff * diff
+    return _reduce(squared, reduction), (diff, reduction)
 
 
+@validate_params(None, ELEMENTWISE_DOUT)
 def mse_loss_backward(dout, cache):
     r""":math:`\partial L / \partial x = 2 (x - y)`, scaled by the reduction."""
     diff, reduction = cache
-    check_dout(np.asarray(dout), diff.shape, reduction, "mse_loss_backward")
     return _spread(dout, diff.shape, reduction, diff.size, diff.dtype) * 2.0 * diff
 
 
+@validate_params(LOSS, *PAIR_RULES)
 def mse_loss(input, target, reduction="mean"):
     """The loss of :func:`mse_loss_forward`, without the cache."""
-    return mse_loss_forward(input, target, reduction)[0]
+    return mse_loss_forward.__wrapped__(input, target, reduction)[0]
 
 
 # --- objects -------------------------------------------------------------------------------
 
 
-class _Loss:
+class _Loss(LossBase):
+    # The bare math (``fn.__wrapped__``): the arrays are checked here, on each call, by the loss's rules.
     _forward = None
     _backward = None
+    _dout = None
 
     def __init__(self, reduction="mean"):
-        self.reduction = check_reduction(reduction, type(self).__name__)
+        super().__init__(reduction)
         self._cache = None
 
     def forward(self, input, target):
+        self.check_arrays(input, target)
         loss, self._cache = type(self)._forward(input, target, self.reduction)
         return loss
 
@@ -236,6 +241,7 @@ class _Loss:
         """Gradient of the last ``forward``'s loss with respect to its ``input``."""
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward was called before forward.")
+        type(self)._dout({"dout": dout, "cache": self._cache}, type(self).__name__)
         return type(self)._backward(dout, self._cache)
 
     def __repr__(self):
@@ -245,26 +251,34 @@ class _Loss:
 class BCELoss(_Loss):
     """Object form of :func:`binary_cross_entropy`. See Also: ``torch.nn.BCELoss``."""
 
-    _forward = staticmethod(binary_cross_entropy_forward)
-    _backward = staticmethod(binary_cross_entropy_backward)
+    rules = BCE_RULES
+    _forward = staticmethod(binary_cross_entropy_forward.__wrapped__)
+    _backward = staticmethod(binary_cross_entropy_backward.__wrapped__)
+    _dout = staticmethod(ELEMENTWISE_DOUT)
 
 
 class BCEWithLogitsLoss(_Loss):
     """Object form of :func:`binary_cross_entropy_with_logits`. See Also: ``torch.nn.BCEWithLogitsLoss``."""
 
-    _forward = staticmethod(binary_cross_entropy_with_logits_forward)
-    _backward = staticmethod(binary_cross_entropy_with_logits_backward)
+    rules = BCE_RULES
+    _forward = staticmethod(binary_cross_entropy_with_logits_forward.__wrapped__)
+    _backward = staticmethod(binary_cross_entropy_with_logits_backward.__wrapped__)
+    _dout = staticmethod(ELEMENTWISE_DOUT)
 
 
 class CrossEntropyLoss(_Loss):
     """Object form of :func:`cross_entropy`. See Also: ``torch.nn.CrossEntropyLoss``."""
 
-    _forward = staticmethod(cross_entropy_forward)
-    _backward = staticmethod(cross_entropy_backward)
+    rules = CROSS_ENTROPY_RULES
+    _forward = staticmethod(cross_entropy_forward.__wrapped__)
+    _backward = staticmethod(cross_entropy_backward.__wrapped__)
+    _dout = staticmethod(ROW_DOUT)
 
 
 class MSELoss(_Loss):
     """Object form of :func:`mse_loss`. See Also: ``torch.nn.MSELoss``."""
 
-    _forward = staticmethod(mse_loss_forward)
-    _backward = staticmethod(mse_loss_backward)
+    rules = PAIR_RULES
+    _forward = staticmethod(mse_loss_forward.__wrapped__)
+    _backward = staticmethod(mse_loss_backward.__wrapped__)
+    _dout = staticmethod(ELEMENTWISE_DOUT)

@@ -11,7 +11,9 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ._checks import check_class_targets, check_dout, check_pair, check_probabilities, check_reduction
+from .._checks import validate_params
+from ._shared import (BCE_RULES, CROSS_ENTROPY_RULES, ELEMENTWISE_DOUT, LOSS, PAIR_RULES, ROW_DOUT,
+                      LossBase, finite_loss)
 
 __all__ = [
     "binary_cross_entropy_forward", "binary_cross_entropy_backward", "binary_cross_entropy", "BCELoss",
@@ -33,92 +35,84 @@ def _reduce(loss, reduction):
     return loss
 
 
-def _spread(dout, shape, reduction, count, like):
-    dout = torch.as_tensor(dout, dtype=like.dtype, device=like.device)
-    if reduction == "mean":
-        return (dout / count).expand(shape)
-    if reduction == "sum":
-        return dout.expand(shape)
-    return dout
+def _spread(dout, reduction, count):
+    """The reduced gradient, ready to multiply every element's local gradient (a float or a tensor)."""
+    return dout / count if reduction == "mean" else dout
 
 
+@validate_params(LOSS, *BCE_RULES)
+@finite_loss("binary_cross_entropy", probabilities=True)
 def binary_cross_entropy_forward(input, target, reduction="mean"):
     """Twin of the NumPy ``binary_cross_entropy_forward`` (log clamped at -100)."""
-    owner = "binary_cross_entropy"
-    check_reduction(reduction, owner)
-    check_pair(input, target, owner)
-    check_probabilities(input, "input", owner)
-    check_probabilities(target, "target", owner)
     log_z = torch.clamp_min(torch.log(input), LOG_CLAMP)
     log_1mz = torch.clamp_min(torch.log1p(-input), LOG_CLAMP)
     loss = -(target * log_z + (1.0 - target) * log_1mz)
     return _reduce(loss, reduction), (input, target, reduction)
 
 
+@validate_params(None, ELEMENTWISE_DOUT)
 def binary_cross_entropy_backward(dout, cache):
     """Twin of the NumPy ``binary_cross_entropy_backward``."""
     input, target, reduction = cache
-    check_dout(torch.as_tensor(dout), input.shape, reduction, "binary_cross_entropy_backward")
     local = (input - target) / torch.clamp_min(input * (1.0 - input), GRAD_EPS)
-    return _spread(dout, input.shape, reduction, input.numel(), input) * local
+    return _spread(dout, reduction, input.numel()) * local
 
 
+@validate_params(LOSS, *BCE_RULES)
+@finite_loss("binary_cross_entropy_with_logits")
 def binary_cross_entropy_with_logits_forward(input, target, reduction="mean"):
     """Twin of the NumPy ``binary_cross_entropy_with_logits_forward``."""
-    owner = "binary_cross_entropy_with_logits"
-    check_reduction(reduction, owner)
-    check_pair(input, target, owner)
-    check_probabilities(target, "target", owner)
     loss = torch.clamp_min(input, 0.0) - input * target + torch.log1p(torch.exp(-input.abs()))
     return _reduce(loss, reduction), (input, target, reduction)
 
 
+@validate_params(None, ELEMENTWISE_DOUT)
 def binary_cross_entropy_with_logits_backward(dout, cache):
     """Twin of the NumPy ``binary_cross_entropy_with_logits_backward``."""
     input, target, reduction = cache
-    check_dout(torch.as_tensor(dout), input.shape, reduction, "binary_cross_entropy_with_logits_backward")
     e = torch.exp(-input.abs())
     sigmoid = torch.where(input >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-    return _spread(dout, input.shape, reduction, input.numel(), input) * (sigmoid - target)
+    return _spread(dout, reduction, input.numel()) * (sigmoid - target)
 
 
+@validate_params(LOSS, *CROSS_ENTROPY_RULES)
+@finite_loss("cross_entropy", labels=True)
 def cross_entropy_forward(input, target, reduction="mean"):
-    """Twin of the NumPy ``cross_entropy_forward``."""
-    owner = "cross_entropy"
-    check_reduction(reduction, owner)
-    is_integer = isinstance(target, torch.Tensor) and not target.dtype.is_floating_point \
-        and not target.dtype.is_complex and target.dtype != torch.bool
-    check_class_targets(input, target, owner, is_integer)
-    shifted = input - input.amax(dim=1, keepdim=True)
-    log_probs = shifted - torch.log(torch.exp(shifted).sum(dim=1, keepdim=True))
-    loss = -log_probs.gather(1, target.long().unsqueeze(1)).squeeze(1)
-    return _reduce(loss, reduction), (log_probs, target, reduction)
+    """Twin of the NumPy ``cross_entropy_forward``.
+
+    ``torch.log_softmax`` is the NumPy twin's ``shifted - log(sum(exp(shifted)))``
+    (shifted by each row's maximum) in one kernel: this runs in every training step.
+    """
+    log_probs = torch.log_softmax(input, dim=1)
+    labels = target.long().unsqueeze(1)  # gather's index is a column of int64
+    loss = -log_probs.gather(1, labels).squeeze(1)
+    return _reduce(loss, reduction), (log_probs, labels, reduction)
 
 
+@validate_params(None, ROW_DOUT)
 def cross_entropy_backward(dout, cache):
     """Twin of the NumPy ``cross_entropy_backward``."""
-    log_probs, target, reduction = cache
-    n = log_probs.shape[0]
-    check_dout(torch.as_tensor(dout), (n,), reduction, "cross_entropy_backward")
-    dlogits = torch.exp(log_probs)
-    dlogits[torch.arange(n, device=target.device), target.long()] -= 1.0
-    return _spread(dout, (n,), reduction, n, log_probs)[:, None] * dlogits
+    log_probs, labels, reduction = cache
+    onehot = torch.zeros_like(log_probs).scatter_(1, labels, 1.0)
+    dlogits = torch.exp(log_probs) - onehot
+    if reduction == "none":
+        dout = dout.unsqueeze(1)  # one value per row
+    return _spread(dout, reduction, log_probs.shape[0]) * dlogits
 
 
+@validate_params(LOSS, *PAIR_RULES)
+@finite_loss("mse_loss")
 def mse_loss_forward(input, target, reduction="mean"):
     """Twin of the NumPy ``mse_loss_forward``."""
-    owner = "mse_loss"
-    check_reduction(reduction, owner)
-    check_pair(input, target, owner)
     diff = input - target
     return _reduce(diff * diff, reduction), (diff, reduction)
 
 
+@validate_params(None, ELEMENTWISE_DOUT)
 def mse_loss_backward(dout, cache):
     """Twin of the NumPy ``mse_loss_backward``."""
     diff, reduction = cache
-    check_dout(torch.as_tensor(dout), diff.shape, reduction, "mse_loss_backward")
-    return _spread(dout, diff.shape, reduction, diff.numel(), diff) * 2.0 * diff
+    return _spread(dout, reduction, diff.numel()) * 2.0 * diff
 
 
 class _LossFunction(torch.autograd.Function):
@@ -137,37 +131,44 @@ class _LossFunction(torch.autograd.Function):
         return None, ctx.backward_fn(dout, ctx.cache), None, None
 
 
+# The autograd Function runs the bare pairs: the public functions and the modules check first.
+_PAIRS = {name: (fwd.__wrapped__, bwd.__wrapped__) for name, fwd, bwd in (
+    ("bce", binary_cross_entropy_forward, binary_cross_entropy_backward),
+    ("bce_logits", binary_cross_entropy_with_logits_forward, binary_cross_entropy_with_logits_backward),
+    ("cross_entropy", cross_entropy_forward, cross_entropy_backward),
+    ("mse", mse_loss_forward, mse_loss_backward))}
+
+
+@validate_params(LOSS, *BCE_RULES)
 def binary_cross_entropy(input, target, reduction="mean"):
     """Twin of the NumPy ``binary_cross_entropy``; differentiable through our backward."""
-    pair = (binary_cross_entropy_forward, binary_cross_entropy_backward)
-    return _LossFunction.apply(pair, input, target, reduction)
+    return _LossFunction.apply(_PAIRS["bce"], input, target, reduction)
 
 
+@validate_params(LOSS, *BCE_RULES)
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     """Twin of the NumPy ``binary_cross_entropy_with_logits``; differentiable through our backward."""
-    pair = (binary_cross_entropy_with_logits_forward, binary_cross_entropy_with_logits_backward)
-    return _LossFunction.apply(pair, input, target, reduction)
+    return _LossFunction.apply(_PAIRS["bce_logits"], input, target, reduction)
 
 
+@validate_params(LOSS, *CROSS_ENTROPY_RULES)
 def cross_entropy(input, target, reduction="mean"):
     """Twin of the NumPy ``cross_entropy``; differentiable through our backward."""
-    return _LossFunction.apply((cross_entropy_forward, cross_entropy_backward), input, target, reduction)
+    return _LossFunction.apply(_PAIRS["cross_entropy"], input, target, reduction)
 
 
+@validate_params(LOSS, *PAIR_RULES)
 def mse_loss(input, target, reduction="mean"):
     """Twin of the NumPy ``mse_loss``; differentiable through our backward."""
-    return _LossFunction.apply((mse_loss_forward, mse_loss_backward), input, target, reduction)
+    return _LossFunction.apply(_PAIRS["mse"], input, target, reduction)
 
 
-class _Loss(nn.Module):
-    _fn = None
-
-    def __init__(self, reduction="mean"):
-        super().__init__()
-        self.reduction = check_reduction(reduction, type(self).__name__)
+class _Loss(LossBase, nn.Module):
+    _pair = None
 
     def forward(self, input, target):
-        return type(self)._fn(input, target, self.reduction)
+        self.check_arrays(input, target)
+        return _LossFunction.apply(type(self)._pair, input, target, self.reduction)
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}"
@@ -176,22 +177,26 @@ class _Loss(nn.Module):
 class BCELoss(_Loss):
     """Twin of the NumPy ``BCELoss``; drop-in for ``torch.nn.BCELoss``."""
 
-    _fn = staticmethod(binary_cross_entropy)
+    rules = BCE_RULES
+    _pair = _PAIRS["bce"]
 
 
 class BCEWithLogitsLoss(_Loss):
     """Twin of the NumPy ``BCEWithLogitsLoss``; drop-in for ``torch.nn.BCEWithLogitsLoss``."""
 
-    _fn = staticmethod(binary_cross_entropy_with_logits)
+    rules = BCE_RULES
+    _pair = _PAIRS["bce_logits"]
 
 
 class CrossEntropyLoss(_Loss):
     """Twin of the NumPy ``CrossEntropyLoss``; drop-in for ``torch.nn.CrossEntropyLoss``."""
 
-    _fn = staticmethod(cross_entropy)
+    rules = CROSS_ENTROPY_RULES
+    _pair = _PAIRS["cross_entropy"]
 
 
 class MSELoss(_Loss):
     """Twin of the NumPy ``MSELoss``; drop-in for ``torch.nn.MSELoss``."""
 
-    _fn = staticmethod(mse_loss)
+    rules = PAIR_RULES
+    _pair = _PAIRS["mse"]

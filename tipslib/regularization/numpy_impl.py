@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import check_float_array, check_real
-from ._common import EarlyStoppingBase, Selection, check_alpha, check_lam, check_lr, from_sklearn, to_sklearn
+from .._checks import LR, NONNEG, validate_params
+from ._shared import (LAM, PENALTY, THETA, EarlyStoppingBase, ElasticNetBase, FixedMix, from_sklearn, to_sklearn)
 
 __all__ = [
     "l1_penalty", "l1_grad", "l2_penalty", "l2_grad", "elastic_net_penalty", "elastic_net_grad",
@@ -26,15 +26,10 @@ __all__ = [
 ]
 
 
-def _check_theta(theta, name, owner):
-    check_float_array(theta, name, owner)
-    if not np.isfinite(theta).all():
-        raise ValueError(f"The '{name}' parameter of {owner} must hold finite numbers. Got NaN or inf entries instead.")
-
-
 # --- the math ------------------------------------------------------------------------------
 
 
+@validate_params(PENALTY, theta=THETA)
 def elastic_net_penalty(theta, lam, alpha=0.5):
     r"""The elastic-net penalty of one array.
 
@@ -59,12 +54,10 @@ def elastic_net_penalty(theta, lam, alpha=0.5):
     sklearn.linear_model.ElasticNet : the same family in another parametrisation; see :func:`to_sklearn`.
     torch.optim.SGD : ``weight_decay=2*lam`` is the gradient of the ``alpha=1`` case.
     """
-    owner = "elastic_net_penalty"
-    _check_theta(theta, "theta", owner)
-    lam, alpha = check_lam(lam, owner), check_alpha(alpha, owner)
     return float(lam * ((1 - alpha) * np.abs(theta).sum() + alpha * np.square(theta).sum()))
 
 
+@validate_params(PENALTY, theta=THETA)
 def elastic_net_grad(theta, lam, alpha=0.5):
     r"""A (sub)gradient of :func:`elastic_net_penalty`.
 
@@ -80,22 +73,22 @@ def elastic_net_grad(theta, lam, alpha=0.5):
     -------
     ndarray, shape of ``theta``
     """
-    owner = "elastic_net_grad"
-    _check_theta(theta, "theta", owner)
-    lam, alpha = check_lam(lam, owner), check_alpha(alpha, owner)
     return lam * ((1 - alpha) * np.sign(theta) + 2 * alpha * theta)
 
 
+@validate_params(theta=THETA, lam=LAM)
 def l1_penalty(theta, lam):
     r"""LASSO penalty :math:`\lambda\lVert\theta\rVert_1`: :func:`elastic_net_penalty` with ``alpha=0``."""
-    return elastic_net_penalty(theta, lam, 0.0)
+    return elastic_net_penalty.__wrapped__(theta, lam, 0.0)
 
 
+@validate_params(theta=THETA, lam=LAM)
 def l1_grad(theta, lam):
     r""":math:`\lambda\,\mathrm{sign}(\theta)` with ``sign(0) = 0``: :func:`elastic_net_grad` with ``alpha=0``."""
-    return elastic_net_grad(theta, lam, 0.0)
+    return elastic_net_grad.__wrapped__(theta, lam, 0.0)
 
 
+@validate_params(theta=THETA, lam=LAM)
 def l2_penalty(theta, lam):
     r"""Ridge penalty :math:`\lambda\lVert\theta\rVert_2^2`: :func:`elastic_net_penalty` with ``alpha=1``.
 
@@ -103,14 +96,16 @@ def l2_penalty(theta, lam):
     --------
     torch.optim.SGD : ``weight_decay=2*lam`` adds this penalty's gradient :math:`2\lambda\theta`.
     """
-    return elastic_net_penalty(theta, lam, 1.0)
+    return elastic_net_penalty.__wrapped__(theta, lam, 1.0)
 
 
+@validate_params(theta=THETA, lam=LAM)
 def l2_grad(theta, lam):
     r""":math:`2\lambda\theta`: :func:`elastic_net_grad` with ``alpha=1``."""
-    return elastic_net_grad(theta, lam, 1.0)
+    return elastic_net_grad.__wrapped__(theta, lam, 1.0)
 
 
+@validate_params(x=THETA, threshold=NONNEG)
 def soft_threshold(x, threshold):
     r"""Shrink every entry towards 0 by ``threshold``, stopping at 0.
 
@@ -121,12 +116,10 @@ def soft_threshold(x, threshold):
     The proximal operator of :math:`t\lVert\cdot\rVert_1`: entries with
     :math:`|x| \le t` become exactly 0.
     """
-    owner = "soft_threshold"
-    _check_theta(x, "x", owner)
-    t = check_real(threshold, "threshold", owner, low=0)
-    return np.sign(x) * np.maximum(np.abs(x) - t, 0.0)
+    return np.sign(x) * np.maximum(np.abs(x) - threshold, 0.0)
 
 
+@validate_params(PENALTY, theta=THETA, lr=LR)
 def prox_elastic_net(theta, lr, lam, alpha=0.5):
     r"""Proximal step of the elastic-net penalty: the closed-form minimiser
 
@@ -156,14 +149,6 @@ def prox_elastic_net(theta, lr, lam, alpha=0.5):
     --------
     sklearn.linear_model.ElasticNet : solves the linear case by coordinate descent instead.
     """
-    owner = "prox_elastic_net"
-    _check_theta(theta, "theta", owner)
-    lr, lam, alpha = check_lr(lr, owner), check_lam(lam, owner), check_alpha(alpha, owner)
-    return _prox_elastic_net(theta, lr, lam, alpha)
-
-
-def _prox_elastic_net(theta, lr, lam, alpha):
-    """:func:`prox_elastic_net` without the argument checks, for solvers' inner loops."""
     t = lr * lam * (1 - alpha)
     shrunk = np.sign(theta) * np.maximum(np.abs(theta) - t, 0.0)  # soft-threshold by t
     return shrunk / (1 + 2 * lr * lam * alpha)
@@ -172,7 +157,7 @@ def _prox_elastic_net(theta, lr, lam, alpha):
 # --- objects for fit -----------------------------------------------------------------------
 
 
-class ElasticNet:
+class ElasticNet(ElasticNetBase):
     r"""The elastic-net penalty of a model, for ``fit(..., penalty=ElasticNet(lam, alpha))``.
 
     :math:`R = \lambda\sum_k[(1-\alpha)\lVert\theta_k\rVert_1 + \alpha\lVert\theta_k\rVert_2^2]`
@@ -201,56 +186,28 @@ class ElasticNet:
     torch.optim.SGD : ``weight_decay`` is the ridge case, but applied to every parameter, biases included.
     """
 
-    def __init__(self, lam, alpha=0.5, *, include=None):
-        owner = type(self).__name__
-        self.lam = check_lam(lam, owner)
-        self.alpha = check_alpha(alpha, owner)
-        self.selected = Selection(include, owner)
+    _penalty = staticmethod(elastic_net_penalty.__wrapped__)
+    _grad = staticmethod(elastic_net_grad.__wrapped__)
+    _prox = staticmethod(prox_elastic_net.__wrapped__)
 
-    def _arrays(self, params):
-        names = self.selected(params)
-        for n in names:
-            _check_theta(params[n], f"params['{n}']", type(self).__name__)
-        return names
-
-    def __call__(self, params):
-        names = self._arrays(params)
-        return float(sum(elastic_net_penalty(params[n], self.lam, self.alpha) for n in names))
-
-    def grad(self, params):
-        return {n: elastic_net_grad(params[n], self.lam, self.alpha) for n in self._arrays(params)}
-
-    def prox(self, params, lr):
-        """Replace each selected array's values by their proximal step, in place."""
-        lr = check_lr(lr, type(self).__name__)
-        for n in self._arrays(params):
-            params[n][...] = _prox_elastic_net(params[n], lr, self.lam, self.alpha)
-
-    def __repr__(self):
-        return f"{type(self).__name__}(lam={self.lam}, alpha={self.alpha})"
+    @staticmethod
+    def _assign(param, value):
+        param[...] = value
 
 
-class L1(ElasticNet):
+class L1(FixedMix, ElasticNet):
     r"""LASSO penalty :math:`\lambda\sum_k\lVert\theta_k\rVert_1`: :class:`ElasticNet` with ``alpha=0``."""
 
-    def __init__(self, lam, *, include=None):
-        super().__init__(lam, 0.0, include=include)
-
-    def __repr__(self):
-        return f"L1(lam={self.lam})"
+    alpha = 0.0
 
 
-class L2(ElasticNet):
+class L2(FixedMix, ElasticNet):
     r"""Ridge penalty :math:`\lambda\sum_k\lVert\theta_k\rVert_2^2`: :class:`ElasticNet` with ``alpha=1``.
 
     With plain SGD it is the same as ``SGD(weight_decay=2*lam)`` restricted to the selected arrays.
     """
 
-    def __init__(self, lam, *, include=None):
-        super().__init__(lam, 1.0, include=include)
-
-    def __repr__(self):
-        return f"L2(lam={self.lam})"
+    alpha = 1.0
 
 
 class EarlyStopping(EarlyStoppingBase):

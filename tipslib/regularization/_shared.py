@@ -1,25 +1,55 @@
-"""Backend-free parts of regularization: argument checks, which parameters a
-penalty touches, scikit-learn's parametrisation, and early stopping's bookkeeping."""
+"""Backend-free parts of regularization, shared by both twins: the declared constraints,
+which parameters a penalty touches, the penalty classes' bookkeeping, scikit-learn's
+parametrisation, and early stopping's bookkeeping.
+
+The twins import this module and never each other; each adds its math (the
+penalties, their gradient and proximal step on its own arrays) and how it
+copies weights. Arrays are duck-typed, so this module imports neither NumPy
+nor torch.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
 
-from .._checks import check_bool, check_choice, check_int, check_lr, check_real
+from .._checks import BOOL, LR, NONNEG, Int, OneOf, Real, check_float_array, validate_params
 
-__all__ = ["check_lam", "check_alpha", "check_lr", "Selection", "to_sklearn", "from_sklearn",
-           "EarlyStoppingBase", "MONITORS"]
+__all__ = ["LAM", "ALPHA", "THETA", "PENALTY", "check_finite_array", "Selection", "ElasticNetBase", "FixedMix",
+           "to_sklearn", "from_sklearn", "EarlyStoppingBase", "MONITORS"]
 
 MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
 
+#: The strength :math:`\lambda` and the mix :math:`\alpha` of the elastic-net family.
+LAM = NONNEG
+ALPHA = Real(0, 1)
+PENALTY = {"lam": LAM, "alpha": ALPHA}
 
-def check_lam(lam, owner):
-    return check_real(lam, "lam", owner, low=0)
+
+def _detached(a):
+    # torch: read values without asking autograd to follow (NumPy arrays have no detach).
+    return a.detach() if hasattr(a, "detach") else a
 
 
-def check_alpha(alpha, owner):
-    return check_real(alpha, "alpha", owner, low=0, high=1)
+def check_finite_array(x, name, owner):
+    """A floating-point array of finite values.
+
+    One sum and one scalar read in the usual case (NaN and inf spoil any sum);
+    only a sum that is not finite leads to a look at the entries, and a sum that
+    merely overflowed passes.
+    """
+    check_float_array(x, name, owner)
+    values = _detached(x)
+    if math.isfinite(float(values.sum())):
+        return x
+    if bool(((values != values) | (values == math.inf) | (values == -math.inf)).any()):
+        raise ValueError(f"The '{name}' parameter of {owner} must hold finite numbers (no NaN or inf). "
+                         f"Got NaN or inf entries instead.")
+    return x
+
+
+#: An array a penalty acts on: float, finite (a NaN weight would make every later step NaN).
+THETA = check_finite_array
 
 
 def _default_include(name: str) -> bool:
@@ -70,6 +100,64 @@ class Selection:
         return chosen
 
 
+class ElasticNetBase:
+    """What both twins' ``ElasticNet`` share: the checked ``lam``/``alpha``, the selection of the
+    arrays, and the loops over them. A twin supplies its bare math as ``_penalty``, ``_grad`` and
+    ``_prox`` (``fn.__wrapped__``: the hyperparameters were checked here, once) and ``_assign``,
+    how it writes an array's new values in place."""
+
+    _penalty = _grad = _prox = _assign = None
+
+    @validate_params(PENALTY)
+    def __init__(self, lam, alpha=0.5, *, include=None):
+        self.lam = float(lam)
+        self.alpha = float(alpha)
+        self.selected = Selection(include, type(self).__name__)
+
+    def _arrays(self, params, finite):
+        names = self.selected(params)
+        owner = type(self).__name__
+        for n in names:
+            (check_finite_array if finite else check_float_array)(params[n], f"params['{n}']", owner)
+        return names
+
+    def __call__(self, params):
+        names = self._arrays(params, finite=False)
+        total = sum(self._penalty(params[n], self.lam, self.alpha) for n in names)
+        # One scalar read for all the arrays; only a total of NaN or inf sends us looking for the culprit.
+        if not math.isfinite(float(_detached(total))):
+            self._arrays(params, finite=True)
+        return total
+
+    def grad(self, params):
+        """The (sub)gradient of the penalty for each selected name."""
+        return {n: self._grad(_detached(params[n]), self.lam, self.alpha) for n in self._arrays(params, finite=True)}
+
+    @validate_params(lr=LR)
+    def prox(self, params, lr):
+        """Replace each selected array's values by their proximal step, in place."""
+        for n in self._arrays(params, finite=True):
+            self._assign(params[n], self._prox(_detached(params[n]), lr, self.lam, self.alpha))
+
+    def __repr__(self):
+        return f"{type(self).__name__}(lam={self.lam}, alpha={self.alpha})"
+
+
+class FixedMix:
+    """An ``ElasticNet`` whose mix is fixed by the class (``alpha``: 0 for L1, 1 for L2), so it
+    takes ``lam`` alone; a twin's ``L1`` is ``class L1(FixedMix, ElasticNet): alpha = 0.0``."""
+
+    alpha = None
+
+    @validate_params(lam=LAM)
+    def __init__(self, lam, *, include=None):
+        super().__init__(lam, type(self).alpha, include=include)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(lam={self.lam})"
+
+
+@validate_params(PENALTY)
 def to_sklearn(lam, alpha):
     r"""Our ``(lam, alpha)`` as scikit-learn's ``ElasticNet(alpha=..., l1_ratio=...)``.
 
@@ -88,11 +176,10 @@ def to_sklearn(lam, alpha):
     -------
     (sklearn_alpha, l1_ratio) : tuple of float
     """
-    lam = check_lam(lam, "to_sklearn")
-    alpha = check_alpha(alpha, "to_sklearn")
     return lam * (1 + alpha) / 2, (1 - alpha) / (1 + alpha)
 
 
+@validate_params(alpha=NONNEG, l1_ratio=Real(0, 1))
 def from_sklearn(alpha, l1_ratio):
     r"""scikit-learn's ``ElasticNet(alpha, l1_ratio)`` as our ``(lam, alpha)``; inverse of :func:`to_sklearn`.
 
@@ -102,25 +189,30 @@ def from_sklearn(alpha, l1_ratio):
 
     Note that ``alpha`` here is scikit-learn's overall strength, not our mix.
     """
-    a = check_real(alpha, "alpha", "from_sklearn", low=0)
-    r = check_real(l1_ratio, "l1_ratio", "from_sklearn", low=0, high=1)
-    return a * (1 + r), (1 - r) / (1 + r)
+    return alpha * (1 + l1_ratio), (1 - l1_ratio) / (1 + l1_ratio)
+
+
+def _accuracy_needs_max(args, owner):
+    # every monitor is a loss or an accuracy; 'min' on an accuracy would keep the worst epoch
+    if args["monitor"].endswith("_acc") and args["mode"] == "min":
+        raise ValueError(f"The 'mode' parameter of {owner} must be 'max' when monitor is "
+                         f"{args['monitor']!r} (an accuracy rises as the model improves). Got 'min' instead.")
+
+
+EARLY_STOPPING = {"monitor": OneOf(*MONITORS), "patience": Int(low=0), "min_delta": NONNEG,
+                  "mode": OneOf("min", "max"), "restore_best_weights": BOOL}
 
 
 class EarlyStoppingBase:
     """Bookkeeping shared by both twins; they add how to copy and restore weights."""
 
+    @validate_params(EARLY_STOPPING, _accuracy_needs_max)
     def __init__(self, monitor="val_loss", patience=5, min_delta=0.0, mode="min", restore_best_weights=True):
-        owner = "EarlyStopping"
-        self.monitor = check_choice(monitor, "monitor", owner, MONITORS)
-        self.patience = check_int(patience, "patience", owner, low=0)
-        self.min_delta = check_real(min_delta, "min_delta", owner, low=0)
-        self.mode = check_choice(mode, "mode", owner, ("min", "max"))
-        if self.monitor.endswith("_acc") and self.mode == "min":
-            # every monitor is a loss or an accuracy; 'min' on an accuracy would keep the worst epoch
-            raise ValueError(f"The 'mode' parameter of EarlyStopping must be 'max' when monitor is "
-                             f"{self.monitor!r} (an accuracy rises as the model improves). Got 'min' instead.")
-        self.restore_best_weights = check_bool(restore_best_weights, "restore_best_weights", owner)
+        self.monitor = monitor
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.mode = mode
+        self.restore_best_weights = bool(restore_best_weights)
         self._reset()
 
     # backends fill these in
