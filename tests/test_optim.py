@@ -562,3 +562,14 @@ def test_step_functions_keep_their_formula_readable():
             assert "check_" not in source and "raise" not in source, (module.__name__, name)
             assert "math:" in fn.__doc__, (module.__name__, name)  # the formula, as .. math:: or :math:
             assert fn.__wrapped__.__name__ == name
+
+
+def test_sparse_gradient_in_a_later_group_leaves_every_group_untouched():
+    a = torch.zeros(3, requires_grad=True)
+    b = torch.zeros(3, requires_grad=True)
+    opt = tho.SGD([{"params": [a]}, {"params": [b]}], lr=0.1, momentum=0.9)
+    a.grad = torch.ones(3)
+    b.grad = torch.ones(3).to_sparse()
+    with pytest.raises(TypeError, match="sparse"):
+        opt.step()
+    assert torch.equal(a, torch.zeros(3)) and not opt.state[a]

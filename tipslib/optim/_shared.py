@@ -78,7 +78,7 @@ def _state_needed(name, when, applies):
             raise ValueError(f"The '{name}' parameter of {owner} must be a state array (zeros at the start) "
                              f"when {when}. Got None instead.")
 
-    rule.__name__ = rule.__qualname__ = f"{when} needs {name}"
+    rule.__name__ = rule.__qualname__ = f"{name}_needed"
     return rule
 
 

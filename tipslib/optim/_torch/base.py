@@ -77,13 +77,14 @@ class TwinOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
-        name = type(self).__name__
-        for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
+        groups = [(group, [p for p in group["params"] if p.grad is not None]) for group in self.param_groups]
+        for _, params in groups:  # every group is checked before any is updated
             for p in params:
                 if p.grad.is_sparse:
-                    raise TypeError(f"{name} does not support sparse gradients. Got a sparse .grad "
-                                    f"for a parameter of shape {tuple(p.shape)}.")
+                    raise TypeError(f"The gradients of {type(self).__name__} must be dense. Got a sparse .grad "
+                                    f"for a parameter of shape {tuple(p.shape)} instead.")
+        for group, params in groups:
+            for p in params:
                 state = self.state[p]
                 if not state:
                     self._init_state(p, state, group)
