@@ -24,31 +24,50 @@ def _per_channel(v, x):
 
 @validate_params(BATCHNORM_FORWARD, batchnorm_shapes)
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
-    """Twin of the NumPy ``batchnorm_forward``: returns ``(out, cache)`` and updates the
-    running statistics in place in training. Differences: none."""
+    r"""Twin of the NumPy ``batchnorm_forward``: returns ``(out, cache)`` and updates the
+    running statistics in place in training.
+
+    .. math::
+
+        \hat{x}_i = \frac{x_i - \mu_B}{\sqrt{\sigma_B^2 + \epsilon}}, \qquad y_i = \gamma\,\hat{x}_i + \beta, \qquad
+        \hat\mu \leftarrow (1 - \text{momentum})\,\hat\mu + \text{momentum}\,\mu_B, \qquad
+        \hat\sigma^2 \leftarrow (1 - \text{momentum})\,\hat\sigma^2 + \text{momentum}\,\tfrac{m}{m-1}\,\sigma_B^2
+
+    Differences: none. Like the NumPy reference it writes into two buffers of
+    ``x``'s size, which autograd cannot follow: for gradients use
+    :class:`BatchNormFunction` (or the modules), whose backward is :func:`batchnorm_backward`.
+    """
     dims = _reduce_dims(x)
     use_batch = training or running_mean is None
+    mean = x.mean(dim=dims) if use_batch else running_mean
+    # Two buffers of x's size, reused in place: xhat (kept for backward) and out.
+    xhat = x - _per_channel(mean, x)
+    out = torch.empty_like(xhat, dtype=_result_dtype(xhat, gamma, beta))
     if use_batch:
-        mean = x.mean(dim=dims)
-        xc = x - _per_channel(mean, x)
-        var = (xc * xc).mean(dim=dims)
+        var = torch.square(xhat, out=out).mean(dim=dims)  # out is scratch until y is written
         if training and running_mean is not None:
             m = x.numel() // x.shape[1]
-            with torch.no_grad():
-                running_mean.mul_(1 - momentum).add_(momentum * mean.detach())
-                running_var.mul_(1 - momentum).add_(momentum * var.detach() * (m / (m - 1)))
+            running_mean.mul_(1 - momentum).add_(momentum * mean)
+            running_var.mul_(1 - momentum).add_(momentum * (m / (m - 1)) * var)
     else:
-        mean, var = running_mean, running_var
-        xc = x - _per_channel(mean, x)
+        var = running_var
     inv_std = torch.rsqrt(var + eps)
-    xhat = xc * _per_channel(inv_std, x)
+    xhat.mul_(_per_channel(inv_std, x))
     if gamma is not None and beta is not None:
-        out = torch.addcmul(_per_channel(beta, x), xhat, _per_channel(gamma, x))  # one pass, not two
+        torch.addcmul(_per_channel(beta, x), xhat, _per_channel(gamma, x), out=out)  # one pass, not two
     else:
-        out = xhat if gamma is None else xhat * _per_channel(gamma, x)
+        torch.mul(xhat, 1.0 if gamma is None else _per_channel(gamma, x), out=out)
         if beta is not None:
-            out = out + _per_channel(beta, x)
+            out.add_(_per_channel(beta, x))
     return out, (xhat, gamma, inv_std, use_batch)
+
+
+def _result_dtype(*tensors):
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        if t is not None:
+            dtype = torch.promote_types(dtype, t.dtype)
+    return dtype
 
 
 def _output_shape(cache):
@@ -57,18 +76,28 @@ def _output_shape(cache):
 
 @validate_params(BACKWARD, dout_like(_output_shape))
 def batchnorm_backward(dout, cache):
-    """Twin of the NumPy ``batchnorm_backward``: returns ``(dx, dgamma, dbeta)``."""
+    r"""Twin of the NumPy ``batchnorm_backward``: returns ``(dx, dgamma, dbeta)``.
+
+    .. math::
+
+        dx = \frac{\gamma}{m\sqrt{\sigma_B^2 + \epsilon}}
+             \Big(m\,\mathrm{dout} - \textstyle\sum_i \mathrm{dout}_i
+                  - \hat{x} \sum_i \mathrm{dout}_i\,\hat{x}_i\Big), \qquad
+        d\gamma = \textstyle\sum_i \mathrm{dout}_i\,\hat{x}_i, \qquad
+        d\beta = \textstyle\sum_i \mathrm{dout}_i
+    """
     xhat, gamma, inv_std, use_batch = cache
     dims = _reduce_dims(dout)
-    dbeta = dout.sum(dim=dims)
-    dgamma = (dout * xhat).sum(dim=dims)
     scale = inv_std if gamma is None else gamma * inv_std
+    dbeta = dout.sum(dim=dims)
+    dx = dout * xhat  # one buffer of x's size: the product for dgamma first, then dx
+    dgamma = dx.sum(dim=dims)
     if not use_batch:
-        return dout * _per_channel(scale, dout), dgamma, dbeta
+        return torch.mul(dout, _per_channel(scale, dout), out=dx), dgamma, dbeta
     m = dout.numel() // dout.shape[1]
-    # The NumPy formula, with the subtraction of xhat * dgamma / m fused into one addcmul.
-    dx = torch.addcmul(dout - _per_channel(dbeta / m, dout), xhat, _per_channel(dgamma / m, dout), value=-1)
-    return dx.mul_(_per_channel(scale, dout)), dgamma, dbeta
+    # dx = scale * (dout - dbeta / m - xhat * dgamma / m), expanded so that two fused passes write it in place
+    torch.addcmul(_per_channel(-scale * dbeta / m, dout), xhat, _per_channel(-scale * dgamma / m, dout), out=dx)
+    return dx.addcmul_(dout, _per_channel(scale, dout)), dgamma, dbeta
 
 
 class BatchNormFunction(torch.autograd.Function):
