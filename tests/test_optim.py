@@ -352,6 +352,21 @@ BAD = [
      ValueError, ["'step'", "[1, inf)"]),
     ("amsgrad without its buffer", lambda: tho.adam_step(torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2),
                                                           None, 1, lr=0.1, amsgrad=True), ValueError, ["'max_exp_avg_sq'"]),
+    # the step functions' arrays: the twin's type, floating point, param's shape (no silent broadcasting)
+    ("list grad", lambda: npo.sgd_step(np.zeros(2), [1.0, 2.0], None, lr=0.1), TypeError,
+     ["'grad'", "sgd_step", "floating-point ndarray", "Got list"]),
+    ("int param", lambda: npo.momentum_step(np.zeros(2, dtype=int), np.zeros(2), np.zeros(2), lr=0.1), TypeError,
+     ["'param'", "momentum_step", "int64"]),
+    ("grad that would broadcast", lambda: npo.adam_step(np.zeros(3), np.ones(1), np.zeros(3), np.zeros(3), None, 1,
+                                                        lr=0.1), ValueError, ["'grad'", "adam_step", "(3,)", "(1,)"]),
+    ("state of another shape", lambda: npo.adagrad_step(np.zeros(3), np.ones(3), np.zeros(2), 1, lr=0.1), ValueError,
+     ["'state_sum'", "(3,)", "(2,)"]),
+    ("ndarray in the torch twin", lambda: tho.adadelta_step(torch.zeros(2), np.zeros(2), torch.zeros(2), torch.zeros(2)),
+     TypeError, ["'grad'", "adadelta_step", "floating-point Tensor", "Got ndarray"]),
+    ("int tensor", lambda: tho.rmsprop_step(torch.zeros(2, dtype=torch.int64), torch.zeros(2), torch.zeros(2), None,
+                                            None, lr=0.1), TypeError, ["'param'", "rmsprop_step", "int64"]),
+    ("momentum buffer of another shape", lambda: tho.sgd_step(torch.zeros(2), torch.ones(2), torch.zeros(3), lr=0.1,
+                                                              momentum=0.9), ValueError, ["'momentum_buffer'", "(2,)"]),
 ]
 
 

@@ -18,13 +18,13 @@ from __future__ import annotations
 import math
 import numbers
 
-from .._checks import (BOOL, LR, NONNEG, POSITIVE, UNIT, Int, OneOf, Real, check_real,
-                       validate_params)
+from .._checks import (BOOL, LR, NONNEG, POSITIVE, UNIT, Int, OneOf, Real, check_float_array, check_real,
+                       check_same_shape, validate_params)
 
 __all__ = [
     "BETAS", "STEP", "SGD_HYPER", "MOMENTUM_HYPER", "ADAM_HYPER", "RMSPROP_HYPER", "ADAGRAD_HYPER",
     "ADAGRAD_INIT", "ADADELTA_HYPER", "nesterov_needs_momentum", "amsgrad_needs_max_exp_avg_sq",
-    "centered_needs_grad_avg", "momentum_needs_momentum_buffer", "check_group",
+    "centered_needs_grad_avg", "momentum_needs_momentum_buffer", "arrays_like_param", "check_group",
     "Schedule", "StepRule", "ExponentialRule", "CosineAnnealingRule", "LinearRule", "PlateauRule",
 ]
 
@@ -85,6 +85,32 @@ def _state_needed(name, when, applies):
 amsgrad_needs_max_exp_avg_sq = _state_needed("max_exp_avg_sq", "amsgrad=True", lambda a: a["amsgrad"])
 centered_needs_grad_avg = _state_needed("grad_avg", "centered=True", lambda a: a["centered"])
 momentum_needs_momentum_buffer = _state_needed("momentum_buffer", "momentum > 0", lambda a: a["momentum"] > 0)
+
+
+#: The array arguments of the ``*_step`` functions; all but ``param`` and ``grad`` are state, ``None`` where unused.
+_ARRAY_ARGS = ("param", "grad", "momentum_buffer", "velocity", "exp_avg", "exp_avg_sq", "max_exp_avg_sq",
+               "square_avg", "grad_avg", "state_sum", "acc_delta")
+
+
+def arrays_like_param(array_type):
+    """A rule for a twin's ``*_step`` functions: every array argument is a floating-point
+    ``array_type`` (``numpy.ndarray`` or ``torch.Tensor``) of ``param``'s shape."""
+    kind = array_type.__name__
+
+    def rule(args, owner):
+        for name in _ARRAY_ARGS:
+            value = args.get(name)
+            if name not in args or (value is None and name not in ("param", "grad")):
+                continue
+            if not isinstance(value, array_type):
+                raise TypeError(f"The '{name}' parameter of {owner} must be a floating-point {kind}. "
+                                f"Got {type(value).__name__} instead.")
+            check_float_array(value, name, owner)
+            if name != "param":
+                check_same_shape(args["param"], value, "param", name, owner)
+
+    rule.__name__ = rule.__qualname__ = f"{kind}s_like_param"
+    return rule
 
 
 def check_group(group, constraints, rules, owner):

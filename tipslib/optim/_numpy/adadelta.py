@@ -6,12 +6,12 @@ import numpy as np
 
 from ..._checks import validate_params
 from .._shared import ADADELTA_HYPER
-from .base import Optimizer
+from .base import NDARRAYS, Optimizer
 
 __all__ = ["adadelta_step", "Adadelta"]
 
 
-@validate_params(ADADELTA_HYPER)
+@validate_params(ADADELTA_HYPER, NDARRAYS)
 def adadelta_step(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
                   maximize=False):
     r"""One Adadelta update of ``param``, ``square_avg`` and ``acc_delta``, in place.

@@ -8,12 +8,12 @@ import numpy as np
 
 from ..._checks import validate_params
 from .._shared import ADAM_HYPER, STEP, amsgrad_needs_max_exp_avg_sq
-from .base import Optimizer
+from .base import NDARRAYS, Optimizer
 
 __all__ = ["adam_step", "adamw_step", "Adam", "AdamW"]
 
 
-@validate_params(ADAM_HYPER, amsgrad_needs_max_exp_avg_sq, step=STEP)
+@validate_params(ADAM_HYPER, NDARRAYS, amsgrad_needs_max_exp_avg_sq, step=STEP)
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
               eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False):
     r"""One Adam update of ``param``, in place (``exp_avg``, ``exp_avg_sq`` too).
@@ -79,7 +79,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, bet
     param -= update
 
 
-@validate_params(ADAM_HYPER, amsgrad_needs_max_exp_avg_sq, step=STEP)
+@validate_params(ADAM_HYPER, NDARRAYS, amsgrad_needs_max_exp_avg_sq, step=STEP)
 def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
                eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
     r"""One AdamW update: :func:`adam_step` with the weight decay taken out of the gradient.

@@ -6,7 +6,12 @@ from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["Optimizer"]
+from .._shared import arrays_like_param
+
+__all__ = ["Optimizer", "NDARRAYS"]
+
+#: The rule of every NumPy ``*_step`` function's arrays: floating-point ndarrays of ``param``'s shape.
+NDARRAYS = arrays_like_param(np.ndarray)
 
 
 class Optimizer:

@@ -6,12 +6,12 @@ import numpy as np
 
 from ..._checks import validate_params
 from .._shared import MOMENTUM_HYPER
-from .base import Optimizer
+from .base import NDARRAYS, Optimizer
 
 __all__ = ["momentum_step", "Momentum"]
 
 
-@validate_params(MOMENTUM_HYPER)
+@validate_params(MOMENTUM_HYPER, NDARRAYS)
 def momentum_step(param, grad, velocity, *, lr, momentum=0.9, weight_decay=0.0, maximize=False):
     r"""One momentum update of ``param`` and ``velocity``, both in place.
 

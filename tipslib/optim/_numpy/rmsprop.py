@@ -6,12 +6,12 @@ import numpy as np
 
 from ..._checks import validate_params
 from .._shared import RMSPROP_HYPER, centered_needs_grad_avg, momentum_needs_momentum_buffer
-from .base import Optimizer
+from .base import NDARRAYS, Optimizer
 
 __all__ = ["rmsprop_step", "RMSprop"]
 
 
-@validate_params(RMSPROP_HYPER, centered_needs_grad_avg, momentum_needs_momentum_buffer)
+@validate_params(RMSPROP_HYPER, NDARRAYS, centered_needs_grad_avg, momentum_needs_momentum_buffer)
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha=0.99, eps=1e-8,
                  weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
     r"""One RMSprop update of ``param`` and its state arrays, in place.

@@ -6,12 +6,12 @@ import numpy as np
 
 from ..._checks import validate_params
 from .._shared import SGD_HYPER, nesterov_needs_momentum
-from .base import Optimizer
+from .base import NDARRAYS, Optimizer
 
 __all__ = ["sgd_step", "SGD"]
 
 
-@validate_params(SGD_HYPER, nesterov_needs_momentum)
+@validate_params(SGD_HYPER, NDARRAYS, nesterov_needs_momentum)
 def sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
              weight_decay=0.0, nesterov=False, maximize=False):
     r"""One SGD update of ``param`` in place; returns the new momentum buffer.

@@ -6,12 +6,12 @@ import torch
 
 from ..._checks import validate_params
 from .._shared import ADADELTA_HYPER
-from .base import TwinOptimizer
+from .base import TENSORS, TwinOptimizer
 
 __all__ = ["adadelta_step", "Adadelta"]
 
 
-@validate_params(ADADELTA_HYPER)
+@validate_params(ADADELTA_HYPER, TENSORS)
 def adadelta_step(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
                   maximize=False):
     r"""Twin of the NumPy ``adadelta_step``: updates ``param`` and both averages in place.

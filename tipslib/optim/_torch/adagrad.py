@@ -6,12 +6,12 @@ import torch
 
 from ..._checks import validate_params
 from .._shared import ADAGRAD_HYPER, ADAGRAD_INIT, STEP
-from .base import TwinOptimizer
+from .base import TENSORS, TwinOptimizer
 
 __all__ = ["adagrad_step", "Adagrad"]
 
 
-@validate_params(ADAGRAD_HYPER, step=STEP)
+@validate_params(ADAGRAD_HYPER, TENSORS, step=STEP)
 def adagrad_step(param, grad, state_sum, step, *, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
                  maximize=False):
     r"""Twin of the NumPy ``adagrad_step``: updates ``param`` and ``state_sum`` in place.

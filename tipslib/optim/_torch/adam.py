@@ -8,12 +8,12 @@ import torch
 
 from ..._checks import BOOL, Optional, validate_params
 from .._shared import ADAM_HYPER, STEP, amsgrad_needs_max_exp_avg_sq
-from .base import TwinOptimizer
+from .base import TENSORS, TwinOptimizer
 
 __all__ = ["adam_step", "adamw_step", "Adam", "AdamW"]
 
 
-@validate_params(ADAM_HYPER, amsgrad_needs_max_exp_avg_sq, step=STEP)
+@validate_params(ADAM_HYPER, TENSORS, amsgrad_needs_max_exp_avg_sq, step=STEP)
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
               eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False):
     r"""Twin of the NumPy ``adam_step``: updates ``param``, ``exp_avg``, ``exp_avg_sq`` in place.
@@ -41,7 +41,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, bet
     param.addcdiv_(exp_avg, denom, value=-lr / (1 - beta1 ** step))
 
 
-@validate_params(ADAM_HYPER, amsgrad_needs_max_exp_avg_sq, step=STEP)
+@validate_params(ADAM_HYPER, TENSORS, amsgrad_needs_max_exp_avg_sq, step=STEP)
 def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
                eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
     r"""Twin of the NumPy ``adamw_step``: decoupled weight decay, then Adam's update.

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import torch
 
-from .._shared import check_group
+from .._shared import arrays_like_param, check_group
 
-__all__ = ["TwinOptimizer"]
+__all__ = ["TwinOptimizer", "TENSORS"]
+
+#: The rule of every torch ``*_step`` function's arrays: floating-point tensors of ``param``'s shape.
+TENSORS = arrays_like_param(torch.Tensor)
 
 
 def _check_group_params(params, owner):

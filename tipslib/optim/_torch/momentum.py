@@ -6,12 +6,12 @@ import torch
 
 from ..._checks import validate_params
 from .._shared import MOMENTUM_HYPER
-from .base import TwinOptimizer
+from .base import TENSORS, TwinOptimizer
 
 __all__ = ["momentum_step", "Momentum"]
 
 
-@validate_params(MOMENTUM_HYPER)
+@validate_params(MOMENTUM_HYPER, TENSORS)
 def momentum_step(param, grad, velocity, *, lr, momentum=0.9, weight_decay=0.0, maximize=False):
     r"""Twin of the NumPy ``momentum_step``: updates ``param`` and ``velocity`` in place.
 
