@@ -166,3 +166,10 @@ def test_the_torch_losses_read_no_gradient_state_when_checking():
         LT.cross_entropy_forward(x, torch.tensor([0]))
         with pytest.raises(ValueError, match="'input'"):
             LT.cross_entropy_forward(torch.tensor([[float("nan"), 0.0]], requires_grad=True), torch.tensor([0]))
+
+
+def test_each_twin_names_the_other_twins_arrays():
+    with pytest.raises(TypeError, match="'input' parameter of CrossEntropyLoss must be a torch.Tensor. Got ndarray"):
+        LT.CrossEntropyLoss()(np.zeros((2, 3)), torch.tensor([0, 1]))
+    with pytest.raises(TypeError, match="'target' parameter of mse_loss must be a numpy.ndarray. Got Tensor"):
+        LN.mse_loss(np.zeros(2), torch.zeros(2))

@@ -366,3 +366,10 @@ def test_a_sum_that_overflows_is_not_mistaken_for_a_non_finite_weight():
     big = np.full(4, np.finfo(np.float32).max / 2, dtype=np.float32)
     with np.errstate(over="ignore"):
         assert np.isfinite(R.l1_grad(big, 1.0)).all()
+
+
+def test_each_twin_names_the_other_twins_arrays():
+    with pytest.raises(TypeError, match="'theta' parameter of elastic_net_grad must be a torch.Tensor. Got ndarray"):
+        TR.elastic_net_grad(np.ones(2), 0.1)
+    with pytest.raises(TypeError, match=r"'params\['weight'\]' parameter of L2 must be a numpy.ndarray. Got Tensor"):
+        R.L2(0.1)({"weight": torch.ones(2)})

@@ -20,7 +20,7 @@ import math
 from .._checks import OneOf, check_float_array, check_same_shape, validate_params
 
 __all__ = ["REDUCTION", "LOSS", "pair", "probability_target", "class_targets", "dout_of", "ELEMENTWISE_DOUT",
-           "ROW_DOUT", "finite_loss", "check_finite_loss", "PAIR_RULES", "BCE_RULES", "CROSS_ENTROPY_RULES",
+           "ROW_DOUT", "own_arrays", "finite_loss", "check_finite_loss", "PAIR_RULES", "BCE_RULES", "CROSS_ENTROPY_RULES",
            "LossBase"]
 
 REDUCTION = OneOf("mean", "sum", "none")
@@ -81,6 +81,19 @@ def class_targets(args, owner):
     if lo < 0 or hi >= n_classes:
         raise ValueError(f"The 'target' parameter of {owner} must hold labels in the range [0, {n_classes - 1}]. "
                          f"Got values in [{lo}, {hi}] instead.")
+
+
+def own_arrays(kind, is_own):
+    """A rule: ``input`` and ``target`` are the twin's own arrays (``kind`` names them in the error,
+    ``is_own(a)`` recognises them); the other twin's arrays would fail deep inside the math."""
+
+    def rule(args, owner):
+        for name in ("input", "target"):
+            if not is_own(args[name]):
+                raise TypeError(f"The '{name}' parameter of {owner} must be {kind}. "
+                                f"Got {type(args[name]).__name__} instead.")
+
+    return rule
 
 
 PAIR_RULES = (pair,)

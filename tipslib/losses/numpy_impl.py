@@ -12,7 +12,7 @@ import numpy as np
 
 from .._checks import validate_params
 from ._shared import (BCE_RULES, CROSS_ENTROPY_RULES, ELEMENTWISE_DOUT, LOSS, PAIR_RULES, ROW_DOUT,
-                      LossBase, finite_loss)
+                      LossBase, finite_loss, own_arrays)
 
 __all__ = [
     "binary_cross_entropy_forward", "binary_cross_entropy_backward", "binary_cross_entropy", "BCELoss",
@@ -21,6 +21,12 @@ __all__ = [
     "cross_entropy_forward", "cross_entropy_backward", "cross_entropy", "CrossEntropyLoss",
     "mse_loss_forward", "mse_loss_backward", "mse_loss", "MSELoss",
 ]
+
+# Each loss's rules (declared in _shared), after the check that the arrays are this twin's.
+_OWN = own_arrays("a numpy.ndarray", lambda a: isinstance(a, (np.ndarray, np.generic)))
+BCE = (_OWN, *BCE_RULES)
+CROSS_ENTROPY = (_OWN, *CROSS_ENTROPY_RULES)
+PAIR = (_OWN, *PAIR_RULES)
 
 #: torch clamps log(p) at -100 so that p = 0 gives a large, finite loss.
 LOG_CLAMP = -100.0
@@ -50,7 +56,7 @@ def _spread(dout, shape, reduction, count, dtype):
 # --- binary cross-entropy on probabilities -------------------------------------------------
 
 
-@validate_params(LOSS, *BCE_RULES)
+@validate_params(LOSS, *BCE)
 @finite_loss("binary_cross_entropy", probabilities=True)
 def binary_cross_entropy_forward(input, target, reduction="mean"):
     r"""The cheatsheet's cross-entropy on a predicted probability :math:`z` and a label :math:`y`.
@@ -95,7 +101,7 @@ def binary_cross_entropy_backward(dout, cache):
     return _spread(dout, input.shape, reduction, input.size, input.dtype) * local
 
 
-@validate_params(LOSS, *BCE_RULES)
+@validate_params(LOSS, *BCE)
 def binary_cross_entropy(input, target, reduction="mean"):
     """The loss of :func:`binary_cross_entropy_forward`, without the cache."""
     return binary_cross_entropy_forward.__wrapped__(input, target, reduction)[0]
@@ -104,7 +110,7 @@ def binary_cross_entropy(input, target, reduction="mean"):
 # --- binary cross-entropy on logits --------------------------------------------------------
 
 
-@validate_params(LOSS, *BCE_RULES)
+@validate_params(LOSS, *BCE)
 @finite_loss("binary_cross_entropy_with_logits")
 def binary_cross_entropy_with_logits_forward(input, target, reduction="mean"):
     r"""Binary cross-entropy of :math:`z = \sigma(x)`, computed from the logit :math:`x`.
@@ -135,7 +141,7 @@ def binary_cross_entropy_with_logits_backward(dout, cache):
     return _spread(dout, input.shape, reduction, input.size, input.dtype) * (sigmoid - target)
 
 
-@validate_params(LOSS, *BCE_RULES)
+@validate_params(LOSS, *BCE)
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     """The loss of :func:`binary_cross_entropy_with_logits_forward`, without the cache."""
     return binary_cross_entropy_with_logits_forward.__wrapped__(input, target, reduction)[0]
@@ -144,7 +150,7 @@ def binary_cross_entropy_with_logits(input, target, reduction="mean"):
 # --- multi-class cross-entropy -------------------------------------------------------------
 
 
-@validate_params(LOSS, *CROSS_ENTROPY_RULES)
+@validate_params(LOSS, *CROSS_ENTROPY)
 @finite_loss("cross_entropy", labels=True)
 def cross_entropy_forward(input, target, reduction="mean"):
     r"""Softmax cross-entropy of logits ``input`` (N, C) against integer labels ``target`` (N,).
@@ -180,7 +186,7 @@ def cross_entropy_backward(dout, cache):
     return _spread(dout, (n,), reduction, n, dlogits.dtype)[:, None] * dlogits
 
 
-@validate_params(LOSS, *CROSS_ENTROPY_RULES)
+@validate_params(LOSS, *CROSS_ENTROPY)
 def cross_entropy(input, target, reduction="mean"):
     """The loss of :func:`cross_entropy_forward`, without the cache."""
     return cross_entropy_forward.__wrapped__(input, target, reduction)[0]
@@ -189,7 +195,7 @@ def cross_entropy(input, target, reduction="mean"):
 # --- mean squared error --------------------------------------------------------------------
 
 
-@validate_params(LOSS, *PAIR_RULES)
+@validate_params(LOSS, *PAIR)
 @finite_loss("mse_loss")
 def mse_loss_forward(input, target, reduction="mean"):
     r"""Squared error :math:`L = (x - y)^2`, averaged or summed.
@@ -211,7 +217,7 @@ def mse_loss_backward(dout, cache):
     return _spread(dout, diff.shape, reduction, diff.size, diff.dtype) * 2.0 * diff
 
 
-@validate_params(LOSS, *PAIR_RULES)
+@validate_params(LOSS, *PAIR)
 def mse_loss(input, target, reduction="mean"):
     """The loss of :func:`mse_loss_forward`, without the cache."""
     return mse_loss_forward.__wrapped__(input, target, reduction)[0]
@@ -251,7 +257,7 @@ class _Loss(LossBase):
 class BCELoss(_Loss):
     """Object form of :func:`binary_cross_entropy`. See Also: ``torch.nn.BCELoss``."""
 
-    rules = BCE_RULES
+    rules = BCE
     _forward = staticmethod(binary_cross_entropy_forward.__wrapped__)
     _backward = staticmethod(binary_cross_entropy_backward.__wrapped__)
     _dout = staticmethod(ELEMENTWISE_DOUT)
@@ -260,7 +266,7 @@ class BCELoss(_Loss):
 class BCEWithLogitsLoss(_Loss):
     """Object form of :func:`binary_cross_entropy_with_logits`. See Also: ``torch.nn.BCEWithLogitsLoss``."""
 
-    rules = BCE_RULES
+    rules = BCE
     _forward = staticmethod(binary_cross_entropy_with_logits_forward.__wrapped__)
     _backward = staticmethod(binary_cross_entropy_with_logits_backward.__wrapped__)
     _dout = staticmethod(ELEMENTWISE_DOUT)
@@ -269,7 +275,7 @@ class BCEWithLogitsLoss(_Loss):
 class CrossEntropyLoss(_Loss):
     """Object form of :func:`cross_entropy`. See Also: ``torch.nn.CrossEntropyLoss``."""
 
-    rules = CROSS_ENTROPY_RULES
+    rules = CROSS_ENTROPY
     _forward = staticmethod(cross_entropy_forward.__wrapped__)
     _backward = staticmethod(cross_entropy_backward.__wrapped__)
     _dout = staticmethod(ROW_DOUT)
@@ -278,7 +284,7 @@ class CrossEntropyLoss(_Loss):
 class MSELoss(_Loss):
     """Object form of :func:`mse_loss`. See Also: ``torch.nn.MSELoss``."""
 
-    rules = PAIR_RULES
+    rules = PAIR
     _forward = staticmethod(mse_loss_forward.__wrapped__)
     _backward = staticmethod(mse_loss_backward.__wrapped__)
     _dout = staticmethod(ELEMENTWISE_DOUT)

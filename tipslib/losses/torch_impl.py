@@ -13,7 +13,7 @@ from torch.autograd.function import once_differentiable
 
 from .._checks import validate_params
 from ._shared import (BCE_RULES, CROSS_ENTROPY_RULES, ELEMENTWISE_DOUT, LOSS, PAIR_RULES, ROW_DOUT,
-                      LossBase, finite_loss)
+                      LossBase, finite_loss, own_arrays)
 
 __all__ = [
     "binary_cross_entropy_forward", "binary_cross_entropy_backward", "binary_cross_entropy", "BCELoss",
@@ -22,6 +22,12 @@ __all__ = [
     "cross_entropy_forward", "cross_entropy_backward", "cross_entropy", "CrossEntropyLoss",
     "mse_loss_forward", "mse_loss_backward", "mse_loss", "MSELoss",
 ]
+
+# Each loss's rules (declared in _shared), after the check that the arrays are this twin's.
+_OWN = own_arrays("a torch.Tensor", lambda a: isinstance(a, torch.Tensor))
+BCE = (_OWN, *BCE_RULES)
+CROSS_ENTROPY = (_OWN, *CROSS_ENTROPY_RULES)
+PAIR = (_OWN, *PAIR_RULES)
 
 LOG_CLAMP = -100.0
 GRAD_EPS = 9.999999960041972e-13  # 1e-12 rounded to float32, as torch stores it
@@ -40,7 +46,7 @@ def _spread(dout, reduction, count):
     return dout / count if reduction == "mean" else dout
 
 
-@validate_params(LOSS, *BCE_RULES)
+@validate_params(LOSS, *BCE)
 @finite_loss("binary_cross_entropy", probabilities=True)
 def binary_cross_entropy_forward(input, target, reduction="mean"):
     """Twin of the NumPy ``binary_cross_entropy_forward`` (log clamped at -100)."""
@@ -58,7 +64,7 @@ def binary_cross_entropy_backward(dout, cache):
     return _spread(dout, reduction, input.numel()) * local
 
 
-@validate_params(LOSS, *BCE_RULES)
+@validate_params(LOSS, *BCE)
 @finite_loss("binary_cross_entropy_with_logits")
 def binary_cross_entropy_with_logits_forward(input, target, reduction="mean"):
     """Twin of the NumPy ``binary_cross_entropy_with_logits_forward``."""
@@ -75,7 +81,7 @@ def binary_cross_entropy_with_logits_backward(dout, cache):
     return _spread(dout, reduction, input.numel()) * (sigmoid - target)
 
 
-@validate_params(LOSS, *CROSS_ENTROPY_RULES)
+@validate_params(LOSS, *CROSS_ENTROPY)
 @finite_loss("cross_entropy", labels=True)
 def cross_entropy_forward(input, target, reduction="mean"):
     """Twin of the NumPy ``cross_entropy_forward``.
@@ -100,7 +106,7 @@ def cross_entropy_backward(dout, cache):
     return _spread(dout, reduction, log_probs.shape[0]) * dlogits
 
 
-@validate_params(LOSS, *PAIR_RULES)
+@validate_params(LOSS, *PAIR)
 @finite_loss("mse_loss")
 def mse_loss_forward(input, target, reduction="mean"):
     """Twin of the NumPy ``mse_loss_forward``."""
@@ -139,25 +145,25 @@ _PAIRS = {name: (fwd.__wrapped__, bwd.__wrapped__) for name, fwd, bwd in (
     ("mse", mse_loss_forward, mse_loss_backward))}
 
 
-@validate_params(LOSS, *BCE_RULES)
+@validate_params(LOSS, *BCE)
 def binary_cross_entropy(input, target, reduction="mean"):
     """Twin of the NumPy ``binary_cross_entropy``; differentiable through our backward."""
     return _LossFunction.apply(_PAIRS["bce"], input, target, reduction)
 
 
-@validate_params(LOSS, *BCE_RULES)
+@validate_params(LOSS, *BCE)
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):
     """Twin of the NumPy ``binary_cross_entropy_with_logits``; differentiable through our backward."""
     return _LossFunction.apply(_PAIRS["bce_logits"], input, target, reduction)
 
 
-@validate_params(LOSS, *CROSS_ENTROPY_RULES)
+@validate_params(LOSS, *CROSS_ENTROPY)
 def cross_entropy(input, target, reduction="mean"):
     """Twin of the NumPy ``cross_entropy``; differentiable through our backward."""
     return _LossFunction.apply(_PAIRS["cross_entropy"], input, target, reduction)
 
 
-@validate_params(LOSS, *PAIR_RULES)
+@validate_params(LOSS, *PAIR)
 def mse_loss(input, target, reduction="mean"):
     """Twin of the NumPy ``mse_loss``; differentiable through our backward."""
     return _LossFunction.apply(_PAIRS["mse"], input, target, reduction)
@@ -177,26 +183,26 @@ class _Loss(LossBase, nn.Module):
 class BCELoss(_Loss):
     """Twin of the NumPy ``BCELoss``; drop-in for ``torch.nn.BCELoss``."""
 
-    rules = BCE_RULES
+    rules = BCE
     _pair = _PAIRS["bce"]
 
 
 class BCEWithLogitsLoss(_Loss):
     """Twin of the NumPy ``BCEWithLogitsLoss``; drop-in for ``torch.nn.BCEWithLogitsLoss``."""
 
-    rules = BCE_RULES
+    rules = BCE
     _pair = _PAIRS["bce_logits"]
 
 
 class CrossEntropyLoss(_Loss):
     """Twin of the NumPy ``CrossEntropyLoss``; drop-in for ``torch.nn.CrossEntropyLoss``."""
 
-    rules = CROSS_ENTROPY_RULES
+    rules = CROSS_ENTROPY
     _pair = _PAIRS["cross_entropy"]
 
 
 class MSELoss(_Loss):
     """Twin of the NumPy ``MSELoss``; drop-in for ``torch.nn.MSELoss``."""
 
-    rules = PAIR_RULES
+    rules = PAIR
     _pair = _PAIRS["mse"]

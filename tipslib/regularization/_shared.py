@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 
 from .._checks import BOOL, LR, NONNEG, Int, OneOf, Real, check_float_array, validate_params
 
-__all__ = ["LAM", "ALPHA", "THETA", "PENALTY", "check_finite_array", "Selection", "ElasticNetBase", "FixedMix",
+__all__ = ["LAM", "ALPHA", "PENALTY", "check_finite_array", "array_of", "Selection", "ElasticNetBase", "FixedMix",
            "to_sklearn", "from_sklearn", "EarlyStoppingBase", "MONITORS"]
 
 MONITORS = ("val_loss", "val_acc", "train_loss", "train_acc")
@@ -48,8 +48,17 @@ def check_finite_array(x, name, owner):
     return x
 
 
-#: An array a penalty acts on: float, finite (a NaN weight would make every later step NaN).
-THETA = check_finite_array
+def array_of(kind, is_own, *, finite):
+    """The constraint on an array a penalty acts on: the twin's own kind of array (``kind`` names it,
+    ``is_own(a)`` recognises it), floating-point, and with ``finite`` free of NaN and inf (a NaN
+    weight would make every later step NaN)."""
+
+    def theta(x, name, owner):
+        if not is_own(x):
+            raise TypeError(f"The '{name}' parameter of {owner} must be {kind}. Got {type(x).__name__} instead.")
+        return check_finite_array(x, name, owner) if finite else check_float_array(x, name, owner)
+
+    return theta
 
 
 def _default_include(name: str) -> bool:
@@ -107,6 +116,8 @@ class ElasticNetBase:
     how it writes an array's new values in place."""
 
     _penalty = _grad = _prox = _assign = None
+    #: The twin's ``array_of`` constraints: any float array of its kind, and a finite one.
+    _array = _theta = None
 
     @validate_params(PENALTY)
     def __init__(self, lam, alpha=0.5, *, include=None):
@@ -117,8 +128,9 @@ class ElasticNetBase:
     def _arrays(self, params, finite):
         names = self.selected(params)
         owner = type(self).__name__
+        check = type(self)._theta if finite else type(self)._array
         for n in names:
-            (check_finite_array if finite else check_float_array)(params[n], f"params['{n}']", owner)
+            check(params[n], f"params['{n}']", owner)
         return names
 
     def __call__(self, params):

@@ -17,13 +17,18 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import LR, NONNEG, validate_params
-from ._shared import (LAM, PENALTY, THETA, EarlyStoppingBase, ElasticNetBase, FixedMix, from_sklearn, to_sklearn)
+from ._shared import (LAM, PENALTY, EarlyStoppingBase, ElasticNetBase, FixedMix, array_of, from_sklearn,
+                      to_sklearn)
 
 __all__ = [
     "l1_penalty", "l1_grad", "l2_penalty", "l2_grad", "elastic_net_penalty", "elastic_net_grad",
     "soft_threshold", "prox_elastic_net", "ElasticNet", "L1", "L2", "to_sklearn", "from_sklearn",
     "EarlyStopping",
 ]
+
+#: An array a penalty acts on, in this twin: any float array of its kind, and a finite one.
+ARRAY = array_of("a numpy.ndarray", lambda a: isinstance(a, np.ndarray), finite=False)
+THETA = array_of("a numpy.ndarray", lambda a: isinstance(a, np.ndarray), finite=True)
 
 
 # --- the math ------------------------------------------------------------------------------
@@ -189,6 +194,8 @@ class ElasticNet(ElasticNetBase):
     _penalty = staticmethod(elastic_net_penalty.__wrapped__)
     _grad = staticmethod(elastic_net_grad.__wrapped__)
     _prox = staticmethod(prox_elastic_net.__wrapped__)
+    _array = staticmethod(ARRAY)
+    _theta = staticmethod(THETA)
 
     @staticmethod
     def _assign(param, value):
