@@ -314,3 +314,29 @@ def test_relu_function_matches_builtin_at_the_kink_and_in_float32():
     T.ReLUFunction.apply(x).backward(torch.arange(1.0, 6.0))
     F.relu(xb).backward(torch.arange(1.0, 6.0))
     assert torch.equal(x.grad, xb.grad) and x.grad.dtype == torch.float32
+
+
+@pytest.mark.parametrize("fn,args", [
+    (T.LinearFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),
+                                _t(np.random.default_rng(1).normal(size=(2, 3))),
+                                _t(np.random.default_rng(2).normal(size=2)))),
+    (T.SigmoidFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),)),
+    (T.TanhFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),)),
+    (T.ReLUFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3)) + 0.1),)),
+    (T.SoftmaxFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))), 1)),
+    (T.DropoutFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))), 0.25,
+                                 torch.from_numpy(np.random.default_rng(1).random((4, 3)) > 0.25), None)),
+], ids=["linear", "sigmoid", "tanh", "relu", "softmax", "dropout"])
+def test_torch_functions_differentiate_twice(fn, args):
+    """Their backwards are torch ops on saved inputs/outputs: create_graph=True follows them."""
+    assert torch.autograd.gradgradcheck(fn.apply, args())
+
+
+def test_batchnorm_function_refuses_a_second_derivative():
+    """Its backward reads xhat, which autograd never saw being made: a second derivative
+    would be silently wrong, so it is an error instead."""
+    x = _t(np.random.default_rng(0).normal(size=(6, 3)))
+    out = T.BatchNormFunction.apply(x, None, None, None, None, True, 0.1, 1e-5)
+    (dx,) = torch.autograd.grad((out ** 3).sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError, match="once_differentiable|differentiable"):
+        dx.sum().backward()

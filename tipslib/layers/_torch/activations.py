@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 from ..._checks import check_float_array, validate_params
 from .._shared import (BACKWARD, ELEMENTWISE_FORWARD, SOFTMAX, SOFTMAX_FORWARD, check_dim, dout_like,
@@ -88,7 +87,11 @@ def softmax_backward(dout, cache):
 
 def _function(name, forward_fn, backward_fn):
     """An autograd.Function running the bare math of a ``forward_fn``/``backward_fn`` pair
-    (unchecked: the modules check their input at their door)."""
+    (unchecked: the modules check their input at their door).
+
+    Each backward here is differentiable torch ops on the saved input or output,
+    so ``create_graph=True`` differentiates it once more (``gradgradcheck`` passes).
+    """
     forward_math, backward_math = forward_fn.__wrapped__, backward_fn.__wrapped__
 
     def forward(ctx, x, *args):
@@ -97,7 +100,6 @@ def _function(name, forward_fn, backward_fn):
         ctx.n_args = len(args)
         return out
 
-    @once_differentiable
     def backward(ctx, dout):
         return (backward_math(dout, load_cache(ctx)),) + (None,) * ctx.n_args
 
@@ -119,7 +121,6 @@ class ReLUFunction(torch.autograd.Function):
         return out
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, dout):
         (out,) = ctx.saved_tensors
         # [x > 0] is the sign of out = max(x, 0) >= 0: one float kernel, where the bool

@@ -105,7 +105,10 @@ class BatchNormFunction(torch.autograd.Function):
 
     ``apply(x, gamma, beta, running_mean, running_var, training, momentum, eps)``;
     ``gamma``/``beta`` and the running statistics may be ``None``. Unchecked:
-    the BatchNorm modules check their input at their door.
+    the BatchNorm modules check their input at their door. Its backward reads
+    ``xhat`` and ``1/sigma``, made inside the forward where autograd does not
+    see them, so it is guarded by ``once_differentiable``: a second derivative
+    would miss their dependence on ``x``.
     """
 
     @staticmethod

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 from ..._checks import GENERATOR, Optional, check_float_array, validate_params
 from .._shared import BACKWARD, DROPOUT, DROPOUT_FORWARD, DropoutSettings, KeepMask, dout_like, mask_like_x
@@ -66,7 +65,8 @@ class DropoutFunction(torch.autograd.Function):
     """Autograd node whose backward is :func:`dropout_backward`, with the forward's mask.
 
     ``apply(x, p, mask, generator)``, unchecked: :class:`Dropout` checks its
-    input at its door and draws the mask.
+    input at its door and draws the mask. The backward is linear in ``dout``,
+    so ``create_graph=True`` differentiates it once more.
     """
 
     @staticmethod
@@ -76,7 +76,6 @@ class DropoutFunction(torch.autograd.Function):
         return out
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, dout):
         return dropout_backward.__wrapped__(dout, load_cache(ctx)), None, None, None
 

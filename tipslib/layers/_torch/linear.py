@@ -6,7 +6,6 @@ import math
 
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 from ..._checks import GENERATOR, validate_params
 from .._shared import BACKWARD, LINEAR, LINEAR_FORWARD, check_features, dout_like, linear_shapes
@@ -51,7 +50,9 @@ class LinearFunction(torch.autograd.Function):
 
     Unchecked: :class:`Linear` checks its input at its door. The backward
     computes only the gradients autograd asks for (``ctx.needs_input_grad``):
-    a first layer's ``dx`` is never used.
+    a first layer's ``dx`` is never used. It is made of differentiable torch ops
+    on the saved inputs, so ``create_graph=True`` differentiates it once more
+    (``gradgradcheck`` passes) and it needs no ``once_differentiable`` guard.
     """
 
     @staticmethod
@@ -63,7 +64,6 @@ class LinearFunction(torch.autograd.Function):
         return linear_forward.__wrapped__(x, weight, bias)[0]
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, dout):
         x, weight = load_cache(ctx)
         need_x, need_weight, need_bias = ctx.needs_input_grad
