@@ -42,9 +42,10 @@ def check_finite_array(x, name, owner):
     values = _detached(x)
     if math.isfinite(float(values.sum())):
         return x
-    if bool(((values != values) | (values == math.inf) | (values == -math.inf)).any()):
-        raise ValueError(f"The '{name}' parameter of {owner} must hold finite numbers (no NaN or inf). "
-                         f"Got NaN or inf entries instead.")
+    bad = (values != values) | (values == math.inf) | (values == -math.inf)
+    if bool(bad.any()):
+        raise ValueError(f"The '{name}' parameter of {owner} must hold finite values (no NaN or inf). "
+                         f"Got {float(values[bad].reshape(-1)[0])} instead.")
     return x
 
 
