@@ -29,20 +29,21 @@ _dout_like_output = dout_like(_output_shape)
 
 @validate_params(ELEMENTWISE_FORWARD)
 def relu_forward(x):
-    """Twin of the NumPy ``relu_forward``."""
+    r"""Twin of the NumPy ``relu_forward``: :math:`\mathrm{relu}(x) = \max(x, 0)`, ``cache = (x,)``."""
     return torch.clamp_min(x, 0), (x,)
 
 
 @validate_params(BACKWARD, _dout_like_output)
 def relu_backward(dout, cache):
-    """Twin of the NumPy ``relu_backward`` (slope 0 at the kink)."""
+    r"""Twin of the NumPy ``relu_backward``: :math:`dx = \mathrm{dout} \cdot [x > 0]` (slope 0 at the kink)."""
     (x,) = cache
     return dout * (x > 0)
 
 
 @validate_params(ELEMENTWISE_FORWARD)
 def sigmoid_forward(x):
-    """Twin of the NumPy ``sigmoid_forward``; overflow-free for any finite ``x``."""
+    r"""Twin of the NumPy ``sigmoid_forward``: :math:`\sigma(x) = 1 / (1 + e^{-x})`, overflow-free
+    for any finite ``x``; ``cache = (out,)``."""
     e = torch.exp(-x.abs())
     out = torch.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     return out, (out,)
@@ -50,28 +51,30 @@ def sigmoid_forward(x):
 
 @validate_params(BACKWARD, _dout_like_output)
 def sigmoid_backward(dout, cache):
-    """Twin of the NumPy ``sigmoid_backward``."""
+    r"""Twin of the NumPy ``sigmoid_backward``: :math:`dx = \mathrm{dout} \cdot \sigma(x)(1 - \sigma(x))`."""
     (out,) = cache
     return dout * out * (1.0 - out)
 
 
 @validate_params(ELEMENTWISE_FORWARD)
 def tanh_forward(x):
-    """Twin of the NumPy ``tanh_forward``."""
+    r"""Twin of the NumPy ``tanh_forward``: :math:`\tanh(x)`, ``cache = (out,)``."""
     out = torch.tanh(x)
     return out, (out,)
 
 
 @validate_params(BACKWARD, _dout_like_output)
 def tanh_backward(dout, cache):
-    """Twin of the NumPy ``tanh_backward``."""
+    r"""Twin of the NumPy ``tanh_backward``: :math:`dx = \mathrm{dout} \cdot (1 - \tanh^2 x)`."""
     (out,) = cache
     return dout * (1.0 - out * out)
 
 
 @validate_params(SOFTMAX_FORWARD, softmax_dim_in_range)
 def softmax_forward(x, dim: int = -1):
-    """Twin of the NumPy ``softmax_forward``."""
+    r"""Twin of the NumPy ``softmax_forward``:
+    :math:`\mathrm{softmax}(x)_i = e^{x_i - m} / \sum_j e^{x_j - m}` with :math:`m = \max_j x_j`
+    along ``dim``; ``cache = (out, dim)``."""
     shifted = x - x.amax(dim=dim, keepdim=True)
     e = torch.exp(shifted)
     out = e / e.sum(dim=dim, keepdim=True)
@@ -80,7 +83,8 @@ def softmax_forward(x, dim: int = -1):
 
 @validate_params(BACKWARD, _dout_like_output)
 def softmax_backward(dout, cache):
-    """Twin of the NumPy ``softmax_backward``."""
+    r"""Twin of the NumPy ``softmax_backward``:
+    :math:`dx = y \odot \big(\mathrm{dout} - \sum_j \mathrm{dout}_j\, y_j\big)`."""
     out, dim = cache
     return out * (dout - (dout * out).sum(dim=dim, keepdim=True))
 
