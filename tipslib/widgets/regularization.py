@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_choice, check_int, check_real, check_rng
-from ..regularization.numpy_impl import _prox_elastic_net
+from ..regularization.numpy_impl import prox_elastic_net
 from ._base import COLORS, FONT, WIDTH, Blitter, FigureWidget
 
 __all__ = [
@@ -116,7 +116,7 @@ def solve_elastic_net(hessian, target, lam, alpha, *, w0=None, max_iter=5000, to
                          f"Got shape {w.shape} instead.")
     z, momentum = w.copy(), 1.0
     for _ in range(max_iter):
-        w_next = _prox_elastic_net(z - lr * 2 * (h @ z - c), lr, lam, alpha)
+        w_next = prox_elastic_net.__wrapped__(z - lr * 2 * (h @ z - c), lr, lam, alpha)  # checked above
         m_next = (1 + np.sqrt(1 + 4 * momentum * momentum)) / 2
         z = w_next + ((momentum - 1) / m_next) * (w_next - w)
         done = np.max(np.abs(w_next - w)) <= tol
