@@ -340,3 +340,12 @@ def test_batchnorm_function_refuses_a_second_derivative():
     (dx,) = torch.autograd.grad((out ** 3).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError, match="once_differentiable|differentiable"):
         dx.sum().backward()
+
+
+def test_train_mode_must_be_a_bool_like_torch():
+    model = L.Sequential(L.Linear(2, 2), L.ReLU())
+    with pytest.raises(TypeError, match=r"^The 'mode' parameter of Sequential must be a bool\. Got 'no' instead\.$"):
+        model.train("no")
+    assert model.training and all(layer.training for layer in model)  # refused before any change
+    with pytest.raises(ValueError):
+        torch.nn.Sequential(torch.nn.ReLU()).train("no")  # torch refuses it too

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..._checks import BOOL, validate_params
+
 __all__ = ["Module"]
 
 
@@ -46,6 +48,7 @@ class Module:
             raise RuntimeError(f"{type(self).__name__}.backward was called before forward.")
         return self._cache
 
+    @validate_params(mode=BOOL)
     def train(self, mode: bool = True) -> "Module":
         self.training = bool(mode)
         return self

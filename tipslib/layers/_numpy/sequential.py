@@ -49,7 +49,7 @@ class Sequential(Module):
         return dout
 
     def train(self, mode: bool = True) -> "Sequential":
-        self.training = bool(mode)
+        super().train(mode)
         for layer in self.layers:
             layer.train(mode)
         return self
