@@ -260,12 +260,15 @@ class EarlyStoppingBase:
     def on_train_begin(self, model) -> None:
         self._reset()
 
-    def on_epoch_end(self, epoch, logs, model) -> bool:
+    def _monitored(self, epoch, logs) -> float:
         if self.monitor not in logs or logs[self.monitor] is None:
             hint = " Pass x_val and y_val to fit." if self.monitor.startswith("val") else ""
             raise ValueError(f"The 'monitor' parameter of EarlyStopping is {self.monitor!r}, but the logs "
                              f"of epoch {epoch} have no value for it.{hint}")
-        value = float(logs[self.monitor])
+        return float(logs[self.monitor])
+
+    def on_epoch_end(self, epoch, logs, model) -> bool:
+        value = self._monitored(epoch, logs)
         self.values.append(value)
         if self.improved(value):
             self.best_value, self.best_epoch, self.wait = value, epoch, 0

@@ -31,7 +31,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from .._checks import check_choice, check_int, check_real
+from .._checks import LR, Int, OneOf, Optional, check_choice, check_int, check_real, validate_params
 from .._threads import one_blas_thread
 from ._base import COLORS, FONT, WIDTH, Blitter, FigureWidget
 
@@ -171,18 +171,42 @@ def _advance(schedule, loss):
         schedule.step(loss)
 
 
-def _check_run(optimizer_name, lr, steps, options, owner):
-    check_choice(optimizer_name, "optimizer_name", owner, optimizer_names())
-    lr = check_real(lr, "lr", owner, low=0)
-    steps = check_int(steps, "steps", owner, low=0, high=100_000)
-    if options is not None and not isinstance(options, dict):
-        raise TypeError(f"The 'options' parameter of {owner} must be a dict of optimizer arguments. Got {options!r} instead.")
-    return lr, steps
+def _optimizer_name(value, name, owner):
+    return check_choice(value, name, owner, optimizer_names())
+
+
+def _options(value, name, owner):
+    if not isinstance(value, dict):
+        raise TypeError(f"The '{name}' parameter of {owner} must be a dict of optimizer arguments. "
+                        f"Got {value!r} instead.")
+    return value
+
+
+def _surface(value, name, owner):
+    if isinstance(value, Surface):
+        return value
+    if isinstance(value, str):
+        return check_choice(value, name, owner, SURFACES)
+    raise TypeError(f"The '{name}' parameter of {owner} must be one of {sorted(SURFACES)} or a Surface. "
+                    f"Got {value!r} instead.")
+
+
+def _point(value, name, owner):
+    point = np.asarray(value, dtype=np.float64) if np.ndim(value) == 1 else None
+    if point is None or point.shape != (2,) or not np.isfinite(point).all():
+        raise ValueError(f"The '{name}' parameter of {owner} must be 2 finite numbers. Got {value!r} instead.")
+    return value
+
+
+#: What every run of an optimizer takes, declared once for the runs below.
+RUN = {"optimizer_name": _optimizer_name, "lr": LR, "steps": Int(low=0, high=100_000),
+       "options": Optional(_options), "schedule": Optional(OneOf(*SCHEDULES))}
 
 
 # --- the pure compute ------------------------------------------------------------------------
 
 
+@validate_params(RUN, surface=_surface, start=Optional(_point))
 def optimize_path(surface, optimizer_name, lr, steps=200, *, options=None, start=None, schedule=None):
     r"""Run an optimizer on a 2-D surface from its start point.
 
@@ -211,16 +235,8 @@ def optimize_path(surface, optimizer_name, lr, steps=200, *, options=None, start
         :math:`f(\theta_t) - \min f \ge 0` along the path: the gap to the
         best value, so a log scale shows every digit of progress.
     """
-    owner = "optimize_path"
-    if isinstance(surface, str):
-        surface = check_choice(surface, "surface", owner, SURFACES)
-        surface = SURFACES[surface]
-    elif not isinstance(surface, Surface):
-        raise TypeError(f"The 'surface' parameter of {owner} must be one of {sorted(SURFACES)} or a Surface. Got {surface!r} instead.")
-    lr, steps = _check_run(optimizer_name, lr, steps, options, owner)
+    surface = SURFACES[surface] if isinstance(surface, str) else surface
     theta = np.array(surface.start if start is None else start, dtype=np.float64)
-    if theta.shape != (2,) or not np.isfinite(theta).all():
-        raise ValueError(f"The 'start' parameter of {owner} must be 2 finite numbers. Got {start!r} instead.")
     opt = make_optimizer(optimizer_name, [theta], lr, options)
     sched = make_schedule(schedule, opt, steps)
     f_min = surface.f_min
@@ -260,6 +276,7 @@ def _digits():
     return out
 
 
+@validate_params(RUN, seed=Int(low=0))
 def train_digits_run(optimizer_name, lr, steps=30, *, options=None, seed=0, schedule=None):
     r"""Train a small network on 500 digits, full batch; return its training and held-out losses.
 
@@ -287,9 +304,6 @@ def train_digits_run(optimizer_name, lr, steps=30, *, options=None, seed=0, sche
     from ..layers.numpy_impl import Linear, ReLU, Sequential
     from ..losses.numpy_impl import CrossEntropyLoss
 
-    owner = "train_digits_run"
-    lr, steps = _check_run(optimizer_name, lr, steps, options, owner)
-    seed = check_int(seed, "seed", owner, low=0)
     x, y, x_held, y_held = _digits()
     rng = np.random.default_rng(seed)
     model = Sequential(Linear(64, 32, rng=rng), ReLU(), Linear(32, 10, rng=rng))
