@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-from helpers import assert_close, to_numpy
+from helpers import assert_close, tensor, to_numpy
 from tipslib.gradcheck import numpy_impl as G
 from tipslib.gradcheck import torch_impl as GT
 from tipslib.layers import numpy_impl as L
@@ -23,8 +23,7 @@ from tipslib.losses import torch_impl as LT
 F64 = torch.float64
 
 
-def _t(a, grad=False, device="cpu"):
-    return torch.tensor(np.asarray(a), dtype=F64, device=device, requires_grad=grad)
+_t = tensor  # float64, no grad: the shared helper
 
 
 # --- numerical gradients of known functions -------------------------------------------------

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import assert_close
+from helpers import assert_close, tensor
 from tipslib.gradcheck.numpy_impl import numerical_gradient
 from tipslib.layers import numpy_impl as L
 from tipslib.layers import torch_impl as T
@@ -18,8 +18,8 @@ ELEMENTWISE = {
 }
 
 
-def _t(a, device="cpu", grad=True):
-    return torch.tensor(a, dtype=torch.float64, device=device, requires_grad=grad)
+def _t(a, device="cpu", grad=True):  # the shared helper; here leaves need a grad unless told
+    return tensor(a, device, grad)
 
 
 @pytest.mark.parametrize("name", sorted(ELEMENTWISE))

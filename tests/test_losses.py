@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from helpers import assert_close
+from helpers import assert_close, tensor
 from tipslib.gradcheck.numpy_impl import numerical_gradient
 from tipslib.losses import numpy_impl as LN
 from tipslib.losses import torch_impl as LT
@@ -13,8 +13,7 @@ from tipslib.losses import torch_impl as LT
 REDUCTIONS = ["mean", "sum", "none"]
 
 
-def _t(a, device="cpu", grad=False):
-    return torch.tensor(a, dtype=torch.float64, device=device, requires_grad=grad)
+_t = tensor  # float64, no grad unless asked: the shared helper
 
 
 def _cases(rng):

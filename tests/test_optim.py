@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import assert_close
+from helpers import assert_close, assert_refused
 from tipslib.optim import numpy_impl as npo
 from tipslib.optim import torch_impl as tho
 
@@ -372,10 +372,7 @@ BAD = [
 
 @pytest.mark.parametrize("label,call,exc,words", BAD, ids=[b[0] for b in BAD])
 def test_bad_input(label, call, exc, words):
-    with pytest.raises(exc) as info:
-        call()
-    for w in words:
-        assert w in str(info.value), (w, str(info.value))
+    assert_refused(call, exc, *words)
 
 
 def test_sparse_gradient_is_refused():
@@ -384,10 +381,6 @@ def test_sparse_gradient_is_refused():
     w.grad = torch.zeros(3).to_sparse()
     with pytest.raises(TypeError, match="sparse"):
         opt.step()
-
-
-def test_bad_input_table_is_big_enough():
-    assert len(BAD) >= 15
 
 
 @pytest.mark.parametrize("name", ["SGD", "Momentum"])

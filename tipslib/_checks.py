@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 __all__ = [
+    "param_of",
     "check_real",
     "check_lr",
     "check_int",
@@ -63,7 +64,8 @@ __all__ = [
 ]
 
 
-def _where(name: str, owner: str | None) -> str:
+def param_of(name: str, owner: str | None) -> str:
+    """The start of every message: "The 'lr' parameter of Adam" (or of nothing named)."""
     return f"The '{name}' parameter of {owner}" if owner else f"The '{name}' parameter"
 
 
@@ -104,7 +106,7 @@ def check_real(
     ``low_open``/``high_open`` make the interval open on that side. NaN and
     infinity are always rejected: either silently poisons every later step.
     """
-    where = _where(name, owner)
+    where = param_of(name, owner)
     rng = _interval(low, high, low_open, high_open)
     # bool is an int subclass, but lr=True is a mistake, not a number.
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -129,7 +131,7 @@ def check_int(
     high: int | None = None,
 ) -> int:
     """Return ``value`` as an int after checking it is an integer in ``[low, high]``."""
-    where = _where(name, owner)
+    where = param_of(name, owner)
     rng = _interval(low, high, False, False)
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{where} must be an int in the range {rng}. Got {value!r} instead.")
@@ -143,7 +145,7 @@ def check_bool(value: Any, name: str, owner: str | None = None) -> bool:
     """Return ``value`` after checking it is a bool (NumPy bools included)."""
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         return bool(value)
-    raise TypeError(f"{_where(name, owner)} must be a bool. Got {value!r} instead.")
+    raise TypeError(f"{param_of(name, owner)} must be a bool. Got {value!r} instead.")
 
 
 def check_choice(value: Any, name: str, owner: str | None, choices: Iterable) -> Any:
@@ -151,7 +153,7 @@ def check_choice(value: Any, name: str, owner: str | None, choices: Iterable) ->
     choices = tuple(choices)
     if not any(value == c and type(value) is type(c) for c in choices):
         options = ", ".join(repr(c) for c in choices)
-        raise ValueError(f"{_where(name, owner)} must be one of {{{options}}}. Got {value!r} instead.")
+        raise ValueError(f"{param_of(name, owner)} must be one of {{{options}}}. Got {value!r} instead.")
     return value
 
 
@@ -160,11 +162,11 @@ def check_ndim(x: Any, name: str, owner: str | None, ndim: int | Iterable[int]) 
     allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
     got = getattr(x, "ndim", None)
     if got is None:
-        raise TypeError(f"{_where(name, owner)} must be an array. Got {type(x).__name__} instead.")
+        raise TypeError(f"{param_of(name, owner)} must be an array. Got {type(x).__name__} instead.")
     if got not in allowed:
         want = " or ".join(f"{d}-D" for d in allowed)
         raise ValueError(
-            f"{_where(name, owner)} must be a {want} array. Got shape {tuple(x.shape)} instead."
+            f"{param_of(name, owner)} must be a {want} array. Got shape {tuple(x.shape)} instead."
         )
 
 
@@ -172,7 +174,7 @@ def check_same_shape(a: Any, b: Any, name_a: str, name_b: str, owner: str | None
     """Check that two arrays have the same shape."""
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(
-            f"{_where(name_b, owner)} must have the same shape as '{name_a}' "
+            f"{param_of(name_b, owner)} must have the same shape as '{name_a}' "
             f"{tuple(a.shape)}. Got {tuple(b.shape)} instead."
         )
 
@@ -180,7 +182,7 @@ def check_same_shape(a: Any, b: Any, name_a: str, name_b: str, owner: str | None
 def check_callable(value: Any, name: str, owner: str | None = None) -> Any:
     """Check that ``value`` can be called."""
     if not callable(value):
-        raise TypeError(f"{_where(name, owner)} must be callable. Got {value!r} instead.")
+        raise TypeError(f"{param_of(name, owner)} must be callable. Got {value!r} instead.")
     return value
 
 
@@ -193,14 +195,14 @@ def check_float_array(x: Any, name: str, owner: str | None = None, ndim=None) ->
     dtype = getattr(x, "dtype", None)
     if dtype is None or not hasattr(x, "shape"):
         raise TypeError(
-            f"{_where(name, owner)} must be a floating-point array. Got {type(x).__name__} instead."
+            f"{param_of(name, owner)} must be a floating-point array. Got {type(x).__name__} instead."
         )
     floating = getattr(dtype, "is_floating_point", None)  # torch.dtype
     if floating is None:
         floating = getattr(dtype, "kind", "") == "f"  # numpy.dtype
     if not floating:
         raise TypeError(
-            f"{_where(name, owner)} must be a floating-point array. Got dtype {dtype} instead."
+            f"{param_of(name, owner)} must be a floating-point array. Got dtype {dtype} instead."
         )
     if ndim is not None:
         check_ndim(x, name, owner, ndim)
@@ -217,7 +219,7 @@ def check_rng(rng: Any, owner: str | None = None, name: str = "rng"):
     if rng is None:
         return np.random.default_rng()
     if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"{_where(name, owner)} must be a numpy.random.Generator. Got {rng!r} instead.")
+        raise TypeError(f"{param_of(name, owner)} must be a numpy.random.Generator. Got {rng!r} instead.")
     return rng
 
 
@@ -227,7 +229,7 @@ def check_generator(generator: Any, owner: str | None = None, name: str = "gener
     import torch  # only the torch twins have a generator
 
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"{_where(name, owner)} must be a torch.Generator. Got {generator!r} instead.")
+        raise TypeError(f"{param_of(name, owner)} must be a torch.Generator. Got {generator!r} instead.")
     return generator
 
 

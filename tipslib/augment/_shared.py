@@ -15,7 +15,7 @@ import math
 import numbers
 from collections.abc import Sequence
 
-from .._checks import BOOL, Optional, Real, _where, check_real, validate_params
+from .._checks import BOOL, Optional, Real, param_of, check_real, validate_params
 
 __all__ = [
     "check_range_pair", "check_box", "check_image_shape", "check_image", "check_transforms",
@@ -37,11 +37,11 @@ def check_range_pair(value, name, owner, *, low=None, high=None, low_open=False)
     """A ``(lo, hi)`` pair of floats with ``lo <= hi``, both inside ``[low, high]``."""
     if (not isinstance(value, (tuple, list)) or len(value) != 2
             or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)):
-        raise TypeError(f"{_where(name, owner)} must be a pair (min, max) of floats. Got {value!r} instead.")
+        raise TypeError(f"{param_of(name, owner)} must be a pair (min, max) of floats. Got {value!r} instead.")
     lo = check_real(value[0], name, owner, low=low, high=high, low_open=low_open)
     hi = check_real(value[1], name, owner, low=low, high=high, low_open=low_open)
     if lo > hi:
-        raise ValueError(f"{_where(name, owner)} must be a pair (min, max) with min <= max. Got {value!r} instead.")
+        raise ValueError(f"{param_of(name, owner)} must be a pair (min, max) with min <= max. Got {value!r} instead.")
     return lo, hi
 
 
@@ -57,20 +57,20 @@ def check_box(top, left, height, width, h, w, owner, *, integer=False):
         kind = "an int" if integer else "a float"
         ok = isinstance(v, numbers.Integral) if integer else isinstance(v, numbers.Real)
         if isinstance(v, bool) or not ok:
-            raise TypeError(f"{_where(name, owner)} must be {kind}. Got {v!r} instead.")
+            raise TypeError(f"{param_of(name, owner)} must be {kind}. Got {v!r} instead.")
         if not math.isfinite(float(v)):
-            raise ValueError(f"{_where(name, owner)} must be finite. Got {v!r} instead.")
+            raise ValueError(f"{param_of(name, owner)} must be finite. Got {v!r} instead.")
         out.append(int(v) if integer else float(v))
     top, left, height, width = out
     for name, start, extent, size, origin in (("height", top, height, h, "top"), ("width", left, width, w, "left")):
         if start < 0 or start > size:
-            raise ValueError(f"{_where(origin, owner)} must be in the range [0, {size}] for an image of "
+            raise ValueError(f"{param_of(origin, owner)} must be in the range [0, {size}] for an image of "
                              f"{'height' if origin == 'top' else 'width'} {size}. Got {start!r} instead.")
         too_small = extent < 0 if integer else extent <= 0
         if too_small or start + extent > size:
             bound = "[0" if integer else "(0"
             raise ValueError(
-                f"{_where(name, owner)} must be in the range {bound}, {size - start}] so the box "
+                f"{param_of(name, owner)} must be in the range {bound}, {size - start}] so the box "
                 f"({origin}={start}) fits in the image ({name} {size}). Got {extent!r} instead."
             )
     return top, left, height, width
@@ -80,7 +80,7 @@ def check_image_shape(value, name, owner):
     """``image_shape`` for flattened inputs: three positive ints."""
     if (not isinstance(value, (tuple, list)) or len(value) != 3
             or not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v > 0 for v in value)):
-        raise ValueError(f"{_where(name, owner)} must be three positive ints or None. Got {value!r} instead.")
+        raise ValueError(f"{param_of(name, owner)} must be three positive ints or None. Got {value!r} instead.")
     return tuple(int(v) for v in value)
 
 
@@ -88,10 +88,10 @@ def check_transforms(value, name, owner):
     """A list (or tuple) of callables ``t(img, randomness) -> img``."""
     # A one-shot iterator would be used up by this check, so only sequences are taken.
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise TypeError(f"{_where(name, owner)} must be a list of callables. Got {value!r} instead.")
+        raise TypeError(f"{param_of(name, owner)} must be a list of callables. Got {value!r} instead.")
     for i, t in enumerate(value):
         if not callable(t):
-            raise TypeError(f"{_where(name, owner)} must hold callables. Got {t!r} at position {i} instead.")
+            raise TypeError(f"{param_of(name, owner)} must hold callables. Got {t!r} at position {i} instead.")
     return value
 
 
@@ -102,15 +102,15 @@ def check_image(img, name, owner, *, array_type, ndims, layout):
     """
     if not isinstance(img, array_type):
         kind = "a numpy array" if array_type.__module__ == "numpy" else "a torch.Tensor"
-        raise TypeError(f"{_where(name, owner)} must be {kind}. Got {type(img).__name__} instead.")
+        raise TypeError(f"{param_of(name, owner)} must be {kind}. Got {type(img).__name__} instead.")
     if img.ndim not in ndims:
-        raise ValueError(f"{_where(name, owner)} must be {layout}. Got shape {tuple(img.shape)} instead.")
+        raise ValueError(f"{param_of(name, owner)} must be {layout}. Got shape {tuple(img.shape)} instead.")
     dtype = img.dtype
     floating = getattr(dtype, "is_floating_point", None)  # torch.dtype
     if floating is None:
         floating = dtype.kind == "f"  # numpy.dtype
     if not floating and str(dtype) not in ("uint8", "torch.uint8"):
-        raise TypeError(f"{_where(name, owner)} must have dtype uint8 or a float dtype. Got dtype {dtype} instead.")
+        raise TypeError(f"{param_of(name, owner)} must have dtype uint8 or a float dtype. Got dtype {dtype} instead.")
 
 
 # --- constraint factories ----------------------------------------------------------------------
@@ -257,18 +257,18 @@ class ComposeBase:
         owner = type(self).__name__
         if not isinstance(x, self._array_type):
             kind = "a numpy array" if self._array_type.__module__ == "numpy" else "a torch.Tensor"
-            raise TypeError(f"{_where('x', owner)} must be {kind}. Got {type(x).__name__} instead.")
+            raise TypeError(f"{param_of('x', owner)} must be {kind}. Got {type(x).__name__} instead.")
         if self.image_shape is not None:
             size = math.prod(self.image_shape)
             if x.ndim != 2 or x.shape[1] != size:
-                raise ValueError(f"{_where('x', owner)} must have shape (N, {size}) to match "
+                raise ValueError(f"{param_of('x', owner)} must have shape (N, {size}) to match "
                                  f"image_shape={self.image_shape}. Got shape {tuple(x.shape)} instead.")
             return self._chain(x.reshape((len(x),) + self.image_shape)).reshape(x.shape)
         if x.ndim == 3:
             return self._chain(x[None])[0]
         if x.ndim != 4:
             batch, image = self._layout
-            raise ValueError(f"{_where('x', owner)} must be a batch {batch} or an image {image}; "
+            raise ValueError(f"{param_of('x', owner)} must be a batch {batch} or an image {image}; "
                              f"pass image_shape for flattened data. Got shape {tuple(x.shape)} instead.")
         return self._chain(x)
 

@@ -12,7 +12,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from .._checks import NONNEG, POSITIVE, IsCallable, OneOf, Optional, _where, check_choice, check_float_array
+from .._checks import NONNEG, POSITIVE, IsCallable, OneOf, Optional, param_of, check_choice, check_float_array
 
 __all__ = [
     "ParameterCheck", "GradientCheck", "GradientCheckWarning",
@@ -248,13 +248,13 @@ def _check_nudgeable(x, name, owner, array_type, contiguous):
     """A float32/float64 array of ``array_type`` whose elements can be nudged in place."""
     check_float_array(x, name, owner)
     if not isinstance(x, array_type):
-        raise TypeError(f"{_where(name, owner)} must be a {array_type.__module__}.{array_type.__name__}. "
+        raise TypeError(f"{param_of(name, owner)} must be a {array_type.__module__}.{array_type.__name__}. "
                         f"Got {type(x).__name__} instead.")
     if str(x.dtype).replace("torch.", "") not in TOLERANCES:
-        raise TypeError(f"{_where(name, owner)} must be float32 or float64 (lower precision cannot resolve a "
+        raise TypeError(f"{param_of(name, owner)} must be float32 or float64 (lower precision cannot resolve a "
                         f"finite difference). Got dtype {x.dtype} instead.")
     if not contiguous(x):
-        raise ValueError(f"{_where(name, owner)} must be contiguous so it can be nudged in place. "
+        raise ValueError(f"{param_of(name, owner)} must be contiguous so it can be nudged in place. "
                          f"Got an array with strides that are not.")
 
 
@@ -270,10 +270,10 @@ def ArraysOrParams(array_type, contiguous):
     """A dict of named arrays or a list of arrays, at least one, each nudgeable."""
     def constraint(value, name, owner):
         if not isinstance(value, (Mapping, list, tuple)):
-            raise TypeError(f"{_where(name, owner)} must be a dict of named arrays or a list of arrays. "
+            raise TypeError(f"{param_of(name, owner)} must be a dict of named arrays or a list of arrays. "
                             f"Got {type(value).__name__} instead.")
         if not value:
-            raise ValueError(f"{_where(name, owner)} must hold at least one array. Got none.")
+            raise ValueError(f"{param_of(name, owner)} must hold at least one array. Got none.")
         for array_name, x in zip(*named_arrays(value)):
             _check_nudgeable(x, array_name, owner, array_type, contiguous)
     return constraint
@@ -282,7 +282,7 @@ def ArraysOrParams(array_type, contiguous):
 def at_least_one_array(arguments, owner):
     """A rule: ``*arrays`` is not empty."""
     if not arguments["arrays"]:
-        raise ValueError(f"{_where('arrays', owner)} must name at least one array. Got none.")
+        raise ValueError(f"{param_of('arrays', owner)} must name at least one array. Got none.")
 
 
 def grads_match(*, autograd=False):
@@ -304,7 +304,7 @@ def tolerances_ordered(arguments, owner):
     pass_tol = tol["pass_tol"] if arguments["pass_tol"] is None else arguments["pass_tol"]
     fail_tol = tol["fail_tol"] if arguments["fail_tol"] is None else arguments["fail_tol"]
     if pass_tol > fail_tol:
-        raise ValueError(f"{_where('fail_tol', owner)} must be at least 'pass_tol' ({pass_tol:g}). "
+        raise ValueError(f"{param_of('fail_tol', owner)} must be at least 'pass_tol' ({pass_tol:g}). "
                          f"Got {fail_tol:g} instead.")
 
 

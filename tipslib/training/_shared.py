@@ -14,7 +14,7 @@ import math
 import warnings
 from dataclasses import dataclass, field
 
-from .._checks import BOOL, POSITIVE, Int, IsCallable, Optional, _where
+from .._checks import BOOL, POSITIVE, Int, IsCallable, Optional, param_of
 
 __all__ = ["History", "EpochLog", "OverfitResult", "diagnose", "gradient_ratio", "VANISHING",
            "Instance", "Array", "Labels", "Has", "CALLBACKS", "METRIC", "NUM_BATCHES", "MINIBATCHES", "FIT",
@@ -43,7 +43,7 @@ def Instance(cls, what=None):
 
     def check(value, name, owner):
         if not isinstance(value, cls):
-            raise TypeError(f"{_where(name, owner)} must be {what}. Got {type(value).__name__} instead.")
+            raise TypeError(f"{param_of(name, owner)} must be {what}. Got {type(value).__name__} instead.")
         return value
 
     return check
@@ -57,7 +57,7 @@ def Array(array_type, ndim=None):
     def check(value, name, owner):
         instance(value, name, owner)
         if ndim is not None and value.ndim != ndim:
-            raise ValueError(f"{_where(name, owner)} must be a {ndim}-D array. Got shape {tuple(value.shape)} instead.")
+            raise ValueError(f"{param_of(name, owner)} must be a {ndim}-D array. Got shape {tuple(value.shape)} instead.")
         return value
 
     return check
@@ -70,7 +70,7 @@ def Labels(array_type):
     def check(value, name, owner):
         array(value, name, owner)
         if not is_integer_dtype(value.dtype):
-            raise TypeError(f"{_where(name, owner)} must hold integer class labels. Got dtype {value.dtype} instead.")
+            raise TypeError(f"{param_of(name, owner)} must hold integer class labels. Got dtype {value.dtype} instead.")
         return value
 
     return check
@@ -81,7 +81,7 @@ def Has(*methods, what):
 
     def check(value, name, owner):
         if not all(hasattr(value, m) for m in methods):
-            raise TypeError(f"{_where(name, owner)} must be {what}. Got {type(value).__name__} instead.")
+            raise TypeError(f"{param_of(name, owner)} must be {what}. Got {type(value).__name__} instead.")
         return value
 
     return check
@@ -93,17 +93,17 @@ _HOOKS = ("on_train_begin", "on_epoch_end", "on_train_end")
 def _callbacks(value, name, owner):
     # A list or tuple, not any iterable: a generator would be used up by this very check.
     if not isinstance(value, (list, tuple)):
-        raise TypeError(f"{_where(name, owner)} must be a list of callbacks. Got {type(value).__name__} instead.")
+        raise TypeError(f"{param_of(name, owner)} must be a list of callbacks. Got {type(value).__name__} instead.")
     for cb in value:
         if not any(hasattr(cb, hook) for hook in _HOOKS):
-            raise TypeError(f"{_where(name, owner)} must hold objects with on_train_begin, on_epoch_end "
+            raise TypeError(f"{param_of(name, owner)} must hold objects with on_train_begin, on_epoch_end "
                             f"or on_train_end methods. Got {cb!r} instead.")
     return value
 
 
 def _metric(value, name, owner):
     if not (value is None or value == "auto" or callable(value)):
-        raise TypeError(f"{_where(name, owner)} must be a callable, 'auto' or None. Got {value!r} instead.")
+        raise TypeError(f"{param_of(name, owner)} must be a callable, 'auto' or None. Got {value!r} instead.")
     return value
 
 
@@ -124,9 +124,9 @@ def one_row_each(x, y):
     def rule(args, owner):
         n, m = len(args[x]), len(args[y])
         if n != m:
-            raise ValueError(f"{_where(y, owner)} must have one row per row of '{x}' ({n}). Got {m} instead.")
+            raise ValueError(f"{param_of(y, owner)} must have one row per row of '{x}' ({n}). Got {m} instead.")
         if n == 0:
-            raise ValueError(f"{_where(x, owner)} must hold at least one example. Got 0 instead.")
+            raise ValueError(f"{param_of(x, owner)} must hold at least one example. Got 0 instead.")
 
     return rule
 
@@ -135,7 +135,7 @@ def fit_data_rule(args, owner):
     """What ties ``fit``'s data together: a batch remains, and the validation set matches."""
     n, batch_size = len(args["x_train"]), args["batch_size"]
     if args["drop_last"] and batch_size > n:
-        raise ValueError(f"{_where('batch_size', owner)} must be at most the number of examples ({n}) "
+        raise ValueError(f"{param_of('batch_size', owner)} must be at most the number of examples ({n}) "
                          f"when drop_last=True, or no batch would remain. Got {batch_size} instead.")
     x_val, y_val = args["x_val"], args["y_val"]
     if (x_val is None) != (y_val is None):
@@ -143,21 +143,21 @@ def fit_data_rule(args, owner):
                          f"Got only {'x_val' if y_val is None else 'y_val'}.")
     if x_val is not None:
         if len(x_val) != len(y_val):
-            raise ValueError(f"{_where('y_val', owner)} must have one label per row of 'x_val' "
+            raise ValueError(f"{param_of('y_val', owner)} must have one label per row of 'x_val' "
                              f"({len(x_val)}). Got {len(y_val)} instead.")
         row, val_row = tuple(args["x_train"].shape[1:]), tuple(x_val.shape[1:])
         if val_row != row:
-            raise ValueError(f"{_where('x_val', owner)} must have the row shape of 'x_train' {row}. "
+            raise ValueError(f"{param_of('x_val', owner)} must have the row shape of 'x_train' {row}. "
                              f"Got {val_row} instead.")
 
 
 def accuracy_rule(args, owner):
     output, target = args["output"], args["target"]
     if len(target) != len(output):
-        raise ValueError(f"{_where('target', owner)} must have one label per row of 'output' "
+        raise ValueError(f"{param_of('target', owner)} must have one label per row of 'output' "
                          f"({len(output)}). Got {len(target)} instead.")
     if len(output) == 0:  # the fraction right of no rows is 0/0
-        raise ValueError(f"{_where('output', owner)} must hold at least one row. Got shape "
+        raise ValueError(f"{param_of('output', owner)} must hold at least one row. Got shape "
                          f"{tuple(output.shape)} instead.")
 
 
@@ -414,11 +414,11 @@ def check_optimizer(optimizer, is_optimizer, make, what, params_name, owner="ove
     model's parameters; ``what`` names the twin's optimizer type."""
     if not is_optimizer(optimizer):
         if not callable(optimizer):
-            raise TypeError(f"{_where('optimizer', owner)} must be {what} or a factory such as "
+            raise TypeError(f"{param_of('optimizer', owner)} must be {what} or a factory such as "
                             f"lambda params: SGD(params, lr=0.1). Got {optimizer!r} instead.")
         optimizer = make(optimizer)
         if not is_optimizer(optimizer):
-            raise TypeError(f"{_where('optimizer', owner)} must return {what} when called on "
+            raise TypeError(f"{param_of('optimizer', owner)} must return {what} when called on "
                             f"{params_name}. Got {type(optimizer).__name__} instead.")
     return optimizer
 
@@ -426,5 +426,5 @@ def check_optimizer(optimizer, is_optimizer, make, what, params_name, owner="ove
 def check_holds(loose, params_name, owner="overfit_small_batch"):
     """The optimizer must update every trainable parameter: ``loose`` names those it does not hold."""
     if loose:
-        raise ValueError(f"{_where('optimizer', owner)} must update the model's parameters. It does "
+        raise ValueError(f"{param_of('optimizer', owner)} must update the model's parameters. It does "
                          f"not hold {loose}; build it on {params_name}.")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from .._checks import BOOL, Int, OneOf, Optional, Real, _where, check_choice, check_int, check_real
+from .._checks import BOOL, Int, OneOf, Optional, Real, param_of, check_choice, check_int, check_real
 
 __all__ = [
     "REGIMES", "NUM_CLASSES", "SIZES", "HIDDEN_LAYERS", "DEFAULT_LR", "frozen_layers",
@@ -69,10 +69,10 @@ REGIME = OneOf(*REGIMES)
 
 def _positive_ints(sizes, name, owner, at_least, what):
     if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
-        raise TypeError(f"{_where(name, owner)} must be a sequence of ints. Got {sizes!r} instead.")
+        raise TypeError(f"{param_of(name, owner)} must be a sequence of ints. Got {sizes!r} instead.")
     sizes = tuple(sizes)
     if len(sizes) < at_least:
-        raise ValueError(f"{_where(name, owner)} must hold at least {what}. Got {sizes!r} instead.")
+        raise ValueError(f"{param_of(name, owner)} must hold at least {what}. Got {sizes!r} instead.")
     return tuple(check_int(s, name, owner, low=1) for s in sizes)
 
 
@@ -106,7 +106,7 @@ def ExistingFile():
     """The path of an existing file."""
     def constraint(value, name, owner):
         if not isinstance(value, (str, Path)) or not Path(value).is_file():
-            raise ValueError(f"{_where(name, owner)} must name an existing .npz file. Got {str(value)!r} instead.")
+            raise ValueError(f"{param_of(name, owner)} must name an existing .npz file. Got {str(value)!r} instead.")
     return constraint
 
 
@@ -119,13 +119,13 @@ def one_label_per_row(arguments, owner):
     """A rule: ``y`` has one label per row of ``x``."""
     x, y = arguments["x"], arguments["y"]
     if len(y) != len(x):
-        raise ValueError(f"{_where('y', owner)} must have one label per row of 'x' ({len(x)}). Got {len(y)} instead.")
+        raise ValueError(f"{param_of('y', owner)} must have one label per row of 'x' ({len(x)}). Got {len(y)} instead.")
 
 
 def check_sizes_fit_pool(sizes, pool, owner):
     """Every training-set size fits in the target pool (known once the task is split)."""
     if max(sizes) > pool:
-        raise ValueError(f"{_where('sizes', owner)} must be at most {pool}, the target training pool. "
+        raise ValueError(f"{param_of('sizes', owner)} must be at most {pool}, the target training pool. "
                          f"Got {max(sizes)} instead.")
 
 
@@ -135,7 +135,7 @@ def lr_for_every_regime(arguments, owner):
     if isinstance(lr, dict):
         missing = sorted(set(as_regimes(arguments["regimes"])) - set(lr))
         if missing:
-            raise ValueError(f"{_where('lr', owner)} must give a learning rate for every regime; {missing} "
+            raise ValueError(f"{param_of('lr', owner)} must give a learning rate for every regime; {missing} "
                              f"missing. Got {lr!r} instead.")
 
 
@@ -149,26 +149,26 @@ def layer_items(layers, owner, layer_type) -> list:
     try:
         return list(layers)
     except TypeError:
-        raise TypeError(f"{_where('layers', owner)} must be a layer index, a parameter name, a layer, "
+        raise TypeError(f"{param_of('layers', owner)} must be a layer index, a parameter name, a layer, "
                         f"or a list of them. Got {layers!r} instead.") from None
 
 
 def not_a_layer_spec(item, owner):
-    return TypeError(f"{_where('layers', owner)} must hold layer indices, parameter names or layers. "
+    return TypeError(f"{param_of('layers', owner)} must hold layer indices, parameter names or layers. "
                      f"Got {type(item).__name__} instead.")
 
 
 def index_out_of_range(item, n, owner):
-    return ValueError(f"{_where('layers', owner)} must hold layer indices in the range [{-n}, {n - 1}]. "
+    return ValueError(f"{param_of('layers', owner)} must hold layer indices in the range [{-n}, {n - 1}]. "
                       f"Got {item} instead.")
 
 
 def not_in_model(item, owner):
-    return ValueError(f"{_where('layers', owner)} must hold layers of this model. Got {item!r}, which is not in it.")
+    return ValueError(f"{param_of('layers', owner)} must hold layers of this model. Got {item!r}, which is not in it.")
 
 
 def unknown_name(item, names, owner):
-    return ValueError(f"{_where('layers', owner)} must hold names among {names} or layer indices. Got {item!r} instead.")
+    return ValueError(f"{param_of('layers', owner)} must hold names among {names} or layer indices. Got {item!r} instead.")
 
 
 MAKE_MLP = {"sizes": LayerSizes()}
