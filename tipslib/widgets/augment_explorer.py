@@ -12,8 +12,11 @@ import numpy as np
 
 from .._checks import check_bool, check_int, check_real
 from ..augment import numpy_impl as A
-from ..augment._numpy.functional import check_image
+from ..augment._shared import Image
 from ._base import FONT, WIDTH, Blitter, FigureWidget
+
+#: The picture every view takes: the NumPy twins' image constraint (declared in tipslib.augment._shared).
+_IMAGE = Image(np.ndarray, (3,), "a 3-D (H, W, C) image")
 
 __all__ = ["augment_image", "sample_photo", "AugmentExplorer"]
 
@@ -75,7 +78,7 @@ def augment_image(img, *, hflip=False, vflip=False, angle=0.0, crop=1.0, red=0.0
     ndarray, same shape and dtype as ``img``.
     """
     owner = "augment_image"
-    check_image(img, owner)
+    _IMAGE(img, "img", owner)
     crop = check_real(crop, "crop", owner, low=0, high=1, low_open=True)
     erase = check_real(erase, "erase", owner, low=0, high=1)
     drop = check_real(drop, "drop", owner, low=0, high=1)
@@ -130,7 +133,7 @@ class AugmentExplorer(FigureWidget):
 
         super().__init__(figsize=(WIDTH / 72, 4.2))
         self.source = sample_photo() if image is None else image
-        check_image(self.source, "AugmentExplorer", name="image")
+        _IMAGE(self.source, "image", "AugmentExplorer")
         self.controls = {
             "hflip": w.Checkbox(value=False, description="flip left-right", indent=False),
             "vflip": w.Checkbox(value=False, description="flip top-bottom", indent=False),
