@@ -62,3 +62,14 @@ def test_a_typo_in_a_declaration_fails_at_import():
 def test_wrong_call_signatures_stay_pythons_type_errors():
     with pytest.raises(TypeError):
         step(1.0)  # lr missing
+
+
+def test_several_declarations_combine_and_a_bad_rule_fails_at_import():
+    @validate_params({"lr": LR}, {"eps": POSITIVE})
+    def f(*, lr, eps):
+        return lr + eps
+
+    with pytest.raises(ValueError, match="'eps' parameter of f"):
+        f(lr=0.1, eps=0.0)
+    with pytest.raises(TypeError, match="must be callable or a dict"):
+        validate_params({"lr": LR}, 3)

@@ -295,8 +295,9 @@ GENERATOR = lambda value, name, owner: check_generator(value, owner, name)  # no
 def validate_params(constraints: Mapping[str, Callable] | None = None, *rules: Callable, **more: Callable):
     """Decorate a function so that its arguments meet ``constraints`` before its body runs.
 
-    ``constraints`` maps a parameter name to a constraint (``more`` adds to it,
-    so one topic-wide declaration can be extended per function). Only the
+    ``constraints`` maps a parameter name to a constraint (further dicts among
+    ``rules`` and the keywords ``more`` add to it, so topic-wide declarations
+    combine and extend per function). Only the
     arguments the caller passed are checked: the defaults are known to be good.
     Each ``rule(arguments, owner)`` then sees all arguments, defaults filled in,
     for what ties several together ("nesterov needs momentum > 0").
@@ -305,7 +306,17 @@ def validate_params(constraints: Mapping[str, Callable] | None = None, *rules: C
     ``Adam.__init__``, and the subclass a user built). The undecorated function
     stays reachable as ``__wrapped__`` for code that validated once already.
     """
-    table = {**(constraints or {}), **more}
+    table = {**(constraints or {})}
+    checks = []
+    for rule in rules:  # more declarations may come before the rules: they are merged in order
+        if isinstance(rule, Mapping):
+            table.update(rule)
+        elif callable(rule):
+            checks.append(rule)
+        else:
+            raise TypeError(f"validate_params: a rule must be callable or a dict of constraints. Got {rule!r} instead.")
+    table.update(more)
+    rules = tuple(checks)
 
     def decorate(fn):
         signature = inspect.signature(fn)
