@@ -2,7 +2,8 @@
 
 Every row of the table in issue 18 (Adam at 1e8 in 10 tensors and at 1e7 in
 1,000 tensors, SGD with momentum, Dropout, BatchNorm1d, BatchNorm2d forward +
-backward, one MLP epoch) is measured twice:
+backward, one MLP epoch), and the twins' ``fused=True`` optimizers (Adam, SGD with
+momentum, RMSprop, Adagrad at both sizes), is measured twice:
 
 * on CUDA at the issue's sizes, against the fused built-in where torch has one
   (``fused=True`` optimizers) and the native module otherwise; without a GPU
@@ -31,14 +32,29 @@ from tipslib.layers import torch_impl as TL  # noqa: E402
 from tipslib.optim import torch_impl as TO  # noqa: E402
 
 # (name, CUDA size, CPU size, quick CPU size); sizes as the workloads below read them.
+TEN, THOUSAND = ((10 ** 8, 10), (10 ** 6, 10), (10 ** 5, 10)), ((10 ** 7, 1000), (10 ** 6, 1000), (10 ** 5, 100))
 OPTIM_ROWS = [
-    ("Adam step", (10 ** 8, 10), (10 ** 6, 10), (10 ** 5, 10)),
-    ("Adam step", (10 ** 7, 1000), (10 ** 6, 1000), (10 ** 5, 100)),
-    # The twin's fused=True path (torch.compile of its own lines); groups over
-    # FUSED_MAX_TENSORS tensors keep the plain twin, so only the 10-tensor row.
-    ("Adam step, twin fused=True", (10 ** 8, 10), (10 ** 6, 10), (10 ** 5, 10)),
-    ("SGD + momentum step", (10 ** 8, 10), (10 ** 6, 10), (10 ** 5, 10)),
+    ("Adam step", *TEN),
+    ("Adam step", *THOUSAND),
+    # The twins' fused=True path (torch.compile of their own lines). Groups over
+    # FUSED_MAX_TENSORS tensors keep the plain twin (compile time grows with the
+    # tensors); the row's note then says so.
+    ("Adam step, twin fused=True", *TEN),
+    ("SGD + momentum step", *TEN),
+    ("SGD + momentum step, twin fused=True", *TEN),
+    ("SGD + momentum step, twin fused=True", *THOUSAND),
+    ("RMSprop step, twin fused=True", *TEN),
+    ("RMSprop step, twin fused=True", *THOUSAND),
+    ("Adagrad step, twin fused=True", *TEN),
+    ("Adagrad step, twin fused=True", *THOUSAND),
 ]
+#: The workload's first words -> (torch's optimizer, the twin, the hyperparameters both get).
+OPTIMIZERS = {
+    "Adam step": (torch.optim.Adam, TO.Adam, {}),
+    "SGD + momentum step": (torch.optim.SGD, TO.SGD, dict(momentum=0.9)),
+    "RMSprop step": (torch.optim.RMSprop, TO.RMSprop, {}),
+    "Adagrad step": (torch.optim.Adagrad, TO.Adagrad, {}),
+}
 GOAL = "<= 1.2x"
 
 
@@ -48,7 +64,7 @@ def _label(n):
 
 def _what(kind, size):
     """The row's name for workload ``kind`` at ``size`` (the same with or without a GPU)."""
-    if kind.startswith(("Adam step", "SGD + momentum step")):
+    if kind.startswith(tuple(OPTIMIZERS)):
         return f"{kind}, {_label(size[0])} float32 params in {size[1]} tensors"
     if kind == "Dropout":
         return f"Dropout p=0.5 fwd+bwd, {_label(size[0])} float32"
@@ -82,13 +98,16 @@ def _params(n, count, device):
 
 def _optim(name, size, device):
     n, count = size
-    if name.startswith("Adam step"):
-        builtin, anchor = _best_optimizer(torch.optim.Adam, _params(n, count, device), lr=1e-3)
-        twin = TO.Adam(_params(n, count, device), lr=1e-3, fused="fused" in name)
-    else:
-        builtin, anchor = _best_optimizer(torch.optim.SGD, _params(n, count, device), lr=1e-3, momentum=0.9)
-        twin = TO.SGD(_params(n, count, device), lr=1e-3, momentum=0.9)
-    return _what(name, size), twin.step, builtin.step, anchor
+    builtin_cls, twin_cls, kw = OPTIMIZERS[name.split(",")[0]]
+    builtin, anchor = _best_optimizer(builtin_cls, _params(n, count, device), lr=1e-3, **kw)
+    twin = twin_cls(_params(n, count, device), lr=1e-3, fused="fused" in name, **kw)
+    twin.step()  # as _best_optimizer's step: SGD's first step makes the buffers, so the warm-up compiles
+
+    def fallback():
+        reasons = [r for r in getattr(twin, "fused_fallback", {}).values() if r]
+        return f"; the twin ran its plain path: {reasons[0]}" if reasons else ""
+
+    return _what(name, size), twin.step, builtin.step, anchor, fallback
 
 
 def _fwd_bwd(module, x, dout):
@@ -170,9 +189,10 @@ def _workloads(device, which):
 
 
 def _measure(make, rounds, sync=None):
-    what, twin, builtin, anchor = make()
+    """Time one row; ``note`` says when a fused=True twin fell back to its plain path."""
+    what, twin, builtin, anchor, *fallback = make()
     t_builtin, t_twin = interleaved_times([builtin, twin], rounds=rounds, sync=sync)
-    return what, t_twin, t_builtin, anchor
+    return what, t_twin, t_builtin, anchor, fallback[0]() if fallback else ""
 
 
 def cuda_rows(rounds):
@@ -183,8 +203,8 @@ def cuda_rows(rounds):
     rows = []
     name = torch.cuda.get_device_name()
     for _, make in _workloads("cuda", "gpu"):
-        what, t_twin, t_builtin, anchor = _measure(make, rounds, sync=torch.cuda.synchronize)
-        rows.append(Row(f"{what}, torch twin, CUDA", t_twin, t_builtin, f"{anchor}, CUDA", GOAL, name))
+        what, t_twin, t_builtin, anchor, note = _measure(make, rounds, sync=torch.cuda.synchronize)
+        rows.append(Row(f"{what}, torch twin, CUDA", t_twin, t_builtin, f"{anchor}, CUDA", GOAL, name + note))
         torch.cuda.empty_cache()
     return rows
 
@@ -193,9 +213,9 @@ def cpu_rows(rounds, quick):
     rows = []
     with single_thread():
         for _, make in _workloads("cpu", "quick" if quick else "cpu"):
-            what, t_twin, t_builtin, anchor = _measure(make, rounds)
+            what, t_twin, t_builtin, anchor, note = _measure(make, rounds)
             rows.append(Row(f"{what}, torch twin, CPU (1 thread)", t_twin, t_builtin, f"{anchor}, CPU",
-                            "", "CPU stand-in, sizes scaled down"))
+                            "", "CPU stand-in, sizes scaled down" + note))
     return rows
 
 

@@ -1,4 +1,4 @@
-"""``fused=True`` on the torch twins Adam/AdamW: the same lines compiled by torch.compile.
+"""``fused=True`` on the torch twins (Adam, AdamW, SGD, RMSprop, Adagrad): the same lines compiled by torch.compile.
 
 On a machine without a GPU the fused path compiles for the CPU when a C++
 compiler is there, else falls back to the plain twin; both choices are covered.
@@ -13,7 +13,11 @@ import pytest
 import torch
 
 from tipslib.optim import torch_impl as TO
+from tipslib.optim._torch import adagrad as adagrad_mod
 from tipslib.optim._torch import adam as adam_mod
+from tipslib.optim._torch import fused as fused_mod
+from tipslib.optim._torch import rmsprop as rmsprop_mod
+from tipslib.optim._torch import sgd as sgd_mod
 
 OPTIONS = [dict(weight_decay=wd, amsgrad=ams, maximize=mx)
            for wd, ams, mx in itertools.product((0.0, 0.1), (False, True), (False, True))]
@@ -24,18 +28,23 @@ def _params(dtype=torch.float64, shapes=((5, 3), (7,), (2, 2, 2))):
     return [torch.randn(s, dtype=dtype, generator=gen).requires_grad_(True) for s in shapes]
 
 
-def _train(cls, steps=8, dtype=torch.float64, **kw):
-    params = _params(dtype)
+def _train(cls, steps=8, dtype=torch.float64, params=None, **kw):
+    params = _params(dtype) if params is None else params
     opt = cls(params, lr=0.05, **kw)
     gen = torch.Generator().manual_seed(1)
     for t in range(steps):
         for p in params:
-            p.grad = torch.randn(p.shape, dtype=dtype, generator=gen)
+            p.grad = torch.randn(p.shape, dtype=p.dtype, generator=gen)
         if t == steps // 2:
             for g in opt.param_groups:
                 g["lr"] = 0.02  # a scheduler's change must reach the compiled step
         opt.step()
     return params, opt
+
+
+def _assert_same(got, want, exact=False):
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=0 if exact else 1e-12, atol=0 if exact else 1e-14)
 
 
 @pytest.mark.parametrize("cls", [TO.Adam, TO.AdamW])
@@ -62,12 +71,12 @@ def test_fused_math_eager_equals_adam_step(cls, kw):
 
 
 def test_fused_falls_back_to_the_plain_twin_without_a_toolchain(monkeypatch):
-    monkeypatch.setattr(adam_mod, "compile_unavailable", lambda device: "no C++ compiler (test)")
+    monkeypatch.setattr(fused_mod, "compile_unavailable", lambda device: "no C++ compiler (test)")
 
     def no_compile(*a, **k):
         raise AssertionError("the compiled kernel must not be called")
 
-    monkeypatch.setattr(adam_mod, "_compiled_adam", no_compile)
+    monkeypatch.setattr(fused_mod, "compiled", no_compile)
     fused, opt = _train(TO.Adam, fused=True, amsgrad=True)
     plain, _ = _train(TO.Adam, amsgrad=True)
     assert opt.fused_fallback == {"cpu": "no C++ compiler (test)"}
@@ -79,8 +88,8 @@ def test_fused_falls_back_when_compiling_fails(monkeypatch):
     def broken(*a, **k):
         raise RuntimeError("inductor exploded (test)")
 
-    monkeypatch.setattr(adam_mod, "compile_unavailable", lambda device: None)
-    monkeypatch.setattr(adam_mod, "_compiled_adam", lambda: broken)
+    monkeypatch.setattr(fused_mod, "compile_unavailable", lambda device: None)
+    monkeypatch.setattr(fused_mod, "compiled", lambda math: broken)
     fused, opt = _train(TO.AdamW, fused=True)
     plain, _ = _train(TO.AdamW)
     assert "inductor exploded" in opt.fused_fallback["cpu"]
@@ -96,7 +105,7 @@ def test_fused_flag_is_checked():
 @pytest.mark.slow
 @pytest.mark.parametrize("cls", [TO.Adam, TO.AdamW])
 def test_fused_compiled_on_cpu_matches_plain_twin(cls):
-    reason = adam_mod.compile_unavailable(torch.device("cpu"))
+    reason = fused_mod.compile_unavailable(torch.device("cpu"))
     if reason:
         pytest.skip(reason)
     for kw in (OPTIONS[0], OPTIONS[-1]):
@@ -118,14 +127,191 @@ def test_fused_compiled_on_cpu_matches_plain_twin(cls):
 
 
 def test_a_large_group_keeps_the_plain_twin(monkeypatch):
-    monkeypatch.setattr(adam_mod, "compile_unavailable", lambda device: None)
-    monkeypatch.setattr(adam_mod, "FUSED_MAX_TENSORS", 2)  # _params gives 3 tensors
+    monkeypatch.setattr(fused_mod, "compile_unavailable", lambda device: None)
+    monkeypatch.setattr(fused_mod, "FUSED_MAX_TENSORS", 2)  # _params gives 3 tensors
 
     def no_compile(*a, **k):
         raise AssertionError("a group over FUSED_MAX_TENSORS must not be compiled")
 
-    monkeypatch.setattr(adam_mod, "_compiled_adam", no_compile)
+    monkeypatch.setattr(fused_mod, "compiled", no_compile)
     fused, _ = _train(TO.Adam, fused=True)
     plain, _ = _train(TO.Adam)
     for a, b in zip(fused, plain):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+# ------------------------------------------------------------ SGD, RMSprop, Adagrad
+
+SGD_OPTIONS = [dict(momentum=0.0, weight_decay=0.1, maximize=True),
+               dict(momentum=0.9, dampening=0.2, weight_decay=0.0),
+               dict(momentum=0.9, dampening=0.2, weight_decay=0.1, maximize=True),
+               dict(momentum=0.9, weight_decay=0.1, nesterov=True),
+               dict(momentum=0.5, nesterov=True, maximize=True)]
+RMSPROP_OPTIONS = [dict(weight_decay=wd, momentum=mu, centered=c, maximize=mx)
+                   for wd, mu, c, mx in itertools.product((0.0, 0.1), (0.0, 0.9), (False, True), (False, True))]
+ADAGRAD_OPTIONS = [dict(lr_decay=d, weight_decay=wd, maximize=mx)
+                   for d, wd, mx in itertools.product((0.0, 0.1), (0.0, 0.1), (False, True))]
+
+
+def _eager_run(step_fn, math, n_state, kw, scalars, defaults, state_init=torch.zeros_like):
+    """Five steps of ``step_fn`` (the twin's) and of ``math`` (run as plain Python) from the same start."""
+    ref = _params()
+    ours = [p.detach().clone() for p in ref]
+    gen = torch.Generator().manual_seed(2)
+    state = [[state_init(p) for _ in range(n_state)] for p in ref]
+    state2 = [[s.clone() for s in st] for st in state]
+    flags = {**defaults, **kw}
+    for t in range(1, 6):
+        for p, q, s, s2 in zip(ref, ours, state, state2):
+            g = torch.randn(p.shape, dtype=p.dtype, generator=gen)
+            with torch.no_grad():
+                step_fn(p, g, *s, t)
+            math(q, g, *s2, *(torch.tensor(v, dtype=torch.float64) for v in scalars(t)), **flags)
+    _assert_same(ours, [p.detach() for p in ref])
+
+
+@pytest.mark.parametrize("kw", SGD_OPTIONS, ids=str)
+def test_sgd_fused_math_eager_equals_sgd_step(kw):
+    def twin(p, g, buf, t):
+        sgd_mod.sgd_step(p, g, buf, lr=0.05, **kw)
+
+    # a buffer that exists already: the compiled lines only run once the first step has made it
+    _eager_run(twin, sgd_mod.sgd_fused_math, 1, kw, lambda t: [0.05],
+               dict(momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False),
+               state_init=lambda p: torch.randn(p.shape, dtype=p.dtype, generator=torch.Generator().manual_seed(3)))
+
+
+@pytest.mark.parametrize("kw", RMSPROP_OPTIONS, ids=str)
+def test_rmsprop_fused_math_eager_equals_rmsprop_step(kw):
+    def twin(p, g, square_avg, grad_avg, buf, t):
+        rmsprop_mod.rmsprop_step(p, g, square_avg, grad_avg, buf, lr=0.05, **kw)
+
+    _eager_run(twin, rmsprop_mod.rmsprop_fused_math, 3, kw, lambda t: [0.05],
+               dict(alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False))
+
+
+@pytest.mark.parametrize("kw", ADAGRAD_OPTIONS, ids=str)
+def test_adagrad_fused_math_eager_equals_adagrad_step(kw):
+    def twin(p, g, state_sum, t):
+        adagrad_mod.adagrad_step(p, g, state_sum, t, lr=0.05, **kw)
+
+    flags = {k: v for k, v in kw.items() if k != "lr_decay"}
+    _eager_run(twin, adagrad_mod.adagrad_fused_math, 1, flags,
+               lambda t: [0.05 / (1 + (t - 1) * kw["lr_decay"])], dict(weight_decay=0.0, eps=1e-10, maximize=False),
+               state_init=lambda p: torch.full_like(p, 0.1))
+
+
+NEW = [TO.SGD, TO.RMSprop, TO.Adagrad]
+#: One combined option set per optimizer for the compiled runs (each compile costs 10-20 s here).
+COMPILED_OPTIONS = {TO.SGD: dict(momentum=0.9, weight_decay=0.1, nesterov=True, maximize=True),
+                    TO.RMSprop: dict(momentum=0.9, weight_decay=0.1, centered=True, maximize=True),
+                    TO.Adagrad: dict(lr_decay=0.1, weight_decay=0.1, initial_accumulator_value=0.1, maximize=True)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls", NEW, ids=lambda c: c.__name__)
+def test_new_fused_compiled_on_cpu_matches_plain_twin_and_builtin(cls):
+    """Compiled on the CPU: the plain twin's numbers and torch's; ``fused`` switched
+    off and on between steps, across a state_dict round trip, changes nothing."""
+    reason = fused_mod.compile_unavailable(torch.device("cpu"))
+    if reason:
+        pytest.skip(reason)
+    kw = COMPILED_OPTIONS[cls]
+    fused, opt = _train(cls, fused=True, **kw)
+    assert opt.fused_fallback == {"cpu": None}
+    plain, _ = _train(cls, **kw)
+    builtin, _ = _train(getattr(torch.optim, cls.__name__), **kw)
+    _assert_same(fused, plain)
+    _assert_same(fused, builtin)
+
+    # fused for 3 steps, then a fresh plain optimizer from its state_dict, then fused again
+    params = _params()
+    gen = torch.Generator().manual_seed(1)
+    opt = cls(params, lr=0.05, fused=True, **kw)
+    for t in range(8):
+        for p in params:
+            p.grad = torch.randn(p.shape, dtype=p.dtype, generator=gen)
+        if t == 3:
+            saved = opt.state_dict()
+            opt = cls(params, lr=0.05, fused=False, **kw)
+            opt.load_state_dict(saved)
+            assert opt.param_groups[0]["fused"] is True  # the saved group's flag comes back
+            opt.param_groups[0]["fused"] = False
+        if t == 4:
+            for g in opt.param_groups:
+                g["lr"] = 0.02
+        if t == 6:
+            opt.param_groups[0]["fused"] = True
+        opt.step()
+    assert opt.fused_fallback == {"cpu": None}
+    _assert_same(params, plain)
+
+
+def _plain_reference(cls, kw):
+    return _train(cls, **kw)[0]
+
+
+@pytest.mark.parametrize("cls", NEW, ids=lambda c: c.__name__)
+def test_new_fused_fall_back_without_a_toolchain(cls, monkeypatch):
+    monkeypatch.setattr(fused_mod, "compile_unavailable", lambda device: "no C++ compiler (test)")
+
+    def no_compile(*a, **k):
+        raise AssertionError("the compiled kernel must not be called")
+
+    monkeypatch.setattr(fused_mod, "compiled", no_compile)
+    kw = COMPILED_OPTIONS[cls]
+    fused, opt = _train(cls, fused=True, **kw)
+    assert opt.fused_fallback == {"cpu": "no C++ compiler (test)"}
+    _assert_same(fused, _plain_reference(cls, kw), exact=True)
+
+
+@pytest.mark.parametrize("cls", NEW, ids=lambda c: c.__name__)
+def test_new_fused_fall_back_when_compiling_fails(cls, monkeypatch):
+    calls = []
+
+    def broken(*a, **k):
+        calls.append(1)
+        raise RuntimeError("inductor exploded (test)")
+
+    monkeypatch.setattr(fused_mod, "compile_unavailable", lambda device: None)
+    monkeypatch.setattr(fused_mod, "compiled", lambda math: broken)
+    kw = COMPILED_OPTIONS[cls]
+    fused, opt = _train(cls, fused=True, **kw)
+    assert "inductor exploded" in opt.fused_fallback["cpu"]
+    assert len(calls) == 1  # a failed compile is not tried again at every step
+    _assert_same(fused, _plain_reference(cls, kw), exact=True)
+
+
+@pytest.mark.parametrize("cls", [TO.Adam, *NEW], ids=lambda c: c.__name__)
+def test_fused_group_gates_record_why(cls, monkeypatch):
+    """Too many tensors, or tensors of mixed dtype: the plain twin's numbers, and the reason."""
+    monkeypatch.setattr(fused_mod, "compile_unavailable", lambda device: None)
+
+    def no_compile(*a, **k):
+        raise AssertionError("this group must not be compiled")
+
+    monkeypatch.setattr(fused_mod, "compiled", no_compile)
+    kw = COMPILED_OPTIONS.get(cls, {})
+    monkeypatch.setattr(fused_mod, "FUSED_MAX_TENSORS", 2)  # _params gives 3 tensors
+    fused, opt = _train(cls, fused=True, **kw)
+    assert "over FUSED_MAX_TENSORS=2" in opt.fused_fallback["cpu"]
+    _assert_same(fused, _plain_reference(cls, kw), exact=True)
+
+    monkeypatch.setattr(fused_mod, "FUSED_MAX_TENSORS", 64)
+    mixed = _params()
+    mixed[1] = mixed[1].detach().float().requires_grad_(True)
+    fused, opt = _train(cls, fused=True, params=mixed, **kw)
+    assert "differ in device or dtype" in opt.fused_fallback["cpu"]
+    mixed2 = _params()
+    mixed2[1] = mixed2[1].detach().float().requires_grad_(True)
+    plain, _ = _train(cls, params=mixed2, **kw)
+    _assert_same(fused, plain, exact=True)
+
+
+@pytest.mark.parametrize("cls", NEW, ids=lambda c: c.__name__)
+def test_new_fused_flag_is_checked(cls):
+    with pytest.raises(TypeError, match=f"'fused' parameter of {cls.__name__} must be a bool. Got 'yes'"):
+        cls(_params(), fused="yes")
+    opt = cls(_params(), fused=None)  # torch's default spelling
+    with pytest.raises(TypeError, match=f"'fused' parameter of {cls.__name__} must be a bool"):
+        opt.add_param_group({"params": [torch.zeros(2, dtype=torch.float64, requires_grad=True)], "fused": 1})

@@ -6,7 +6,8 @@ import torch
 
 from ..._checks import validate_params
 from .._shared import ADAGRAD_HYPER, ADAGRAD_INIT, STEP
-from .base import TENSORS, TwinOptimizer
+from .base import TENSORS
+from .fused import FUSED, FusedTwinOptimizer, common_step
 
 __all__ = ["adagrad_step", "Adagrad"]
 
@@ -31,28 +32,52 @@ def adagrad_step(param, grad, state_sum, step, *, lr, lr_decay=0.0, weight_decay
     param.addcdiv_(g, state_sum.sqrt().add_(eps), value=-clr)
 
 
-class Adagrad(TwinOptimizer):
+def adagrad_fused_math(param, grad, state_sum, clr, *, weight_decay: float, eps: float, maximize: bool):
+    r""":func:`adagrad_step`'s lines for one tensor, written for ``torch.compile`` to fuse into one kernel.
+
+    The decayed rate ``clr`` = :math:`\eta / (1 + (t - 1)\,\delta)` changes every
+    step, so it comes in as a 0-d tensor and a new step does not recompile.
+    """
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g.add(param, alpha=weight_decay)
+    state_sum.addcmul_(g, g, value=1)
+    param.sub_(g / state_sum.sqrt().add_(eps) * clr)
+
+
+class Adagrad(FusedTwinOptimizer):
     """Twin of the NumPy ``Adagrad`` as a ``torch.optim.Optimizer``.
     Differences: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an
-    int; sparse gradients are refused."""
+    int; sparse gradients are refused.
 
-    _constraints = ADAGRAD_INIT
+    ``fused=True`` (torch's flag) runs :func:`adagrad_fused_math`, the same
+    lines, compiled by ``torch.compile`` for the whole group, as in ``Adam``
+    (same fallbacks, same ``fused_fallback``).
+    """
 
-    @validate_params(ADAGRAD_INIT)
+    _constraints = {**ADAGRAD_INIT, **FUSED}
+
+    @validate_params(ADAGRAD_INIT, **FUSED)
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
-                 eps=1e-10, *, maximize=False):
+                 eps=1e-10, *, maximize=False, fused=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
-                                      maximize=maximize))
+                                      maximize=maximize), fused)
 
     def _init_state(self, p, state, group):
         state["step"] = 0
         state["sum"] = torch.full_like(p, group["initial_accumulator_value"], memory_format=torch.preserve_format)
 
     def _update_group(self, group, params):
-        for p in params:
-            state = self.state[p]
-            state["step"] = int(state["step"]) + 1  # int() also takes the tensor torch.optim saves
-            adagrad_step.__wrapped__(p, p.grad, state["sum"], state["step"], lr=group["lr"],
-                                     lr_decay=group["lr_decay"], weight_decay=group["weight_decay"],
-                                     eps=group["eps"], maximize=group["maximize"])
+        states = [self.state[p] for p in params]
+        for s in states:
+            s["step"] = int(s["step"]) + 1  # int() also takes the tensor torch.optim saves
+        t = common_step(states)  # None only after a partial load_state_dict: the plain twin does it
+        if group.get("fused") and t is not None and self._fused_update(
+                params, adagrad_fused_math, [params, [p.grad for p in params], [s["sum"] for s in states]],
+                [group["lr"] / (1 + (t - 1) * group["lr_decay"])],
+                dict(weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])):
+            return
+        for p, s in zip(params, states):
+            adagrad_step.__wrapped__(p, p.grad, s["sum"], s["step"], lr=group["lr"], lr_decay=group["lr_decay"],
+                                     weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])

@@ -6,9 +6,10 @@ import math
 
 import torch
 
-from ..._checks import BOOL, Optional, validate_params
+from ..._checks import validate_params
 from .._shared import ADAM_HYPER, STEP, amsgrad_needs_max_exp_avg_sq
-from .base import TENSORS, TwinOptimizer
+from .fused import FUSED, FusedTwinOptimizer, common_step
+from .base import TENSORS
 
 __all__ = ["adam_step", "adamw_step", "Adam", "AdamW"]
 
@@ -107,41 +108,7 @@ def adam_fused_math(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, lr, bias1,
     param.sub_(exp_avg / denom * (lr / bias1))
 
 
-def _adam_fused_group(params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, lr, bias1, bias2_sqrt, **flags):
-    # One graph for the whole group: inductor turns each tensor's lines into one kernel.
-    for i, p in enumerate(params):
-        adam_fused_math(p, grads[i], exp_avgs[i], exp_avg_sqs[i], max_exp_avg_sqs[i], lr, bias1, bias2_sqrt, **flags)
-
-
-# Compile time grows with the tensors in a group (about 1 s a tensor on a loaded
-# 2-core CPU: 11 s for 10, 92 s for 100); larger groups keep the plain twin.
-FUSED_MAX_TENSORS = 64
-_COMPILED = {}
-
-
-def _compiled_adam():
-    if "adam" not in _COMPILED:  # compiled on first use: importing tipslib stays cheap
-        # static shapes: a dynamic-shape kernel measured 4x slower on the CPU
-        _COMPILED["adam"] = torch.compile(_adam_fused_group, fullgraph=True, dynamic=False)
-    return _COMPILED["adam"]
-
-
-def compile_unavailable(device):
-    """Why ``torch.compile`` cannot build a kernel for ``device`` here, or ``None`` when it can."""
-    try:
-        if device.type == "cuda":
-            from torch.utils._triton import has_triton
-            return None if has_triton() else "Triton is not installed"
-        if device.type == "cpu":
-            from torch._inductor.cpp_builder import get_cpp_compiler
-            get_cpp_compiler()
-            return None
-    except Exception as exc:  # noqa: BLE001 - a missing toolchain shows up as many kinds of error
-        return f"no C++ compiler for torch.compile: {type(exc).__name__}: {exc}"
-    return f"torch.compile's default backend does not target {device.type}"
-
-
-class Adam(TwinOptimizer):
+class Adam(FusedTwinOptimizer):
     """Twin of the NumPy ``Adam`` as a ``torch.optim.Optimizer``.
 
     Differences: ``step(closure=None)`` reads ``p.grad``; per-parameter state
@@ -154,22 +121,21 @@ class Adam(TwinOptimizer):
     compiled by ``torch.compile`` for the whole group at once (one CPU thread,
     1e6 params in 10 tensors, two runs on a loaded machine: 0.6-1.7 ms against
     13 ms for the foreach path and 1.2-1.7 ms for torch's fused Adam). A group of
-    more than ``FUSED_MAX_TENSORS`` tensors (compile time grows with them), and
+    more than ``fused.FUSED_MAX_TENSORS`` tensors (compile time grows with them), and
     any group where ``torch.compile`` cannot build kernels (no C++ compiler for the CPU, no Triton for CUDA), keeps
     the plain twin; ``fused_fallback[device_type]`` then says why (``None`` when
-    compiled).
+    compiled). The state is the plain twin's: ``fused`` may change between steps.
     """
 
     _decoupled = False
-    _constraints = ADAM_HYPER
+    _constraints = {**ADAM_HYPER, **FUSED}
 
-    @validate_params(ADAM_HYPER, fused=Optional(BOOL))
+    @validate_params(ADAM_HYPER, **FUSED)
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, maximize=False, fused=None):
         defaults = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
-                        maximize=maximize, foreach=True, fused=bool(fused))
-        super().__init__(params, defaults)
-        self.fused_fallback = {}
+                        maximize=maximize, foreach=True)
+        super().__init__(params, defaults, fused)
 
     def _init_state(self, p, state, group):
         state["step"] = 0
@@ -184,7 +150,7 @@ class Adam(TwinOptimizer):
         states = [self.state[p] for p in params]
         for s in states:
             s["step"] = int(s["step"]) + 1  # int() also takes the tensor torch.optim saves
-        if group.get("fused") and self._fused_update(group, params, states):
+        if group.get("fused") and self._adam_fused(group, params, states):
             return
         if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
             _adam_foreach(params, [p.grad for p in params], [s["exp_avg"] for s in states],
@@ -196,30 +162,17 @@ class Adam(TwinOptimizer):
         for p, s in zip(params, states):
             step_fn(p, p.grad, s["exp_avg"], s["exp_avg_sq"], s.get("max_exp_avg_sq"), s["step"], **hyper)
 
-    def _fused_update(self, group, params, states):
-        """The compiled path; False when it cannot run here (the plain twin then runs)."""
-        device = params[0].device
-        if device.type not in self.fused_fallback:
-            self.fused_fallback[device.type] = compile_unavailable(device)
-        steps = {s["step"] for s in states}
-        if (self.fused_fallback[device.type] is not None or len(params) > FUSED_MAX_TENSORS
-                or len(steps) > 1 or not self._uniform(params)):
-            return False  # the plain twin for this step (steps differ only after a partial load_state_dict)
+    def _adam_fused(self, group, params, states):
+        t = common_step(states)
+        if t is None:
+            return False  # steps differ only after a partial load_state_dict: the plain twin does it
         beta1, beta2 = group["betas"]
-        (t,) = steps
-        # What changes from step to step goes in as 0-d tensors, so it does not recompile.
-        scalars = [torch.tensor(v, dtype=torch.float64, device=device)
-                   for v in (group["lr"], 1 - beta1 ** t, math.sqrt(1 - beta2 ** t))]
         flags = dict(beta1=beta1, beta2=beta2, eps=group["eps"], weight_decay=group["weight_decay"],
                      amsgrad=group["amsgrad"], maximize=group["maximize"], decoupled=self._decoupled)
-        try:
-            _compiled_adam()(params, [p.grad for p in params], [s["exp_avg"] for s in states],
-                             [s["exp_avg_sq"] for s in states], [s.get("max_exp_avg_sq") for s in states],
-                             *scalars, **flags)
-        except Exception as exc:  # noqa: BLE001 - compiling fails before the kernels touch a tensor
-            self.fused_fallback[device.type] = f"torch.compile failed: {type(exc).__name__}: {exc}"[:300]
-            return False
-        return True
+        tensors = [params, [p.grad for p in params], [s["exp_avg"] for s in states],
+                   [s["exp_avg_sq"] for s in states], [s.get("max_exp_avg_sq") for s in states]]
+        return self._fused_update(params, adam_fused_math, tensors,
+                                  [group["lr"], 1 - beta1 ** t, math.sqrt(1 - beta2 ** t)], flags)
 
 
 class AdamW(Adam):
@@ -227,7 +180,7 @@ class AdamW(Adam):
 
     _decoupled = True
 
-    @validate_params(ADAM_HYPER, fused=Optional(BOOL))
+    @validate_params(ADAM_HYPER, **FUSED)
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, maximize=False, fused=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, fused=fused)

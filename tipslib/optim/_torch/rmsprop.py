@@ -6,7 +6,8 @@ import torch
 
 from ..._checks import validate_params
 from .._shared import RMSPROP_HYPER, centered_needs_grad_avg, momentum_needs_momentum_buffer
-from .base import TENSORS, TwinOptimizer
+from .base import TENSORS
+from .fused import FUSED, FusedTwinOptimizer
 
 __all__ = ["rmsprop_step", "RMSprop"]
 
@@ -42,17 +43,47 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alph
         param.addcdiv_(g, avg, value=-lr)
 
 
-class RMSprop(TwinOptimizer):
+def rmsprop_fused_math(param, grad, square_avg, grad_avg, momentum_buffer, lr, *, alpha: float, eps: float,
+                       weight_decay: float, momentum: float, centered: bool, maximize: bool):
+    r""":func:`rmsprop_step`'s lines for one tensor, written for ``torch.compile`` to fuse into one kernel.
+
+    ``lr`` comes in as a 0-d tensor, so a scheduler's new rate does not recompile.
+    """
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g.add(param, alpha=weight_decay)
+    square_avg.mul_(alpha).addcmul_(g, g, value=1 - alpha)
+    if centered:
+        grad_avg.lerp_(g, 1 - alpha)
+        avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
+    else:
+        avg = square_avg.sqrt()
+    avg = avg.add_(eps)
+    if momentum > 0:
+        momentum_buffer.mul_(momentum).addcdiv_(g, avg)
+        param.sub_(momentum_buffer * lr)
+    else:
+        param.sub_(g / avg * lr)
+
+
+class RMSprop(FusedTwinOptimizer):
     """Twin of the NumPy ``RMSprop`` as a ``torch.optim.Optimizer``.
-    Difference: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an int."""
+    Difference: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an int.
 
-    _constraints = RMSPROP_HYPER
+    ``fused=True`` runs :func:`rmsprop_fused_math`, the same lines, compiled by
+    ``torch.compile`` for the whole group, as in ``Adam`` (same fallbacks, same
+    ``fused_fallback``). torch's own ``RMSprop`` has no ``fused`` flag (its
+    fastest path is ``foreach``); the twin takes it, keyword-only, like every
+    fused twin.
+    """
 
-    @validate_params(RMSPROP_HYPER)
+    _constraints = {**RMSPROP_HYPER, **FUSED}
+
+    @validate_params(RMSPROP_HYPER, **FUSED)
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
-                 centered=False, *, maximize=False):
+                 centered=False, *, maximize=False, fused=None):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+                                      momentum=momentum, centered=centered, maximize=maximize), fused)
 
     def _init_state(self, p, state, group):
         state["step"] = 0
@@ -63,10 +94,17 @@ class RMSprop(TwinOptimizer):
             state["grad_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
 
     def _update_group(self, group, params):
-        for p in params:
-            state = self.state[p]
-            state["step"] = int(state["step"]) + 1  # int() also takes the tensor torch.optim saves
-            rmsprop_step.__wrapped__(p, p.grad, state["square_avg"], state.get("grad_avg"),
-                                     state.get("momentum_buffer"), lr=group["lr"], alpha=group["alpha"],
-                                     eps=group["eps"], weight_decay=group["weight_decay"], momentum=group["momentum"],
-                                     centered=group["centered"], maximize=group["maximize"])
+        hyper = dict(alpha=group["alpha"], eps=group["eps"], weight_decay=group["weight_decay"],
+                     momentum=group["momentum"], centered=group["centered"], maximize=group["maximize"])
+        states = [self.state[p] for p in params]
+        for s in states:
+            s["step"] = int(s["step"]) + 1  # int() also takes the tensor torch.optim saves
+        if group.get("fused") and self._fused_update(
+                params, rmsprop_fused_math,
+                [params, [p.grad for p in params], [s["square_avg"] for s in states],
+                 [s.get("grad_avg") for s in states], [s.get("momentum_buffer") for s in states]],
+                [group["lr"]], hyper):
+            return
+        for p, s in zip(params, states):
+            rmsprop_step.__wrapped__(p, p.grad, s["square_avg"], s.get("grad_avg"), s.get("momentum_buffer"),
+                                     lr=group["lr"], **hyper)

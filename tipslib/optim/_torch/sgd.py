@@ -6,7 +6,8 @@ import torch
 
 from ..._checks import validate_params
 from .._shared import SGD_HYPER, nesterov_needs_momentum
-from .base import TENSORS, TwinOptimizer
+from .base import TENSORS
+from .fused import FUSED, FusedTwinOptimizer
 
 __all__ = ["sgd_step", "SGD"]
 
@@ -58,7 +59,22 @@ def _sgd_foreach(params, grads, momentum_buffers, *, lr, momentum, dampening, we
     return momentum_buffers
 
 
-class SGD(TwinOptimizer):
+def sgd_fused_math(param, grad, momentum_buffer, lr, *, momentum: float, dampening: float, weight_decay: float,
+                   nesterov: bool, maximize: bool):
+    r""":func:`sgd_step`'s lines for one tensor whose momentum buffer exists, written for ``torch.compile``.
+
+    ``lr`` comes in as a 0-d tensor, so a scheduler's new rate does not recompile.
+    """
+    g = -grad if maximize else grad
+    if weight_decay != 0:
+        g = g.add(param, alpha=weight_decay)
+    if momentum != 0:
+        momentum_buffer.mul_(momentum).add_(g, alpha=1 - dampening)
+        g = g.add(momentum_buffer, alpha=momentum) if nesterov else momentum_buffer
+    param.sub_(g * lr)
+
+
+class SGD(FusedTwinOptimizer):
     """Twin of the NumPy ``SGD`` as a ``torch.optim.Optimizer``: param groups,
     ``state_dict``/``load_state_dict`` and ``zero_grad`` come from torch.
     Difference: ``step(closure=None)`` reads ``p.grad`` instead of taking grads.
@@ -66,16 +82,22 @@ class SGD(TwinOptimizer):
     Each param group also has a ``"foreach"`` entry (default True): when its
     tensors share a device and dtype the whole group is updated with
     ``torch._foreach_*`` kernels, else tensor by tensor with :func:`sgd_step`.
+
+    ``fused=True`` (torch's flag) runs :func:`sgd_fused_math`, the same lines,
+    compiled by ``torch.compile`` for the whole group, as in :class:`Adam`
+    (same fallbacks, same ``fused_fallback``). The step that creates the
+    momentum buffers (the first) runs the plain twin: a buffer starts as the
+    gradient itself, which the compiled lines need not know about.
     """
 
-    _constraints, _rules = SGD_HYPER, (nesterov_needs_momentum,)
+    _constraints, _rules = {**SGD_HYPER, **FUSED}, (nesterov_needs_momentum,)
 
-    @validate_params(SGD_HYPER, nesterov_needs_momentum)
+    @validate_params(SGD_HYPER, nesterov_needs_momentum, **FUSED)
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0,
-                 nesterov=False, *, maximize=False):
+                 nesterov=False, *, maximize=False, fused=None):
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                         nesterov=nesterov, maximize=maximize, foreach=True)
-        super().__init__(params, defaults)
+        super().__init__(params, defaults, fused)
 
     def _init_state(self, p, state, group):
         pass  # the momentum buffer is the first (decayed) gradient, made by the first step
@@ -84,12 +106,16 @@ class SGD(TwinOptimizer):
         hyper = dict(lr=group["lr"], momentum=group["momentum"], dampening=group["dampening"],
                      weight_decay=group["weight_decay"], nesterov=group["nesterov"], maximize=group["maximize"])
         states = [self.state[p] for p in params]
+        buffers = [s.get("momentum_buffer") for s in states]
+        if group.get("fused") and (group["momentum"] == 0 or all(b is not None for b in buffers)):
+            flags = {k: v for k, v in hyper.items() if k != "lr"}
+            if self._fused_update(params, sgd_fused_math, [params, [p.grad for p in params], buffers],
+                                  [group["lr"]], flags):
+                return
         if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
-            buffers = _sgd_foreach(params, [p.grad for p in params], [s.get("momentum_buffer") for s in states],
-                                   **hyper)
+            buffers = _sgd_foreach(params, [p.grad for p in params], buffers, **hyper)
         else:
-            buffers = [sgd_step.__wrapped__(p, p.grad, s.get("momentum_buffer"), **hyper)
-                       for p, s in zip(params, states)]
+            buffers = [sgd_step.__wrapped__(p, p.grad, b, **hyper) for p, b in zip(params, buffers)]
         if group["momentum"] != 0:  # plain SGD keeps no state, as in torch
             for s, b in zip(states, buffers):
                 s["momentum_buffer"] = b
