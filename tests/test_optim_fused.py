@@ -34,7 +34,7 @@ def _train(cls, steps=8, dtype=torch.float64, params=None, **kw):
     gen = torch.Generator().manual_seed(1)
     for t in range(steps):
         for p in params:
-            p.grad = torch.randn(p.shape, dtype=p.dtype, generator=gen)
+            p.grad = torch.randn(p.shape, dtype=p.dtype, generator=gen).to(p.device)
         if t == steps // 2:
             for g in opt.param_groups:
                 g["lr"] = 0.02  # a scheduler's change must reach the compiled step
@@ -315,3 +315,39 @@ def test_new_fused_flag_is_checked(cls):
     opt = cls(_params(), fused=None)  # torch's default spelling
     with pytest.raises(TypeError, match=f"'fused' parameter of {cls.__name__} must be a bool"):
         opt.add_param_group({"params": [torch.zeros(2, dtype=torch.float64, requires_grad=True)], "fused": 1})
+
+
+# ------------------------------------------------------------ CUDA (issue 18's GPU part)
+
+CUDA_CASES = ([(TO.Adam, kw) for kw in OPTIONS] + [(TO.AdamW, kw) for kw in OPTIONS]
+              + [(TO.SGD, kw) for kw in SGD_OPTIONS] + [(TO.RMSprop, kw) for kw in RMSPROP_OPTIONS]
+              + [(TO.Adagrad, {**kw, "initial_accumulator_value": 0.1}) for kw in ADAGRAD_OPTIONS])
+#: Shapes that leave a ragged tail for a GPU kernel's blocks.
+CUDA_SHAPES = ((257, 129), (1000,), (3, 4, 5))
+
+
+def _float32_parity(cls, kw, device, steps=30):
+    """``fused=True``, the plain twin and torch's built-in, float32 on ``device``: (fused, plain, builtin, opt)."""
+    def start():
+        return [p.detach().to(device, torch.float32).requires_grad_(True) for p in _params(shapes=CUDA_SHAPES)]
+
+    fused, opt = _train(cls, steps, params=start(), fused=True, **kw)
+    plain, _ = _train(cls, steps, params=start(), **kw)
+    builtin, _ = _train(getattr(torch.optim, cls.__name__), steps, params=start(), **kw)
+    return fused, plain, builtin, opt
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+@pytest.mark.parametrize("cls, kw", CUDA_CASES, ids=lambda v: v.__name__ if isinstance(v, type) else str(v))
+def test_fused_float32_on_cuda_matches_plain_twin_and_builtin(cls, kw):
+    reason = fused_mod.compile_unavailable(torch.device("cuda"))
+    if reason:
+        pytest.skip(reason)
+    # every option is a graph of its own: more than dynamo's default 8 for one function
+    with torch._dynamo.config.patch(recompile_limit=64):
+        fused, plain, builtin, opt = _float32_parity(cls, kw, "cuda")
+    assert opt.fused_fallback == {"cuda": None}
+    for a, b, c in zip(fused, plain, builtin):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-5)

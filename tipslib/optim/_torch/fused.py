@@ -48,6 +48,7 @@ def compile_unavailable(device):
 
 def _over_group(math):
     def group_step(tensor_lists, scalars, flags):
+        scalars = scalars.unbind()  # 0-d tensors, one per number
         # One graph for the whole group: inductor turns each tensor's lines into one kernel.
         for tensors in zip(*tensor_lists):
             math(*tensors, *scalars, **flags)
@@ -98,10 +99,12 @@ class FusedTwinOptimizer(TwinOptimizer):
         if reason is None and not self._uniform(params):
             reason = "the group's tensors and gradients differ in device or dtype"
         if reason is None:
-            # What changes from step to step goes in as 0-d tensors, so it does not recompile.
-            scalars = [torch.tensor(v, dtype=torch.float64, device=device) for v in scalars]
+            # What changes from step to step goes in as a tensor, so it does not recompile:
+            # one copy that does not wait for the device (a tensor per number, made on
+            # the device, would wait for it once each).
+            values = torch.tensor(scalars, dtype=torch.float64).to(device, non_blocking=True)
             try:
-                compiled(math)(tensor_lists, scalars, flags)
+                compiled(math)(tensor_lists, values, flags)
             except Exception as exc:  # noqa: BLE001 - compiling fails before the kernels touch a tensor
                 reason = f"torch.compile failed: {type(exc).__name__}: {exc}"[:300]
                 self._fused_blocked[device.type] = reason
