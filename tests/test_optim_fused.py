@@ -351,3 +351,38 @@ def test_fused_float32_on_cuda_matches_plain_twin_and_builtin(cls, kw):
     for a, b, c in zip(fused, plain, builtin):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------ the plain path of large groups
+
+@pytest.mark.parametrize("cls, kw", [(TO.RMSprop, kw) for kw in RMSPROP_OPTIONS]
+                         + [(TO.Adagrad, {**kw, "initial_accumulator_value": 0.1}) for kw in ADAGRAD_OPTIONS],
+                         ids=lambda v: v.__name__ if isinstance(v, type) else str(v))
+def test_foreach_path_matches_per_tensor_path_and_builtin(cls, kw):
+    """What a group over FUSED_MAX_TENSORS runs: the _foreach_* path, the per-tensor twin's numbers and torch's."""
+    def per_tensor(params, **kw):
+        opt = cls(params, **kw)
+        opt.param_groups[0]["foreach"] = False
+        return opt
+
+    group, opt = _train(cls, **kw)
+    assert opt.param_groups[0]["foreach"] is True
+    plain, _ = _train(per_tensor, **kw)
+    builtin, _ = _train(lambda ps, **k: getattr(torch.optim, cls.__name__)(ps, foreach=True, **k), **kw)
+    _assert_same(group, plain)
+    _assert_same(group, builtin)
+
+
+@pytest.mark.parametrize("cls", [TO.RMSprop, TO.Adagrad], ids=lambda c: c.__name__)
+def test_foreach_path_is_the_one_taken(cls, monkeypatch):
+    """A uniform group goes through the _foreach kernels, a mixed one tensor by tensor."""
+    module = {TO.RMSprop: rmsprop_mod, TO.Adagrad: adagrad_mod}[cls]
+    name = f"_{cls.__name__.lower()}_foreach"
+    calls, foreach = [], getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: calls.append(1) or foreach(*a, **k))
+    _train(cls, steps=3)
+    assert len(calls) == 3
+    mixed = _params()
+    mixed[1] = mixed[1].detach().float().requires_grad_(True)
+    _train(cls, steps=3, params=mixed)
+    assert len(calls) == 3

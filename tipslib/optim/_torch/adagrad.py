@@ -32,6 +32,22 @@ def adagrad_step(param, grad, state_sum, step, *, lr, lr_decay=0.0, weight_decay
     param.addcdiv_(g, state_sum.sqrt().add_(eps), value=-clr)
 
 
+def _adagrad_foreach(params, grads, state_sums, steps, *, lr, lr_decay, weight_decay, eps, maximize):
+    """:func:`adagrad_step` on a list of tensors at once with ``torch._foreach_*`` kernels.
+
+    The same lines as :func:`adagrad_step`, one kernel launch per line for the
+    whole list instead of one per tensor.
+    """
+    if maximize:
+        grads = torch._foreach_neg(grads)
+    if weight_decay != 0:
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    torch._foreach_addcmul_(state_sums, grads, grads, 1)
+    std = torch._foreach_sqrt(state_sums)
+    torch._foreach_add_(std, eps)
+    torch._foreach_addcdiv_(params, grads, std, [-lr / (1 + (t - 1) * lr_decay) for t in steps])
+
+
 def adagrad_fused_math(param, grad, state_sum, clr, *, weight_decay: float, eps: float, maximize: bool):
     r""":func:`adagrad_step`'s lines for one tensor, written for ``torch.compile`` to fuse into one kernel.
 
@@ -48,7 +64,8 @@ def adagrad_fused_math(param, grad, state_sum, clr, *, weight_decay: float, eps:
 class Adagrad(FusedTwinOptimizer):
     """Twin of the NumPy ``Adagrad`` as a ``torch.optim.Optimizer``.
     Differences: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an
-    int; sparse gradients are refused.
+    int; sparse gradients are refused. A group's ``"foreach"`` entry (default
+    True) works as in ``SGD``.
 
     ``fused=True`` (torch's flag) runs :func:`adagrad_fused_math`, the same
     lines, compiled by ``torch.compile`` for the whole group, as in ``Adam``
@@ -62,22 +79,25 @@ class Adagrad(FusedTwinOptimizer):
                  eps=1e-10, *, maximize=False, fused=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
-                                      maximize=maximize), fused)
+                                      maximize=maximize, foreach=True), fused)
 
     def _init_state(self, p, state, group):
         state["step"] = 0
         state["sum"] = torch.full_like(p, group["initial_accumulator_value"], memory_format=torch.preserve_format)
 
     def _update_group(self, group, params):
+        hyper = dict(weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
+        lr, lr_decay = group["lr"], group["lr_decay"]
         states = [self.state[p] for p in params]
         for s in states:
             s["step"] = int(s["step"]) + 1  # int() also takes the tensor torch.optim saves
+        grads, sums = [p.grad for p in params], [s["sum"] for s in states]
         t = common_step(states)  # None only after a partial load_state_dict: the plain twin does it
         if group.get("fused") and t is not None and self._fused_update(
-                params, adagrad_fused_math, [params, [p.grad for p in params], [s["sum"] for s in states]],
-                [group["lr"] / (1 + (t - 1) * group["lr_decay"])],
-                dict(weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])):
+                params, adagrad_fused_math, [params, grads, sums], [lr / (1 + (t - 1) * lr_decay)], hyper):
             return
-        for p, s in zip(params, states):
-            adagrad_step.__wrapped__(p, p.grad, s["sum"], s["step"], lr=group["lr"], lr_decay=group["lr_decay"],
-                                     weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"])
+        if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
+            _adagrad_foreach(params, grads, sums, [s["step"] for s in states], lr=lr, lr_decay=lr_decay, **hyper)
+            return
+        for p, g, state_sum, s in zip(params, grads, sums, states):
+            adagrad_step.__wrapped__(p, g, state_sum, s["step"], lr=lr, lr_decay=lr_decay, **hyper)

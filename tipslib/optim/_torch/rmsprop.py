@@ -43,6 +43,34 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alph
         param.addcdiv_(g, avg, value=-lr)
 
 
+def _rmsprop_foreach(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alpha, eps, weight_decay,
+                     momentum, centered, maximize):
+    """:func:`rmsprop_step` on a list of tensors at once with ``torch._foreach_*`` kernels.
+
+    The same lines as :func:`rmsprop_step`, one kernel launch per line for the
+    whole list instead of one per tensor.
+    """
+    if maximize:
+        grads = torch._foreach_neg(grads)
+    if weight_decay != 0:
+        grads = torch._foreach_add(grads, params, alpha=weight_decay)
+    torch._foreach_mul_(square_avgs, alpha)
+    torch._foreach_addcmul_(square_avgs, grads, grads, 1 - alpha)
+    if centered:
+        torch._foreach_lerp_(grad_avgs, grads, 1 - alpha)
+        avg = torch._foreach_addcmul(square_avgs, grad_avgs, grad_avgs, -1)
+        torch._foreach_sqrt_(avg)
+    else:
+        avg = torch._foreach_sqrt(square_avgs)
+    torch._foreach_add_(avg, eps)
+    if momentum > 0:
+        torch._foreach_mul_(momentum_buffers, momentum)
+        torch._foreach_addcdiv_(momentum_buffers, grads, avg)
+        torch._foreach_add_(params, momentum_buffers, alpha=-lr)
+    else:
+        torch._foreach_addcdiv_(params, grads, avg, -lr)
+
+
 def rmsprop_fused_math(param, grad, square_avg, grad_avg, momentum_buffer, lr, *, alpha: float, eps: float,
                        weight_decay: float, momentum: float, centered: bool, maximize: bool):
     r""":func:`rmsprop_step`'s lines for one tensor, written for ``torch.compile`` to fuse into one kernel.
@@ -69,6 +97,7 @@ def rmsprop_fused_math(param, grad, square_avg, grad_avg, momentum_buffer, lr, *
 class RMSprop(FusedTwinOptimizer):
     """Twin of the NumPy ``RMSprop`` as a ``torch.optim.Optimizer``.
     Difference: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an int.
+    A group's ``"foreach"`` entry (default True) works as in ``SGD``.
 
     ``fused=True`` runs :func:`rmsprop_fused_math`, the same lines, compiled by
     ``torch.compile`` for the whole group, as in ``Adam`` (same fallbacks, same
@@ -83,7 +112,7 @@ class RMSprop(FusedTwinOptimizer):
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, *, maximize=False, fused=None):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize), fused)
+                                      momentum=momentum, centered=centered, maximize=maximize, foreach=True), fused)
 
     def _init_state(self, p, state, group):
         state["step"] = 0
@@ -99,11 +128,12 @@ class RMSprop(FusedTwinOptimizer):
         states = [self.state[p] for p in params]
         for s in states:
             s["step"] = int(s["step"]) + 1  # int() also takes the tensor torch.optim saves
-        if group.get("fused") and self._fused_update(
-                params, rmsprop_fused_math,
-                [params, [p.grad for p in params], [s["square_avg"] for s in states],
-                 [s.get("grad_avg") for s in states], [s.get("momentum_buffer") for s in states]],
-                [group["lr"]], hyper):
+        tensors = [params, [p.grad for p in params], [s["square_avg"] for s in states],
+                   [s.get("grad_avg") for s in states], [s.get("momentum_buffer") for s in states]]
+        if group.get("fused") and self._fused_update(params, rmsprop_fused_math, tensors, [group["lr"]], hyper):
+            return
+        if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
+            _rmsprop_foreach(*tensors, lr=group["lr"], **hyper)
             return
         for p, s in zip(params, states):
             rmsprop_step.__wrapped__(p, p.grad, s["square_avg"], s.get("grad_avg"), s.get("momentum_buffer"),
