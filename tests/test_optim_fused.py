@@ -2,7 +2,8 @@
 
 On a machine without a GPU the fused path compiles for the CPU when a C++
 compiler is there, else falls back to the plain twin; both choices are covered.
-The CUDA parity run (float32, many steps, every option) is issue 18's GPU part.
+The CUDA parity test (float32, 30 steps, every option of every fused twin) runs
+where a GPU is and is skipped elsewhere; it is issue 18's GPU part.
 """
 
 from __future__ import annotations
