@@ -48,29 +48,6 @@ def _assert_same(got, want, exact=False):
         torch.testing.assert_close(a, b, rtol=0 if exact else 1e-12, atol=0 if exact else 1e-14)
 
 
-@pytest.mark.parametrize("cls", [TO.Adam, TO.AdamW])
-@pytest.mark.parametrize("kw", OPTIONS, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items()))
-def test_fused_math_eager_equals_adam_step(cls, kw):
-    """The function that gets compiled, run as plain Python, is the twin's math."""
-    decoupled = cls is TO.AdamW
-    ref = _params()
-    ours = [p.detach().clone() for p in ref]
-    state = [[torch.zeros_like(p) for _ in range(3)] for p in ref]
-    state2 = [[torch.zeros_like(p) for _ in range(3)] for p in ref]
-    gen = torch.Generator().manual_seed(1)
-    step_fn = adam_mod.adamw_step if decoupled else adam_mod.adam_step
-    for t in range(1, 6):
-        for p, q, s, s2 in zip(ref, ours, state, state2):
-            g = torch.randn(p.shape, dtype=p.dtype, generator=gen)
-            with torch.no_grad():
-                step_fn(p, g, *s, t, lr=0.05, **kw)
-            lr, b1, b2 = (torch.tensor(v, dtype=torch.float64) for v in (0.05, 1 - 0.9 ** t, (1 - 0.999 ** t) ** 0.5))
-            adam_mod.adam_fused_math(q, g, *s2, lr, b1, b2, beta1=0.9, beta2=0.999, eps=1e-8, decoupled=decoupled,
-                                     **kw)
-    for p, q in zip(ref, ours):
-        torch.testing.assert_close(q, p.detach(), rtol=1e-12, atol=1e-14)
-
-
 def test_fused_falls_back_to_the_plain_twin_without_a_toolchain(monkeypatch):
     monkeypatch.setattr(fused_mod, "compile_unavailable", lambda device: "no C++ compiler (test)")
 
@@ -154,52 +131,55 @@ ADAGRAD_OPTIONS = [dict(lr_decay=d, weight_decay=wd, maximize=mx)
                    for d, wd, mx in itertools.product((0.0, 0.1), (0.0, 0.1), (False, True))]
 
 
-def _eager_run(step_fn, math, n_state, kw, scalars, defaults, state_init=torch.zeros_like):
-    """Five steps of ``step_fn`` (the twin's) and of ``math`` (run as plain Python) from the same start."""
+#: name -> (the twin's public step, its state tensors, the numbers the fused path sends as 0-d tensors,
+#: option sets, how the state starts: SGD's buffer exists once the compiled lines run)
+STEPS = {
+    "Adam": (adam_mod.adam_step, 3, ("lr", "step"), OPTIONS, torch.zeros_like),
+    "AdamW": (adam_mod.adamw_step, 3, ("lr", "step"), OPTIONS, torch.zeros_like),
+    "SGD": (sgd_mod.sgd_step, 1, ("lr",), SGD_OPTIONS,
+            lambda p: torch.randn(p.shape, dtype=p.dtype, generator=torch.Generator().manual_seed(3))),
+    "RMSprop": (rmsprop_mod.rmsprop_step, 3, ("lr",), RMSPROP_OPTIONS, torch.zeros_like),
+    "Adagrad": (adagrad_mod.adagrad_step, 1, ("lr", "step"), ADAGRAD_OPTIONS, lambda p: torch.full_like(p, 0.1)),
+}
+STEP_CASES = [(name, kw) for name, (_, _, _, options, _) in STEPS.items() for kw in options]
+
+
+@pytest.mark.parametrize("name, kw", STEP_CASES, ids=lambda v: v if isinstance(v, str) else str(v))
+def test_the_bare_step_runs_alike_on_numbers_and_on_0d_tensors(name, kw):
+    """What ``fused=True`` compiles is the twin's own bare step, with ``lr`` (and the step
+    number) as 0-d tensors so that a new value does not recompile: on tensors it must give
+    the numbers it gives on Python floats, over several steps and every option."""
+    step_fn, n_state, scalar_names, _, state_init = STEPS[name]
+    bare = step_fn.__wrapped__
     ref = _params()
     ours = [p.detach().clone() for p in ref]
-    gen = torch.Generator().manual_seed(2)
     state = [[state_init(p) for _ in range(n_state)] for p in ref]
-    state2 = [[s.clone() for s in st] for st in state]
-    flags = {**defaults, **kw}
+    state2 = [[x.clone() for x in st] for st in state]
+    gen = torch.Generator().manual_seed(2)
     for t in range(1, 6):
-        for p, q, s, s2 in zip(ref, ours, state, state2):
+        numbers = {"lr": 0.05, "step": t}
+        for p, q, st, st2 in zip(ref, ours, state, state2):
             g = torch.randn(p.shape, dtype=p.dtype, generator=gen)
             with torch.no_grad():
-                step_fn(p, g, *s, t)
-            math(q, g, *s2, *(torch.tensor(v, dtype=torch.float64) for v in scalars(t)), **flags)
+                bare(p, g, *st, **{k: numbers[k] for k in scalar_names}, **kw)
+                bare(q, g, *st2, **{k: torch.tensor(numbers[k], dtype=torch.float64) for k in scalar_names}, **kw)
     _assert_same(ours, [p.detach() for p in ref])
 
 
-@pytest.mark.parametrize("kw", SGD_OPTIONS, ids=str)
-def test_sgd_fused_math_eager_equals_sgd_step(kw):
-    def twin(p, g, buf, t):
-        sgd_mod.sgd_step(p, g, buf, lr=0.05, **kw)
-
-    # a buffer that exists already: the compiled lines only run once the first step has made it
-    _eager_run(twin, sgd_mod.sgd_fused_math, 1, kw, lambda t: [0.05],
-               dict(momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False),
-               state_init=lambda p: torch.randn(p.shape, dtype=p.dtype, generator=torch.Generator().manual_seed(3)))
-
-
-@pytest.mark.parametrize("kw", RMSPROP_OPTIONS, ids=str)
-def test_rmsprop_fused_math_eager_equals_rmsprop_step(kw):
-    def twin(p, g, square_avg, grad_avg, buf, t):
-        rmsprop_mod.rmsprop_step(p, g, square_avg, grad_avg, buf, lr=0.05, **kw)
-
-    _eager_run(twin, rmsprop_mod.rmsprop_fused_math, 3, kw, lambda t: [0.05],
-               dict(alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False))
-
-
-@pytest.mark.parametrize("kw", ADAGRAD_OPTIONS, ids=str)
-def test_adagrad_fused_math_eager_equals_adagrad_step(kw):
-    def twin(p, g, state_sum, t):
-        adagrad_mod.adagrad_step(p, g, state_sum, t, lr=0.05, **kw)
-
-    flags = {k: v for k, v in kw.items() if k != "lr_decay"}
-    _eager_run(twin, adagrad_mod.adagrad_fused_math, 1, flags,
-               lambda t: [0.05 / (1 + (t - 1) * kw["lr_decay"])], dict(weight_decay=0.0, eps=1e-10, maximize=False),
-               state_init=lambda p: torch.full_like(p, 0.1))
+def test_fused_compiles_the_bare_step_itself(monkeypatch):
+    """No second copy of the math: the function handed to torch.compile is ``adam_step.__wrapped__``."""
+    seen = []
+    monkeypatch.setattr(fused_mod, "compile_unavailable", lambda device: None)
+    monkeypatch.setattr(fused_mod, "compiled", lambda math: seen.append(math) or (lambda *a: None))
+    for cls in (TO.Adam, TO.AdamW, TO.SGD, TO.RMSprop, TO.Adagrad):
+        params = _params()
+        opt = cls(params, lr=0.05, fused=True, **({"momentum": 0.9} if cls is TO.SGD else {}))
+        for p in params:
+            p.grad = torch.ones_like(p)
+        opt.step()
+        opt.step()  # SGD's first step makes its momentum buffers on the plain path
+    assert set(seen) == {m.__wrapped__ for m in (adam_mod.adam_step, adam_mod.adamw_step, sgd_mod.sgd_step,
+                                                  rmsprop_mod.rmsprop_step, adagrad_mod.adagrad_step)}
 
 
 NEW = [TO.SGD, TO.RMSprop, TO.Adagrad]

@@ -29,7 +29,7 @@ def adagrad_step(param, grad, state_sum, step, *, lr, lr_decay=0.0, weight_decay
         g = g.add(param, alpha=weight_decay)
     clr = lr / (1 + (step - 1) * lr_decay)
     state_sum.addcmul_(g, g, value=1)
-    param.addcdiv_(g, state_sum.sqrt().add_(eps), value=-clr)
+    param.sub_(clr * g / state_sum.sqrt().add_(eps))  # clr may be a 0-d tensor (the fused path)
 
 
 def _adagrad_foreach(params, grads, state_sums, steps, *, lr, lr_decay, weight_decay, eps, maximize):
@@ -48,27 +48,14 @@ def _adagrad_foreach(params, grads, state_sums, steps, *, lr, lr_decay, weight_d
     torch._foreach_addcdiv_(params, grads, std, [-lr / (1 + (t - 1) * lr_decay) for t in steps])
 
 
-def adagrad_fused_math(param, grad, state_sum, clr, *, weight_decay: float, eps: float, maximize: bool):
-    r""":func:`adagrad_step`'s lines for one tensor, written for ``torch.compile`` to fuse into one kernel.
-
-    The decayed rate ``clr`` = :math:`\eta / (1 + (t - 1)\,\delta)` changes every
-    step, so it comes in as a 0-d tensor and a new step does not recompile.
-    """
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g.add(param, alpha=weight_decay)
-    state_sum.addcmul_(g, g, value=1)
-    param.sub_(g / state_sum.sqrt().add_(eps) * clr)
-
-
 class Adagrad(FusedTwinOptimizer):
     """Twin of the NumPy ``Adagrad`` as a ``torch.optim.Optimizer``.
     Differences: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an
     int; sparse gradients are refused. A group's ``"foreach"`` entry (default
     True) works as in ``SGD``.
 
-    ``fused=True`` (torch's flag) runs :func:`adagrad_fused_math`, the same
-    lines, compiled by ``torch.compile`` for the whole group, as in ``Adam``
+    ``fused=True`` (torch's flag) runs :func:`adagrad_step` itself, compiled by
+    ``torch.compile`` for the whole group, as in ``Adam``
     (same fallbacks, same ``fused_fallback``).
     """
 
@@ -94,7 +81,8 @@ class Adagrad(FusedTwinOptimizer):
         grads, sums = [p.grad for p in params], [s["sum"] for s in states]
         t = common_step(states)  # None only after a partial load_state_dict: the plain twin does it
         if group.get("fused") and t is not None and self._fused_update(
-                params, adagrad_fused_math, [params, grads, sums], [lr / (1 + (t - 1) * lr_decay)], hyper):
+                params, adagrad_step.__wrapped__, [params, grads, sums], {"lr": lr, "step": t},
+                {"lr_decay": lr_decay, **hyper}):
             return
         if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
             _adagrad_foreach(params, grads, sums, [s["step"] for s in states], lr=lr, lr_decay=lr_decay, **hyper)

@@ -1,10 +1,12 @@
 """The ``fused=True`` path every torch twin optimizer shares.
 
-An optimizer brings one plain function with its lines for one tensor (``adam_fused_math``,
-``sgd_fused_math``, ...). Here it is compiled once by ``torch.compile`` over a whole param
-group, so inductor turns each tensor's lines into one kernel that reads every input once
-and writes every output once. What changes from step to step (``lr``, bias corrections)
-enters as 0-d tensors, so a new step or a scheduler's new ``lr`` does not recompile.
+What gets compiled is the optimizer's own math: the bare ``*_step`` function of the
+twin (``adam_step.__wrapped__``, ``sgd_step.__wrapped__``, ...), the lines a student
+reads, written so that they run on Python numbers and on 0-d tensors alike. Here it is
+compiled once by ``torch.compile`` over a whole param group, so inductor turns each
+tensor's lines into one kernel that reads every input once and writes every output
+once. What changes from step to step (``lr``, the step number) enters as 0-d tensors,
+so a new step or a scheduler's new ``lr`` does not recompile.
 
 :class:`FusedTwinOptimizer` holds the rest, once for every such optimizer: when to
 try (``compile_unavailable``, ``FUSED_MAX_TENSORS``, one device and dtype), the
@@ -47,11 +49,11 @@ def compile_unavailable(device):
 
 
 def _over_group(math):
-    def group_step(tensor_lists, scalars, flags):
-        scalars = scalars.unbind()  # 0-d tensors, one per number
+    def group_step(tensor_lists, names, values, flags):
+        scalars = dict(zip(names, values.unbind()))  # 0-d tensors, one per number
         # One graph for the whole group: inductor turns each tensor's lines into one kernel.
         for tensors in zip(*tensor_lists):
-            math(*tensors, *scalars, **flags)
+            math(*tensors, **scalars, **flags)
     return group_step
 
 
@@ -71,7 +73,7 @@ def common_step(states):
 
 class FusedTwinOptimizer(TwinOptimizer):
     """A twin optimizer with torch's ``fused`` flag: a group whose ``"fused"`` entry is
-    True runs the subclass's ``*_fused_math`` compiled (:meth:`_fused_update`), any
+    True runs the subclass's bare ``*_step`` compiled (:meth:`_fused_update`), any
     other its plain twin. The state is the plain twin's, so ``fused`` may change
     between steps and a state dict moves freely between the two paths."""
 
@@ -85,9 +87,9 @@ class FusedTwinOptimizer(TwinOptimizer):
         """One compiled step of ``math`` over ``params``; False when it cannot run here.
 
         ``tensor_lists`` holds one list per tensor argument of ``math`` (``params``
-        first, ``None`` for state an option does not keep), ``scalars`` the Python
-        numbers that change from step to step, ``flags`` the rest (a change of one
-        of them compiles again). On False nothing has been touched and the caller
+        first, ``None`` for state an option does not keep), ``scalars`` the keyword
+        arguments whose numbers change from step to step (``{"lr": 0.01, "step": 7}``),
+        ``flags`` the rest (a change of one of them compiles again). On False nothing has been touched and the caller
         runs its plain twin.
         """
         device = params[0].device
@@ -102,9 +104,9 @@ class FusedTwinOptimizer(TwinOptimizer):
             # What changes from step to step goes in as a tensor, so it does not recompile:
             # one copy that does not wait for the device (a tensor per number, made on
             # the device, would wait for it once each).
-            values = torch.tensor(scalars, dtype=torch.float64).to(device, non_blocking=True)
+            values = torch.tensor(list(scalars.values()), dtype=torch.float64).to(device, non_blocking=True)
             try:
-                compiled(math)(tensor_lists, values, flags)
+                compiled(math)(tensor_lists, tuple(scalars), values, flags)
             except Exception as exc:  # noqa: BLE001 - compiling fails before the kernels touch a tensor
                 reason = f"torch.compile failed: {type(exc).__name__}: {exc}"[:300]
                 self._fused_blocked[device.type] = reason

@@ -38,9 +38,9 @@ def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alph
     avg.add_(eps)
     if momentum > 0:
         momentum_buffer.mul_(momentum).addcdiv_(g, avg)
-        param.add_(momentum_buffer, alpha=-lr)
+        param.sub_(lr * momentum_buffer)  # lr may be a 0-d tensor (the fused path): no alpha=
     else:
-        param.addcdiv_(g, avg, value=-lr)
+        param.sub_(lr * g / avg)
 
 
 def _rmsprop_foreach(params, grads, square_avgs, grad_avgs, momentum_buffers, *, lr, alpha, eps, weight_decay,
@@ -71,35 +71,12 @@ def _rmsprop_foreach(params, grads, square_avgs, grad_avgs, momentum_buffers, *,
         torch._foreach_addcdiv_(params, grads, avg, -lr)
 
 
-def rmsprop_fused_math(param, grad, square_avg, grad_avg, momentum_buffer, lr, *, alpha: float, eps: float,
-                       weight_decay: float, momentum: float, centered: bool, maximize: bool):
-    r""":func:`rmsprop_step`'s lines for one tensor, written for ``torch.compile`` to fuse into one kernel.
-
-    ``lr`` comes in as a 0-d tensor, so a scheduler's new rate does not recompile.
-    """
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g.add(param, alpha=weight_decay)
-    square_avg.mul_(alpha).addcmul_(g, g, value=1 - alpha)
-    if centered:
-        grad_avg.lerp_(g, 1 - alpha)
-        avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_()
-    else:
-        avg = square_avg.sqrt()
-    avg = avg.add_(eps)
-    if momentum > 0:
-        momentum_buffer.mul_(momentum).addcdiv_(g, avg)
-        param.sub_(momentum_buffer * lr)
-    else:
-        param.sub_(g / avg * lr)
-
-
 class RMSprop(FusedTwinOptimizer):
     """Twin of the NumPy ``RMSprop`` as a ``torch.optim.Optimizer``.
     Difference: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an int.
     A group's ``"foreach"`` entry (default True) works as in ``SGD``.
 
-    ``fused=True`` runs :func:`rmsprop_fused_math`, the same lines, compiled by
+    ``fused=True`` runs :func:`rmsprop_step` itself, compiled by
     ``torch.compile`` for the whole group, as in ``Adam`` (same fallbacks, same
     ``fused_fallback``). torch's own ``RMSprop`` has no ``fused`` flag (its
     fastest path is ``foreach``); the twin takes it, keyword-only, like every
@@ -130,7 +107,7 @@ class RMSprop(FusedTwinOptimizer):
             s["step"] = int(s["step"]) + 1  # int() also takes the tensor torch.optim saves
         tensors = [params, [p.grad for p in params], [s["square_avg"] for s in states],
                    [s.get("grad_avg") for s in states], [s.get("momentum_buffer") for s in states]]
-        if group.get("fused") and self._fused_update(params, rmsprop_fused_math, tensors, [group["lr"]], hyper):
+        if group.get("fused") and self._fused_update(params, rmsprop_step.__wrapped__, tensors, {"lr": group["lr"]}, hyper):
             return
         if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
             _rmsprop_foreach(*tensors, lr=group["lr"], **hyper)

@@ -33,7 +33,7 @@ def sgd_step(param, grad, momentum_buffer, *, lr, momentum=0.0, dampening=0.0,
         else:
             momentum_buffer.mul_(momentum).add_(g, alpha=1 - dampening)
         g = g.add(momentum_buffer, alpha=momentum) if nesterov else momentum_buffer
-    param.add_(g, alpha=-lr)
+    param.sub_(lr * g)  # lr may be a 0-d tensor (the fused path): no alpha=
     return momentum_buffer
 
 
@@ -59,21 +59,6 @@ def _sgd_foreach(params, grads, momentum_buffers, *, lr, momentum, dampening, we
     return momentum_buffers
 
 
-def sgd_fused_math(param, grad, momentum_buffer, lr, *, momentum: float, dampening: float, weight_decay: float,
-                   nesterov: bool, maximize: bool):
-    r""":func:`sgd_step`'s lines for one tensor whose momentum buffer exists, written for ``torch.compile``.
-
-    ``lr`` comes in as a 0-d tensor, so a scheduler's new rate does not recompile.
-    """
-    g = -grad if maximize else grad
-    if weight_decay != 0:
-        g = g.add(param, alpha=weight_decay)
-    if momentum != 0:
-        momentum_buffer.mul_(momentum).add_(g, alpha=1 - dampening)
-        g = g.add(momentum_buffer, alpha=momentum) if nesterov else momentum_buffer
-    param.sub_(g * lr)
-
-
 class SGD(FusedTwinOptimizer):
     """Twin of the NumPy ``SGD`` as a ``torch.optim.Optimizer``: param groups,
     ``state_dict``/``load_state_dict`` and ``zero_grad`` come from torch.
@@ -83,8 +68,8 @@ class SGD(FusedTwinOptimizer):
     tensors share a device and dtype the whole group is updated with
     ``torch._foreach_*`` kernels, else tensor by tensor with :func:`sgd_step`.
 
-    ``fused=True`` (torch's flag) runs :func:`sgd_fused_math`, the same lines,
-    compiled by ``torch.compile`` for the whole group, as in :class:`Adam`
+    ``fused=True`` (torch's flag) runs :func:`sgd_step` itself, compiled by
+    ``torch.compile`` for the whole group, as in :class:`Adam`
     (same fallbacks, same ``fused_fallback``). The step that creates the
     momentum buffers (the first) runs the plain twin: a buffer starts as the
     gradient itself, which the compiled lines need not know about.
@@ -109,8 +94,8 @@ class SGD(FusedTwinOptimizer):
         buffers = [s.get("momentum_buffer") for s in states]
         if group.get("fused") and (group["momentum"] == 0 or all(b is not None for b in buffers)):
             flags = {k: v for k, v in hyper.items() if k != "lr"}
-            if self._fused_update(params, sgd_fused_math, [params, [p.grad for p in params], buffers],
-                                  [group["lr"]], flags):
+            if self._fused_update(params, sgd_step.__wrapped__, [params, [p.grad for p in params], buffers],
+                                  {"lr": group["lr"]}, flags):
                 return
         if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
             buffers = _sgd_foreach(params, [p.grad for p in params], buffers, **hyper)
