@@ -303,3 +303,13 @@ def test_cuda_twin_matches_cpu_when_available():
     cpu = TL.BatchNorm2d(3, dtype=torch.float64)
     gpu = TL.BatchNorm2d(3, dtype=torch.float64, device="cuda")
     assert_close(to_numpy(gpu(x.cuda())), to_numpy(cpu(x)))
+
+
+def test_torch_forward_takes_an_input_that_requires_grad():
+    """The public torch forward writes its buffers in place: it runs without autograd instead of
+    failing on an input that requires grad, and leaves the running statistics plain buffers."""
+    x = torch.randn(8, 3, dtype=torch.float64, requires_grad=True)
+    rm, rv = torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    out, _ = TL.batchnorm_forward(x, None, None, rm, rv, training=True)
+    assert out.grad_fn is None and not rm.requires_grad and not rv.requires_grad
+    torch.testing.assert_close(rm, 0.1 * x.detach().mean(dim=0))

@@ -23,6 +23,7 @@ def _per_channel(v, x):
 
 
 @validate_params(BATCHNORM_FORWARD, batchnorm_shapes)
+@torch.no_grad()  # the buffers below are written in place, which autograd cannot record
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
     r"""Twin of the NumPy ``batchnorm_forward``: returns ``(out, cache)`` and updates the
     running statistics in place in training.
@@ -34,8 +35,9 @@ def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, mo
         \hat\sigma^2 \leftarrow (1 - \text{momentum})\,\hat\sigma^2 + \text{momentum}\,\tfrac{m}{m-1}\,\sigma_B^2
 
     Differences: none. Like the NumPy reference it writes into two buffers of
-    ``x``'s size, which autograd cannot follow: for gradients use
-    :class:`BatchNormFunction` (or the modules), whose backward is :func:`batchnorm_backward`.
+    ``x``'s size, which autograd cannot follow, so it runs without autograd (its
+    output has no ``grad_fn``): for gradients use :class:`BatchNormFunction` (or
+    the modules), whose backward is :func:`batchnorm_backward`.
     """
     dims = _reduce_dims(x)
     use_batch = training or running_mean is None
