@@ -102,7 +102,7 @@ def _callbacks(value, name, owner):
 
 
 def _metric(value, name, owner):
-    if not (value is None or value == "auto" or callable(value)):
+    if not (value is None or (isinstance(value, str) and value == "auto") or callable(value)):
         raise TypeError(f"{param_of(name, owner)} must be a callable, 'auto' or None. Got {value!r} instead.")
     return value
 
