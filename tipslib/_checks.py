@@ -151,7 +151,7 @@ def check_bool(value: Any, name: str, owner: str | None = None) -> bool:
 def check_choice(value: Any, name: str, owner: str | None, choices: Iterable) -> Any:
     """Return ``value`` after checking it is one of ``choices``."""
     choices = tuple(choices)
-    if not any(value == c and type(value) is type(c) for c in choices):
+    if not any(type(value) is type(c) and value == c for c in choices):  # type first: an array == c is an array
         options = ", ".join(repr(c) for c in choices)
         raise ValueError(f"{param_of(name, owner)} must be one of {{{options}}}. Got {value!r} instead.")
     return value
