@@ -127,15 +127,19 @@ def test_numpy_backward_passes_numerical_check(make, rng):
     _check_layer_numerically(make(rng), x, rng)
 
 
-@pytest.mark.parametrize("fn,args", [
-    (T.LinearFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),
-                                _t(np.random.default_rng(1).normal(size=(2, 3))),
-                                _t(np.random.default_rng(2).normal(size=2)))),
-    (T.SigmoidFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),)),
-    (T.TanhFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),)),
-    (T.ReLUFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3)) + 0.1),)),
-    (T.SoftmaxFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))), 1)),
-])
+#: Each twin autograd Function with inputs away from its kinks (name -> (Function, make the inputs)).
+FUNCTION_CASES = {
+    "linear": (T.LinearFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),
+                                          _t(np.random.default_rng(1).normal(size=(2, 3))),
+                                          _t(np.random.default_rng(2).normal(size=2)))),
+    "sigmoid": (T.SigmoidFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),)),
+    "tanh": (T.TanhFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),)),
+    "relu": (T.ReLUFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3)) + 0.1),)),
+    "softmax": (T.SoftmaxFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))), 1)),
+}
+
+
+@pytest.mark.parametrize("fn,args", FUNCTION_CASES.values(), ids=FUNCTION_CASES.keys())
 def test_torch_functions_pass_autograd_gradcheck(fn, args):
     assert torch.autograd.gradcheck(fn.apply, args())
 
@@ -317,16 +321,10 @@ def test_relu_function_matches_builtin_at_the_kink_and_in_float32():
 
 
 @pytest.mark.parametrize("fn,args", [
-    (T.LinearFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),
-                                _t(np.random.default_rng(1).normal(size=(2, 3))),
-                                _t(np.random.default_rng(2).normal(size=2)))),
-    (T.SigmoidFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),)),
-    (T.TanhFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))),)),
-    (T.ReLUFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3)) + 0.1),)),
-    (T.SoftmaxFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))), 1)),
+    *FUNCTION_CASES.values(),
     (T.DropoutFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))), 0.25,
                                  torch.from_numpy(np.random.default_rng(1).random((4, 3)) > 0.25), None)),
-], ids=["linear", "sigmoid", "tanh", "relu", "softmax", "dropout"])
+], ids=[*FUNCTION_CASES, "dropout"])
 def test_torch_functions_differentiate_twice(fn, args):
     """Their backwards are torch ops on saved inputs/outputs: create_graph=True follows them."""
     assert torch.autograd.gradgradcheck(fn.apply, args())
