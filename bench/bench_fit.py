@@ -4,10 +4,12 @@ The workload of issue 2: a 64-128-10 MLP, batch 64, 20 epochs of SGD with
 momentum, float32, on the CPU. The anchor is the loop people write by hand:
 ``nn.Sequential`` + ``torch.optim.SGD`` + ``F.cross_entropy``, no DataLoader.
 
-Where the torch twin's extra time goes: the same hand loop with one part
+The torch twin's ``fit`` sees a chain of twins and runs their autograd
+Functions by hand (``tipslib._autograd.Tape``). The other rows show what the
+same twins cost when autograd runs them, in the hand loop with one part
 swapped for its twin at a time (the layers, the loss, the optimizer), and the
-floor every twin module pays, a Python ``torch.autograd.Function`` that does
-nothing, against the same work done by built-in ops.
+floor every twin module then pays, a Python ``torch.autograd.Function`` that
+does nothing, against the same work done by built-in ops.
 """
 
 from __future__ import annotations

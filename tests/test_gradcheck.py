@@ -16,7 +16,7 @@ from tipslib.gradcheck import numpy_impl as G
 from tipslib.gradcheck import torch_impl as GT
 from tipslib.layers import numpy_impl as L
 from tipslib.layers import torch_impl as T
-from tipslib.layers._torch.function import load_cache
+from tipslib._autograd import load_cache
 from tipslib.losses import numpy_impl as LN
 from tipslib.losses import torch_impl as LT
 

@@ -14,7 +14,7 @@ from torch.autograd.function import once_differentiable
 
 from tipslib.layers import numpy_impl as L
 from tipslib.layers import torch_impl as T
-from tipslib.layers._torch.function import load_cache
+from tipslib._autograd import load_cache
 from tipslib.losses import numpy_impl as LN
 from tipslib.losses import torch_impl as LT
 from tipslib.optim.numpy_impl import SGD

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from .._autograd import forward_through_function
 from .._checks import validate_params
 from ._shared import (BCE_RULES, CROSS_ENTROPY_RULES, ELEMENTWISE_DOUT, LOSS, PAIR_RULES, ROW_DOUT,
                       LossBase, finite_loss, own_arrays)
@@ -171,10 +172,12 @@ def mse_loss(input, target, reduction="mean"):
 
 class _Loss(LossBase, nn.Module):
     _pair = None
+    forward = forward_through_function
 
-    def forward(self, input, target):
+    def function_call(self, input, target):
+        """``(_LossFunction, its arguments)``, the arrays checked: what ``forward`` applies."""
         self.check_arrays(input, target)
-        return _LossFunction.apply(type(self)._pair, input, target, self.reduction)
+        return _LossFunction, (type(self)._pair, input, target, self.reduction)
 
     def extra_repr(self):
         return f"reduction={self.reduction!r}"

@@ -5,14 +5,23 @@ The same three steps per mini-batch, with autograd doing step 2:
 ``loss = loss_fn(model(x), y)``; ``loss.backward()``; ``optimizer.step()``.
 Works with any ``nn.Module`` and ``torch.optim.Optimizer``, on the device the
 model lives on. Arguments are checked once, at the door.
+
+When the model is a chain of twin layers and the loss a twin loss, ``fit``
+(and ``overfit_small_batch``) runs steps 1 and 2 by hand, as the NumPy twin does: each layer's autograd
+Function forward in order, then each backward in reverse
+(:class:`tipslib._autograd.Tape`). The math and the weights are the same bit
+for bit; what is skipped is autograd's graph bookkeeping, which costs more
+than the math of a small network on the CPU.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
 
+from .._autograd import Tape, runs_by_hand
 from .._checks import GENERATOR, IsCallable, Optional, validate_params
 from ._shared import (FIT, MINIBATCHES, NUM_BATCHES, OVERFIT, Array, EpochLog, Has, History, Instance, Labels,
                       OverfitResult, accuracy_rule, check_holds, check_optimizer, diagnose, fit_data_rule,
@@ -61,6 +70,26 @@ def _loss(loss_fn, out, y):
     return loss, float(loss.detach())
 
 
+def _forward(model, loss_fn, chain, x, y):
+    """Step 1, ``(out, loss, its value, tape)``: through autograd, or by hand along ``chain``
+    (the model's twin layers, then the loss), the tape keeping what step 2 needs."""
+    if chain is None:
+        out = model(x)
+        return (out, *_loss(loss_fn, out, y), None)
+    tape, out = Tape(), x
+    for layer in chain[:-1]:
+        out = tape.run(layer, out)
+    return (out, *_loss(functools.partial(tape.run, chain[-1]), out, y), tape)
+
+
+def _backward(loss, tape):
+    """Step 2: autograd's ``loss.backward()``, or the same Functions' backwards by hand."""
+    if tape is None:
+        loss.backward()
+    else:
+        tape.backward(loss)
+
+
 @torch.no_grad()
 def _evaluate(model, loss_fn, x, y, metric, batch_size=1024):
     model.eval()
@@ -94,6 +123,7 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
     if x_val is not None:
         x_val, y_val = x_val.to(device), y_val.to(device)
         validate = lambda: _evaluate(model, loss_fn, x_val, y_val, metric)  # noqa: E731
+    chain = runs_by_hand(model, loss_fn) if penalty is None else None  # a penalty needs autograd
     log = EpochLog(model, epochs, callbacks, progress, validate, has_metric=metric is not None)
     for _ in log.epochs():  # callbacks, progress bar, validation, early stopping
         model.train()
@@ -101,14 +131,13 @@ def fit(model, loss_fn, optimizer, x_train, y_train, *, epochs=10, batch_size=32
                                               drop_last=drop_last):
             if transform is not None:
                 xb = transform(xb)
-            out = model(xb)                               # step 1: forward and loss
-            loss, value = _loss(loss_fn, out, yb)
+            out, loss, value, tape = _forward(model, loss_fn, chain, xb, yb)  # step 1: forward and loss
             if log.diverged(value):                       # NaN or inf: the run stops, with a warning
                 break
             if penalty is not None:
                 loss = loss + penalty(dict(model.named_parameters()))
             optimizer.zero_grad()
-            loss.backward()                               # step 2: backpropagate
+            _backward(loss, tape)                         # step 2: backpropagate
             optimizer.step()                              # step 3: update the weights
             log.step(value, len(xb), metric(out.detach(), yb) if metric else None)
     model.train()
@@ -137,12 +166,12 @@ def overfit_small_batch(model, loss_fn, optimizer, x, y, *, n_examples=16, max_s
     device = _device_of(model, x.device)
     xb, yb = x[:n].to(device), y[:n].to(device)
     classify = is_integer_dtype(yb.dtype)
+    chain = runs_by_hand(model, loss_fn)
 
     model.train()
     losses, steps, diverged, acc, ratio = [], None, False, None, None
     for t in progress_bar(range(max_steps + 1), progress, "overfit"):
-        out = model(xb)
-        loss, value = _loss(loss_fn, out, yb)
+        out, loss, value, tape = _forward(model, loss_fn, chain, xb, yb)
         losses.append(value)
         if classify:
             acc = accuracy.__wrapped__(out.detach(), yb)
@@ -155,7 +184,7 @@ def overfit_small_batch(model, loss_fn, optimizer, x, y, *, n_examples=16, max_s
         if t == max_steps:
             break
         optimizer.zero_grad()
-        loss.backward()
+        _backward(loss, tape)
         if t == 0:      # how much of the last layer's gradient reaches the first one
             ratio = gradient_ratio(float(p.grad.norm()) if p.grad is not None else 0.0
                                    for p in model.parameters() if p.requires_grad and p.ndim >= 2)

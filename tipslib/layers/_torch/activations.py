@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..._autograd import forward_through_function, load_cache, save_cache
 from ..._checks import check_float_array, validate_params
 from .._shared import (BACKWARD, ELEMENTWISE_FORWARD, SOFTMAX, SOFTMAX_FORWARD, check_dim, dout_like,
                        softmax_dim_in_range)
-from .function import load_cache, save_cache
 
 __all__ = [
     "relu_forward", "relu_backward", "ReLU",
@@ -139,10 +139,12 @@ SoftmaxFunction = _function("SoftmaxFunction", softmax_forward, softmax_backward
 
 class _Elementwise(nn.Module):
     _function = None
+    forward = forward_through_function
 
-    def forward(self, x):
+    def function_call(self, x):
+        """``(the module's Function, (x,))``, ``x`` checked: what ``forward`` applies."""
         check_float_array(x, "x", type(self).__name__)
-        return self._function.apply(x)
+        return self._function, (x,)
 
 
 class ReLU(_Elementwise):
@@ -171,10 +173,13 @@ class Softmax(nn.Module):
         super().__init__()
         self.dim = int(dim)
 
-    def forward(self, x):
+    forward = forward_through_function
+
+    def function_call(self, x):
+        """``(SoftmaxFunction, (x, dim))``, ``x`` checked: what ``forward`` applies."""
         check_float_array(x, "x", type(self).__name__)
         check_dim(self.dim, x, type(self).__name__)
-        return SoftmaxFunction.apply(x, self.dim)
+        return SoftmaxFunction, (x, self.dim)
 
     def extra_repr(self):
         return f"dim={self.dim}"

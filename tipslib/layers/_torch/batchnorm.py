@@ -6,10 +6,10 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from ..._autograd import forward_through_function, load_cache, save_cache
 from ..._checks import validate_params
 from .._shared import (BACKWARD, BATCHNORM, BATCHNORM_1D, BATCHNORM_2D, BATCHNORM_FORWARD, BatchNormSettings,
                        batchnorm_shapes, dout_like)
-from .function import load_cache, save_cache
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "BatchNormFunction", "BatchNorm1d", "BatchNorm2d"]
 
@@ -155,10 +155,14 @@ class _BatchNorm(BatchNormSettings, nn.Module):
     def _count_batch(self):
         return self.num_batches_tracked.add_(1)
 
-    def forward(self, x):
+    forward = forward_through_function
+
+    def function_call(self, x):
+        """``(BatchNormFunction, its arguments)`` for ``x``, checked: what ``forward`` applies.
+        In training mode it counts the batch (``num_batches_tracked``), as ``forward`` does."""
         self._check_input(x)
-        return BatchNormFunction.apply(x, self.weight, self.bias, self.running_mean, self.running_var,
-                                       self.training, self._batch_momentum(), self.eps)
+        return BatchNormFunction, (x, self.weight, self.bias, self.running_mean, self.running_var,
+                                   self.training, self._batch_momentum(), self.eps)
 
 
 class BatchNorm1d(_BatchNorm):

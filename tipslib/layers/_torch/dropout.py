@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..._autograd import forward_through_function, load_cache, save_cache
 from ..._checks import GENERATOR, Optional, check_float_array, validate_params
 from .._shared import BACKWARD, DROPOUT, DROPOUT_FORWARD, DropoutSettings, KeepMask, dout_like, mask_like_x
-from .function import load_cache, save_cache
 
 __all__ = ["dropout_forward", "dropout_backward", "DropoutFunction", "Dropout"]
 
@@ -96,9 +96,13 @@ class Dropout(DropoutSettings, nn.Module):
         self.generator = generator
         self.mask = None
 
-    def forward(self, x):
+    forward = forward_through_function
+
+    def function_call(self, x):
+        """``(DropoutFunction, its arguments)`` with a fresh mask, or ``None`` (the identity)
+        in eval mode or for ``p = 0``: what ``forward`` applies."""
         check_float_array(x, "x", type(self).__name__)
         if not self._drops():
-            return x
+            return None
         self.mask = _random_mask(x, self.p, self.generator)
-        return DropoutFunction.apply(x, self.p, self.mask, self.generator)
+        return DropoutFunction, (x, self.p, self.mask, self.generator)

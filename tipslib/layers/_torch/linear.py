@@ -7,9 +7,9 @@ import math
 import torch
 from torch import nn
 
+from ..._autograd import forward_through_function, load_cache, save_cache
 from ..._checks import GENERATOR, validate_params
 from .._shared import BACKWARD, LINEAR, LINEAR_FORWARD, check_features, dout_like, linear_shapes
-from .function import load_cache, save_cache
 
 __all__ = ["linear_forward", "linear_backward", "LinearFunction", "Linear"]
 
@@ -95,9 +95,12 @@ class Linear(nn.Module):
             if self.bias is not None:
                 self.bias.uniform_(-bound, bound, generator=generator)
 
-    def forward(self, x):
+    forward = forward_through_function
+
+    def function_call(self, x):
+        """``(LinearFunction, its arguments)`` for ``x``, checked: what ``forward`` applies."""
         check_features(x, self.in_features, type(self).__name__)
-        return LinearFunction.apply(x, self.weight, self.bias)
+        return LinearFunction, (x, self.weight, self.bias)
 
     def extra_repr(self):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
