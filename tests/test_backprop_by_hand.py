@@ -91,9 +91,11 @@ def test_tape_adds_to_existing_gradients_as_autograd_does():
     hand, auto = models
 
     tape, out = Tape(), x
-    for layer in runs_by_hand(hand):
-        out = tape.run(layer, out)
-    tape.backward(tape.run(loss_class(), out, y))
+    with torch.no_grad():
+        for layer in runs_by_hand(hand):
+            out = tape.run(layer, out)
+        loss = tape.run(loss_class(), out, y)
+    tape.backward(loss)
     loss_class()(auto(x), y).backward()
 
     for (name, p), q in zip(hand.named_parameters(), auto.parameters()):
@@ -115,9 +117,13 @@ def test_tape_asks_only_for_the_gradients_autograd_would():
     for layer in (first, second):
         layer.function_call = lambda x, layer=layer: (Recording, (x, layer.weight, layer.bias))
     tape = Tape()
-    out = tape.run(TL.ReLU(), tape.run(first, torch.randn(5, 3)))
-    assert tape._steps == []  # nothing before here needs a gradient
-    tape.backward(tape.run(LT.MSELoss(), tape.run(second, out), torch.zeros(5, 2)))
+    with torch.no_grad():
+        out = tape.run(TL.ReLU(), tape.run(first, torch.randn(5, 3)))
+        assert tape._steps == []  # nothing before here needs a gradient
+        loss = tape.run(LT.MSELoss(), tape.run(second, out), torch.zeros(5, 2))
+    tape.backward(loss)
+    with pytest.raises(RuntimeError, match="no_grad"):
+        tape.run(second, out)
     assert calls == [(False, True, True)]
     assert first.weight.grad is None and second.weight.grad is not None
 

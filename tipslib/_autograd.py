@@ -103,8 +103,11 @@ class Tape:
         self._steps = []
         self._carried = None  # the last output that a gradient will flow back into
 
-    @torch.no_grad()
     def run(self, module, *inputs):
+        """``module(*inputs)`` by hand; call it under ``torch.no_grad()``, as autograd runs a
+        Function's forward (once around a whole forward pass, not once per module)."""
+        if torch.is_grad_enabled():
+            raise RuntimeError("Tape.run must be called under torch.no_grad().")
         call = module.function_call(*inputs)
         if call is None:
             return inputs[0]

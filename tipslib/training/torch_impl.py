@@ -77,9 +77,10 @@ def _forward(model, loss_fn, chain, x, y):
         out = model(x)
         return (out, *_loss(loss_fn, out, y), None)
     tape, out = Tape(), x
-    for layer in chain[:-1]:
-        out = tape.run(layer, out)
-    return (out, *_loss(functools.partial(tape.run, chain[-1]), out, y), tape)
+    with torch.no_grad():
+        for layer in chain[:-1]:
+            out = tape.run(layer, out)
+        return (out, *_loss(functools.partial(tape.run, chain[-1]), out, y), tape)
 
 
 def _backward(loss, tape):
