@@ -29,6 +29,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import Row, interleaved_times, print_table, single_thread  # noqa: E402
 
 from tipslib.layers import torch_impl as TL  # noqa: E402
+from tipslib.layers._torch import batchnorm as _batchnorm  # noqa: E402
+from tipslib.layers._torch import dropout as _dropout  # noqa: E402
 from tipslib.optim import torch_impl as TO  # noqa: E402
 
 # (name, CUDA size, CPU size, quick CPU size); sizes as the workloads below read them.
@@ -125,12 +127,19 @@ def _layer(kind, shape, device):
     dout = torch.randn(shape, device=device, generator=gen)
     if kind == "Dropout":
         twin, builtin, anchor = TL.Dropout(0.5), torch.nn.Dropout(0.5), "torch.nn.Dropout"
+        paths = (_dropout._fast_random_mask, _dropout.fast_forward, _dropout.fast_backward)
     else:
         cls = TL.BatchNorm1d if kind == "BatchNorm1d" else TL.BatchNorm2d
         twin = cls(shape[1], device=device)
         builtin = getattr(torch.nn, kind)(shape[1], device=device)
         anchor = f"torch.nn.{kind}"
-    return _what(kind, shape), _fwd_bwd(twin, x, dout), _fwd_bwd(builtin, x, dout), anchor
+        paths = (_batchnorm.fast_forward, _batchnorm.fast_backward)
+
+    def fallback():  # the fast path (on a GPU): why a part of it ran the bare math, if it did
+        reasons = [r for path in paths if (r := path.fallback.get(torch.device(device).type))]
+        return f"; the twin ran its bare math: {reasons[0]}" if reasons else ""
+
+    return _what(kind, shape), _fwd_bwd(twin, x, dout), _fwd_bwd(builtin, x, dout), anchor, fallback
 
 
 LAYER_ROWS = [
@@ -156,7 +165,7 @@ def _epoch(size, device):
     y = torch.randint(0, widths[-1], (n,), device=device, generator=gen)
     twin = _mlp(TL, widths, device)
     builtin = _mlp(torch.nn, widths, device)
-    twin_opt = TO.Adam(twin.parameters(), lr=1e-3)
+    twin_opt = TO.Adam(twin.parameters(), lr=1e-3, fused=torch.device(device).type == "cuda")  # the twins' best, as torch's
     builtin_opt, anchor = _best_optimizer(torch.optim.Adam, list(builtin.parameters()), lr=1e-3)
 
     def epoch(model, opt):

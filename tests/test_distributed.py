@@ -26,6 +26,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from tipslib._compile import compile_unavailable
 from tipslib.layers import torch_impl as TL
 from tipslib.optim import torch_impl as TO
 
@@ -172,16 +173,6 @@ def test_ddp_nccl_world_size_one_smoke(tmp_path):
 # ---------------------------------------------------------------- torch.compile
 
 
-def _compile_unavailable():
-    try:
-        import torch._inductor.cpp_builder  # noqa: F401
-        from torch._inductor.cpp_builder import get_cpp_compiler
-        get_cpp_compiler()
-    except Exception as exc:  # noqa: BLE001 - any failure here means "no toolchain"
-        return f"torch.compile's C++ toolchain is unavailable: {type(exc).__name__}: {exc}"
-    return None
-
-
 def _hot_path_model():
     # Every twin layer in training mode; Dropout without a generator (see below).
     gen = torch.Generator().manual_seed(SEED)
@@ -206,7 +197,7 @@ def test_twin_hot_path_traces_without_graph_breaks():
 
 @pytest.mark.slow
 def test_compiled_twin_model_matches_eager():
-    reason = _compile_unavailable()
+    reason = compile_unavailable(torch.device("cpu"))
     if reason:
         pytest.skip(reason)
     torch._dynamo.reset()

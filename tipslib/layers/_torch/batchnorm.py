@@ -8,6 +8,7 @@ from torch.autograd.function import once_differentiable
 
 from ..._autograd import forward_through_function, load_cache, save_cache
 from ..._checks import validate_params
+from ..._compile import FastPath
 from .._shared import (BACKWARD, BATCHNORM, BATCHNORM_1D, BATCHNORM_2D, BATCHNORM_FORWARD, BatchNormSettings,
                        batchnorm_shapes, dout_like)
 
@@ -102,6 +103,11 @@ def batchnorm_backward(dout, cache):
     return dx.addcmul_(dout, _per_channel(scale, dout)), dgamma, dbeta
 
 
+# The math BatchNormFunction runs: compiled on a GPU (see tipslib._compile).
+fast_forward = FastPath(batchnorm_forward.__wrapped__)
+fast_backward = FastPath(batchnorm_backward.__wrapped__)
+
+
 class BatchNormFunction(torch.autograd.Function):
     """Autograd node whose backward is :func:`batchnorm_backward`, not torch's own.
 
@@ -111,12 +117,15 @@ class BatchNormFunction(torch.autograd.Function):
     ``xhat`` and ``1/sigma``, made inside the forward where autograd does not
     see them, so it is guarded by ``once_differentiable``: a second derivative
     would miss their dependence on ``x``.
+
+    On a GPU both run compiled (:class:`tipslib._compile.FastPath`): the same
+    lines, each chain of element-wise ones fused into one kernel.
     """
 
     @staticmethod
     def forward(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps):
-        out, cache = batchnorm_forward.__wrapped__(x, gamma, beta, running_mean, running_var,
-                                                   training=training, momentum=momentum, eps=eps)
+        out, cache = fast_forward(x, gamma, beta, running_mean, running_var,
+                                  training=training, momentum=momentum, eps=eps)
         save_cache(ctx, cache)
         ctx.has_gamma, ctx.has_beta = gamma is not None, beta is not None
         return out
@@ -124,7 +133,7 @@ class BatchNormFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dout):
-        dx, dgamma, dbeta = batchnorm_backward.__wrapped__(dout.contiguous(), load_cache(ctx))
+        dx, dgamma, dbeta = fast_backward(dout.contiguous(), load_cache(ctx))
         return (dx, dgamma if ctx.has_gamma else None, dbeta if ctx.has_beta else None,
                 None, None, None, None, None)
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from ..._autograd import forward_through_function, load_cache, save_cache
 from ..._checks import GENERATOR, Optional, check_float_array, validate_params
+from ..._compile import FastPath
 from .._shared import BACKWARD, DROPOUT, DROPOUT_FORWARD, DropoutSettings, KeepMask, dout_like, mask_like_x
 
 __all__ = ["dropout_forward", "dropout_backward", "DropoutFunction", "Dropout"]
@@ -17,6 +18,16 @@ def _random_mask(x, p, generator):
     device = x.device if generator is None else generator.device
     u = torch.rand(x.shape, generator=generator, device=device, dtype=torch.float32)
     return (u >= p).to(x.device)
+
+
+# Without a generator, on a GPU, the draw runs compiled: the uniform numbers never reach memory,
+# only the mask does (one byte an element, where the eager draw writes four and reads them back).
+# A torch.Generator cannot enter a compiled graph, so a drawing with one stays eager.
+_fast_random_mask = FastPath(_random_mask)
+
+
+def _draw_mask(x, p, generator):
+    return _random_mask(x, p, generator) if generator is not None else _fast_random_mask(x.detach(), p, None)
 
 
 @validate_params(DROPOUT_FORWARD, mask_like_x, mask=Optional(KeepMask(torch.Tensor, "a tensor")),
@@ -61,23 +72,34 @@ def dropout_backward(dout, cache):
     return dx.mul_(1.0 / (1.0 - p))
 
 
+# The math DropoutFunction runs: compiled on a GPU (see tipslib._compile).
+fast_forward = FastPath(dropout_forward.__wrapped__)
+fast_backward = FastPath(dropout_backward.__wrapped__)
+
+
 class DropoutFunction(torch.autograd.Function):
     """Autograd node whose backward is :func:`dropout_backward`, with the forward's mask.
 
     ``apply(x, p, mask, generator)``, unchecked: :class:`Dropout` checks its
     input at its door and draws the mask. The backward is linear in ``dout``,
     so ``create_graph=True`` differentiates it once more.
+
+    On a GPU both run compiled (:class:`tipslib._compile.FastPath`) when the
+    mask is given: ``x * mask / (1 - p)`` in one kernel, not two.
     """
 
     @staticmethod
     def forward(ctx, x, p, mask, generator):
-        out, cache = dropout_forward.__wrapped__(x, p, training=True, mask=mask, generator=generator)
+        if mask is None:  # drawn inside, from the generator, which a compiled graph cannot take
+            out, cache = dropout_forward.__wrapped__(x, p, training=True, generator=generator)
+        else:
+            out, cache = fast_forward(x, p, training=True, mask=mask)
         save_cache(ctx, cache)
         return out
 
     @staticmethod
     def backward(ctx, dout):
-        return dropout_backward.__wrapped__(dout, load_cache(ctx)), None, None, None
+        return fast_backward(dout, load_cache(ctx)), None, None, None
 
 
 class Dropout(DropoutSettings, nn.Module):
@@ -104,5 +126,5 @@ class Dropout(DropoutSettings, nn.Module):
         check_float_array(x, "x", type(self).__name__)
         if not self._drops():
             return None
-        self.mask = _random_mask(x, self.p, self.generator)
+        self.mask = _draw_mask(x, self.p, self.generator)
         return DropoutFunction, (x, self.p, self.mask, self.generator)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import torch
 
 from ..._checks import BOOL, Optional
+from ..._compile import compile_unavailable
 from .base import TwinOptimizer
 
 __all__ = ["FUSED", "FUSED_MAX_TENSORS", "FusedTwinOptimizer", "compile_unavailable", "compiled", "common_step"]
@@ -31,21 +32,6 @@ FUSED = {"fused": Optional(BOOL)}
 # 2-core CPU: 11 s for 10, 92 s for 100); larger groups keep the plain twin.
 FUSED_MAX_TENSORS = 64
 _COMPILED = {}
-
-
-def compile_unavailable(device):
-    """Why ``torch.compile`` cannot build a kernel for ``device`` here, or ``None`` when it can."""
-    try:
-        if device.type == "cuda":
-            from torch.utils._triton import has_triton
-            return None if has_triton() else "Triton is not installed"
-        if device.type == "cpu":
-            from torch._inductor.cpp_builder import get_cpp_compiler
-            get_cpp_compiler()
-            return None
-    except Exception as exc:  # noqa: BLE001 - a missing toolchain shows up as many kinds of error
-        return f"no C++ compiler for torch.compile: {type(exc).__name__}: {exc}"
-    return f"torch.compile's default backend does not target {device.type}"
 
 
 def _over_group(math):

@@ -1,0 +1,208 @@
+"""The layers' fast path (tipslib._compile.FastPath): when it runs, what it falls back to, and that
+the compiled twin math gives the eager twin's numbers.
+
+On a GPU machine BatchNorm and Dropout run their compiled math by default. Here the
+choice is tested with fakes, and the compiled math itself on the CPU, by adding
+"cpu" to FAST_PATH_DEVICES (where torch.compile has a C++ compiler).
+"""
+
+import pytest
+import torch
+
+import tipslib._compile as fast
+from tipslib._compile import FastPath
+from tipslib.layers import torch_impl as TL
+from tipslib.layers._torch import batchnorm as batchnorm_module
+from tipslib.layers._torch import dropout as dropout_module
+
+
+def _double(x):
+    return 2 * x
+
+
+def _randn(shape, seed):
+    return torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture
+def on_cpu(monkeypatch):
+    """The CPU counts as a fast-path device (torch.compile builds C++ kernels for it)."""
+    monkeypatch.setattr(fast, "FAST_PATH_DEVICES", frozenset({"cpu", "cuda"}))
+
+
+@pytest.fixture
+def fake_compile(monkeypatch, on_cpu):
+    """torch.compile that records what it compiled and returns it unchanged (no C++ needed)."""
+    compiled = []
+    monkeypatch.setattr(fast, "compile_unavailable", lambda device: None)
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: compiled.append(fn) or fn)
+    return compiled
+
+
+def test_off_a_fast_path_device_the_bare_math_runs_and_nothing_compiles(monkeypatch):
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: pytest.fail("compiled on the CPU"))
+    path = FastPath(_double)
+    assert torch.equal(path(torch.ones(3)), torch.full((3,), 2.0))
+    assert path.fallback == {}
+
+
+def test_on_a_fast_path_device_it_compiles_once(fake_compile):
+    path = FastPath(_double)
+    for _ in range(3):
+        assert torch.equal(path(torch.ones(3)), torch.full((3,), 2.0))
+    assert fake_compile == [_double] and path.fallback == {"cpu": None}
+
+
+def test_without_a_toolchain_it_says_why_and_runs_the_bare_math(monkeypatch, on_cpu):
+    monkeypatch.setattr(fast, "compile_unavailable", lambda device: "no C++ compiler (test)")
+    path = FastPath(_double)
+    assert torch.equal(path(torch.ones(2)), torch.full((2,), 2.0))
+    assert path.fallback == {"cpu": "no C++ compiler (test)"}
+
+
+def test_a_failed_compile_is_reported_once_and_not_retried(monkeypatch, fake_compile):
+    calls = []
+
+    def exploding(fn, **kw):
+        def run(*args, **kwargs):
+            calls.append(args)
+            raise RuntimeError("inductor exploded")
+        return run
+
+    monkeypatch.setattr(torch, "compile", exploding)
+    path = FastPath(_double)
+    for _ in range(2):
+        assert torch.equal(path(torch.ones(2)), torch.full((2,), 2.0))
+    assert len(calls) == 1 and "inductor exploded" in path.fallback["cpu"]
+
+
+def test_what_autograd_records_stays_bare_so_it_can_be_differentiated(fake_compile):
+    path = FastPath(_double)
+    x = torch.ones(2, requires_grad=True)
+    assert path(x).requires_grad and "create_graph" in path.fallback["cpu"]
+    assert fake_compile == []
+    with torch.no_grad():
+        path(x)
+    assert fake_compile == [_double] and path.fallback == {"cpu": None}
+
+
+def test_a_cache_holding_a_tensor_that_requires_grad_counts_as_recorded(fake_compile):
+    path = FastPath(lambda dout, cache: dout * cache[0])
+    dout, saved = torch.ones(2), torch.ones(2, requires_grad=True)
+    path(dout, (saved, 0.5))
+    assert "create_graph" in path.fallback["cpu"]
+    path(dout, (saved.detach(), 0.5))
+    assert path.fallback["cpu"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls,shape", [(TL.BatchNorm1d, (16, 5)), (TL.BatchNorm2d, (4, 5, 3, 3))])
+def test_compiled_batchnorm_gives_the_eager_twin_numbers(cls, shape, on_cpu, monkeypatch):
+    reason = fast.compile_unavailable(torch.device("cpu"))
+    assert reason is None, reason  # the CI machine has a C++ compiler
+    x = _randn(shape, 0)
+    dout = _randn(shape, 1)
+    results = []
+    for devices in (frozenset({"cpu"}), frozenset()):  # compiled, then eager
+        monkeypatch.setattr(fast, "FAST_PATH_DEVICES", devices)
+        module = cls(5, dtype=torch.float64)
+        out = []
+        for training in (True, True, False):
+            module.train(training)
+            xi = x.clone().requires_grad_(True)
+            y = module(xi)
+            y.backward(dout)
+            out += [y, xi.grad, module.weight.grad.clone(), module.bias.grad.clone()]
+        results.append(out + [module.running_mean, module.running_var, module.num_batches_tracked])
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-13)
+    assert batchnorm_module.fast_forward.fallback["cpu"] is None
+    assert batchnorm_module.fast_backward.fallback["cpu"] is None
+
+
+@pytest.mark.slow
+def test_compiled_dropout_draws_a_fair_mask_and_scales_by_it(on_cpu):
+    p = 0.3
+    x = _randn((400, 50), 0).requires_grad_(True)
+    layer = TL.Dropout(p)
+    out = layer(x)
+    out.backward(torch.ones_like(out))
+    mask = layer.mask
+    assert dropout_module._fast_random_mask.fallback["cpu"] is None
+    assert dropout_module.fast_forward.fallback["cpu"] is None
+    assert dropout_module.fast_backward.fallback["cpu"] is None
+    n = mask.numel()
+    keep = mask.double().mean().item()
+    assert abs(keep - (1 - p)) < 4 * ((p * (1 - p)) / n) ** 0.5  # four standard errors
+    want, _ = TL.dropout_forward(x.detach(), p, mask=mask)
+    torch.testing.assert_close(out, want, rtol=1e-15, atol=0)
+    torch.testing.assert_close(x.grad, mask.double() / (1 - p), rtol=1e-15, atol=0)
+
+
+@pytest.mark.slow
+def test_dropout_with_a_generator_draws_eagerly_the_same_mask(on_cpu):
+    x = _randn((20, 10), 0)
+    masks = []
+    for _ in range(2):
+        layer = TL.Dropout(0.5, generator=torch.Generator().manual_seed(7))
+        layer(x)
+        masks.append(layer.mask)
+    assert torch.equal(*masks)  # a seeded generator decides the mask, compiled path or not
+
+
+@pytest.mark.slow
+def test_an_outer_compile_traces_the_bare_math_without_graph_breaks(on_cpu):
+    model = TL.Sequential(TL.Linear(8, 16, dtype=torch.float64), TL.BatchNorm1d(16, dtype=torch.float64),
+                          TL.ReLU(), TL.Dropout(0.5))
+    torch._dynamo.reset()
+    explained = torch._dynamo.explain(model)(_randn((32, 8), 0))
+    assert (explained.graph_count, explained.graph_break_count) == (1, 0), explained.break_reasons
+
+
+def _train_steps(module, x, dout, steps=5):
+    """Forward and backward ``steps`` times in training mode, then once in eval mode."""
+    out = []
+    for t in range(steps + 1):
+        module.train(t < steps)
+        xi = x.clone().requires_grad_(True)
+        y = module(xi)
+        y.backward(dout)
+        out += [y, xi.grad] + [p.grad.clone() for p in module.parameters()]
+        module.zero_grad(set_to_none=True)
+    return out + list(module.buffers())
+
+
+@pytest.mark.cuda
+@pytest.mark.parametrize("kind,shape", [("BatchNorm1d", (256, 64)), ("BatchNorm2d", (16, 8, 12, 12))])
+def test_cuda_fast_path_batchnorm_matches_the_plain_twin_and_the_built_in(kind, shape, monkeypatch):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a GPU")
+    gen = torch.Generator("cuda").manual_seed(0)
+    x = torch.randn(shape, device="cuda", generator=gen)
+    dout = torch.randn(shape, device="cuda", generator=gen)
+    twin_cls, builtin_cls = getattr(TL, kind), getattr(torch.nn, kind)
+    fast_run = _train_steps(twin_cls(shape[1], device="cuda"), x, dout)
+    assert batchnorm_module.fast_forward.fallback["cuda"] is None
+    assert batchnorm_module.fast_backward.fallback["cuda"] is None
+    monkeypatch.setattr(fast, "FAST_PATH_DEVICES", frozenset())
+    plain_run = _train_steps(twin_cls(shape[1], device="cuda"), x, dout)
+    builtin_run = _train_steps(builtin_cls(shape[1], device="cuda"), x, dout)
+    for fast_t, plain_t, builtin_t in zip(fast_run, plain_run, builtin_run):
+        torch.testing.assert_close(fast_t, plain_t, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fast_t, builtin_t, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.cuda
+def test_cuda_fast_path_dropout_scales_by_its_mask():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a GPU")
+    p, x = 0.5, torch.randn(1000, 1000, device="cuda")
+    layer = TL.Dropout(p)
+    xi = x.clone().requires_grad_(True)
+    out = layer(xi)
+    out.backward(torch.ones_like(out))
+    mask = layer.mask
+    assert dropout_module._fast_random_mask.fallback["cuda"] is None
+    assert abs(mask.float().mean().item() - (1 - p)) < 4 * (p * (1 - p) / mask.numel()) ** 0.5
+    torch.testing.assert_close(out, x * mask / (1 - p), rtol=1e-6, atol=0)
+    torch.testing.assert_close(xi.grad, mask.float() / (1 - p), rtol=1e-6, atol=0)
