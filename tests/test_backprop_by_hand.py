@@ -129,9 +129,10 @@ def test_tape_asks_only_for_the_gradients_autograd_would():
 
 
 @pytest.mark.parametrize("case", ["plain torch layer", "own forward", "forward hook", "plain torch loss",
-                                  "loss function"])
+                                  "loss function", "parameter hook", "global hook"])
 def test_fit_falls_back_to_autograd_for_what_it_cannot_see_through(case):
-    model, loss = TL.Sequential(TL.Linear(4, 3), TL.ReLU()), LT.MSELoss()
+    model, loss, handles = TL.Sequential(TL.Linear(4, 3), TL.ReLU()), LT.MSELoss(), []
+    assert runs_by_hand(model, loss) is not None
     if case == "plain torch layer":
         model.append(nn.Linear(3, 3))
     elif case == "own forward":
@@ -140,13 +141,20 @@ def test_fit_falls_back_to_autograd_for_what_it_cannot_see_through(case):
                 return 2 * super().forward(x)
         model.append(Doubled(3, 3))
     elif case == "forward hook":
-        model[1].register_forward_hook(lambda module, args, out: out * 0)
+        handles.append(model[1].register_forward_hook(lambda module, args, out: out * 0))
     elif case == "plain torch loss":
         loss = nn.MSELoss()
-    else:
+    elif case == "loss function":
         loss = LT.mse_loss
-    assert runs_by_hand(model, loss) is None
-    assert runs_by_hand(TL.Sequential(TL.Linear(4, 3), TL.ReLU()), LT.MSELoss()) is not None
+    elif case == "parameter hook":
+        handles.append(model[0].weight.register_hook(lambda grad: 2 * grad))
+    else:
+        handles.append(nn.modules.module.register_module_forward_hook(lambda module, args, out: out))
+    try:
+        assert runs_by_hand(model, loss) is None
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def test_fit_with_a_penalty_goes_through_autograd():

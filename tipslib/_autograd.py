@@ -63,11 +63,12 @@ def _leaves(module):
 
 def runs_by_hand(*modules) -> list | None:
     """The chain of twin modules that ``modules`` (a model, then its loss) make, or ``None`` when
-    some part is not a twin whose forward is :func:`forward_through_function`, or has hooks that
-    a run by hand would skip."""
+    some part is not a twin whose forward is :func:`forward_through_function`, or when a hook is
+    set that only autograd and ``nn.Module.__call__`` would run (on a module, on a parameter, or
+    for every module)."""
     if not all(isinstance(module, torch.nn.Module) for module in modules):
         return None  # a loss given as a plain function
-    if any(_has_hooks(m) for module in modules for m in module.modules()):
+    if _global_hooks() or any(_has_hooks(m) for module in modules for m in module.modules()):
         return None
     chain = [leaf for module in modules for leaf in _leaves(module)]
     if any(type(module).forward is not forward_through_function for module in chain):
@@ -75,9 +76,19 @@ def runs_by_hand(*modules) -> list | None:
     return chain
 
 
+def _global_hooks():
+    from torch.nn.modules import module
+    return any(getattr(module, name, None) for name in (
+        "_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+        "_global_backward_pre_hooks"))
+
+
 def _has_hooks(module):
-    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
-                or getattr(module, "_backward_pre_hooks", None))
+    if module._forward_hooks or module._forward_pre_hooks or module._backward_hooks or \
+            getattr(module, "_backward_pre_hooks", None):
+        return True
+    return any(getattr(p, "_backward_hooks", None) or getattr(p, "_post_accumulate_grad_hooks", None)
+               for p in module.parameters(recurse=False))
 
 
 class _HandContext:
