@@ -228,10 +228,11 @@ def cpu_rows(rounds, quick):
     return rows
 
 
-def run(quick: bool = False) -> list[Row]:
+def run(quick: bool = False, cuda_only: bool = False) -> list[Row]:
     rounds = 3 if quick else 7
-    return cpu_rows(rounds, quick) + cuda_rows(rounds if quick else 15)
+    return ([] if cuda_only else cpu_rows(rounds, quick)) + cuda_rows(rounds if quick else 15)
 
 
 if __name__ == "__main__":
-    print_table(run(quick="--quick" in sys.argv))
+    # --cuda-only: the GPU rows alone, for a short call on a GPU machine (bench/gpu_check.sh)
+    print_table(run(quick="--quick" in sys.argv, cuda_only="--cuda-only" in sys.argv))
