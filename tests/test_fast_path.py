@@ -32,10 +32,24 @@ def on_cpu(monkeypatch):
 
 @pytest.fixture
 def fake_compile(monkeypatch, on_cpu):
-    """torch.compile that records what it compiled and returns it unchanged (no C++ needed)."""
-    compiled = []
+    """torch.compile that records what it compiled, and returns a copy that counts its runs in
+    ``compiled.runs`` (no C++ needed)."""
+
+    class Compiled(list):
+        runs = 0
+
+    compiled = Compiled()
+
+    def compile_(fn, **kw):
+        compiled.append(fn)
+
+        def run(*args, **kwargs):
+            compiled.runs += 1
+            return fn(*args, **kwargs)
+        return run
+
     monkeypatch.setattr(fast, "compile_unavailable", lambda device: None)
-    monkeypatch.setattr(torch, "compile", lambda fn, **kw: compiled.append(fn) or fn)
+    monkeypatch.setattr(torch, "compile", compile_)
     return compiled
 
 
@@ -50,7 +64,7 @@ def test_on_a_fast_path_device_it_compiles_once(fake_compile):
     path = FastPath(_double)
     for _ in range(3):
         assert torch.equal(path(torch.ones(3)), torch.full((3,), 2.0))
-    assert fake_compile == [_double] and path.fallback == {"cpu": None}
+    assert fake_compile == [_double] and fake_compile.runs == 3 and path.fallback == {"cpu": None}
 
 
 def test_without_a_toolchain_it_says_why_and_runs_the_bare_math(monkeypatch, on_cpu):
@@ -80,19 +94,19 @@ def test_what_autograd_records_stays_bare_so_it_can_be_differentiated(fake_compi
     path = FastPath(_double)
     x = torch.ones(2, requires_grad=True)
     assert path(x).requires_grad and "create_graph" in path.fallback["cpu"]
-    assert fake_compile == []
+    assert fake_compile.runs == 0
     with torch.no_grad():
         path(x)
-    assert fake_compile == [_double] and path.fallback == {"cpu": None}
+    assert fake_compile.runs == 1 and path.fallback == {"cpu": None}
 
 
 def test_a_cache_holding_a_tensor_that_requires_grad_counts_as_recorded(fake_compile):
     path = FastPath(lambda dout, cache: dout * cache[0])
     dout, saved = torch.ones(2), torch.ones(2, requires_grad=True)
     path(dout, (saved, 0.5))
-    assert "create_graph" in path.fallback["cpu"]
+    assert "create_graph" in path.fallback["cpu"] and fake_compile.runs == 0
     path(dout, (saved.detach(), 0.5))
-    assert path.fallback["cpu"] is None
+    assert path.fallback["cpu"] is None and fake_compile.runs == 1
 
 
 @pytest.mark.slow
