@@ -29,14 +29,17 @@ class Opaque(nn.Module):
         return self.inner(x)
 
 
-def _mlp(dtype, n_out, frozen_first=False):
+def _mlp(dtype, n_out, frozen_first=False, probabilities=False):
+    """Every twin layer; a sigmoid at the end for a loss on probabilities."""
     g = torch.Generator().manual_seed(1)
     model = TL.Sequential(
         TL.Linear(6, 8, generator=g, dtype=dtype), TL.BatchNorm1d(8, dtype=dtype), TL.Tanh(),
         TL.Dropout(0.3, generator=torch.Generator().manual_seed(5)),
-        TL.Sequential(TL.Linear(8, 8, generator=g, dtype=dtype), TL.Sigmoid()),  # nested
+        TL.Sequential(TL.Linear(8, 8, generator=g, dtype=dtype), TL.Sigmoid(), TL.Softmax(dim=1)),  # nested
         TL.Linear(8, 8, bias=False, generator=g, dtype=dtype), TL.ReLU(),
         TL.Linear(8, n_out, generator=g, dtype=dtype))
+    if probabilities:
+        model.append(TL.Sigmoid())
     if frozen_first:
         model[0].requires_grad_(False)
     return model
@@ -49,15 +52,17 @@ def _problem(loss, dtype):
         return x, torch.randint(0, 3, (100,), generator=g), LT.CrossEntropyLoss, 3
     if loss == "mse":
         return x, torch.randn(100, 2, dtype=dtype, generator=g), LT.MSELoss, 2
-    return x, torch.randint(0, 2, (100, 1), generator=g).to(dtype), LT.BCEWithLogitsLoss, 1
+    labels = torch.randint(0, 2, (100, 1), generator=g).to(dtype)
+    return x, labels, (LT.BCELoss if loss == "bce" else LT.BCEWithLogitsLoss), 1
 
 
 @pytest.mark.parametrize("frozen_first", [False, True], ids=["all-trained", "frozen-first"])
-@pytest.mark.parametrize("loss", ["cross_entropy", "mse", "bce_logits"])
+@pytest.mark.parametrize("loss", ["cross_entropy", "mse", "bce_logits", "bce"])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 def test_fit_by_hand_equals_fit_through_autograd(dtype, loss, frozen_first, monkeypatch):
     x, y, loss_class, n_out = _problem(loss, dtype)
-    by_hand, through_autograd = _mlp(dtype, n_out, frozen_first), Opaque(_mlp(dtype, n_out, frozen_first))
+    by_hand = _mlp(dtype, n_out, frozen_first, probabilities=loss == "bce")
+    through_autograd = Opaque(_mlp(dtype, n_out, frozen_first, probabilities=loss == "bce"))
     assert runs_by_hand(by_hand, loss_class()) is not None and runs_by_hand(through_autograd, loss_class()) is None
 
     def run(model):
@@ -79,7 +84,7 @@ def test_fit_by_hand_equals_fit_through_autograd(dtype, loss, frozen_first, monk
     for name in hand:  # weights, running statistics and num_batches_tracked
         assert torch.equal(hand[name], auto[name]), name
     if frozen_first:
-        assert torch.equal(by_hand[0].weight, _mlp(dtype, n_out)[0].weight)
+        assert torch.equal(by_hand[0].weight, _mlp(dtype, n_out, probabilities=loss == "bce")[0].weight)
 
 
 def test_tape_adds_to_existing_gradients_as_autograd_does():
