@@ -74,6 +74,9 @@ def _worker(rank, world, store_path, out_dir, cases, backend):
     try:
         for case in cases:
             _train_ddp(rank, world, out_dir, case, device)
+        # Tear down together: a rank that destroys the group while its peer's gloo threads still
+        # hold work aborted that peer once in CI ("terminate called without an active exception").
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
