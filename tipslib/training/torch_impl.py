@@ -7,11 +7,11 @@ Works with any ``nn.Module`` and ``torch.optim.Optimizer``, on the device the
 model lives on. Arguments are checked once, at the door.
 
 When the model is a chain of twin layers and the loss a twin loss, ``fit``
-(and ``overfit_small_batch``) runs steps 1 and 2 by hand, as the NumPy twin does: each layer's autograd
-Function forward in order, then each backward in reverse
-(:class:`tipslib._autograd.Tape`). The math and the weights are the same bit
-for bit; what is skipped is autograd's graph bookkeeping, which costs more
-than the math of a small network on the CPU.
+and ``overfit_small_batch`` run steps 1 and 2 by hand, as the NumPy twin
+does: each layer's autograd Function forward in order, then each backward in
+reverse (:class:`tipslib._autograd.Tape`). The math and the weights are the
+same bit for bit; what is skipped is autograd's graph bookkeeping, which
+costs more than the math of a small network on the CPU.
 """
 
 from __future__ import annotations
