@@ -165,7 +165,8 @@ def _epoch(size, device):
     y = torch.randint(0, widths[-1], (n,), device=device, generator=gen)
     twin = _mlp(TL, widths, device)
     builtin = _mlp(torch.nn, widths, device)
-    twin_opt = TO.Adam(twin.parameters(), lr=1e-3, fused=torch.device(device).type == "cuda")  # the twins' best, as torch's
+    # The twin's best on a GPU, as the anchor is torch's best.
+    twin_opt = TO.Adam(twin.parameters(), lr=1e-3, fused=torch.device(device).type == "cuda")
     builtin_opt, anchor = _best_optimizer(torch.optim.Adam, list(builtin.parameters()), lr=1e-3)
 
     def epoch(model, opt):
