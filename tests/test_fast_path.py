@@ -1,9 +1,10 @@
 """The layers' fast path (tipslib._compile.FastPath): when it runs, what it falls back to, and that
 the compiled twin math gives the eager twin's numbers.
 
-On a GPU machine BatchNorm and Dropout run their compiled math by default. Here the
-choice is tested with fakes, and the compiled math itself on the CPU, by adding
-"cpu" to FAST_PATH_DEVICES (where torch.compile has a C++ compiler).
+On a GPU machine BatchNorm and Dropout run their compiled math by default (batch norm's
+is a pair of its own, which recomputes xhat in the backward). Here the choice is tested
+with fakes, and the compiled math itself on the CPU, by adding "cpu" to
+FAST_PATH_DEVICES (where torch.compile has a C++ compiler).
 """
 
 import pytest
@@ -22,6 +23,16 @@ def _double(x):
 
 def _randn(shape, seed):
     return torch.randn(shape, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.fixture(autouse=True)
+def fresh_fast_paths(monkeypatch):
+    """The layers' fast paths start each test uncompiled: a copy compiled (or faked) by one test
+    is not run by the next."""
+    for path in (batchnorm_module.fast_forward, batchnorm_module.fast_backward, dropout_module.fast_forward,
+                 dropout_module.fast_backward, dropout_module._fast_random_mask):
+        for name in ("_compiled", "_blocked", "fallback"):
+            monkeypatch.setattr(path, name, None if name == "_compiled" else {})
 
 
 @pytest.fixture
@@ -109,9 +120,75 @@ def test_a_cache_holding_a_tensor_that_requires_grad_counts_as_recorded(fake_com
     assert path.fallback["cpu"] is None and fake_compile.runs == 1
 
 
+# ------------------------------------------------------------------ batch norm's fused pair
+
+BATCHNORM_CASES = [  # (input shape, affine parts, running statistics, training)
+    (shape, parts, stats, training)
+    for shape in [(16, 5), (4, 5, 3, 3)]
+    for parts in ["both", "gamma", "beta", "none"]
+    for stats, training in [(True, True), (False, True), (True, False)]
+]
+
+
+def _affine(parts, c):
+    gamma = _randn((c,), 2) + 1.5 if parts in ("both", "gamma") else None
+    beta = _randn((c,), 3) if parts in ("both", "beta") else None
+    return gamma, beta
+
+
+@pytest.mark.parametrize("shape,parts,stats,training", BATCHNORM_CASES, ids=str)
+def test_the_fused_pair_gives_the_plain_twins_numbers(shape, parts, stats, training):
+    """The fast path's forward and backward (xhat recomputed from x), bare: the plain twin's numbers in float64,
+    and the running statistics updated alike."""
+    c = shape[1]
+    x, dout = _randn(shape, 0) * 3 + 2, _randn(shape, 1)
+    gamma, beta = _affine(parts, c)
+    results = []
+    for forward, backward in [(batchnorm_module._fused_forward, batchnorm_module._fused_backward),
+                              (TL.batchnorm_forward, TL.batchnorm_backward)]:
+        running = (_randn((c,), 4), _randn((c,), 5).abs() + 0.5) if stats else (None, None)
+        out, cache = forward(x, gamma, beta, *running, training=training, momentum=0.3, eps=1e-4)
+        results.append([out, *backward(dout, cache), *(r for r in running if r is not None)])
+    for got, want in zip(*results):
+        torch.testing.assert_close(got, want, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("parts", ["both", "gamma", "beta", "none"])
+@pytest.mark.parametrize("training", [True, False])
+def test_the_fused_pair_passes_gradcheck_through_batchnorm_function(parts, training, fake_compile):
+    """BatchNormFunction on the fast path (compile faked: the fused pair's bare math) against numerical gradients."""
+    c = 3
+    x = _randn((6, c, 2), 0).requires_grad_(True)
+    gamma, beta = _affine(parts, c)
+    inputs = [x] + [t.requires_grad_(True) for t in (gamma, beta) if t is not None]
+    running = (_randn((c,), 4), _randn((c,), 5).abs() + 0.5)
+
+    def apply(x, *affine):
+        it = iter(affine)
+        g = next(it) if gamma is not None else None
+        b = next(it) if beta is not None else None
+        # fresh copies: each evaluation starts from the same running statistics
+        return batchnorm_module.BatchNormFunction.apply(x, g, b, running[0].clone(), running[1].clone(),
+                                                        training, 0.1, 1e-5)
+
+    assert torch.autograd.gradcheck(apply, inputs)
+    assert fake_compile.runs > 0 and batchnorm_module.fast_backward.fallback["cpu"] is None
+
+
+def test_batchnorm_function_runs_the_backward_of_the_pair_its_forward_ran(fake_compile, monkeypatch):
+    """Fast-path forward, fast-path backward; plain forward, plain backward: a cache fits only its own."""
+    layer = TL.BatchNorm1d(4, dtype=torch.float64)
+    x = _randn((8, 4), 0).requires_grad_(True)
+    layer(x).sum().backward()
+    assert [f.__name__ for f in fake_compile] == ["_fused_forward", "_fused_backward"] and fake_compile.runs == 2
+    monkeypatch.setattr(fast, "FAST_PATH_DEVICES", frozenset())
+    layer(x).sum().backward()  # plain cache (xhat): the plain backward, not the compiled one
+    assert fake_compile.runs == 2
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("cls,shape", [(TL.BatchNorm1d, (16, 5)), (TL.BatchNorm2d, (4, 5, 3, 3))])
-def test_compiled_batchnorm_gives_the_eager_twin_numbers(cls, shape, on_cpu, monkeypatch):
+def test_compiled_batchnorm_gives_the_plain_twin_numbers(cls, shape, on_cpu, monkeypatch):
     reason = fast.compile_unavailable(torch.device("cpu"))
     assert reason is None, reason  # the CI machine has a C++ compiler
     x = _randn(shape, 0)
@@ -151,6 +228,19 @@ def test_compiled_dropout_draws_a_fair_mask_and_scales_by_it(on_cpu):
     want, _ = TL.dropout_forward(x.detach(), p, mask=mask)
     torch.testing.assert_close(out, want, rtol=1e-15, atol=0)
     torch.testing.assert_close(x.grad, mask.double() / (1 - p), rtol=1e-15, atol=0)
+
+
+@pytest.mark.slow
+def test_a_new_batch_size_keeps_the_layers_compiled(on_cpu):
+    """The last batch of an epoch is usually smaller: the compiled math takes the new shape (dynamo
+    makes it dynamic) instead of failing and leaving the layer on its bare math for good."""
+    model = TL.Sequential(TL.BatchNorm1d(6, dtype=torch.float64), TL.Dropout(0.4))
+    for batch in (32, 32, 20, 7):
+        x = _randn((batch, 6), batch).requires_grad_(True)
+        model(x).sum().backward()
+        paths = (batchnorm_module.fast_forward, batchnorm_module.fast_backward, dropout_module._fast_random_mask,
+                 dropout_module.fast_forward, dropout_module.fast_backward)
+        assert [path.fallback["cpu"] for path in paths] == [None] * len(paths), batch
 
 
 @pytest.mark.slow

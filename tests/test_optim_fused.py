@@ -13,6 +13,7 @@ import itertools
 import pytest
 import torch
 
+import tipslib._compile as compile_mod
 from tipslib.optim import torch_impl as TO
 from tipslib.optim._torch import adagrad as adagrad_mod
 from tipslib.optim._torch import adam as adam_mod
@@ -73,6 +74,30 @@ def test_fused_falls_back_when_compiling_fails(monkeypatch):
     assert "inductor exploded" in opt.fused_fallback["cpu"]
     for a, b in zip(fused, plain):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def _fallbacks_of_new_models(count, first_size):
+    """Train ``count`` one-tensor models of new sizes with fused Adam, one step each: their ``fused_fallback``."""
+    reasons = []
+    for size in range(first_size, first_size + count):
+        param = torch.zeros(size, requires_grad=True)
+        param.grad = torch.ones(size)
+        opt = TO.Adam([param], fused=True)
+        opt.step()
+        reasons.append(opt.fused_fallback["cpu"])
+    return reasons
+
+
+@pytest.mark.slow
+def test_a_process_may_train_more_than_eight_models_fused(monkeypatch):
+    """Each model's shapes are one more graph of the shared compiled step (static shapes):
+    dynamo's default ceiling of 8 graphs per function must not end the fused path."""
+    reason = fused_mod.compile_unavailable(torch.device("cpu"))
+    if reason:
+        pytest.skip(reason)
+    assert _fallbacks_of_new_models(10, 1000) == [None] * 10
+    monkeypatch.setattr(compile_mod, "GRAPHS_PER_FUNCTION", 0)  # dynamo's default back: the check can fail
+    assert "torch.compile failed" in _fallbacks_of_new_models(1, 2000)[0]
 
 
 def test_fused_flag_is_checked():

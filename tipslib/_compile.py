@@ -13,12 +13,37 @@ and the eager twin is already near torch), the bare function everywhere else.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
-__all__ = ["FAST_PATH_DEVICES", "FastPath", "compile_unavailable"]
+__all__ = ["FAST_PATH_DEVICES", "GRAPHS_PER_FUNCTION", "FastPath", "compile_unavailable", "room_for_graphs"]
 
 #: The device types whose layers run their compiled fast path.
 FAST_PATH_DEVICES = frozenset({"cuda"})
+
+#: Graphs one compiled function may hold while tipslib calls it: dynamo's own ceiling for
+#: one function (its ``accumulated_recompile_limit``). The fused optimizers compile static
+#: shapes, so each model's shapes and each option set is a graph of the one shared group
+#: step; at dynamo's default of 8 the ninth model of a process would fail to compile and
+#: keep the plain twin (``fused_fallback`` says why). The layers' fast path compiles with
+#: automatic dynamic shapes and numbers: a new batch size or dropout rate adds no graph.
+GRAPHS_PER_FUNCTION = 256
+
+
+@contextlib.contextmanager
+def room_for_graphs(limit=None):
+    """Let a compiled function called inside hold up to ``limit`` graphs (default
+    :data:`GRAPHS_PER_FUNCTION`; entering and leaving costs about 4 us)."""
+    limit = GRAPHS_PER_FUNCTION if limit is None else limit
+    config = torch._dynamo.config
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"  # torch < 2.6
+    saved = getattr(config, name)
+    setattr(config, name, max(saved, limit))
+    try:
+        yield
+    finally:
+        setattr(config, name, saved)
 
 
 def compile_unavailable(device):
@@ -62,13 +87,23 @@ class FastPath:
         self._blocked = {}  # device type -> a reason that holds for every later call
         self._compiled = None
 
+    def fuses_on(self, device):
+        """Whether work on ``device`` gets fused: a fast-path device where ``torch.compile`` can build
+        (or is tracing right now, which fuses the bare lines into the outer graph)."""
+        if device.type not in FAST_PATH_DEVICES:
+            return False
+        return torch.compiler.is_compiling() or self._why_not(device) is None
+
+    def _why_not(self, device):
+        if device.type not in self._blocked:
+            self._blocked[device.type] = compile_unavailable(device)
+        return self._blocked[device.type]
+
     def __call__(self, *args, **kwargs):
         device = args[0].device
         if device.type not in FAST_PATH_DEVICES or torch.compiler.is_compiling():
             return self.math(*args, **kwargs)
-        if device.type not in self._blocked:
-            self._blocked[device.type] = compile_unavailable(device)
-        reason = self._blocked[device.type]
+        reason = self._why_not(device)
         if reason is None and _recorded(args):
             reason = "autograd records this call (create_graph=True): the bare ops keep it differentiable"
         if reason is None:

@@ -103,9 +103,52 @@ def batchnorm_backward(dout, cache):
     return dx.addcmul_(dout, _per_channel(scale, dout)), dgamma, dbeta
 
 
-# The math BatchNormFunction runs: compiled on a GPU (see tipslib._compile).
-fast_forward = FastPath(batchnorm_forward.__wrapped__)
-fast_backward = FastPath(batchnorm_backward.__wrapped__)
+def _fused_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
+    """:func:`batchnorm_forward`'s formula, written for the compiler (the GPU's fast path).
+
+    It keeps ``x`` (in memory anyway) and the statistics for the backward, not
+    ``xhat``: the backward reads ``x`` where it would have read ``xhat`` and
+    recomputes ``xhat`` inside its own kernel, so the forward never writes ``xhat``
+    out. That leaves the compiled pair at torch's 32 bytes an element (float32,
+    forward and backward) instead of 36 (``tipslib.traffic.compiled_traffic``
+    counts them; a test holds it there).
+    """
+    dims = _reduce_dims(x)
+    use_batch = training or running_mean is None
+    if use_batch:
+        var, mean = torch.var_mean(x, dim=dims, correction=0)  # one pass over x for both
+        if training and running_mean is not None:
+            m = x.numel() // x.shape[1]
+            running_mean.mul_(1 - momentum).add_(momentum * mean)
+            running_var.mul_(1 - momentum).add_(momentum * (m / (m - 1)) * var)
+    else:
+        mean, var = running_mean, running_var
+    inv_std = torch.rsqrt(var + eps)
+    out = (x - _per_channel(mean, x)) * _per_channel(inv_std, x)
+    if gamma is not None:
+        out = out * _per_channel(gamma, x)
+    if beta is not None:
+        out = out + _per_channel(beta, x)
+    return out, (x, mean, gamma, inv_std, use_batch)
+
+
+def _fused_backward(dout, cache):
+    """:func:`batchnorm_backward`'s formula with ``xhat`` recomputed from ``x`` (see :func:`_fused_forward`)."""
+    x, mean, gamma, inv_std, use_batch = cache
+    dims = _reduce_dims(dout)
+    xhat = (x - _per_channel(mean, x)) * _per_channel(inv_std, x)
+    scale = _per_channel(inv_std if gamma is None else gamma * inv_std, x)
+    dbeta = dout.sum(dim=dims)
+    dgamma = (dout * xhat).sum(dim=dims)
+    if not use_batch:
+        return dout * scale, dgamma, dbeta
+    m = dout.numel() // dout.shape[1]
+    return scale * (dout - (_per_channel(dbeta, x) + xhat * _per_channel(dgamma, x)) / m), dgamma, dbeta
+
+
+# The GPU's fast path (see tipslib._compile): the pair above, compiled.
+fast_forward = FastPath(_fused_forward)
+fast_backward = FastPath(_fused_backward)
 
 
 class BatchNormFunction(torch.autograd.Function):
@@ -118,14 +161,16 @@ class BatchNormFunction(torch.autograd.Function):
     see them, so it is guarded by ``once_differentiable``: a second derivative
     would miss their dependence on ``x``.
 
-    On a GPU both run compiled (:class:`tipslib._compile.FastPath`): the same
-    lines, each chain of element-wise ones fused into one kernel.
+    On a GPU it runs the fast path instead (:class:`tipslib._compile.FastPath`):
+    the same formula compiled, each chain of element-wise lines fused into one
+    kernel, with ``xhat`` recomputed in the backward (:func:`_fused_forward`).
     """
 
     @staticmethod
     def forward(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps):
-        out, cache = fast_forward(x, gamma, beta, running_mean, running_var,
-                                  training=training, momentum=momentum, eps=eps)
+        ctx.fused = fast_forward.fuses_on(x.device)
+        math = fast_forward if ctx.fused else batchnorm_forward.__wrapped__
+        out, cache = math(x, gamma, beta, running_mean, running_var, training=training, momentum=momentum, eps=eps)
         save_cache(ctx, cache)
         ctx.has_gamma, ctx.has_beta = gamma is not None, beta is not None
         return out
@@ -133,7 +178,8 @@ class BatchNormFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dout):
-        dx, dgamma, dbeta = fast_backward(dout.contiguous(), load_cache(ctx))
+        math = fast_backward if ctx.fused else batchnorm_backward.__wrapped__  # the forward's cache, its backward
+        dx, dgamma, dbeta = math(dout.contiguous(), load_cache(ctx))
         return (dx, dgamma if ctx.has_gamma else None, dbeta if ctx.has_beta else None,
                 None, None, None, None, None)
 

@@ -14,9 +14,12 @@ __all__ = ["dropout_forward", "dropout_backward", "DropoutFunction", "Dropout"]
 
 
 def _random_mask(x, p, generator):
-    # A CPU generator cannot draw on the GPU: draw where the generator lives, then move.
-    device = x.device if generator is None else generator.device
-    u = torch.rand(x.shape, generator=generator, device=device, dtype=torch.float32)
+    if generator is None:
+        # No generator= at all: with it, even None, torch.compile cannot draw for a new batch size.
+        u = torch.rand(x.shape, device=x.device, dtype=torch.float32)
+    else:
+        # A CPU generator cannot draw on the GPU: draw where the generator lives, then move.
+        u = torch.rand(x.shape, generator=generator, device=generator.device, dtype=torch.float32)
     return (u >= p).to(x.device)
 
 

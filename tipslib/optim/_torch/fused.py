@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 
 from ..._checks import BOOL, Optional
-from ..._compile import compile_unavailable
+from ..._compile import compile_unavailable, room_for_graphs
 from .base import TwinOptimizer
 
 __all__ = ["FUSED", "FUSED_MAX_TENSORS", "FusedTwinOptimizer", "compile_unavailable", "compiled", "common_step"]
@@ -92,7 +92,8 @@ class FusedTwinOptimizer(TwinOptimizer):
             # the device, would wait for it once each).
             values = torch.tensor(list(scalars.values()), dtype=torch.float64).to(device, non_blocking=True)
             try:
-                compiled(math)(tensor_lists, tuple(scalars), values, flags)
+                with room_for_graphs():  # one graph per model (static shapes) and per option
+                    compiled(math)(tensor_lists, tuple(scalars), values, flags)
             except Exception as exc:  # noqa: BLE001 - compiling fails before the kernels touch a tensor
                 reason = f"torch.compile failed: {type(exc).__name__}: {exc}"[:300]
                 self._fused_blocked[device.type] = reason
