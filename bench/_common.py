@@ -21,6 +21,7 @@ class Row:
     anchor: str = ""           # what the anchor is: "torch.optim.Adam(foreach=True)"
     goal: str = ""             # the goal: "<= 2.0x"
     note: str = ""             # "absent: no GPU", units for non-time rows, ...
+    unit: str = "s"            # what ours_s and anchor_s count: seconds, or "B/el" (bytes per element)
 
     @property
     def ratio(self) -> float | None:
@@ -81,16 +82,18 @@ def interleaved_times(fns, *, rounds=5, sync=None) -> list[float]:
     return [statistics.median(ts) for ts in times]
 
 
-def _fmt(s):
+def _fmt(s, unit="s"):
     if s is None:
         return "—"
+    if unit != "s":
+        return f"{s:.1f} {unit}"
     return f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
 
 
 def print_table(rows) -> None:
     header = ("measurement", "tipslib", "anchor", "anchor is", "ratio", "goal", "note")
     body = [
-        (r.measurement, _fmt(r.ours_s), _fmt(r.anchor_s), r.anchor,
+        (r.measurement, _fmt(r.ours_s, r.unit), _fmt(r.anchor_s, r.unit), r.anchor,
          "—" if r.ratio is None else f"{r.ratio:.2f}x", r.goal, r.note)
         for r in rows
     ]

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue 18's GPU checks in one call on a machine with a GPU (whose python3 holds torch with CUDA):
-# the CUDA parity tests of the fast paths, the NCCL smoke test and the GPU rows of the bench.
+# the CUDA parity tests of the fast paths, the NCCL smoke test, the GPU rows of the bench and
+# the bytes the compiled twins move there.
 # Needs only torch, numpy and pytest there (not the test extras): tipslib is run from this tree.
-#   bash bench/gpu_check.sh            results in $OUT (or /tmp/gpu_check): gpu.txt, tests.txt, bench.txt
+#   bash bench/gpu_check.sh            results in $OUT (or /tmp/gpu_check): gpu.txt, tests.txt, bench.txt, traffic.txt
 set -u
 cd "$(dirname "$0")/.."
 out="${OUT:-/tmp/gpu_check}"
@@ -20,4 +21,8 @@ echo "tests rc=$?" >> "$out/tests.txt"
 
 timeout "${BENCH_S:-300}" python3 bench/bench_gpu_twins.py --cuda-only > "$out/bench.txt" 2>&1
 echo "bench rc=$?" >> "$out/bench.txt"
-tail -n 3 "$out/tests.txt"; cat "$out/bench.txt"
+
+# The bytes each compiled twin moves, as inductor counts its Triton kernels (the CPU count is in CI's bench).
+timeout "${TRAFFIC_S:-120}" python3 bench/bench_traffic.py --device cuda > "$out/traffic.txt" 2>&1
+echo "traffic rc=$?" >> "$out/traffic.txt"
+tail -n 3 "$out/tests.txt"; cat "$out/bench.txt" "$out/traffic.txt"

@@ -1,0 +1,160 @@
+"""Bytes each twin's step moves per element, compiled and eager, against the least it could.
+
+A step made of element-wise lines over large arrays is bounded by memory
+bandwidth, so its bytes moved predict its time on a GPU (issue 18; chapter 3,
+"bytes moved, not arithmetic"). These counts need no GPU and no clock: they are
+the same on every machine, so they say on a CPU what bounds the GPU rows of
+``bench_gpu_twins.py``.
+
+- **tipslib**: what the twin's fast path moves, as inductor counts its kernels
+  (``tipslib.traffic``): the ``fused=True`` optimizers' compiled step, and the
+  compiled math the Dropout and BatchNorm twins run on a GPU.
+- **anchor**: the least any implementation moves, from the arrays the formula
+  must read and write (listed in ``MINIMUM``); torch's fused kernels move this.
+- **note**: the eager twin's count (one kernel per line, what runs on a CPU),
+  and the kernels each launches.
+
+Float32, one tensor of ``N`` elements (per-element counts do not depend on the
+size beyond the few per-channel or 0-d numbers), on the CPU; ``--device cuda``
+counts what inductor generates for a GPU (Triton) instead, which
+``bench/gpu_check.sh`` runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import Row, print_table  # noqa: E402
+
+from tipslib.layers._torch import batchnorm as B  # noqa: E402
+from tipslib.layers._torch import dropout as D  # noqa: E402
+from tipslib.optim import torch_impl as TO  # noqa: E402
+from tipslib.traffic import compiled_traffic, eager_traffic, fused_step_traffic  # noqa: E402
+
+N = 1 << 16
+F32 = 4
+#: The arrays a step must read and write at least once (bytes per element).
+MINIMUM = {
+    "Adam": ("read param, grad, m, v; write param, m, v", 7 * F32),
+    "AdamW": ("read param, grad, m, v; write param, m, v", 7 * F32),
+    "SGD": ("read param, grad; write param", 3 * F32),
+    "SGD + momentum": ("read param, grad, buffer; write param, buffer", 5 * F32),
+    "RMSprop": ("read param, grad, square_avg; write param, square_avg", 5 * F32),
+    "Adagrad": ("read param, grad, sum; write param, sum", 5 * F32),
+    "Dropout p=0.5 fwd+bwd": ("read x, write out and a 1-byte mask; read dout and mask, write dx", 2 * (2 * F32 + 1)),
+    "BatchNorm fwd+bwd": ("statistics: read x; out: read x, write out; sums: read dout, x; dx: read dout, x, "
+                          "write dx", 8 * F32),
+}
+OPTIMIZERS = {
+    "Adam": (TO.Adam, {}),
+    "AdamW": (TO.AdamW, {}),
+    "SGD": (TO.SGD, dict(lr=0.01)),
+    "SGD + momentum": (TO.SGD, dict(lr=0.01, momentum=0.9)),
+    "RMSprop": (TO.RMSprop, {}),
+    "Adagrad": (TO.Adagrad, {}),
+}
+
+
+def _randn(*shape, seed=0, device="cpu"):
+    return torch.randn(shape, generator=torch.Generator().manual_seed(seed)).to(device)
+
+
+def _optimizer(cls, kw, fused, device):
+    param = torch.zeros(N, device=device, requires_grad=True)
+    param.grad = _randn(N, device=device)
+    opt = cls([param], fused=fused, **kw)
+    opt.step()  # creates the state (and SGD's momentum buffer, on the plain path)
+    return opt
+
+
+def optimizer_row(name, device="cpu"):
+    cls, kw = OPTIMIZERS[name]
+    compiled = fused_step_traffic(_optimizer(cls, kw, fused=True, device=device))
+    opt = _optimizer(cls, kw, fused=False, device=device)
+    eager = eager_traffic(opt.step)
+    return _row(f"{name} step", compiled, eager, name, "foreach")
+
+
+def dropout_row(p=0.5, device="cpu"):
+    x, dout = _randn(N, device=device), _randn(N, seed=1, device=device)
+    with torch.no_grad():
+        mask = D._random_mask(x, p, None)  # what Dropout draws, compiled on a GPU (_fast_random_mask)
+        compiled = [compiled_traffic(D._random_mask, x, p, None),
+                    compiled_traffic(D.dropout_forward.__wrapped__, x, p, training=True, mask=mask)]
+        _, cache = D.dropout_forward.__wrapped__(x, p, training=True, mask=mask)
+        compiled.append(compiled_traffic(D.dropout_backward.__wrapped__, dout, cache))
+
+        def eager_step():
+            _, cache = D.dropout_forward.__wrapped__(x, p, training=True)
+            D.dropout_backward.__wrapped__(dout, cache)
+        eager = eager_traffic(eager_step)
+    return _row("Dropout p=0.5 fwd+bwd", _sum(compiled), eager, "Dropout p=0.5 fwd+bwd", "eager twin")
+
+
+def batchnorm_row(shape, device="cpu"):
+    c = shape[1]
+    x, dout = _randn(*shape, device=device), _randn(*shape, seed=1, device=device)
+    gamma, beta = torch.ones(c, device=device), torch.zeros(c, device=device)
+
+    def stats():
+        return torch.zeros(c, device=device), torch.ones(c, device=device)
+
+    with torch.no_grad():
+        counted = {}
+        for name, forward, backward in [("fast path", B._fused_forward, B._fused_backward),
+                                        ("plain twin", B.batchnorm_forward.__wrapped__,
+                                         B.batchnorm_backward.__wrapped__)]:
+            _, cache = forward(x, gamma, beta, *stats(), training=True)
+            counted[name] = _sum([compiled_traffic(forward, x, gamma, beta, *stats(), training=True),
+                                  compiled_traffic(backward, dout, cache)])
+
+        def eager_step():
+            _, cache = B.batchnorm_forward.__wrapped__(x, gamma, beta, *stats(), training=True)
+            B.batchnorm_backward.__wrapped__(dout, cache)
+        eager = eager_traffic(eager_step)
+    kind = "BatchNorm1d" if len(shape) == 2 else "BatchNorm2d"
+    plain = counted["plain twin"]
+    row = _row(f"{kind} fwd+bwd train, {'x'.join(map(str, shape))}", counted["fast path"], eager,
+               "BatchNorm fwd+bwd", "eager twin", x.numel())
+    row.note += f"; the plain twin compiled: {plain.bytes / x.numel():.1f} B/el (it writes xhat out)"
+    return row
+
+
+def _sum(traffics):
+    return type(traffics[0])(sum(t.bytes for t in traffics), sum(t.kernels for t in traffics))
+
+
+def _row(what, compiled, eager, minimum, eager_name, n=N):
+    arrays, least = MINIMUM[minimum]
+    return Row(f"{what}: bytes moved per element, compiled twin", compiled.per_element(n), least,
+               f"the least: {arrays}", "", f"{compiled.kernels} kernels; {eager_name}: "
+               f"{eager.per_element(n):.1f} B/el in {eager.kernels} kernels", unit="B/el")
+
+
+BATCHNORM_SHAPES = [(1024, 64), (16, 64, 8, 8)]
+
+
+def run(quick: bool = False, device: str = "cpu") -> list[Row]:
+    names = ["Adam", "SGD + momentum"] if quick else list(OPTIMIZERS)
+    rows = [optimizer_row(name, device) for name in names]
+    rows.append(dropout_row(device=device))
+    rows += [batchnorm_row(shape, device) for shape in BATCHNORM_SHAPES]
+    for row in rows:
+        row.measurement += f", {device.upper()}"
+    return rows
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                        help="whose kernels inductor generates (cuda: bench/gpu_check.sh)")
+    args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda needs a GPU that torch can see")
+    print_table(run(quick=args.quick, device=args.device))

@@ -1,0 +1,174 @@
+"""How many bytes a function moves through memory, run eagerly or compiled.
+
+On large arrays an element-wise step is bounded by memory bandwidth, not by
+arithmetic, so the bytes it reads and writes predict its time (chapter 3, "bytes
+moved, not arithmetic"). Every count here runs on any machine, a CPU included:
+
+- :func:`eager_traffic` runs the function and adds up, for every kernel torch
+  launches, the bytes of the tensors it reads and writes (a view moves nothing);
+- :func:`compiled_traffic` compiles it with ``torch.compile`` and asks inductor
+  how many bytes its fused kernels read and write;
+- :func:`fused_step_traffic` does that for one step of a twin optimizer built with
+  ``fused=True``.
+
+>>> import torch
+>>> n = 1_000_000
+>>> x, y = torch.randn(n), torch.randn(n)
+>>> eager_traffic(lambda x, y: (x * y).add_(1), x, y).per_element(n)  # two kernels: read 2, write 1; read 1, write 1
+20.0
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from unittest import mock
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
+
+from ._compile import room_for_graphs
+
+__all__ = ["Traffic", "eager_traffic", "compiled_traffic", "fused_step_traffic"]
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Bytes read and written by a function's kernels, and how many kernels there were."""
+
+    bytes: int
+    kernels: int
+
+    def per_element(self, n):
+        """Bytes per element of an ``n``-element tensor: 28.0 for an Adam step that reads and writes nothing twice."""
+        return self.bytes / n
+
+
+def _nbytes(t):
+    return t.numel() * t.element_size()
+
+
+class _CountKernels(TorchDispatchMode):
+    def __init__(self):
+        super().__init__()
+        self.bytes = 0
+        self.kernels = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        if func.is_view or func._schema.name in _NOT_KERNELS:
+            return out
+        read, written = {}, {}  # id -> bytes: a tensor passed twice (x * x) is read once
+        named = zip(func._schema.arguments, list(args) + [kwargs.get(a.name) for a in
+                                                            func._schema.arguments[len(args):]])
+        for schema_arg, value in named:
+            tensors = [t for t in tree_leaves(value) if isinstance(t, torch.Tensor)]
+            mutated = schema_arg.alias_info is not None and schema_arg.alias_info.is_write
+            for t in tensors:
+                if not schema_arg.is_out:  # an out= buffer is only written
+                    read[id(t)] = _nbytes(t)
+                if mutated:  # in place (x.mul_(2), torch._foreach_mul_): read and written
+                    written[id(t)] = _nbytes(t)
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                written[id(t)] = _nbytes(t)
+        self.bytes += sum(read.values()) + sum(written.values())
+        self.kernels += 1
+        return out
+
+
+# Ops that only make metadata or an empty buffer: no kernel reads or writes memory for them.
+_NOT_KERNELS = frozenset({"aten::empty", "aten::empty_like", "aten::empty_strided", "aten::lift_fresh",
+                          "aten::_local_scalar_dense"})
+
+
+def eager_traffic(fn, *args, **kwargs):
+    """:class:`Traffic` of ``fn(*args, **kwargs)`` run eagerly: each aten kernel's tensors, read and written.
+
+    An in-place kernel reads and writes its tensor; an ``out=`` buffer is only
+    written; a tensor passed twice to one kernel is read once. A kernel that
+    passes over its input twice inside (a CPU batch norm: statistics, then the
+    output) counts it once, so this is the least such kernels move. ``fn`` really
+    runs: in-place updates happen.
+    """
+    counter = _CountKernels()
+    with counter:
+        fn(*args, **kwargs)
+    return Traffic(counter.bytes, counter.kernels)
+
+
+@contextlib.contextmanager
+def _inductor_counts_bytes():
+    # Inductor counts its kernels' bytes only when this logger is on; on, quietly
+    # (no handler, no propagation: INFO is below logging's last-resort level).
+    from torch._inductor import compile_fx
+    log = compile_fx.inductor_metrics_log
+    saved = log.level, log.propagate, log.disabled
+    log.setLevel(logging.INFO)
+    log.propagate, log.disabled = False, False
+    try:
+        yield
+    finally:
+        log.setLevel(saved[0])
+        log.propagate, log.disabled = saved[1], saved[2]
+
+
+def compiled_traffic(fn, *args, **kwargs):
+    """:class:`Traffic` of ``fn(*args, **kwargs)`` compiled by ``torch.compile`` (inductor, static shapes), as
+    inductor counts it: the bytes each generated kernel reads and writes.
+
+    Compiles afresh every call (the on-disk cache would skip the count) and
+    runs the compiled ``fn`` once, without autograd: in-place updates happen.
+    The kernels are those inductor generates for the arguments' device (C++ on a
+    CPU, Triton on a GPU); both come out of the same fusion pass, so a count on a
+    CPU says what a GPU's kernels move, up to where the two backends differ
+    (``bench/bench_traffic.py --device cuda`` counts on a GPU). Raises
+    ``RuntimeError`` when nothing was compiled.
+    """
+    from torch._inductor import config, metrics
+    from torch._inductor.compile_fx import compile_fx
+
+    graphs = []
+
+    def inductor(gm, example_inputs):
+        graphs.append(gm)
+        return compile_fx(gm, example_inputs)
+
+    metrics.reset()
+    # A new backend each call: dynamo compiles again instead of reusing an earlier graph,
+    # and keeps it beside the others (room for many).
+    with _inductor_counts_bytes(), config.patch(fx_graph_cache=False, fx_graph_remote_cache=False), \
+            room_for_graphs(), torch.no_grad():
+        torch.compile(fn, backend=inductor, fullgraph=True, dynamic=False)(*args, **kwargs)
+        counted = Traffic(metrics.num_bytes_accessed, metrics.generated_kernel_count)
+    if not graphs:
+        raise RuntimeError(f"torch.compile did not compile {getattr(fn, '__name__', fn)!r}: nothing was counted")
+    return counted
+
+
+def fused_step_traffic(optimizer):
+    """:class:`Traffic` of one ``optimizer.step()`` of a tipslib twin optimizer with ``fused=True``: what
+    inductor counts for the compiled step of each group, added up.
+
+    The step really happens, compiled afresh (the optimizer's own compiled copy
+    is not used, so it is not counted twice). Raises ``RuntimeError`` when no
+    group ran compiled (SGD's first momentum step, for one, creates its buffers
+    on the plain path; see ``optimizer.fused_fallback`` for why).
+    """
+    from .optim._torch import fused
+    counted = []
+
+    def counting(math):
+        def step(*args):
+            counted.append(compiled_traffic(fused._over_group(math), *args))
+        return step
+
+    with mock.patch.object(fused, "compiled", counting):
+        optimizer.step()
+    if not counted:
+        raise RuntimeError(f"no group of this {type(optimizer).__name__} ran compiled: "
+                           f"fused_fallback={getattr(optimizer, 'fused_fallback', None)}")
+    return Traffic(sum(c.bytes for c in counted), sum(c.kernels for c in counted))
