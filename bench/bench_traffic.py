@@ -132,8 +132,12 @@ def _sum(traffics):
 def _row(what, compiled, eager, minimum, eager_name, n=N):
     arrays, least = MINIMUM[minimum]
     return Row(f"{what}: bytes moved per element, compiled twin", compiled.per_element(n), least,
-               f"the least: {arrays}", "", f"{compiled.kernels} kernels; {eager_name}: "
-               f"{eager.per_element(n):.1f} B/el in {eager.kernels} kernels", unit="B/el")
+               f"the least: {arrays}", "", f"{_kernels(compiled)}; {eager_name}: "
+               f"{eager.per_element(n):.1f} B/el in {_kernels(eager)}", unit="B/el")
+
+
+def _kernels(traffic):
+    return f"{traffic.kernels} kernel{'' if traffic.kernels == 1 else 's'}"
 
 
 BATCHNORM_SHAPES = [(1024, 64), (16, 64, 8, 8)]
