@@ -10,7 +10,8 @@ the same on every machine, so they say on a CPU what bounds the GPU rows of
   (``tipslib.traffic``): the ``fused=True`` optimizers' compiled step, and the
   compiled math the Dropout and BatchNorm twins run on a GPU.
 - **anchor**: the least any implementation moves, from the arrays the formula
-  must read and write (listed in ``MINIMUM``); torch's fused kernels move this.
+  must read and write (listed in ``MINIMUM``); torch's fused optimizers and its
+  CUDA dropout and batch-norm kernels are built to move just this.
 - **note**: the eager twin's count (one kernel per line, what runs on a CPU),
   and the kernels each launches.
 
@@ -34,7 +35,7 @@ from _common import Row, print_table  # noqa: E402
 from tipslib.layers._torch import batchnorm as B  # noqa: E402
 from tipslib.layers._torch import dropout as D  # noqa: E402
 from tipslib.optim import torch_impl as TO  # noqa: E402
-from tipslib.traffic import compiled_traffic, eager_traffic, fused_step_traffic  # noqa: E402
+from tipslib.traffic import Traffic, compiled_traffic, eager_traffic, fused_step_traffic  # noqa: E402
 
 N = 1 << 16
 F32 = 4
@@ -126,7 +127,7 @@ def batchnorm_row(shape, device="cpu"):
 
 
 def _sum(traffics):
-    return type(traffics[0])(sum(t.bytes for t in traffics), sum(t.kernels for t in traffics))
+    return Traffic(sum(t.bytes for t in traffics), sum(t.kernels for t in traffics))
 
 
 def _row(what, compiled, eager, minimum, eager_name, n=N):
