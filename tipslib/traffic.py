@@ -120,14 +120,17 @@ def compiled_traffic(fn, *args, **kwargs):
     """:class:`Traffic` of ``fn(*args, **kwargs)`` compiled by ``torch.compile`` (inductor, static shapes), as
     inductor counts it: the bytes each generated kernel reads and writes.
 
-    Compiles afresh every call (the on-disk cache would skip the count) and
+    Compiles afresh every call (a cached kernel would skip the count) and
     runs the compiled ``fn`` once, without autograd: in-place updates happen.
+    Inductor counts a buffer the function writes in place as read and written,
+    even where its kernel only writes it.
     The kernels are those inductor generates for the arguments' device (C++ on a
     CPU, Triton on a GPU); both come out of the same fusion pass, so a count on a
     CPU says what a GPU's kernels move, up to where the two backends differ
     (``bench/bench_traffic.py --device cuda`` counts on a GPU). Raises
     ``RuntimeError`` when nothing was compiled.
     """
+    from torch._functorch import config as aot_config
     from torch._inductor import config, metrics
     from torch._inductor.compile_fx import compile_fx
 
@@ -141,7 +144,7 @@ def compiled_traffic(fn, *args, **kwargs):
     # A new backend each call: dynamo compiles again instead of reusing an earlier graph,
     # and keeps it beside the others (room for many).
     with _inductor_counts_bytes(), config.patch(fx_graph_cache=False, fx_graph_remote_cache=False), \
-            room_for_graphs(), torch.no_grad():
+            aot_config.patch(enable_autograd_cache=False), room_for_graphs(), torch.no_grad():
         torch.compile(fn, backend=inductor, fullgraph=True, dynamic=False)(*args, **kwargs)
         counted = Traffic(metrics.num_bytes_accessed, metrics.generated_kernel_count)
     if not graphs:
