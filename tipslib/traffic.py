@@ -105,7 +105,9 @@ def _inductor_counts_bytes():
     # Inductor counts its kernels' bytes only when this logger is on; on, quietly
     # (no handler, no propagation: INFO is below logging's last-resort level).
     from torch._inductor import compile_fx
-    log = compile_fx.inductor_metrics_log
+    log = getattr(compile_fx, "inductor_metrics_log", None)
+    if log is None:
+        raise RuntimeError(f"torch {torch.__version__}'s inductor does not count the bytes its kernels move")
     saved = log.level, log.propagate, log.disabled
     log.setLevel(logging.INFO)
     log.propagate, log.disabled = False, False
@@ -114,6 +116,12 @@ def _inductor_counts_bytes():
     finally:
         log.setLevel(saved[0])
         log.propagate, log.disabled = saved[1], saved[2]
+
+
+def _no_autograd_cache(aot_config):
+    if not hasattr(aot_config, "enable_autograd_cache"):  # torch < 2.5 has none
+        return contextlib.nullcontext()
+    return aot_config.patch(enable_autograd_cache=False)
 
 
 def compiled_traffic(fn, *args, **kwargs):
@@ -144,7 +152,7 @@ def compiled_traffic(fn, *args, **kwargs):
     # A new backend each call: dynamo compiles again instead of reusing an earlier graph,
     # and keeps it beside the others (room for many).
     with _inductor_counts_bytes(), config.patch(fx_graph_cache=False, fx_graph_remote_cache=False), \
-            aot_config.patch(enable_autograd_cache=False), room_for_graphs(), torch.no_grad():
+            _no_autograd_cache(aot_config), room_for_graphs(), torch.no_grad():
         torch.compile(fn, backend=inductor, fullgraph=True, dynamic=False)(*args, **kwargs)
         counted = Traffic(metrics.num_bytes_accessed, metrics.generated_kernel_count)
     if not graphs:
