@@ -95,13 +95,15 @@ class Adam(FusedTwinOptimizer):
     with ``torch._foreach_*`` kernels, else tensor by tensor with :func:`adam_step`.
 
     ``fused=True`` (torch's flag) runs :func:`adam_step` itself (``adamw_step``
-    for AdamW), compiled by ``torch.compile`` for the whole group at once (one CPU thread,
-    1e6 params in 10 tensors, two runs on a loaded machine: 0.6-1.7 ms against
-    13 ms for the foreach path and 1.2-1.7 ms for torch's fused Adam). A group of
-    more than ``fused.FUSED_MAX_TENSORS`` tensors (compile time grows with them), and
-    any group where ``torch.compile`` cannot build kernels (no C++ compiler for the CPU, no Triton for CUDA), keeps
-    the plain twin; ``fused_fallback[device_type]`` then says why (``None`` when
-    compiled). The state is the plain twin's: ``fused`` may change between steps.
+    for AdamW), compiled by ``torch.compile`` for the whole group at once: one
+    kernel a tensor, moving the 28 bytes an element (float32) the formula needs,
+    as torch's fused kernel does (``bench/bench_traffic.py`` counts them,
+    ``bench/bench_gpu_twins.py`` times the two). A group of more than
+    ``fused.FUSED_MAX_TENSORS`` tensors (compile time grows with them), and any
+    group where ``torch.compile`` cannot build kernels (no C++ compiler for the
+    CPU, no Triton for CUDA), keeps the plain twin; ``fused_fallback[device_type]``
+    then says why (``None`` when compiled). The state is the plain twin's:
+    ``fused`` may change between steps.
     """
 
     _decoupled = False
