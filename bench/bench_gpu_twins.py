@@ -6,8 +6,9 @@ backward, one MLP epoch), and the twins' ``fused=True`` optimizers (Adam, SGD wi
 momentum, RMSprop, Adagrad at both sizes), is measured twice:
 
 * on CUDA at the issue's sizes, against the fused built-in where torch has one
-  (``fused=True`` optimizers) and the native module otherwise; without a GPU
-  these rows are printed as "absent (no CUDA)";
+  (``fused=True`` optimizers) and the native module otherwise, the Dropout and
+  BatchNorm rows once more with the layers' fast path off (the plain twin: what
+  the fast path gains); without a GPU these rows are printed as "absent (no CUDA)";
 * on the CPU at sizes scaled down for a small shared machine, one thread each,
   against the same built-ins (torch's fused CPU optimizers where this torch has
   them, else ``foreach``; the anchor column says which).
@@ -28,6 +29,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import Row, interleaved_times, print_table, single_thread  # noqa: E402
 
+import tipslib._compile as _compile  # noqa: E402
 from tipslib.layers import torch_impl as TL  # noqa: E402
 from tipslib.layers._torch import batchnorm as _batchnorm  # noqa: E402
 from tipslib.layers._torch import dropout as _dropout  # noqa: E402
@@ -185,6 +187,21 @@ def _epoch(size, device):
 MLP_ROW = ((60000, (784, 1024, 1024, 10), 256), (6000, (784, 256, 256, 10), 256), (1024, (784, 64, 64, 10), 256))
 
 
+def _without_fast_path(make):
+    """``make`` with its twin run as the plain twin: the layers' fast path off during its calls."""
+    def made():
+        what, twin, builtin, anchor, fallback = make()
+
+        def plain_twin():
+            saved, _compile.FAST_PATH_DEVICES = _compile.FAST_PATH_DEVICES, frozenset()
+            try:
+                twin()
+            finally:
+                _compile.FAST_PATH_DEVICES = saved
+        return f"{what}, fast path off", plain_twin, builtin, anchor, lambda: ""
+    return made
+
+
 def _workloads(device, which):
     """``(name, make)`` for every row; ``make()`` builds it: ``(name, twin, builtin, anchor)``."""
     pick = ("gpu", "cpu", "quick").index(which)
@@ -194,6 +211,9 @@ def _workloads(device, which):
     for kind, *sizes in LAYER_ROWS:
         size = sizes[pick]
         yield _what(kind, size), lambda size=size, kind=kind: _layer(kind, size, device)
+        if which == "gpu":  # what the fast path gains: the same row with the plain twin
+            yield (f"{_what(kind, size)}, fast path off",
+                   _without_fast_path(lambda size=size, kind=kind: _layer(kind, size, device)))
     size = MLP_ROW[pick]
     yield _what("MLP epoch", size), lambda: _epoch(size, device)
 
@@ -214,7 +234,8 @@ def cuda_rows(rounds):
     name = torch.cuda.get_device_name()
     for _, make in _workloads("cuda", "gpu"):
         what, t_twin, t_builtin, anchor, note = _measure(make, rounds, sync=torch.cuda.synchronize)
-        rows.append(Row(f"{what}, torch twin, CUDA", t_twin, t_builtin, f"{anchor}, CUDA", GOAL, name + note))
+        goal = "" if what.endswith("fast path off") else GOAL  # a reference row: what the fast path gains
+        rows.append(Row(f"{what}, torch twin, CUDA", t_twin, t_builtin, f"{anchor}, CUDA", goal, name + note))
         torch.cuda.empty_cache()
     return rows
 
