@@ -157,9 +157,9 @@ class BatchNormFunction(torch.autograd.Function):
     ``apply(x, gamma, beta, running_mean, running_var, training, momentum, eps)``;
     ``gamma``/``beta`` and the running statistics may be ``None``. Unchecked:
     the BatchNorm modules check their input at their door. Its backward reads
-    ``xhat`` and ``1/sigma``, made inside the forward where autograd does not
-    see them, so it is guarded by ``once_differentiable``: a second derivative
-    would miss their dependence on ``x``.
+    ``xhat`` (on the fast path: the batch mean) and ``1/sigma``, made inside the
+    forward where autograd does not see them, so it is guarded by
+    ``once_differentiable``: a second derivative would miss their dependence on ``x``.
 
     On a GPU it runs the fast path instead (:class:`tipslib._compile.FastPath`):
     the same formula compiled, each chain of element-wise lines fused into one
