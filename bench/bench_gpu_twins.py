@@ -225,17 +225,20 @@ def _measure(make, rounds, sync=None):
     return what, t_twin, t_builtin, anchor, fallback[0]() if fallback else ""
 
 
+def _goal(what):
+    return "" if what.endswith("fast path off") else GOAL  # a reference row: what the fast path gains
+
+
 def cuda_rows(rounds):
     if not torch.cuda.is_available():
         # The same names as with a GPU, so the rows line up across machines.
         return [Row(f"{what}, torch twin, CUDA", None, None, "torch's best (fused where it exists), CUDA",
-                    GOAL, "absent (no CUDA)") for what, _ in _workloads("cuda", "gpu")]
+                    _goal(what), "absent (no CUDA)") for what, _ in _workloads("cuda", "gpu")]
     rows = []
     name = torch.cuda.get_device_name()
     for _, make in _workloads("cuda", "gpu"):
         what, t_twin, t_builtin, anchor, note = _measure(make, rounds, sync=torch.cuda.synchronize)
-        goal = "" if what.endswith("fast path off") else GOAL  # a reference row: what the fast path gains
-        rows.append(Row(f"{what}, torch twin, CUDA", t_twin, t_builtin, f"{anchor}, CUDA", goal, name + note))
+        rows.append(Row(f"{what}, torch twin, CUDA", t_twin, t_builtin, f"{anchor}, CUDA", _goal(what), name + note))
         torch.cuda.empty_cache()
     return rows
 
