@@ -68,6 +68,21 @@ def test_the_function_really_runs():
     assert torch.equal(x, torch.ones(3))
 
 
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: eager_traffic(3), TypeError, ["'fn' parameter of eager_traffic", "callable", "3"]),
+    (lambda: compiled_traffic("x * 2"), TypeError, ["'fn' parameter of compiled_traffic", "callable"]),
+    (lambda: Traffic(8, 1).per_element(0), ValueError, ["'n' parameter of Traffic", "[1, inf)", "0"]),
+    (lambda: Traffic(8, 1).per_element(2.5), TypeError, ["'n' parameter of Traffic", "int", "2.5"]),
+    (lambda: fused_step_traffic(torch.optim.Adam([torch.zeros(2, requires_grad=True)], fused=True)), TypeError,
+     ["'optimizer' parameter of fused_step_traffic", "tipslib twin optimizer", "Adam"]),
+], ids=["eager-fn", "compiled-fn", "n-zero", "n-float", "torch-optimizer"])
+def test_bad_input_is_refused_by_name(call, error, words):
+    with pytest.raises(error) as refused:
+        call()
+    for word in words:
+        assert word in str(refused.value), (word, str(refused.value))
+
+
 # ------------------------------------------------------------------ compiled: inductor's count
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from ._checks import Int, IsCallable, param_of, validate_params
 from ._compile import room_for_graphs
 
 __all__ = ["Traffic", "eager_traffic", "compiled_traffic", "fused_step_traffic"]
@@ -41,6 +42,7 @@ class Traffic:
     bytes: int
     kernels: int
 
+    @validate_params(n=Int(low=1))
     def per_element(self, n):
         """Bytes per element of an ``n``-element tensor: 28.0 for an Adam step that reads and writes nothing twice."""
         return self.bytes / n
@@ -85,6 +87,7 @@ _NOT_KERNELS = frozenset({"aten::empty", "aten::empty_like", "aten::empty_stride
                           "aten::_local_scalar_dense"})
 
 
+@validate_params(fn=IsCallable())
 def eager_traffic(fn, *args, **kwargs):
     """:class:`Traffic` of ``fn(*args, **kwargs)`` run eagerly: each aten kernel's tensors, read and written.
 
@@ -124,6 +127,7 @@ def _no_autograd_cache(aot_config):
     return aot_config.patch(enable_autograd_cache=False)
 
 
+@validate_params(fn=IsCallable())
 def compiled_traffic(fn, *args, **kwargs):
     """:class:`Traffic` of ``fn(*args, **kwargs)`` compiled by ``torch.compile`` (inductor, static shapes), as
     inductor counts it: the bytes each generated kernel reads and writes.
@@ -160,6 +164,15 @@ def compiled_traffic(fn, *args, **kwargs):
     return counted
 
 
+def _fused_twin_optimizer(value, name, owner):
+    from .optim._torch.fused import FusedTwinOptimizer
+    if not isinstance(value, FusedTwinOptimizer):
+        raise TypeError(f"{param_of(name, owner)} must be a tipslib twin optimizer with a fused flag "
+                        f"(tipslib.optim.torch_impl: SGD, RMSprop, Adagrad, Adam, AdamW). "
+                        f"Got {type(value).__name__} instead.")
+
+
+@validate_params(optimizer=_fused_twin_optimizer)
 def fused_step_traffic(optimizer):
     """:class:`Traffic` of one ``optimizer.step()`` of a tipslib twin optimizer with ``fused=True``: what
     inductor counts for the compiled step of each group, added up.
@@ -181,5 +194,5 @@ def fused_step_traffic(optimizer):
         optimizer.step()
     if not counted:
         raise RuntimeError(f"no group of this {type(optimizer).__name__} ran compiled: "
-                           f"fused_fallback={getattr(optimizer, 'fused_fallback', None)}")
+                           f"fused_fallback={optimizer.fused_fallback}")
     return Traffic(sum(c.bytes for c in counted), sum(c.kernels for c in counted))
