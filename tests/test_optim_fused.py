@@ -8,6 +8,7 @@ where a GPU is and is skipped elsewhere; it is issue 18's GPU part.
 
 from __future__ import annotations
 
+import copy
 import itertools
 
 import pytest
@@ -127,20 +128,6 @@ def test_fused_compiled_on_cpu_matches_plain_twin(cls):
         for a, b, c in zip(fused, plain, builtin_params):
             torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
             torch.testing.assert_close(a, c, rtol=1e-12, atol=1e-14)
-
-
-def test_a_large_group_keeps_the_plain_twin(monkeypatch):
-    monkeypatch.setattr(fused_mod, "compile_unavailable", lambda device: None)
-    monkeypatch.setattr(fused_mod, "FUSED_MAX_TENSORS", 2)  # _params gives 3 tensors
-
-    def no_compile(*a, **k):
-        raise AssertionError("a group over FUSED_MAX_TENSORS must not be compiled")
-
-    monkeypatch.setattr(fused_mod, "compiled", no_compile)
-    fused, _ = _train(TO.Adam, fused=True)
-    plain, _ = _train(TO.Adam)
-    for a, b in zip(fused, plain):
-        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
 # ------------------------------------------------------------ SGD, RMSprop, Adagrad
@@ -289,21 +276,16 @@ def test_new_fused_fall_back_when_compiling_fails(cls, monkeypatch):
 
 
 @pytest.mark.parametrize("cls", [TO.Adam, *NEW], ids=lambda c: c.__name__)
-def test_fused_group_gates_record_why(cls, monkeypatch):
-    """Too many tensors, or tensors of mixed dtype: the plain twin's numbers, and the reason."""
+@pytest.mark.parametrize("per_tensor_max", [64, 2], ids=["per-tensor", "flat"])
+def test_a_group_of_mixed_dtypes_keeps_the_plain_twin_and_says_why(cls, per_tensor_max, monkeypatch):
     monkeypatch.setattr(fused_mod, "compile_unavailable", lambda device: None)
+    monkeypatch.setattr(fused_mod, "FUSED_PER_TENSOR_MAX", per_tensor_max)
 
     def no_compile(*a, **k):
         raise AssertionError("this group must not be compiled")
 
     monkeypatch.setattr(fused_mod, "compiled", no_compile)
     kw = COMPILED_OPTIONS.get(cls, {})
-    monkeypatch.setattr(fused_mod, "FUSED_MAX_TENSORS", 2)  # _params gives 3 tensors
-    fused, opt = _train(cls, fused=True, **kw)
-    assert "over FUSED_MAX_TENSORS=2" in opt.fused_fallback["cpu"]
-    _assert_same(fused, _plain_reference(cls, kw), exact=True)
-
-    monkeypatch.setattr(fused_mod, "FUSED_MAX_TENSORS", 64)
     mixed = _params()
     mixed[1] = mixed[1].detach().float().requires_grad_(True)
     fused, opt = _train(cls, fused=True, params=mixed, **kw)
@@ -321,6 +303,159 @@ def test_new_fused_flag_is_checked(cls):
     opt = cls(_params(), fused=None)  # torch's default spelling
     with pytest.raises(TypeError, match=f"'fused' parameter of {cls.__name__} must be a bool"):
         opt.add_param_group({"params": [torch.zeros(2, dtype=torch.float64, requires_grad=True)], "fused": 1})
+
+
+# ------------------------------------------------------------ the flat layout (groups over FUSED_PER_TENSOR_MAX)
+
+#: Every option set of every fused twin (SGD's first step makes its buffers on the plain path).
+ALL_CASES = ([(TO.Adam, kw) for kw in OPTIONS] + [(TO.AdamW, kw) for kw in OPTIONS]
+             + [(TO.SGD, kw) for kw in SGD_OPTIONS] + [(TO.RMSprop, kw) for kw in RMSPROP_OPTIONS]
+             + [(TO.Adagrad, {**kw, "initial_accumulator_value": 0.1}) for kw in ADAGRAD_OPTIONS])
+STATE_KEYS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer", "square_avg", "grad_avg", "sum")
+
+
+@pytest.fixture
+def flat_eager(monkeypatch):
+    """Groups of more than 2 tensors take the flat layout, and the group step runs eagerly
+    (the layout's bookkeeping, without a compile per case): the calls it got are recorded."""
+    calls = []
+
+    def eager(math):
+        step = fused_mod._over_group(math)
+        return lambda tensor_lists, *args: calls.append([len(ts) for ts in tensor_lists]) or step(tensor_lists, *args)
+
+    monkeypatch.setattr(fused_mod, "compile_unavailable", lambda device: None)
+    monkeypatch.setattr(fused_mod, "FUSED_PER_TENSOR_MAX", 2)  # _params gives 3 tensors
+    monkeypatch.setattr(fused_mod, "compiled", eager)
+    return calls
+
+
+def _flat_buffers(opt):
+    """The buffer behind each state key of ``opt``'s one group, asserting every state tensor is a view of it."""
+    params = opt.param_groups[0]["params"]
+    buffers = {}
+    for key in STATE_KEYS:
+        tensors = [opt.state[p].get(key) for p in params]
+        if tensors[0] is None:
+            continue
+        buffer = tensors[0]._base
+        assert buffer is not None and buffer.numel() == sum(p.numel() for p in params), key
+        assert all(t._base is buffer for t in tensors), key
+        buffers[key] = buffer
+    return buffers
+
+
+@pytest.mark.parametrize("cls, kw", ALL_CASES, ids=lambda v: v.__name__ if isinstance(v, type) else str(v))
+def test_the_flat_layout_runs_the_bare_step_once_over_the_whole_group(cls, kw, flat_eager):
+    fused, opt = _train(cls, fused=True, **kw)
+    assert opt.fused_fallback == {"cpu": None}
+    first_fused = 1 if cls is TO.SGD and kw.get("momentum") else 0  # SGD's buffers are made plainly
+    assert flat_eager and flat_eager == [[1] * len(flat_eager[0])] * (8 - first_fused)  # one flat tensor each
+    stateless = cls is TO.SGD and not kw.get("momentum")  # plain SGD keeps no state, as torch's
+    assert bool(_flat_buffers(opt)) is not stateless  # the state lives in flat buffers, one per key
+    _assert_same(fused, _plain_reference(cls, kw))
+    builtin, _ = _train(getattr(torch.optim, cls.__name__), **kw)
+    _assert_same(fused, builtin)
+
+
+def _fused_against_plain(cls, kw, steps, between, shapes=((5, 3), (7,), (2, 2, 2))):
+    """Train ``cls`` fused and plain, ``between(t, params, opt, fused)`` running before step ``t``
+    (it may return a new optimizer); both must give the same numbers: (fused optimizer, its params)."""
+    def train(fused):
+        params = _params(shapes=shapes)
+        opt = cls(params, lr=0.05, fused=fused, **kw)
+        gen = torch.Generator().manual_seed(1)
+        for t in range(steps):
+            for p in params:
+                p.grad = torch.randn(p.shape, dtype=p.dtype, generator=gen)
+            opt = between(t, params, opt, fused) or opt
+            opt.step()
+        return params, opt
+
+    fused, opt = train(True)
+    plain, _ = train(False)
+    _assert_same(fused, plain)
+    assert opt.fused_fallback == {"cpu": None}
+    return opt, fused
+
+
+@pytest.mark.parametrize("cls", [TO.Adam, *NEW], ids=lambda c: c.__name__)
+def test_the_flat_layout_follows_what_happens_to_the_group_between_steps(cls, flat_eager):
+    """A parameter changed by hand, an older state loaded, a state_dict handed to a new
+    optimizer, fused switched off and on: the plain twin's numbers, and the state back in
+    one flat buffer per key."""
+    kw = COMPILED_OPTIONS.get(cls, dict(amsgrad=True, weight_decay=0.1))
+    saved = {}
+
+    def between(t, params, opt, fused):
+        if t == 2:
+            with torch.no_grad():
+                params[0].mul_(0.5)  # the flat copy of the parameters must not be stale
+        if t == 3:
+            saved["old"] = copy.deepcopy(opt.state_dict())
+        if t == 5:
+            opt.load_state_dict(saved["old"])  # back two steps, in new tensors: laid flat again at the next step
+        if t == 6:
+            new = cls(params, lr=0.05, fused=fused, **kw)
+            new.load_state_dict(opt.state_dict())  # a new optimizer, the same state tensors
+            return new
+        if t in (7, 8) and fused:
+            opt.param_groups[0]["fused"] = t == 8
+        return opt
+
+    opt, _ = _fused_against_plain(cls, kw, 10, between)
+    assert _flat_buffers(opt)
+    assert len(opt._flat_groups) == 1  # the layouts of older steps are not kept
+
+
+@pytest.mark.parametrize("cls", [TO.Adam, *NEW], ids=lambda c: c.__name__)
+def test_a_parameter_that_misses_a_step_keeps_the_group_fused(cls, flat_eager):
+    """A step where one parameter has no gradient leaves its step count one behind for good
+    (Adam, Adagrad): the group is then stepped as two, each with its own count, each compiled."""
+    kw = COMPILED_OPTIONS.get(cls, dict(amsgrad=True, weight_decay=0.1))
+
+    def between(t, params, opt, fused):
+        if t == 2:
+            params[1].grad = None
+
+    opt, params = _fused_against_plain(cls, kw, 6, between, shapes=((5, 3), (7,), (2, 2, 2), (4,), (3, 3)))
+    counted = cls in (TO.Adam, TO.Adagrad)
+    # tensors each call got after the miss: 4 flat then 1 on its own where the step is counted, else 5 flat
+    after = flat_eager[3 - (cls is TO.SGD):]  # SGD's first step makes its buffers on the plain path
+    assert after == ([[1] * len(after[0]), [1] * len(after[1])] * 3 if counted else [[1] * len(after[0])] * 3)
+    if counted:
+        assert {int(opt.state[p]["step"]) for p in params} == {5, 6}
+
+
+def test_a_flat_step_leaves_the_parameters_where_they_are(flat_eager):
+    """The parameters are the user's tensors, updated in place: same objects, same storage, same layout."""
+    params = _params()
+    params[0] = params[0].detach().t().requires_grad_(True)  # a non-contiguous parameter
+    storages = [p.untyped_storage().data_ptr() for p in params]
+    strides = [p.stride() for p in params]
+    before = [p.detach().clone() for p in params]
+    _, opt = _train(TO.Adam, params=params, fused=True)
+    assert [p.untyped_storage().data_ptr() for p in params] == storages
+    assert [p.stride() for p in params] == strides
+    assert all(not torch.equal(a, b) for a, b in zip(params, before))
+    plain, _ = _train(TO.Adam, params=[p.clone().requires_grad_(True) for p in before])
+    _assert_same(params, plain)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls", [TO.Adam, TO.AdamW, *NEW], ids=lambda c: c.__name__)
+def test_the_flat_layout_compiled_on_cpu_matches_plain_twin_and_builtin(cls, monkeypatch):
+    reason = fused_mod.compile_unavailable(torch.device("cpu"))
+    if reason:
+        pytest.skip(reason)
+    monkeypatch.setattr(fused_mod, "FUSED_PER_TENSOR_MAX", 2)  # _params gives 3 tensors
+    kw = COMPILED_OPTIONS.get(cls, OPTIONS[-1])
+    fused, opt = _train(cls, fused=True, **kw)
+    assert opt.fused_fallback == {"cpu": None}
+    assert _flat_buffers(opt)
+    _assert_same(fused, _plain_reference(cls, kw))
+    builtin, _ = _train(getattr(torch.optim, cls.__name__), **kw)
+    _assert_same(fused, builtin)
 
 
 # ------------------------------------------------------------ CUDA (issue 18's GPU part)
@@ -343,10 +478,7 @@ def _float32_parity(cls, kw, device, steps=30):
     return fused, plain, builtin, opt
 
 
-@pytest.mark.cuda
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
-@pytest.mark.parametrize("cls, kw", CUDA_CASES, ids=lambda v: v.__name__ if isinstance(v, type) else str(v))
-def test_fused_float32_on_cuda_matches_plain_twin_and_builtin(cls, kw):
+def _assert_fused_on_cuda_matches_plain_twin_and_builtin(cls, kw):
     reason = fused_mod.compile_unavailable(torch.device("cuda"))
     if reason:
         pytest.skip(reason)
@@ -357,15 +489,32 @@ def test_fused_float32_on_cuda_matches_plain_twin_and_builtin(cls, kw):
     for a, b, c in zip(fused, plain, builtin):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(a, c, rtol=1e-5, atol=1e-5)
+    return opt
 
 
-# ------------------------------------------------------------ the plain path of large groups
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+@pytest.mark.parametrize("cls, kw", CUDA_CASES, ids=lambda v: v.__name__ if isinstance(v, type) else str(v))
+def test_fused_float32_on_cuda_matches_plain_twin_and_builtin(cls, kw):
+    _assert_fused_on_cuda_matches_plain_twin_and_builtin(cls, kw)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU")
+@pytest.mark.parametrize("cls", [TO.Adam, TO.AdamW, *NEW], ids=lambda c: c.__name__)
+def test_the_flat_layout_float32_on_cuda_matches_plain_twin_and_builtin(cls, monkeypatch):
+    monkeypatch.setattr(fused_mod, "FUSED_PER_TENSOR_MAX", 2)  # CUDA_SHAPES are 3 tensors
+    opt = _assert_fused_on_cuda_matches_plain_twin_and_builtin(cls, COMPILED_OPTIONS.get(cls, OPTIONS[-1]))
+    assert _flat_buffers(opt)
+
+
+# ------------------------------------------------------------ the foreach path (fused off)
 
 @pytest.mark.parametrize("cls, kw", [(TO.RMSprop, kw) for kw in RMSPROP_OPTIONS]
                          + [(TO.Adagrad, {**kw, "initial_accumulator_value": 0.1}) for kw in ADAGRAD_OPTIONS],
                          ids=lambda v: v.__name__ if isinstance(v, type) else str(v))
 def test_foreach_path_matches_per_tensor_path_and_builtin(cls, kw):
-    """What a group over FUSED_MAX_TENSORS runs: the _foreach_* path, the per-tensor twin's numbers and torch's."""
+    """What a uniform group runs with fused off: the _foreach_* path, the per-tensor twin's numbers and torch's."""
     def per_tensor(params, **kw):
         opt = cls(params, **kw)
         opt.param_groups[0]["foreach"] = False

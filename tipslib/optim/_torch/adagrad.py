@@ -7,7 +7,7 @@ import torch
 from ..._checks import validate_params
 from .._shared import ADAGRAD_HYPER, ADAGRAD_INIT, STEP
 from .base import TENSORS
-from .fused import FUSED, FusedTwinOptimizer, common_step
+from .fused import FUSED, FusedTwinOptimizer
 
 __all__ = ["adagrad_step", "Adagrad"]
 
@@ -78,12 +78,12 @@ class Adagrad(FusedTwinOptimizer):
         states = [self.state[p] for p in params]
         for s in states:
             s["step"] = int(s["step"]) + 1  # int() also takes the tensor torch.optim saves
+        if group.get("fused"):
+            params, states = self._fused_by_step(params, states, adagrad_step.__wrapped__, ("sum",), {"lr": lr},
+                                                 {"lr_decay": lr_decay, **hyper})
+            if not params:
+                return
         grads, sums = [p.grad for p in params], [s["sum"] for s in states]
-        t = common_step(states)  # None only after a partial load_state_dict: the plain twin does it
-        if group.get("fused") and t is not None and self._fused_update(
-                params, adagrad_step.__wrapped__, [params, grads, sums], {"lr": lr, "step": t},
-                {"lr_decay": lr_decay, **hyper}):
-            return
         if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
             _adagrad_foreach(params, grads, sums, [s["step"] for s in states], lr=lr, lr_decay=lr_decay, **hyper)
             return

@@ -8,10 +8,13 @@ import torch
 
 from ..._checks import validate_params
 from .._shared import ADAM_HYPER, STEP, amsgrad_needs_max_exp_avg_sq
-from .fused import FUSED, FusedTwinOptimizer, common_step
+from .fused import FUSED, FusedTwinOptimizer
 from .base import TENSORS
 
 __all__ = ["adam_step", "adamw_step", "Adam", "AdamW"]
+
+#: The per-parameter state tensors, in the order ``adam_step`` takes them.
+STATE_KEYS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
 @validate_params(ADAM_HYPER, TENSORS, amsgrad_needs_max_exp_avg_sq, step=STEP)
@@ -99,11 +102,13 @@ class Adam(FusedTwinOptimizer):
     kernel a tensor, moving the 28 bytes an element (float32) the formula needs,
     as torch's fused kernel does (``bench/bench_traffic.py`` counts them,
     ``bench/bench_gpu_twins.py`` times the two). A group of more than
-    ``fused.FUSED_MAX_TENSORS`` tensors (compile time grows with them), and any
-    group where ``torch.compile`` cannot build kernels (no C++ compiler for the
-    CPU, no Triton for CUDA), keeps the plain twin; ``fused_fallback[device_type]``
-    then says why (``None`` when compiled). The state is the plain twin's:
-    ``fused`` may change between steps.
+    ``fused.FUSED_PER_TENSOR_MAX`` tensors (compile time grows with them) is
+    updated as one flat buffer instead: one compiled call whatever the count,
+    with the state kept as views of that buffer (``fused.FlatGroup``). A group
+    where ``torch.compile`` cannot build kernels (no C++ compiler for the CPU, no
+    Triton for CUDA) keeps the plain twin; ``fused_fallback[device_type]`` then
+    says why (``None`` when compiled). The state is the plain twin's: ``fused``
+    may change between steps.
     """
 
     _decoupled = False
@@ -129,28 +134,24 @@ class Adam(FusedTwinOptimizer):
         states = [self.state[p] for p in params]
         for s in states:
             s["step"] = int(s["step"]) + 1  # int() also takes the tensor torch.optim saves
-        if group.get("fused") and self._adam_fused(group, params, states):
-            return
+        if group.get("fused"):
+            flags = {k: v for k, v in hyper.items() if k != "lr"}
+            params, states = self._fused_by_step(params, states, self._step_fn(), STATE_KEYS,
+                                                 {"lr": group["lr"]}, flags)
+            if not params:  # a param group whose step counts differ may be left in part
+                return
         if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
             _adam_foreach(params, [p.grad for p in params], [s["exp_avg"] for s in states],
                           [s["exp_avg_sq"] for s in states],
                           [s["max_exp_avg_sq"] for s in states] if group["amsgrad"] else None,
                           [s["step"] for s in states], decoupled=self._decoupled, **hyper)
             return
-        step_fn = (adamw_step if self._decoupled else adam_step).__wrapped__
         for p, s in zip(params, states):
-            step_fn(p, p.grad, s["exp_avg"], s["exp_avg_sq"], s.get("max_exp_avg_sq"), s["step"], **hyper)
+            self._step_fn()(p, p.grad, s["exp_avg"], s["exp_avg_sq"], s.get("max_exp_avg_sq"), s["step"], **hyper)
 
-    def _adam_fused(self, group, params, states):
-        t = common_step(states)
-        if t is None:
-            return False  # steps differ only after a partial load_state_dict: the plain twin does it
-        flags = dict(betas=group["betas"], eps=group["eps"], weight_decay=group["weight_decay"],
-                     amsgrad=group["amsgrad"], maximize=group["maximize"])
-        tensors = [params, [p.grad for p in params], [s["exp_avg"] for s in states],
-                   [s["exp_avg_sq"] for s in states], [s.get("max_exp_avg_sq") for s in states]]
-        step_fn = (adamw_step if self._decoupled else adam_step).__wrapped__
-        return self._fused_update(params, step_fn, tensors, {"lr": group["lr"], "step": t}, flags)
+    def _step_fn(self):
+        """The bare step of one tensor: what the plain path loops over and the fused path compiles."""
+        return (adamw_step if self._decoupled else adam_step).__wrapped__
 
 
 class AdamW(Adam):

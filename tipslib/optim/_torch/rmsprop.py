@@ -105,10 +105,12 @@ class RMSprop(FusedTwinOptimizer):
         states = [self.state[p] for p in params]
         for s in states:
             s["step"] = int(s["step"]) + 1  # int() also takes the tensor torch.optim saves
+        if group.get("fused") and self._fused_update(params, states, rmsprop_step.__wrapped__,
+                                                     ("square_avg", "grad_avg", "momentum_buffer"),
+                                                     {"lr": group["lr"]}, hyper):
+            return
         tensors = [params, [p.grad for p in params], [s["square_avg"] for s in states],
                    [s.get("grad_avg") for s in states], [s.get("momentum_buffer") for s in states]]
-        if group.get("fused") and self._fused_update(params, rmsprop_step.__wrapped__, tensors, {"lr": group["lr"]}, hyper):
-            return
         if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
             _rmsprop_foreach(*tensors, lr=group["lr"], **hyper)
             return

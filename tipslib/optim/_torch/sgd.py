@@ -94,7 +94,7 @@ class SGD(FusedTwinOptimizer):
         buffers = [s.get("momentum_buffer") for s in states]
         if group.get("fused") and (group["momentum"] == 0 or all(b is not None for b in buffers)):
             flags = {k: v for k, v in hyper.items() if k != "lr"}
-            if self._fused_update(params, sgd_step.__wrapped__, [params, [p.grad for p in params], buffers],
+            if self._fused_update(params, states, sgd_step.__wrapped__, ("momentum_buffer",),
                                   {"lr": group["lr"]}, flags):
                 return
         if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
