@@ -13,7 +13,8 @@ the same on every machine, so they say on a CPU what bounds the GPU rows of
   must read and write (listed in ``MINIMUM``); torch's fused optimizers and its
   CUDA dropout and batch-norm kernels are built to move just this.
 - **note**: the eager twin's count (one kernel per line, what runs on a CPU),
-  and the kernels each launches.
+  and the kernels each launches. The flat layout's row (``fused=True`` over a
+  group of many tensors) adds its eager copies to its one kernel instead.
 
 Float32, one tensor of ``N`` elements (per-element counts do not depend on the
 size beyond the few per-channel or 0-d numbers), on the CPU; ``--device cuda``
@@ -35,6 +36,7 @@ from _common import Row, print_table  # noqa: E402
 from tipslib.layers._torch import batchnorm as B  # noqa: E402
 from tipslib.layers._torch import dropout as D  # noqa: E402
 from tipslib.optim import torch_impl as TO  # noqa: E402
+from tipslib.optim._torch.adam import STATE_KEYS  # noqa: E402
 from tipslib.traffic import Traffic, compiled_traffic, eager_traffic, fused_step_traffic  # noqa: E402
 
 N = 1 << 16
@@ -79,6 +81,28 @@ def optimizer_row(name, device="cpu"):
     opt = _optimizer(cls, kw, fused=False, device=device)
     eager = eager_traffic(opt.step)
     return _row(f"{name} step", compiled, eager, name, "foreach")
+
+
+FLAT_TENSORS = 256
+
+
+def flat_adam_row(device="cpu"):
+    """Adam over a group too large for a kernel a tensor (``fused.FlatGroup``): its one kernel, and
+    the copies of the parameters and gradients into the flat buffers and of the parameters back."""
+    params = [torch.zeros(N // FLAT_TENSORS, device=device, requires_grad=True) for _ in range(FLAT_TENSORS)]
+    for i, param in enumerate(params):
+        param.grad = _randn(N // FLAT_TENSORS, seed=i, device=device)
+    opt = TO.Adam(params, fused=True)
+    opt.step()  # lays the state out flat
+    kernel = fused_step_traffic(opt)
+    (flat,) = opt._flat_groups.values()
+    states = [opt.state[param] for param in params]
+    with torch.no_grad():
+        copies = eager_traffic(lambda: flat.step(lambda *args: None, params, states, STATE_KEYS))
+    row = _row(f"Adam step, flat layout ({FLAT_TENSORS} tensors)", _sum([kernel, copies]), copies, "Adam",
+               "of which the copies")
+    row.note = f"{_kernels(kernel)} and {copies.kernels} copies; the copies: {copies.per_element(N):.1f} B/el"
+    return row
 
 
 def dropout_row(p=0.5, device="cpu"):
@@ -147,6 +171,7 @@ BATCHNORM_SHAPES = [(1024, 64), (16, 64, 8, 8)]
 def run(quick: bool = False, device: str = "cpu") -> list[Row]:
     names = ["Adam", "SGD + momentum"] if quick else list(OPTIMIZERS)
     rows = [optimizer_row(name, device) for name in names]
+    rows.append(flat_adam_row(device))
     rows.append(dropout_row(device=device))
     rows += [batchnorm_row(shape, device) for shape in BATCHNORM_SHAPES]
     for row in rows:

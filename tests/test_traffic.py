@@ -31,6 +31,15 @@ def test_each_kernel_counts_what_it_reads_and_writes():
     assert eager_traffic(lambda: (x * y).add_(1)) == Traffic(5 * F32 * N, 2)
 
 
+def test_a_copy_only_writes_where_it_lands():
+    x, y = _randn(N), torch.empty(N)
+    assert eager_traffic(lambda: y.copy_(x)) == Traffic(2 * F32 * N, 1)
+    assert eager_traffic(lambda: y.zero_()) == Traffic(F32 * N, 1)
+    xs, ys = [_randn(N // 4, seed=i) for i in range(4)], [torch.empty(N // 4) for _ in range(4)]
+    assert eager_traffic(lambda: torch._foreach_copy_(ys, xs)) == Traffic(2 * F32 * N, 1)
+    assert eager_traffic(lambda: y.mul_(2)) == Traffic(2 * F32 * N, 1)  # an in-place op that reads its tensor
+
+
 def test_a_tensor_passed_twice_is_read_once():
     x = _randn(N)
     assert eager_traffic(lambda: x * x) == Traffic(2 * F32 * N, 1)
@@ -122,6 +131,22 @@ def test_a_fused_twin_step_moves_each_array_once_in_one_kernel(cls, kw, arrays):
     counted = fused_step_traffic(_optimizer(cls, kw))
     assert counted.kernels == 1
     assert arrays * F32 <= counted.per_element(N) < arrays * F32 + 0.01  # the 0-d lr and step
+
+
+@pytest.mark.slow
+def test_the_flat_layout_moves_each_array_once_in_one_kernel_for_the_whole_group(monkeypatch):
+    """A group over FUSED_PER_TENSOR_MAX: one kernel over one flat buffer, Adam's 7 arrays (the copies
+    in and out of the buffer are eager, not counted here)."""
+    from tipslib.optim._torch import fused
+    monkeypatch.setattr(fused, "FUSED_PER_TENSOR_MAX", 2)
+    params = [torch.zeros(N // 4, requires_grad=True) for _ in range(4)]
+    for i, p in enumerate(params):
+        p.grad = _randn(N // 4, seed=i)
+    opt = TO.Adam(params, fused=True)
+    opt.step()
+    counted = fused_step_traffic(opt)
+    assert counted.kernels == 1
+    assert 7 * F32 <= counted.per_element(N) < 7 * F32 + 0.01
 
 
 @pytest.mark.slow

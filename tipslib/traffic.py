@@ -69,8 +69,9 @@ class _CountKernels(TorchDispatchMode):
         for schema_arg, value in named:
             tensors = [t for t in tree_leaves(value) if isinstance(t, torch.Tensor)]
             mutated = schema_arg.alias_info is not None and schema_arg.alias_info.is_write
+            overwritten = schema_arg.is_out or (mutated and func._schema.name in _OVERWRITE)
             for t in tensors:
-                if not schema_arg.is_out:  # an out= buffer is only written
+                if not overwritten:  # an out= buffer, or what a copy lands in, is only written
                     read[id(t)] = _nbytes(t)
                 if mutated:  # in place (x.mul_(2), torch._foreach_mul_): read and written
                     written[id(t)] = _nbytes(t)
@@ -82,6 +83,8 @@ class _CountKernels(TorchDispatchMode):
         return out
 
 
+# In-place ops that overwrite their tensor without reading it.
+_OVERWRITE = frozenset({"aten::copy_", "aten::_foreach_copy_", "aten::fill_", "aten::zero_", "aten::_foreach_zero_"})
 # Ops that only make metadata or an empty buffer: no kernel reads or writes memory for them.
 _NOT_KERNELS = frozenset({"aten::empty", "aten::empty_like", "aten::empty_strided", "aten::lift_fresh",
                           "aten::_local_scalar_dense"})
@@ -91,7 +94,8 @@ _NOT_KERNELS = frozenset({"aten::empty", "aten::empty_like", "aten::empty_stride
 def eager_traffic(fn, *args, **kwargs):
     """:class:`Traffic` of ``fn(*args, **kwargs)`` run eagerly: each aten kernel's tensors, read and written.
 
-    An in-place kernel reads and writes its tensor; an ``out=`` buffer is only
+    An in-place kernel reads and writes its tensor, but for one that overwrites
+    it (``copy_``, ``fill_``, ``zero_``, ``_foreach_copy_``); an ``out=`` buffer is only
     written; a tensor passed twice to one kernel is read once. A kernel that
     passes over its input twice inside (a CPU batch norm: statistics, then the
     output) counts it once, so this is the least such kernels move. ``fn`` really
@@ -178,7 +182,9 @@ def fused_step_traffic(optimizer):
     inductor counts for the compiled step of each group, added up.
 
     The step really happens, compiled afresh (the optimizer's own compiled copy
-    is not used, so it is not counted twice). Raises ``RuntimeError`` when no
+    is not used, so it is not counted twice). For a group in the flat layout
+    (``fused.FlatGroup``) that is the one kernel over the flat buffers; the three
+    copies into and out of them are eager (:func:`eager_traffic` counts them). Raises ``RuntimeError`` when no
     group ran compiled (SGD's first momentum step, for one, creates its buffers
     on the plain path; see ``optimizer.fused_fallback`` for why).
     """
