@@ -81,7 +81,7 @@ class Adagrad(FusedTwinOptimizer):
         if group.get("fused"):
             params, states = self._fused_by_step(params, states, adagrad_step.__wrapped__, ("sum",), {"lr": lr},
                                                  {"lr_decay": lr_decay, **hyper})
-            if not params:
+            if not params:  # else what the fused path could not update: the plain twin does it
                 return
         grads, sums = [p.grad for p in params], [s["sum"] for s in states]
         if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too

@@ -138,7 +138,7 @@ class Adam(FusedTwinOptimizer):
             flags = {k: v for k, v in hyper.items() if k != "lr"}
             params, states = self._fused_by_step(params, states, self._step_fn(), STATE_KEYS,
                                                  {"lr": group["lr"]}, flags)
-            if not params:  # a param group whose step counts differ may be left in part
+            if not params:  # else what the fused path could not update: the plain twin does it
                 return
         if group.get("foreach") is not False and self._uniform(params):  # None (torch's "default") too
             _adam_foreach(params, [p.grad for p in params], [s["exp_avg"] for s in states],
@@ -146,8 +146,9 @@ class Adam(FusedTwinOptimizer):
                           [s["max_exp_avg_sq"] for s in states] if group["amsgrad"] else None,
                           [s["step"] for s in states], decoupled=self._decoupled, **hyper)
             return
+        step_fn = self._step_fn()
         for p, s in zip(params, states):
-            self._step_fn()(p, p.grad, s["exp_avg"], s["exp_avg_sq"], s.get("max_exp_avg_sq"), s["step"], **hyper)
+            step_fn(p, p.grad, s["exp_avg"], s["exp_avg_sq"], s.get("max_exp_avg_sq"), s["step"], **hyper)
 
     def _step_fn(self):
         """The bare step of one tensor: what the plain path loops over and the fused path compiles."""
