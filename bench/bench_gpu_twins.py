@@ -2,8 +2,9 @@
 
 Every row of the table in issue 18 (Adam at 1e8 in 10 tensors and at 1e7 in
 1,000 tensors, SGD with momentum, Dropout, BatchNorm1d, BatchNorm2d forward +
-backward, one MLP epoch), and the twins' ``fused=True`` optimizers (Adam, SGD with
-momentum, RMSprop, Adagrad at both sizes), is measured twice:
+backward, one MLP epoch, once more with the twin model under ``torch.compile``), and
+the twins' ``fused=True`` optimizers (Adam, SGD with momentum, RMSprop, Adagrad at
+both sizes), is measured twice:
 
 * on CUDA at the issue's sizes, against the fused built-in where torch has one
   (``fused=True`` optimizers) and the native module otherwise, the Dropout and
@@ -160,7 +161,13 @@ def _mlp(layers, widths, device):
     return layers.Sequential(*mods)
 
 
-def _epoch(size, device):
+#: The suffix of an MLP row whose twin model runs under ``torch.compile``.
+COMPILED_MODEL = ", twin model under torch.compile"
+
+
+def _epoch(size, device, compiled=False):
+    """One epoch of the MLP, twin against torch; ``compiled``: the twin model under ``torch.compile``
+    (its forward and backward each one graph, and no Python call per layer; torch's stays eager)."""
     n, widths, batch = size
     gen = torch.Generator(device).manual_seed(0)
     x = torch.randn(n, widths[0], device=device, generator=gen)
@@ -181,7 +188,9 @@ def _epoch(size, device):
                 opt.step()
         return run
 
-    return _what("MLP epoch", size), epoch(twin, twin_opt), epoch(builtin, builtin_opt), f"torch.nn layers + {anchor}"
+    what = _what("MLP epoch", size) + (COMPILED_MODEL if compiled else "")
+    return (what, epoch(torch.compile(twin) if compiled else twin, twin_opt), epoch(builtin, builtin_opt),
+            f"torch.nn layers + {anchor}")
 
 
 MLP_ROW = ((60000, (784, 1024, 1024, 10), 256), (6000, (784, 256, 256, 10), 256), (1024, (784, 64, 64, 10), 256))
@@ -216,6 +225,7 @@ def _workloads(device, which):
                    _without_fast_path(lambda size=size, kind=kind: _layer(kind, size, device)))
     size = MLP_ROW[pick]
     yield _what("MLP epoch", size), lambda: _epoch(size, device)
+    yield _what("MLP epoch", size) + COMPILED_MODEL, lambda: _epoch(size, device, compiled=True)
 
 
 def _measure(make, rounds, sync=None):
@@ -259,10 +269,12 @@ def cpu_rows(rounds, quick):
             what, t_twin, t_builtin, anchor, note = _measure(make, rounds)
             rows.append(Row(f"{what}, torch twin, CPU (1 thread)", t_twin, t_builtin, f"{anchor}, CPU",
                             "", "CPU stand-in, sizes scaled down" + note))
-        what, t_twin, t_builtin, anchor, note = _measure(lambda: _epoch(TINY_MLP, "cpu"), rounds)
-        rows.append(Row(f"{what}, torch twin, CPU (1 thread)", t_twin, t_builtin, f"{anchor}, CPU", "",
-                        f"host time: {TINY_MLP[0] // TINY_MLP[2]} steps of a net too small to compute, "
-                        "what bounds the MLP row on a GPU"))
+        for compiled in (False, True):
+            what, t_twin, t_builtin, anchor, note = _measure(
+                lambda compiled=compiled: _epoch(TINY_MLP, "cpu", compiled), rounds)
+            rows.append(Row(f"{what}, torch twin, CPU (1 thread)", t_twin, t_builtin, f"{anchor}, CPU", "",
+                            f"host time: {TINY_MLP[0] // TINY_MLP[2]} steps of a net too small to compute, "
+                            "what bounds the MLP row on a GPU"))
         what, t_twin, t_builtin, anchor, note = _measure(
             lambda: _optim("Adam step, twin fused=True", HOST_ADAM, "cpu"), rounds)
         rows.append(Row(f"{what}, torch twin, CPU (1 thread)", t_twin, t_builtin, f"{anchor}, CPU", "",
