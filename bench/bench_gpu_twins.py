@@ -130,7 +130,7 @@ def _layer(kind, shape, device):
     dout = torch.randn(shape, device=device, generator=gen)
     if kind == "Dropout":
         twin, builtin, anchor = TL.Dropout(0.5), torch.nn.Dropout(0.5), "torch.nn.Dropout"
-        paths = (_dropout._fast_random_mask, _dropout.fast_forward, _dropout.fast_backward)
+        paths = (_dropout.fast_draw_and_drop, _dropout.fast_backward)
     else:
         cls = TL.BatchNorm1d if kind == "BatchNorm1d" else TL.BatchNorm2d
         twin = cls(shape[1], device=device)

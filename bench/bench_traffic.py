@@ -108,11 +108,10 @@ def flat_adam_row(device="cpu"):
 def dropout_row(p=0.5, device="cpu"):
     x, dout = _randn(N, device=device), _randn(N, seed=1, device=device)
     with torch.no_grad():
-        mask = D._random_mask(x, p, None)  # what Dropout draws, compiled on a GPU (_fast_random_mask)
-        compiled = [compiled_traffic(D._random_mask, x, p, None),
-                    compiled_traffic(D.dropout_forward.__wrapped__, x, p, training=True, mask=mask)]
-        _, cache = D.dropout_forward.__wrapped__(x, p, training=True, mask=mask)
-        compiled.append(compiled_traffic(D.dropout_backward.__wrapped__, dout, cache))
+        # what Dropout runs on a GPU: the draw and the drop in one pass, then the backward
+        compiled = [compiled_traffic(D._draw_and_drop, x, p)]
+        _, mask = D._draw_and_drop(x, p)
+        compiled.append(compiled_traffic(D.dropout_backward.__wrapped__, dout, (mask, p)))
 
         def eager_step():
             _, cache = D.dropout_forward.__wrapped__(x, p, training=True)

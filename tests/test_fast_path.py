@@ -30,7 +30,7 @@ def fresh_fast_paths(monkeypatch):
     """The layers' fast paths start each test uncompiled: a copy compiled (or faked) by one test
     is not run by the next."""
     for path in (batchnorm_module.fast_forward, batchnorm_module.fast_backward, dropout_module.fast_forward,
-                 dropout_module.fast_backward, dropout_module._fast_random_mask):
+                 dropout_module.fast_backward, dropout_module.fast_draw_and_drop):
         for name in ("_compiled", "_blocked", "fallback"):
             monkeypatch.setattr(path, name, None if name == "_compiled" else {})
 
@@ -211,6 +211,38 @@ def test_compiled_batchnorm_gives_the_plain_twin_numbers(cls, shape, on_cpu, mon
     assert batchnorm_module.fast_backward.fallback["cpu"] is None
 
 
+def test_dropout_draws_and_drops_in_one_fast_call_by_hand_as_through_autograd(fake_compile):
+    """On a fast-path device a Dropout without a generator makes one call for the draw and
+    the drop, and hands its output to DropoutFunction: through autograd and run by hand
+    (as fit does), the output is x dropped by the layer's mask and the gradient mask / (1 - p)."""
+    from tipslib._autograd import Tape
+    from tipslib.losses import torch_impl as LT
+    p, x = 0.4, _randn((50, 6), 0)
+    for by_hand in (False, True):
+        layer, linear = TL.Dropout(p), TL.Linear(6, 6, dtype=torch.float64)
+        with torch.no_grad():
+            linear.weight.copy_(torch.eye(6))
+            linear.bias.zero_()
+        runs = fake_compile.runs
+        if by_hand:
+            tape = Tape()
+            with torch.no_grad():
+                out = tape.run(layer, tape.run(linear, x))
+                loss = tape.run(LT.MSELoss(reduction="sum"), out, torch.zeros_like(out))
+            tape.backward(loss)
+        else:
+            out = layer(linear(x))
+            LT.MSELoss(reduction="sum")(out, torch.zeros_like(out)).backward()
+        assert fake_compile.runs == runs + 2  # the draw-and-drop, then the backward
+        mask = layer.mask
+        assert mask.dtype == torch.bool and 0 < mask.sum() < mask.numel()
+        want, _ = TL.dropout_forward(x, p, mask=mask)
+        torch.testing.assert_close(out, want, rtol=0, atol=0)
+        # d(sum out^2)/dW = (2 out * mask / (1 - p))^T x, through the identity Linear
+        torch.testing.assert_close(linear.weight.grad, (2 * want * mask / (1 - p)).T @ x, rtol=1e-13, atol=1e-13)
+    assert dropout_module._draw_and_drop in fake_compile
+
+
 @pytest.mark.slow
 def test_compiled_dropout_draws_a_fair_mask_and_scales_by_it(on_cpu):
     p = 0.3
@@ -219,8 +251,7 @@ def test_compiled_dropout_draws_a_fair_mask_and_scales_by_it(on_cpu):
     out = layer(x)
     out.backward(torch.ones_like(out))
     mask = layer.mask
-    assert dropout_module._fast_random_mask.fallback["cpu"] is None
-    assert dropout_module.fast_forward.fallback["cpu"] is None
+    assert dropout_module.fast_draw_and_drop.fallback["cpu"] is None
     assert dropout_module.fast_backward.fallback["cpu"] is None
     n = mask.numel()
     keep = mask.double().mean().item()
@@ -238,8 +269,8 @@ def test_a_new_batch_size_keeps_the_layers_compiled(on_cpu):
     for batch in (32, 32, 20, 7):
         x = _randn((batch, 6), batch).requires_grad_(True)
         model(x).sum().backward()
-        paths = (batchnorm_module.fast_forward, batchnorm_module.fast_backward, dropout_module._fast_random_mask,
-                 dropout_module.fast_forward, dropout_module.fast_backward)
+        paths = (batchnorm_module.fast_forward, batchnorm_module.fast_backward, dropout_module.fast_draw_and_drop,
+                 dropout_module.fast_backward)
         assert [path.fallback["cpu"] for path in paths] == [None] * len(paths), batch
 
 
@@ -306,7 +337,7 @@ def test_cuda_fast_path_dropout_scales_by_its_mask():
     out = layer(xi)
     out.backward(torch.ones_like(out))
     mask = layer.mask
-    assert dropout_module._fast_random_mask.fallback["cuda"] is None
+    assert dropout_module.fast_draw_and_drop.fallback["cuda"] is None
     assert abs(mask.float().mean().item() - (1 - p)) < 4 * (p * (1 - p) / mask.numel()) ** 0.5
     torch.testing.assert_close(out, x * mask / (1 - p), rtol=1e-6, atol=0)
     torch.testing.assert_close(xi.grad, mask.float() / (1 - p), rtol=1e-6, atol=0)

@@ -176,10 +176,11 @@ def test_the_batchnorm_fast_path_moves_torchs_32_bytes_and_the_plain_twin_36(sha
 
 
 @pytest.mark.slow
-def test_the_dropout_fast_path_draws_a_one_byte_mask_and_scales_in_one_pass():
-    x, p = _randn(N), 0.3
-    drawn = compiled_traffic(D._random_mask, x, p, None)
-    assert drawn.kernels == 1 and N <= drawn.bytes < N + 64  # the uniform numbers stay in registers (+ the seeds)
-    mask = D._random_mask(x, p, None)
-    scaled = compiled_traffic(D.dropout_forward.__wrapped__, x, p, training=True, mask=mask)
-    assert scaled.kernels == 1 and scaled.per_element(N) == 2 * F32 + 1
+def test_the_dropout_fast_path_draws_and_drops_in_one_pass_with_a_one_byte_mask():
+    x, dout, p = _randn(N), _randn(N, seed=1), 0.3
+    forward = compiled_traffic(D._draw_and_drop, x, p)
+    # read x; write out and the mask (the uniform numbers stay in registers; + the seeds)
+    assert forward.kernels == 1 and 2 * F32 + 1 <= forward.per_element(N) < 2 * F32 + 1.01
+    _, mask = D._draw_and_drop(x, p)
+    backward = compiled_traffic(D.dropout_backward.__wrapped__, dout, (mask, p))
+    assert backward.kernels == 1 and backward.per_element(N) == 2 * F32 + 1  # read dout and the mask, write dx

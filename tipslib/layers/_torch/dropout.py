@@ -23,16 +23,6 @@ def _random_mask(x, p, generator):
     return (u >= p).to(x.device)
 
 
-# Without a generator, on a GPU, the draw runs compiled: the uniform numbers never reach memory,
-# only the mask does (one byte an element, where the eager draw writes four and reads them back).
-# A torch.Generator cannot enter a compiled graph, so a drawing with one stays eager.
-_fast_random_mask = FastPath(_random_mask)
-
-
-def _draw_mask(x, p, generator):
-    return _random_mask(x, p, generator) if generator is not None else _fast_random_mask(x.detach(), p, None)
-
-
 @validate_params(DROPOUT_FORWARD, mask_like_x, mask=Optional(KeepMask(torch.Tensor, "a tensor")),
                  generator=GENERATOR)
 def dropout_forward(x, p=0.5, *, training=True, mask=None, generator=None):
@@ -75,7 +65,18 @@ def dropout_backward(dout, cache):
     return dx.mul_(1.0 / (1.0 - p))
 
 
-# The math DropoutFunction runs: compiled on a GPU (see tipslib._compile).
+def _draw_and_drop(x, p):
+    """Draw the mask and drop by it: ``(out, mask)``, what the fast path's forward computes in one pass."""
+    mask = _random_mask(x, p, None)
+    out, _ = dropout_forward.__wrapped__(x, p, training=True, mask=mask)
+    return out, mask
+
+
+# The math Dropout runs: compiled on a GPU (see tipslib._compile). Without a generator the draw
+# and the drop are one kernel: the uniform numbers never reach memory, and the mask reaches it
+# once, as one byte an element, written beside the output. A torch.Generator cannot enter a
+# compiled graph, so a draw with one stays eager.
+fast_draw_and_drop = FastPath(_draw_and_drop)
 fast_forward = FastPath(dropout_forward.__wrapped__)
 fast_backward = FastPath(dropout_backward.__wrapped__)
 
@@ -83,8 +84,10 @@ fast_backward = FastPath(dropout_backward.__wrapped__)
 class DropoutFunction(torch.autograd.Function):
     """Autograd node whose backward is :func:`dropout_backward`, with the forward's mask.
 
-    ``apply(x, p, mask, generator)``, unchecked: :class:`Dropout` checks its
-    input at its door and draws the mask. The backward is linear in ``dout``,
+    ``apply(x, p, mask, generator, out=None)``, unchecked: :class:`Dropout`
+    checks its input at its door and draws the mask. ``out``, when given, is
+    ``x`` already dropped by ``mask`` (the fast path draws and drops in one
+    pass) and is what the forward returns. The backward is linear in ``dout``,
     so ``create_graph=True`` differentiates it once more.
 
     On a GPU both run compiled (:class:`tipslib._compile.FastPath`) when the
@@ -92,8 +95,10 @@ class DropoutFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x, p, mask, generator):
-        if mask is None:  # drawn inside, from the generator, which a compiled graph cannot take
+    def forward(ctx, x, p, mask, generator, out=None):
+        if out is not None:
+            cache = (mask, p)
+        elif mask is None:  # drawn inside, from the generator, which a compiled graph cannot take
             out, cache = dropout_forward.__wrapped__(x, p, training=True, generator=generator)
         else:
             out, cache = fast_forward(x, p, training=True, mask=mask)
@@ -102,7 +107,7 @@ class DropoutFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, dout):
-        return fast_backward(dout, load_cache(ctx)), None, None, None
+        return fast_backward(dout, load_cache(ctx)), None, None, None, None
 
 
 class Dropout(DropoutSettings, nn.Module):
@@ -129,5 +134,8 @@ class Dropout(DropoutSettings, nn.Module):
         check_float_array(x, "x", type(self).__name__)
         if not self._drops():
             return None
-        self.mask = _draw_mask(x, self.p, self.generator)
+        if self.generator is None and fast_draw_and_drop.fuses_on(x.device):
+            out, self.mask = fast_draw_and_drop(x.detach(), self.p)
+            return DropoutFunction, (x, self.p, self.mask, None, out)
+        self.mask = _random_mask(x, self.p, self.generator)
         return DropoutFunction, (x, self.p, self.mask, self.generator)
