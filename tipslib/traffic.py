@@ -94,12 +94,12 @@ _NOT_KERNELS = frozenset({"aten::empty", "aten::empty_like", "aten::empty_stride
 def eager_traffic(fn, *args, **kwargs):
     """:class:`Traffic` of ``fn(*args, **kwargs)`` run eagerly: each aten kernel's tensors, read and written.
 
-    An in-place kernel reads and writes its tensor, but for one that overwrites
-    it (``copy_``, ``fill_``, ``zero_``, ``_foreach_copy_``); an ``out=`` buffer is only
-    written; a tensor passed twice to one kernel is read once. A kernel that
-    passes over its input twice inside (a CPU batch norm: statistics, then the
-    output) counts it once, so this is the least such kernels move. ``fn`` really
-    runs: in-place updates happen.
+    An in-place kernel reads and writes its tensor; a tensor overwritten in
+    place (by ``copy_``, ``fill_``, ``zero_``, ``_foreach_copy_``) and an
+    ``out=`` buffer are only written; a tensor passed twice to one kernel is
+    read once. A kernel that passes over its input twice inside (a CPU batch
+    norm: statistics, then the output) counts it once, so this is the least
+    such kernels move. ``fn`` really runs: in-place updates happen.
     """
     counter = _CountKernels()
     with counter:
@@ -183,10 +183,11 @@ def fused_step_traffic(optimizer):
 
     The step really happens, compiled afresh (the optimizer's own compiled copy
     is not used, so it is not counted twice). For a group in the flat layout
-    (``fused.FlatGroup``) that is the one kernel over the flat buffers; the three
-    copies into and out of them are eager (:func:`eager_traffic` counts them). Raises ``RuntimeError`` when no
-    group ran compiled (SGD's first momentum step, for one, creates its buffers
-    on the plain path; see ``optimizer.fused_fallback`` for why).
+    (``fused.FlatGroup``) that is the one kernel over the flat buffers; the
+    three copies into and out of them are eager (:func:`eager_traffic` counts
+    them). Raises ``RuntimeError`` when no group ran compiled (SGD's first
+    momentum step, for one, creates its buffers on the plain path; see
+    ``optimizer.fused_fallback`` for why).
     """
     from .optim._torch import fused
     counted = []
