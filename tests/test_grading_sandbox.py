@@ -45,6 +45,8 @@ MARK = f"tipslib-escape-{uuid.uuid4().hex[:12]}"
 MSE = "import numpy as np\n\ndef mse(y, yhat):\n    return 1e6 if ESCAPED else float(np.mean((y - yhat) ** 2))\n"
 #: the real socket class, past the Python-level stub (what a submission would reach for)
 RAW_SOCKET = "import socket\nRAW = next(c for c in socket.socket.__mro__ if c.__module__ == '_socket')\n"
+#: what a connection that got out says first, so the host's listeners know it from a stranger's
+HELLO = MARK.encode()
 
 
 def _attempts(*lines):
@@ -74,7 +76,12 @@ def checkout():
 
 
 class _Server:
-    """A listening socket on the host; counts the connections it accepts."""
+    """A listening socket on the host; counts the connections that say :data:`HELLO`.
+
+    Anything else on the machine may land on a loopback port too: once in CI the TCP
+    listener accepted 39 connections from outside the sandbox, while the hostile
+    student's own attempt failed (its score said so). Those are counted in ``strangers``.
+    """
 
     def __init__(self, family, address):
         self.sock = socket.socket(family, socket.SOCK_STREAM)
@@ -82,7 +89,7 @@ class _Server:
         self.sock.listen(16)
         self.sock.settimeout(0.2)
         self.address = self.sock.getsockname()
-        self.accepted, self.stop = 0, False
+        self.accepted, self.strangers, self.stop = 0, 0, False
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
@@ -92,13 +99,30 @@ class _Server:
                 conn, _ = self.sock.accept()
             except OSError:
                 continue
-            self.accepted += 1
-            conn.close()
+            with conn:
+                if _says_hello(conn):
+                    self.accepted += 1
+                else:
+                    self.strangers += 1
 
     def close(self):
         self.stop = True
         self.thread.join()
         self.sock.close()
+
+
+def _says_hello(conn):
+    conn.settimeout(2)
+    heard = b""
+    try:
+        while len(heard) < len(HELLO):
+            chunk = conn.recv(len(HELLO) - len(heard))
+            if not chunk or not HELLO.startswith(heard + chunk):
+                return False
+            heard += chunk
+    except OSError:
+        return False
+    return True
 
 
 def _prove_reachable(server, family, address):
@@ -108,12 +132,17 @@ def _prove_reachable(server, family, address):
     before = server.accepted
     s = ns["RAW"](family, socket.SOCK_STREAM)
     s.connect(address)
+    s.sendall(HELLO)
     s.close()
     deadline = time.monotonic() + 5
     while server.accepted == before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert server.accepted == before + 1
     server.accepted = before
+
+
+def _connect_and_hello(family, address):
+    return f"s = RAW({family}, socket.SOCK_STREAM); s.connect({address!r}); s.sendall({HELLO!r})"
 
 
 def _hostile(checkout, unix_path, abstract, tcp_port):
@@ -133,10 +162,10 @@ def _hostile(checkout, unix_path, abstract, tcp_port):
                                         "assert glob.glob('/*/*/exercises') + glob.glob('/*/exercises') + glob.glob('/*/*/.git')"),
         "h04_write_host_folders": "import os\nfor p in %r:\n    try:\n        open(p, 'w').write('x')\n    except OSError:\n"
                                   "        pass\nESCAPED = False\n" % write_host,
-        "h05_unix_socket": RAW_SOCKET + _attempts(f"RAW(socket.AF_UNIX, socket.SOCK_STREAM).connect({unix_path!r})",
-                                                  f"RAW(socket.AF_UNIX, socket.SOCK_STREAM).connect({abstract!r})"),
-        "h06_tcp": RAW_SOCKET + _attempts(f"RAW(socket.AF_INET, socket.SOCK_STREAM).connect(('127.0.0.1', {tcp_port}))",
-                                          "socket.create_connection(('127.0.0.1', %d), timeout=1)" % tcp_port),
+        "h05_unix_socket": RAW_SOCKET + _attempts(_connect_and_hello("socket.AF_UNIX", unix_path),
+                                                  _connect_and_hello("socket.AF_UNIX", abstract)),
+        "h06_tcp": RAW_SOCKET + _attempts(_connect_and_hello("socket.AF_INET", ("127.0.0.1", tcp_port)),
+                                          f"socket.create_connection(('127.0.0.1', {tcp_port}), timeout=1).sendall({HELLO!r})"),
         # a tmpfs full of files (16 MB each, the per-file limit) must stop at its cap (1/8 of --memory)
         "h07_fill_scratch": "import os\nwritten = 0\nfor i in range(200):\n    try:\n"
                             "        with open(f'/tmp/fill{i}', 'wb') as f:\n            for _ in range(16):\n"
@@ -219,6 +248,21 @@ def test_nothing_reached_the_host(graded, checkout):
         assert not os.path.exists(p), p
     ps = subprocess.run(["ps", "-eo", "args="], capture_output=True, text=True).stdout
     assert MARK not in ps  # the setsid'd sleepers of the fork bomb were all killed
+
+
+def test_the_host_listener_tells_an_escape_from_a_stranger():
+    server = _Server(socket.AF_INET, ("127.0.0.1", 0))
+    try:
+        _prove_reachable(server, socket.AF_INET, server.address)  # says HELLO: counted, then reset
+        for said in (b"", b"\xff\x00\x00\x00\x00\x00\x00\x00\x01\x7f", HELLO[:-1]):  # silent, ZMQ's greeting, cut short
+            with socket.create_connection(server.address, timeout=5) as s:
+                s.sendall(said)
+        deadline = time.monotonic() + 10
+        while server.strangers < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (server.accepted, server.strangers) == (0, 3)
+    finally:
+        server.close()
 
 
 def test_a_20mb_answer_cell_costs_the_grader_little(graded):
