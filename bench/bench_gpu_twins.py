@@ -246,9 +246,15 @@ def cuda_rows(rounds):
                     _goal(what), "absent (no CUDA)") for what, _ in _workloads("cuda", "gpu")]
     rows = []
     name = torch.cuda.get_device_name()
-    for _, make in _workloads("cuda", "gpu"):
-        what, t_twin, t_builtin, anchor, note = _measure(make, rounds, sync=torch.cuda.synchronize)
-        rows.append(Row(f"{what}, torch twin, CUDA", t_twin, t_builtin, f"{anchor}, CUDA", _goal(what), name + note))
+    for what, make in _workloads("cuda", "gpu"):
+        try:
+            what, t_twin, t_builtin, anchor, note = _measure(make, rounds, sync=torch.cuda.synchronize)
+        except Exception as exc:  # noqa: BLE001 - one GPU call is all a session gets: keep the other rows
+            rows.append(Row(f"{what}, torch twin, CUDA", None, None, "torch's best (fused where it exists), CUDA",
+                            _goal(what), f"{name}; failed: {type(exc).__name__}: {exc}"[:300]))
+        else:
+            rows.append(Row(f"{what}, torch twin, CUDA", t_twin, t_builtin, f"{anchor}, CUDA", _goal(what),
+                            name + note))
         torch.cuda.empty_cache()
     return rows
 

@@ -8,6 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 # Run in a fresh interpreter where importing any of these fails, as on a machine without them.
@@ -46,3 +48,40 @@ def test_the_check_catches_a_module_that_imports_a_widget(tmp_path):
     (tmp_path / "bench_needs_widget.py").write_text("import ipywidgets\n")
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1 and "bench_needs_widget.py" in proc.stdout
+
+
+@pytest.fixture
+def bench_modules(monkeypatch):
+    """``import_module`` for ``bench/`` files; sys.path is as before once the test ends, and the
+    bench modules are gone from sys.modules (what they imported from torch or tipslib stays)."""
+    import importlib
+    monkeypatch.setattr(sys, "path", [str(BENCH), *sys.path])  # bench modules add their folder too
+    before = set(sys.modules)
+    yield importlib.import_module
+    for name in set(sys.modules) - before:
+        if str(getattr(sys.modules[name], "__file__", None) or "").startswith(str(BENCH)):
+            del sys.modules[name]
+
+
+def test_a_gpu_row_that_fails_is_reported_and_the_others_still_run(monkeypatch, bench_modules):
+    """One GPU call is all a session gets: a row that raises must not cost the table."""
+    import torch
+    gpu = bench_modules("bench_gpu_twins")
+    for name, value in [("is_available", lambda: True), ("get_device_name", lambda: "a GPU"),
+                        ("synchronize", lambda: None), ("empty_cache", lambda: None)]:
+        monkeypatch.setattr(torch.cuda, name, value)
+    made = [("row A", lambda: 1 / 0), ("row B", lambda: ("row B", lambda: None, lambda: None, "anchor"))]
+    monkeypatch.setattr(gpu, "_workloads", lambda device, which: iter(made))
+    rows = gpu.cuda_rows(rounds=1)
+    assert [(r.measurement, r.ours_s is None) for r in rows] == [("row A, torch twin, CUDA", True),
+                                                                 ("row B, torch twin, CUDA", False)]
+    assert "failed: ZeroDivisionError" in rows[0].note
+
+    traffic = bench_modules("bench_traffic")
+    assert "failed: ZeroDivisionError" in traffic._counted("X step", lambda: 1 / 0, "cuda").note
+    try:
+        traffic._counted("X step", lambda: 1 / 0, "cpu")
+    except ZeroDivisionError:
+        pass
+    else:
+        raise AssertionError("on the CPU a failing count must raise, for CI to see")
