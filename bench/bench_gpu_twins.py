@@ -239,19 +239,21 @@ def _goal(what):
     return "" if what.endswith("fast path off") else GOAL  # a reference row: what the fast path gains
 
 
+def _untimed_cuda_row(what, note):
+    return Row(f"{what}, torch twin, CUDA", None, None, "torch's best (fused where it exists), CUDA", _goal(what), note)
+
+
 def cuda_rows(rounds):
     if not torch.cuda.is_available():
         # The same names as with a GPU, so the rows line up across machines.
-        return [Row(f"{what}, torch twin, CUDA", None, None, "torch's best (fused where it exists), CUDA",
-                    _goal(what), "absent (no CUDA)") for what, _ in _workloads("cuda", "gpu")]
+        return [_untimed_cuda_row(what, "absent (no CUDA)") for what, _ in _workloads("cuda", "gpu")]
     rows = []
     name = torch.cuda.get_device_name()
     for what, make in _workloads("cuda", "gpu"):
         try:
             what, t_twin, t_builtin, anchor, note = _measure(make, rounds, sync=torch.cuda.synchronize)
         except Exception as exc:  # noqa: BLE001 - one GPU call is all a session gets: keep the other rows
-            rows.append(Row(f"{what}, torch twin, CUDA", None, None, "torch's best (fused where it exists), CUDA",
-                            _goal(what), f"{name}; failed: {type(exc).__name__}: {exc}"[:300]))
+            rows.append(_untimed_cuda_row(what, f"{name}; failed: {type(exc).__name__}: {exc}"[:300]))
         else:
             rows.append(Row(f"{what}, torch twin, CUDA", t_twin, t_builtin, f"{anchor}, CUDA", _goal(what),
                             name + note))
