@@ -90,13 +90,21 @@ def _fmt(s, unit="s"):
     return f"{s * 1e3:.2f} ms" if s < 1 else f"{s:.2f} s"
 
 
+def _cells(r):
+    return (r.measurement, _fmt(r.ours_s, r.unit), _fmt(r.anchor_s, r.unit), r.anchor,
+            "—" if r.ratio is None else f"{r.ratio:.2f}x", r.goal, r.note)
+
+
+def print_row(row, flush=False) -> None:
+    """One row on one line, as soon as it is measured: ``measurement: tipslib / anchor = ratio``."""
+    what, ours, anchor_s, anchor, ratio, goal, note = _cells(row)
+    print(f"{what}: {ours} / {anchor_s} ({anchor}) = {ratio}" + (f", goal {goal}" if goal else "")
+          + (f"; {note}" if note else ""), flush=flush)
+
+
 def print_table(rows) -> None:
     header = ("measurement", "tipslib", "anchor", "anchor is", "ratio", "goal", "note")
-    body = [
-        (r.measurement, _fmt(r.ours_s, r.unit), _fmt(r.anchor_s, r.unit), r.anchor,
-         "—" if r.ratio is None else f"{r.ratio:.2f}x", r.goal, r.note)
-        for r in rows
-    ]
+    body = [_cells(r) for r in rows]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
     line = "  ".join(f"{{:<{w}}}" for w in widths)
     print(line.format(*header))

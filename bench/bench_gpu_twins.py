@@ -2,7 +2,8 @@
 
 Every row of the table in issue 18 (Adam at 1e8 in 10 tensors and at 1e7 in
 1,000 tensors, SGD with momentum, Dropout, BatchNorm1d, BatchNorm2d forward +
-backward, one MLP epoch, once more with the twin model under ``torch.compile``), and
+backward, one MLP epoch, once more with the twin model under ``torch.compile``, and on a
+GPU a third time with CUDA graphs), and
 the twins' ``fused=True`` optimizers (Adam, SGD with momentum, RMSprop, Adagrad at
 both sizes), is measured twice:
 
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Row, interleaved_times, print_table, single_thread  # noqa: E402
+from _common import Row, interleaved_times, print_row, print_table, single_thread  # noqa: E402
 
 import tipslib._compile as _compile  # noqa: E402
 from tipslib.layers import torch_impl as TL  # noqa: E402
@@ -161,13 +162,17 @@ def _mlp(layers, widths, device):
     return layers.Sequential(*mods)
 
 
-#: The suffix of an MLP row whose twin model runs under ``torch.compile``.
+#: The suffix of an MLP row whose twin model runs under ``torch.compile``, by its ``mode``.
 COMPILED_MODEL = ", twin model under torch.compile"
+CUDA_GRAPHS = ', twin model under torch.compile(mode="reduce-overhead"), CUDA graphs'
+SUFFIX = {None: "", "default": COMPILED_MODEL, "reduce-overhead": CUDA_GRAPHS}
 
 
-def _epoch(size, device, compiled=False):
-    """One epoch of the MLP, twin against torch; ``compiled``: the twin model under ``torch.compile``
-    (its forward and backward each one graph, and no Python call per layer; torch's stays eager)."""
+def _epoch(size, device, mode=None):
+    """One epoch of the MLP, twin against torch; ``mode``: the twin model under ``torch.compile``
+    with that mode (its forward and backward each one graph, and no Python call per layer;
+    ``"reduce-overhead"`` replays each as one CUDA graph, one launch instead of one per kernel).
+    Torch's side stays eager, as the issue measured it."""
     n, widths, batch = size
     gen = torch.Generator(device).manual_seed(0)
     x = torch.randn(n, widths[0], device=device, generator=gen)
@@ -182,15 +187,30 @@ def _epoch(size, device, compiled=False):
         def run():
             order = torch.randperm(n, device=device, generator=gen)
             for i in range(0, n, batch):
+                if mode == "reduce-overhead" and model is not builtin:
+                    # a new step: the last step's graph outputs (its loss) may be overwritten
+                    torch.compiler.cudagraph_mark_step_begin()
                 idx = order[i:i + batch]
                 opt.zero_grad(set_to_none=True)
                 F.cross_entropy(model(x[idx]), y[idx]).backward()
                 opt.step()
         return run
 
-    what = _what("MLP epoch", size) + (COMPILED_MODEL if compiled else "")
-    return (what, epoch(torch.compile(twin) if compiled else twin, twin_opt), epoch(builtin, builtin_opt),
-            f"torch.nn layers + {anchor}")
+    twin_model = twin if mode is None else torch.compile(twin, mode=mode)
+    skips = _cudagraph_skips()
+
+    def fallback():  # CUDA graphs are skipped (with a warning) where inductor cannot record one
+        skipped = _cudagraph_skips() - skips
+        return f"; CUDA graphs skipped {skipped} time(s)" if mode == "reduce-overhead" and skipped else ""
+
+    return (_what("MLP epoch", size) + SUFFIX[mode], epoch(twin_model, twin_opt), epoch(builtin, builtin_opt),
+            f"torch.nn layers + {anchor}", fallback)
+
+
+def _cudagraph_skips():
+    """How many times inductor has run a graph without recording a CUDA graph for it, in this process."""
+    from torch._dynamo.utils import counters
+    return counters["inductor"]["cudagraph_skips"]
 
 
 MLP_ROW = ((60000, (784, 1024, 1024, 10), 256), (6000, (784, 256, 256, 10), 256), (1024, (784, 64, 64, 10), 256))
@@ -224,8 +244,8 @@ def _workloads(device, which):
             yield (f"{_what(kind, size)}, fast path off",
                    _without_fast_path(lambda size=size, kind=kind: _layer(kind, size, device)))
     size = MLP_ROW[pick]
-    yield _what("MLP epoch", size), lambda: _epoch(size, device)
-    yield _what("MLP epoch", size) + COMPILED_MODEL, lambda: _epoch(size, device, compiled=True)
+    for mode in (None, "default") + (("reduce-overhead",) if which == "gpu" else ()):
+        yield _what("MLP epoch", size) + SUFFIX[mode], lambda mode=mode: _epoch(size, device, mode)
 
 
 def _measure(make, rounds, sync=None):
@@ -243,20 +263,29 @@ def _untimed_cuda_row(what, note):
     return Row(f"{what}, torch twin, CUDA", None, None, "torch's best (fused where it exists), CUDA", _goal(what), note)
 
 
-def cuda_rows(rounds):
+#: Rounds for an MLP epoch on a GPU: each is already the mean of 235 steps, and seconds long.
+MLP_ROUNDS = 5
+
+
+def cuda_rows(rounds, emit=None):
+    """The CUDA rows; ``emit(row)``, if given, is called as each row is done (a call cut short by
+    its time limit keeps the rows it finished)."""
     if not torch.cuda.is_available():
         # The same names as with a GPU, so the rows line up across machines.
         return [_untimed_cuda_row(what, "absent (no CUDA)") for what, _ in _workloads("cuda", "gpu")]
     rows = []
     name = torch.cuda.get_device_name()
     for what, make in _workloads("cuda", "gpu"):
+        row_rounds = min(rounds, MLP_ROUNDS) if what.startswith("MLP epoch") else rounds
         try:
-            what, t_twin, t_builtin, anchor, note = _measure(make, rounds, sync=torch.cuda.synchronize)
+            what, t_twin, t_builtin, anchor, note = _measure(make, row_rounds, sync=torch.cuda.synchronize)
         except Exception as exc:  # noqa: BLE001 - one GPU call is all a session gets: keep the other rows
             rows.append(_untimed_cuda_row(what, f"{name}; failed: {type(exc).__name__}: {exc}"[:300]))
         else:
             rows.append(Row(f"{what}, torch twin, CUDA", t_twin, t_builtin, f"{anchor}, CUDA", _goal(what),
                             name + note))
+        if emit is not None:
+            emit(rows[-1])
         torch.cuda.empty_cache()
     return rows
 
@@ -277,9 +306,8 @@ def cpu_rows(rounds, quick):
             what, t_twin, t_builtin, anchor, note = _measure(make, rounds)
             rows.append(Row(f"{what}, torch twin, CPU (1 thread)", t_twin, t_builtin, f"{anchor}, CPU",
                             "", "CPU stand-in, sizes scaled down" + note))
-        for compiled in (False, True):
-            what, t_twin, t_builtin, anchor, note = _measure(
-                lambda compiled=compiled: _epoch(TINY_MLP, "cpu", compiled), rounds)
+        for mode in (None, "default"):
+            what, t_twin, t_builtin, anchor, note = _measure(lambda mode=mode: _epoch(TINY_MLP, "cpu", mode), rounds)
             rows.append(Row(f"{what}, torch twin, CPU (1 thread)", t_twin, t_builtin, f"{anchor}, CPU", "",
                             f"host time: {TINY_MLP[0] // TINY_MLP[2]} steps of a net too small to compute, "
                             "what bounds the MLP row on a GPU"))
@@ -291,11 +319,15 @@ def cpu_rows(rounds, quick):
     return rows
 
 
-def run(quick: bool = False, cuda_only: bool = False) -> list[Row]:
+def run(quick: bool = False, cuda_only: bool = False, emit=None) -> list[Row]:
+    """Every row; ``emit`` as in :func:`cuda_rows`."""
     rounds = 3 if quick else 7
-    return ([] if cuda_only else cpu_rows(rounds, quick)) + cuda_rows(rounds if quick else 15)
+    return ([] if cuda_only else cpu_rows(rounds, quick)) + cuda_rows(rounds if quick else 15, emit)
 
 
 if __name__ == "__main__":
-    # --cuda-only: the GPU rows alone, for a short call on a GPU machine (bench/gpu_check.sh)
-    print_table(run(quick="--quick" in sys.argv, cuda_only="--cuda-only" in sys.argv))
+    # --cuda-only: the GPU rows alone, for a short call on a GPU machine (bench/gpu_check.sh),
+    # each printed as it is done, then the whole table.
+    cuda_only = "--cuda-only" in sys.argv
+    print_table(run(quick="--quick" in sys.argv, cuda_only=cuda_only,
+                    emit=(lambda row: print_row(row, flush=True)) if cuda_only else None))

@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Row, print_table  # noqa: E402
+from _common import Row, print_row, print_table  # noqa: E402
 
 from tipslib.layers._torch import batchnorm as B  # noqa: E402
 from tipslib.layers._torch import dropout as D  # noqa: E402
@@ -179,16 +179,20 @@ def _counted(name, count, device):
                    f"failed: {type(exc).__name__}: {exc}"[:300], unit="B/el")
 
 
-def run(quick: bool = False, device: str = "cpu") -> list[Row]:
+def run(quick: bool = False, device: str = "cpu", emit=None) -> list[Row]:
+    """Every row; ``emit(row)``, if given, is called as each row is counted."""
     names = ["Adam", "SGD + momentum"] if quick else list(OPTIMIZERS)
     counts = [(f"{name} step", lambda name=name: optimizer_row(name, device)) for name in names]
     counts += [(f"Adam step, flat layout ({FLAT_TENSORS} tensors)", lambda: flat_adam_row(device)),
                ("Dropout p=0.5 fwd+bwd", lambda: dropout_row(device=device))]
     counts += [(f"BatchNorm fwd+bwd train, {'x'.join(map(str, shape))}",
                 lambda shape=shape: batchnorm_row(shape, device)) for shape in BATCHNORM_SHAPES]
-    rows = [_counted(name, count, device) for name, count in counts]
-    for row in rows:
-        row.measurement += f", {device.upper()}"
+    rows = []
+    for name, count in counts:
+        rows.append(_counted(name, count, device))
+        rows[-1].measurement += f", {device.upper()}"
+        if emit is not None:
+            emit(rows[-1])
     return rows
 
 
@@ -200,4 +204,6 @@ if __name__ == "__main__":
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda needs a GPU that torch can see")
-    print_table(run(quick=args.quick, device=args.device))
+    # On a GPU (bench/gpu_check.sh) each row is printed as it is counted, then the whole table.
+    emit = (lambda row: print_row(row, flush=True)) if args.device == "cuda" else None
+    print_table(run(quick=args.quick, device=args.device, emit=emit))

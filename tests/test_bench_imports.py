@@ -72,12 +72,32 @@ def test_a_gpu_row_that_fails_is_reported_and_the_others_still_run(monkeypatch, 
         monkeypatch.setattr(torch.cuda, name, value)
     made = [("row A", lambda: 1 / 0), ("row B", lambda: ("row B", lambda: None, lambda: None, "anchor"))]
     monkeypatch.setattr(gpu, "_workloads", lambda device, which: iter(made))
-    rows = gpu.cuda_rows(rounds=1)
+    emitted = []
+    rows = gpu.cuda_rows(rounds=1, emit=emitted.append)
     assert [(r.measurement, r.ours_s is None) for r in rows] == [("row A, torch twin, CUDA", True),
                                                                  ("row B, torch twin, CUDA", False)]
     assert "failed: ZeroDivisionError" in rows[0].note
+    assert emitted == rows  # each as it was done: a call cut short by its limit keeps them
 
     traffic = bench_modules("bench_traffic")
     assert "failed: ZeroDivisionError" in traffic._counted("X step", lambda: 1 / 0, "cuda").note
     with pytest.raises(ZeroDivisionError):  # on the CPU a failing count raises, for CI to see
         traffic._counted("X step", lambda: 1 / 0, "cpu")
+
+
+def test_a_row_printed_as_it_is_done_says_what_the_table_says(bench_modules, capsys):
+    common = bench_modules("_common")
+    row = common.Row("Adam step, CUDA", 2e-3, 1e-3, "torch.optim.Adam(fused=True)", "<= 1.2x", "an H200")
+    common.print_row(row)
+    assert capsys.readouterr().out == ("Adam step, CUDA: 2.00 ms / 1.00 ms (torch.optim.Adam(fused=True)) = 2.00x, "
+                                       "goal <= 1.2x; an H200\n")
+    common.print_row(common.Row("X, CUDA", None, None, note="failed: E"))
+    assert capsys.readouterr().out == "X, CUDA: — / — () = —; failed: E\n"
+
+
+def test_the_mlp_rows_on_a_gpu_are_eager_compiled_and_cuda_graphs(bench_modules):
+    gpu = bench_modules("bench_gpu_twins")
+    mlp = [what for what, _ in gpu._workloads("cuda", "gpu") if what.startswith("MLP epoch")]
+    assert [m.split("batch 256")[1] for m in mlp] == ["", gpu.COMPILED_MODEL, gpu.CUDA_GRAPHS]
+    cpu = [what for what, _ in gpu._workloads("cpu", "quick") if what.startswith("MLP epoch")]
+    assert len(cpu) == 2  # CUDA graphs need CUDA
