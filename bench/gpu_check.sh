@@ -18,7 +18,7 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 python3 -c "import torch; print('torch', torch.__version__, '|', torch.cuda.get_device_name())" > "$out/gpu.txt" 2>&1
 
 # First, on an idle GPU: the timings.
-timeout -s INT -k 10 "${BENCH_S:-260}" python3 bench/bench_gpu_twins.py --cuda-only > "$out/bench.txt" 2>&1
+timeout -s INT -k 10 "${BENCH_S:-300}" python3 bench/bench_gpu_twins.py --cuda-only > "$out/bench.txt" 2>&1
 echo "bench rc=$?" >> "$out/bench.txt"
 
 # Every test that runs on CUDA: the device fixture's [cuda] cases, the fused optimizers', the
@@ -26,11 +26,11 @@ echo "bench rc=$?" >> "$out/bench.txt"
 # bare GPU image lacks; modules that need the notebook extras fail to collect and are skipped over.
 # Their time is compiling (Triton, on the CPU), so with pytest-xdist they run on 8 workers.
 workers=$(python3 -c "import xdist" 2>/dev/null && echo "-n 8")
-timeout -s INT -k 10 "${TESTS_S:-200}" python3 -m pytest -v -o addopts="" -p no:cacheprovider -ra \
+timeout -s INT -k 10 "${TESTS_S:-170}" python3 -m pytest -v -o addopts="" -p no:cacheprovider -ra \
   --durations=10 --continue-on-collection-errors $workers -k "cuda or nccl" tests > "$out/tests.txt" 2>&1
 echo "tests rc=$?" >> "$out/tests.txt"
 
 # The bytes each compiled twin moves, as inductor counts its Triton kernels (the CPU count is in CI's bench).
-timeout -s INT -k 10 "${TRAFFIC_S:-60}" python3 bench/bench_traffic.py --device cuda > "$out/traffic.txt" 2>&1
+timeout -s INT -k 10 "${TRAFFIC_S:-50}" python3 bench/bench_traffic.py --device cuda > "$out/traffic.txt" 2>&1
 echo "traffic rc=$?" >> "$out/traffic.txt"
 grep -E "passed|failed|error" "$out/tests.txt" | tail -n 3; cat "$out/bench.txt" "$out/traffic.txt"

@@ -70,12 +70,16 @@ def test_a_gpu_row_that_fails_is_reported_and_the_others_still_run(monkeypatch, 
     for name, value in [("is_available", lambda: True), ("get_device_name", lambda: "a GPU"),
                         ("synchronize", lambda: None), ("empty_cache", lambda: None)]:
         monkeypatch.setattr(torch.cuda, name, value)
-    made = [("row A", lambda: 1 / 0), ("row B", lambda: ("row B", lambda: None, lambda: None, "anchor"))]
+    def row(what):
+        return what, lambda: (what, lambda: None, lambda: None, "anchor")
+    made = [row("Adam step, plain"), ("row A", lambda: 1 / 0), row("row B"), row("row C, fast path off")]
     monkeypatch.setattr(gpu, "_workloads", lambda device, which: iter(made))
     emitted = []
     rows = gpu.cuda_rows(rounds=1, emit=emitted.append)
-    assert [(r.measurement, r.ours_s is None) for r in rows] == [("row A, torch twin, CUDA", True),
-                                                                 ("row B, torch twin, CUDA", False)]
+    # the rows with a goal first; the plain twins' after them (a call cut short loses those)
+    assert [(r.measurement, r.ours_s is None, r.goal) for r in rows] == [
+        ("row A, torch twin, CUDA", True, gpu.GOAL), ("row B, torch twin, CUDA", False, gpu.GOAL),
+        ("Adam step, plain, torch twin, CUDA", False, ""), ("row C, fast path off, torch twin, CUDA", False, "")]
     assert "failed: ZeroDivisionError" in rows[0].note
     assert emitted == rows  # each as it was done: a call cut short by its limit keeps them
 
