@@ -15,7 +15,8 @@ out="${OUT:-/tmp/gpu_check}"
 mkdir -p "$out"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
-python3 -c "import torch; print('torch', torch.__version__, '|', torch.cuda.get_device_name())" > "$out/gpu.txt" 2>&1
+python3 -c "import torch, triton; print('torch', torch.__version__, '| triton', triton.__version__, '|',
+              torch.cuda.get_device_name(), '|', torch.cuda.device_count(), 'GPU(s)')" > "$out/gpu.txt" 2>&1
 
 # First, on an idle GPU: the timings.
 timeout -s INT -k 10 "${BENCH_S:-300}" python3 bench/bench_gpu_twins.py --cuda-only > "$out/bench.txt" 2>&1
