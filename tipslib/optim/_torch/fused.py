@@ -23,6 +23,8 @@ layouts:
 try (``compile_unavailable``, one device and dtype), the compiled-function cache,
 and the fallback: where the compiled step cannot run, the plain twin runs instead
 and ``fused_fallback[device_type]`` says why (``None`` when the last step compiled).
+Under an outer ``torch.compile`` (``torch.compile(optimizer.step)``, a compiled training
+step) the same math is traced into that graph, with no graph break.
 """
 
 from __future__ import annotations
@@ -166,9 +168,12 @@ class FusedTwinOptimizer(TwinOptimizer):
         been touched and the caller runs its plain twin.
         """
         device = params[0].device
-        if device.type not in self._fused_blocked:
-            self._fused_blocked[device.type] = compile_unavailable(device)
-        reason = self._fused_blocked[device.type]
+        if torch.compiler.is_compiling():  # an outer torch.compile traces the step: it builds the kernels
+            reason = None
+        else:
+            if device.type not in self._fused_blocked:
+                self._fused_blocked[device.type] = compile_unavailable(device)
+            reason = self._fused_blocked[device.type]
         if reason is None and not self._uniform(params):
             reason = "the group's tensors and gradients differ in device or dtype"
         if reason is None:
