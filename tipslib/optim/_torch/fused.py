@@ -24,7 +24,7 @@ try (``compile_unavailable``, one device and dtype), the compiled-function cache
 and the fallback: where the compiled step cannot run, the plain twin runs instead
 and ``fused_fallback[device_type]`` says why (``None`` when the last step compiled).
 Under an outer ``torch.compile`` (``torch.compile(optimizer.step)``, a compiled training
-step) the same math is traced into that graph, with no graph break.
+step) the plain twin's lines are traced into that graph instead, which fuses them itself.
 """
 
 from __future__ import annotations
@@ -166,14 +166,19 @@ class FusedTwinOptimizer(TwinOptimizer):
         compiles again). Up to :data:`FUSED_PER_TENSOR_MAX` tensors get one kernel
         each, more the flat layout (:class:`FlatGroup`). On False no parameter has
         been touched and the caller runs its plain twin.
+
+        While an outer ``torch.compile`` traces the step (``torch.compile(optimizer.step)``,
+        a compiled training step) it is False, and ``fused_fallback`` is left as it was:
+        the outer graph fuses the plain twin's lines into kernels itself, and takes
+        its step number as a number that may change (one graph for every step), where
+        this path's bookkeeping would be traced into one graph per step number.
         """
+        if torch.compiler.is_compiling():
+            return False
         device = params[0].device
-        if torch.compiler.is_compiling():  # an outer torch.compile traces the step: it builds the kernels
-            reason = None
-        else:
-            if device.type not in self._fused_blocked:
-                self._fused_blocked[device.type] = compile_unavailable(device)
-            reason = self._fused_blocked[device.type]
+        if device.type not in self._fused_blocked:
+            self._fused_blocked[device.type] = compile_unavailable(device)
+        reason = self._fused_blocked[device.type]
         if reason is None and not self._uniform(params):
             reason = "the group's tensors and gradients differ in device or dtype"
         if reason is None:
@@ -199,7 +204,10 @@ class FusedTwinOptimizer(TwinOptimizer):
     def _fused_by_step(self, params, states, math, state_keys, scalars, flags):
         """:meth:`_fused_update` for each step count of the group (:func:`by_step`), the
         count going in as ``scalars["step"]``: the params and states it could not
-        update, for the caller's plain twin."""
+        update, for the caller's plain twin (all of them while an outer ``torch.compile``
+        traces: see :meth:`_fused_update`)."""
+        if torch.compiler.is_compiling():  # before by_step, whose split would guard on the step number
+            return params, states
         left_params, left_states = [], []
         for t, (ps, ss) in by_step(params, states).items():
             if not self._fused_update(ps, ss, math, state_keys, {**scalars, "step": t}, flags):
