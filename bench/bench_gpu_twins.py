@@ -277,13 +277,14 @@ MLP_ROUNDS = 5
 def cuda_rows(rounds, emit=None):
     """The CUDA rows; ``emit(row)``, if given, is called as each row is done (a call cut short by
     its time limit keeps the rows it finished)."""
+    # the rows with a goal first: a call cut short by its limit loses reference rows, if any
+    workloads = sorted(_workloads("cuda", "gpu"), key=lambda workload: _is_reference(workload[0]))
     if not torch.cuda.is_available():
         # The same names as with a GPU, so the rows line up across machines.
-        return [_untimed_cuda_row(what, "absent (no CUDA)") for what, _ in _workloads("cuda", "gpu")]
+        return [_untimed_cuda_row(what, "absent (no CUDA)") for what, _ in workloads]
     rows = []
     name = torch.cuda.get_device_name()
-    # the rows with a goal first: a call cut short by its limit loses reference rows, if any
-    for what, make in sorted(_workloads("cuda", "gpu"), key=lambda workload: _is_reference(workload[0])):
+    for what, make in workloads:
         row_rounds = min(rounds, MLP_ROUNDS) if what.startswith("MLP epoch") else rounds
         try:
             what, t_twin, t_builtin, anchor, note = _measure(make, row_rounds, sync=torch.cuda.synchronize)

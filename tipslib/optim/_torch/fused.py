@@ -170,7 +170,7 @@ class FusedTwinOptimizer(TwinOptimizer):
         While an outer ``torch.compile`` traces the step (``torch.compile(optimizer.step)``,
         a compiled training step) it is False, and ``fused_fallback`` is left as it was:
         the outer graph fuses the plain twin's lines into kernels itself, and takes
-        its step number as a number that may change (one graph for every step), where
+        its step number as a number that may change (one graph serves every step), where
         this path's bookkeeping would be traced into one graph per step number.
         """
         if torch.compiler.is_compiling():
