@@ -16,8 +16,13 @@ out="${OUT:-/tmp/gpu_check}"
 mkdir -p "$out"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 
-python3 -c "import torch, triton; print('torch', torch.__version__, '| triton', triton.__version__, '|',
-              torch.cuda.get_device_name(), '|', torch.cuda.device_count(), 'GPU(s)')" > "$out/gpu.txt" 2>&1
+python3 - > "$out/gpu.txt" 2>&1 <<'PY'
+import importlib.util
+import torch
+triton = importlib.util.find_spec("triton") and __import__("triton").__version__
+gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA"
+print("torch", torch.__version__, "| triton", triton or "absent", "|", gpu, "|", torch.cuda.device_count(), "GPU(s)")
+PY
 
 # The NumPy reference's BatchNorm2d against torch's, one thread of this machine's CPU (about 5 s).
 timeout -s INT -k 10 "${BATCHNORM_S:-30}" python3 bench/bench_batchnorm.py > "$out/batchnorm.txt" 2>&1
