@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from torch._dynamo.testing import CompileCounterWithBackend
 
 from tipslib.optim import torch_impl as TO
