@@ -20,6 +20,7 @@ import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -394,6 +395,24 @@ def test_python_installation_under_tmp_is_bound_back():
     with Sandbox() as sb:
         out = _probe(sb, f"import os\nOUT = [os.path.isdir(p) for p in {under_tmp!r}]")
     assert out == [True] * len(under_tmp)
+
+
+def test_a_one_file_module_under_tmp_is_bound_back(monkeypatch):
+    # torch.distributed.nn writes a module to a temporary folder and imports it (torch 2.6, after a
+    # torch.compile): once a reference run lists it, every later run preloads it. A file, not a folder.
+    folder = Path(tempfile.mkdtemp(dir="/tmp"))  # /tmp itself: pytest's tmp_path may lie elsewhere
+    try:
+        name = f"tipslib_one_file_{os.getpid()}"
+        (folder / f"{name}.py").write_text("ANSWER = 42\n")
+        monkeypatch.syspath_prepend(str(folder))
+        monkeypatch.setitem(sys.modules, name, importlib.import_module(name))
+        paths, _ = sandbox._python_mounts([name])
+        assert str(folder / f"{name}.py") in paths
+        with Sandbox(preload=[name]) as sb:
+            out = _probe(sb, f"import {name}, os\nOUT = [{name}.ANSWER, os.path.isfile({name}.__file__)]")
+    finally:
+        shutil.rmtree(folder)
+    assert out == [42, True]
 
 
 # ------------------------------------------------------- refusal and --unsafe

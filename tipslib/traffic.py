@@ -2,14 +2,16 @@
 
 On large arrays an element-wise step is bounded by memory bandwidth, not by
 arithmetic, so the bytes it reads and writes predict its time (chapter 3, "bytes
-moved, not arithmetic"). Every count here runs on any machine, a CPU included:
+moved, not arithmetic"). The counts need no GPU and no clock:
 
 - :func:`eager_traffic` runs the function and adds up, for every kernel torch
   launches, the bytes of the tensors it reads and writes (a view moves nothing);
 - :func:`compiled_traffic` compiles it with ``torch.compile`` and asks inductor
   how many bytes its fused kernels read and write;
 - :func:`fused_step_traffic` does that for one step of a twin optimizer built with
-  ``fused=True``.
+  ``fused=True``;
+- :func:`compiled_count_unavailable` says why the compiled counts cannot run
+  here (no C++ compiler, or a torch whose inductor does not count: 2.6 and 2.7 do not).
 
 >>> import torch
 >>> n = 1_000_000
@@ -30,9 +32,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from ._checks import Int, IsCallable, param_of, validate_params
-from ._compile import room_for_graphs
+from ._compile import compile_unavailable, room_for_graphs
 
-__all__ = ["Traffic", "eager_traffic", "compiled_traffic", "fused_step_traffic"]
+__all__ = ["Traffic", "eager_traffic", "compiled_traffic", "fused_step_traffic", "compiled_count_unavailable"]
 
 
 @dataclass(frozen=True)
@@ -107,14 +109,25 @@ def eager_traffic(fn, *args, **kwargs):
     return Traffic(counter.bytes, counter.kernels)
 
 
+def _metrics_log():
+    from torch._inductor import compile_fx
+    return getattr(compile_fx, "inductor_metrics_log", None)  # what turns the count on; older inductors lack it
+
+
+def compiled_count_unavailable():
+    """Why :func:`compiled_traffic` cannot count CPU tensors here, or ``None`` when it can."""
+    if _metrics_log() is None:
+        return f"torch {torch.__version__}'s inductor does not count the bytes its kernels move"
+    return compile_unavailable(torch.device("cpu"))
+
+
 @contextlib.contextmanager
 def _inductor_counts_bytes():
     # Inductor counts its kernels' bytes only when this logger is on; on, quietly
     # (no handler, no propagation: INFO is below logging's last-resort level).
-    from torch._inductor import compile_fx
-    log = getattr(compile_fx, "inductor_metrics_log", None)
+    log = _metrics_log()
     if log is None:
-        raise RuntimeError(f"torch {torch.__version__}'s inductor does not count the bytes its kernels move")
+        raise RuntimeError(compiled_count_unavailable())
     saved = log.level, log.propagate, log.disabled
     log.setLevel(logging.INFO)
     log.propagate, log.disabled = False, False

@@ -80,6 +80,7 @@ import resource
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -287,15 +288,21 @@ def _mount(src, target, fstype, flags, data=None):
 
 def _scratch(name, uid, size_mb, rebind):
     """In the child (still privileged in the sandbox): a private mount namespace with a fresh tmpfs of
-    ``size_mb`` over /tmp, the Python folders that live under /tmp bound back read-only, the job
-    folder ``/tmp/name`` and ``/dev/shm`` inside it. Returns the job folder."""
+    ``size_mb`` over /tmp, the Python folders (and one-file modules) that live under /tmp bound back
+    read-only, the job folder ``/tmp/name`` and ``/dev/shm`` inside it. Returns the job folder."""
     libc = _libc()
     _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     keep = [(os.open(p, os.O_PATH), p) for p in rebind]
     _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,nr_inodes={SCRATCH_INODES},mode=1777")
     for fd, p in keep:
-        os.makedirs(p, mode=0o755, exist_ok=True)
+        # a bind mount needs a target of its own kind: a folder for a folder, a file for a
+        # file (a module torch writes under /tmp and imports, say)
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            os.makedirs(p, mode=0o755, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(p), mode=0o755, exist_ok=True)
+            os.close(os.open(p, os.O_WRONLY | os.O_CREAT, 0o644))
         # the source is a read-only bind of the sandbox, so the new bind is read-only too
         _mount(f"/proc/self/fd/{fd}", p, None, MS_BIND | MS_REC)
         os.close(fd)

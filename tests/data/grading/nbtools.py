@@ -117,8 +117,11 @@ def sample_hostile(paths):
         return nb_with("mse", src + nbk.source_of(cell(base, "mse")))
 
     def read_solutions():
+        # Notebooks anywhere under /tmp, but for the installed packages' own (nbgrader ships test
+        # notebooks): Python must read those, so a venv under /tmp is seen, and they are no secret.
         src = ("import glob\nSTOLEN = []\nfor pattern in %r + ['/etc/shadow', '/root/*', '/tmp/**/*.ipynb']:\n"
                "    for f in glob.glob(pattern, recursive=True) or [pattern]:\n"
+               "        if '/site-packages/' in f:\n            continue\n"
                "        try:\n            STOLEN.append(open(f).read(100))\n        except OSError:\n            pass\n\n"
                "def mse(y, yhat):\n    return 1e6 if STOLEN else float(((y - yhat) ** 2).mean())\n") % [str(p) for p in paths]
         return nb_with("mse", src)
