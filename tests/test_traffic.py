@@ -18,7 +18,8 @@ from tipslib.traffic import Traffic, compiled_count_unavailable, compiled_traffi
 N = 4096
 F32 = 4
 #: inductor's count needs a C++ compiler and a torch whose inductor counts (2.13 on CI has both)
-COUNTED = pytest.mark.skipif(compiled_count_unavailable() is not None, reason=str(compiled_count_unavailable()))
+_WHY_NOT_COUNTED = compiled_count_unavailable()
+COUNTED = pytest.mark.skipif(_WHY_NOT_COUNTED is not None, reason=str(_WHY_NOT_COUNTED))
 
 
 def _randn(*shape, seed=0):
