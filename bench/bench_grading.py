@@ -80,8 +80,11 @@ def run_grade(source_dir, subs, out, jobs=2, timeout=10):
     """Wall seconds, grader peak RSS (MB), the per-notebook sandbox seconds and the CPU seconds
     of every process involved (grader, zygotes, sandboxes)."""
     cpu0 = _children_cpu()
-    code = ("import resource, sys, time\nfrom tipslib.cli import main\nt = time.perf_counter()\n"
-            "rc = main(sys.argv[1:])\nprint('BENCH', time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, rc)")
+    # VmHWM (this process's own high-water mark), not ru_maxrss, which Linux carries over exec
+    # from the parent: it would report this bench's own peak
+    code = ("import sys, time\nfrom tipslib.cli import main\nt = time.perf_counter()\nrc = main(sys.argv[1:])\n"
+            "hwm = next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:'))\n"
+            "print('BENCH', time.perf_counter() - t, hwm, rc)")
     proc = subprocess.run([sys.executable, "-c", code, "grade", str(source_dir), str(subs), "--out", str(out),
                            "--jobs", str(jobs), "--timeout", str(timeout), "--memory", "1024", "--quiet"],
                           capture_output=True, text=True, check=True)

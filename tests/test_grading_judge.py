@@ -5,12 +5,16 @@ import base64
 import importlib.util
 import json
 import os
+import shutil
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tipslib.grading import feedback, plain
+from tipslib.grading import notebook as nbk
 from tipslib.grading.grade import Grader, Submission, load_exercises
 from tipslib.grading.judge import Exercise, parse_run, static_forbidden
 from tipslib.grading.sandbox import Sandbox, features
@@ -387,6 +391,47 @@ def test_a_crash_of_the_judge_on_one_student_gives_a_crashed_row_and_the_class_g
     assert (rows["bob"]["status"], rows["bob"]["total"]) == ("crashed", "0") and "grader failed" in rows["bob"]["notes"]
     assert rows["alice"]["total"] == rows["carol"]["total"] == "6"
     assert "grader problem" in (tmp_path / "fb" / "bob.md").read_text()
+
+
+def test_a_notebook_too_big_to_read_in_memory_is_invalid_and_says_why(sample_grader, tmp_path):
+    # 19 MB of empty lists (under the 20 MB cap) is about 330 MB of Python lists: past the scan's limit
+    n = (nbk.MAX_NOTEBOOK_BYTES - 100) // 3
+    path = tmp_path / "eve" / "sample.ipynb"
+    path.parent.mkdir()
+    path.write_bytes(b'{"cells": [' + b"[]," * (n - 1) + b'[]], "metadata": {}}')
+    rows, text = sample_grader.grade_student(Submission("eve", [path], path.parent))
+    (row,) = rows
+    assert row["status"] == "invalid notebook" and "it needed too much memory" in row["notes"], row
+    assert not sample_grader.failed
+
+
+def test_a_sandbox_that_cannot_prepare_runs_is_the_graders_failure_not_the_students(tmp_path, monkeypatch):
+    # the grader's sandboxes bind a one-file module under /tmp back into each run (as torch 2.6 leaves
+    # one after a torch.compile); once it is gone, no run can start. That must read as the grader's
+    # failure, named for the instructor, not as "your notebook needed too much memory".
+    src, folder = tmp_path / "src", Path(tempfile.mkdtemp(dir="/tmp"))
+    src.mkdir()
+    (src / "sample.ipynb").write_bytes(nbt.SAMPLE.read_bytes())
+    name = f"tipslib_gone_{os.getpid()}"
+    (folder / f"{name}.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setitem(sys.modules, name, importlib.import_module(name))
+    exercises = load_exercises(src)
+    exercises["sample"].preload.append(name)
+    try:
+        with Grader(exercises, jobs=1, timeout=20, memory_mb=500) as g:
+            alice = nbt.write(nbt.load(), tmp_path / "alice" / "sample.ipynb")
+            rows, _ = g.grade_student(Submission("alice", [alice], alice.parent))
+            assert (rows[0]["status"], rows[0]["total"]) == ("ok", "6")
+            shutil.rmtree(folder)
+            rows, text = g.grade_student(Submission("alice", [alice], alice.parent))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    (row,) = rows
+    assert row["status"] == "crashed" and "grader problem, not yours" in text and "memory" not in text, text
+    ((student, ex, why),) = g.failed
+    assert (student, ex) == ("alice", "sample")
+    assert "could not prepare a run" in why and f"{name}.py" in why, why
 
 
 def test_feedback_is_capped_and_says_so():

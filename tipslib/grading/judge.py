@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from . import notebook as nbk
 from . import _runner
 from .plain import ProtocolError, compare, decode
+from .sandbox import EXIT_MEMORY
 
 __all__ = ["Exercise", "TestResult", "ExerciseResult", "reference_run", "judge", "scan", "ReferenceError_",
            "strip_expected"]
@@ -534,7 +535,7 @@ def scan(exercises, data, stem, sandbox) -> Scan:
         pass
     if msg is None:
         why = ("it took too long" if end.get("timed_out") else
-               "it needed too much memory" if end.get("exit") not in (0, None) else "it could not be analysed")
+               "it needed too much memory" if end.get("exit") == EXIT_MEMORY else "it could not be analysed")
         return Scan(invalid=f"the notebook could not be read: {why} (a gigantic or deeply nested cell?)")
     out = Scan()
     if isinstance(msg.get("invalid"), str):

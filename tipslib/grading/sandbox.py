@@ -65,12 +65,17 @@ modules the reference run imported, so a submission does not pay for them.
 
 The zygote enforces the wall-clock timeout, relays the child's result lines
 to the judge prefixed ``C``, and ends each run with one ``Z`` line of its own
-(exit status, signal, timeout, peak memory).
+(exit status, signal, timeout, peak memory). A run that fails *before* the
+submission's code starts (mounting its scratch folder, dropping privileges) is
+the grader's failure, not the student's: the child writes why to a pipe it
+closes before the job starts, so no submission can claim one, and
+:meth:`Sandbox.run` raises :class:`SandboxError` with that reason.
 """
 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import functools
 import importlib.util
 import itertools
@@ -99,6 +104,8 @@ MAX_OUTPUT = 64 * 2**20      # bytes of result lines one run may send
 NPROC = 16                   # processes/threads per sandbox
 FSIZE = 16 * 2**20
 SCRATCH_INODES = 4096
+EXIT_ERROR = 70              # an exception escaped the job (EX_SOFTWARE)
+EXIT_MEMORY = 71             # ... and it was a MemoryError: the run reached its memory limit
 CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
              "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 #: What /etc holds in the sandbox (the dynamic loader's cache and config, Debian's library alternatives).
@@ -408,8 +415,11 @@ def _address_space():
         return int(f.read().split()[0]) * resource.getpagesize()
 
 
-def _child(job_fd, tmp, write_fd, uid, memory_mb, cpu_s, sandboxed=False, rebind=()):
-    """In the forked child: read its job, isolate, limit, drop privileges, run. Never returns."""
+def _child(job_fd, tmp, write_fd, setup_fd, uid, memory_mb, cpu_s, sandboxed=False, rebind=()):
+    """In the forked child: read its job, isolate, limit, drop privileges, run. Never returns.
+
+    Until the job starts, a failure is written to ``setup_fd`` (the grader's fault); the job runs
+    with ``setup_fd`` closed."""
     code = 0
     try:
         os.setsid()
@@ -426,11 +436,15 @@ def _child(job_fd, tmp, write_fd, uid, memory_mb, cpu_s, sandboxed=False, rebind
         if sandboxed:
             scratch = scratch_mb(memory_mb)
             tmp = _scratch(tmp, uid, scratch, rebind)
+        # results on fd 3, setup failures on fd 4: first lift both above 4, so neither dup2 clobbers the other
+        write_fd, setup_fd = (fcntl.fcntl(fd, fcntl.F_DUPFD, 5) for fd in (write_fd, setup_fd))
         os.dup2(write_fd, 3)
+        os.dup2(setup_fd, 4)
+        setup_fd = 4
         null = os.open(os.devnull, os.O_RDWR)
         for fd in (0, 1, 2):
             os.dup2(null, fd)
-        os.closerange(4, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        os.closerange(5, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
         os.chdir(tmp)
         os.environ.clear()
         os.environ.update(CHILD_ENV, HOME=tmp, TMPDIR=tmp, MPLCONFIGDIR=tmp)
@@ -451,10 +465,17 @@ def _child(job_fd, tmp, write_fd, uid, memory_mb, cpu_s, sandboxed=False, rebind
         # per slot: its own uid (root) or its own user namespace; unsandboxed without root it
         # counts all of your processes, so the submission can then start none at all
         resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
+        os.close(setup_fd)
+        setup_fd = None
         from ._runner import run_job
         run_job(job, 3)
-    except BaseException:  # noqa: BLE001 - the run's end is reported by the zygote
-        code = 70
+    except BaseException as exc:  # noqa: BLE001 - the run's end is reported by the zygote
+        code = EXIT_MEMORY if isinstance(exc, MemoryError) else EXIT_ERROR
+        if setup_fd is not None:
+            try:
+                os.write(setup_fd, f"{type(exc).__name__}: {exc}"[:500].encode(errors="replace"))
+            except OSError:
+                pass
     finally:
         os._exit(code)
 
@@ -542,13 +563,16 @@ def _run_one(header, out, uid, buf, sandboxed=False, rebind=()):
         os.chmod(tmp, 0o700)
     r, w = os.pipe()
     jr, jw = os.pipe()
+    sr, sw = os.pipe()
     pid = os.fork()
     if pid == 0:
         os.close(r)
         os.close(jw)
-        _child(jr, tmp, w, uid, memory_mb, max(1, int(timeout) + 1), sandboxed, rebind)
+        os.close(sr)
+        _child(jr, tmp, w, sw, uid, memory_mb, max(1, int(timeout) + 1), sandboxed, rebind)
     os.close(w)
     os.close(jr)
+    os.close(sw)
     view, left, child_reads = memoryview(buf), size, True
     while left:
         n = min(left, len(buf))
@@ -620,8 +644,16 @@ def _run_one(header, out, uid, buf, sandboxed=False, rebind=()):
         shutil.rmtree(tmp, ignore_errors=True)
     os.close(r)
     os.close(pidfd)
+    os.set_blocking(sr, False)  # the child is gone: its end is closed, unless it was killed mid-write
+    try:
+        setup_error = os.read(sr, 1000).decode(errors="replace")
+    except BlockingIOError:
+        setup_error = ""
+    os.close(sr)
     end = {"exit": os.waitstatus_to_exitcode(status), "timed_out": timed_out, "too_much_output": relay.too_much,
            "wall_s": round(wall, 4), "maxrss_kb": usage.ru_maxrss, "cpu_s": round(usage.ru_utime + usage.ru_stime, 4)}
+    if setup_error:
+        end["setup_error"] = setup_error
     out.write(b"Z " + json.dumps(end).encode() + b"\n")
     out.flush()
 
@@ -801,10 +833,14 @@ class Sandbox:
                 if kind == "C":
                     lines.append(payload)
                 elif kind == "Z":
-                    return lines, json.loads(payload)
+                    end = json.loads(payload)
+                    break
         except (SandboxError, OSError, ValueError) as exc:
             self._kill()
             raise SandboxError(f"the sandbox failed: {exc}") from None
+        if end.get("setup_error"):  # before any submitted code ran: the grader's failure
+            raise SandboxError(f"the sandbox could not prepare a run: {end['setup_error']}")
+        return lines, end
 
     def _kill(self):
         if self.proc is not None:
