@@ -465,9 +465,9 @@ def _child(job_fd, tmp, write_fd, setup_fd, uid, memory_mb, cpu_s, sandboxed=Fal
         # per slot: its own uid (root) or its own user namespace; unsandboxed without root it
         # counts all of your processes, so the submission can then start none at all
         resource.setrlimit(resource.RLIMIT_NPROC, (NPROC, NPROC))
+        from ._runner import run_job
         os.close(setup_fd)
         setup_fd = None
-        from ._runner import run_job
         run_job(job, 3)
     except BaseException as exc:  # noqa: BLE001 - the run's end is reported by the zygote
         code = EXIT_MEMORY if isinstance(exc, MemoryError) else EXIT_ERROR
