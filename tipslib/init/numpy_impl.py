@@ -122,8 +122,10 @@ def xavier_uniform(shape, gain=1.0, *, rng=None, dtype=np.float64):
         \sigma = \text{gain}\,\sqrt{\frac{2}{\text{fan\_in} + \text{fan\_out}}}
 
     A uniform on :math:`[-b, b]` has variance :math:`b^2/3`, so its standard
-    deviation is :math:`\sigma`: the forward pass (fan-in) and the backward pass
-    (fan-out) both keep their variance, compromising between the two.
+    deviation is :math:`\sigma`. The forward pass would keep its variance with
+    :math:`\text{fan\_in}\,\sigma^2 = 1`, the backward pass with
+    :math:`\text{fan\_out}\,\sigma^2 = 1`; one over the average of the two
+    fans is a compromise, exact for both only when the fans are equal.
 
     Parameters
     ----------

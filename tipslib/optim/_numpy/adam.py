@@ -22,10 +22,10 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, bet
 
         g_t &= \pm\nabla_\theta L(\theta_{t-1}) + \lambda\,\theta_{t-1} \\
         m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t \\
-        v_t &= \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2
-              \qquad (\text{amsgrad: } \hat v_t = \max(\hat v_{t-1}, v_t)) \\
+        v_t &= \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2 \\
+        \hat v_t &= v_t \qquad (\text{amsgrad: } \hat v_t = \max(\hat v_{t-1}, v_t)) \\
         \theta_t &= \theta_{t-1} - \frac{\eta}{1 - \beta_1^t}\,
-                   \frac{m_t}{\sqrt{v_t}/\sqrt{1 - \beta_2^t} + \epsilon}
+                   \frac{m_t}{\sqrt{\hat v_t}/\sqrt{1 - \beta_2^t} + \epsilon}
 
     with learning rate :math:`\eta` (``lr``), ``betas`` :math:`(\beta_1, \beta_2)`
     and weight decay :math:`\lambda` (an L2 penalty: it goes through the moments).
@@ -91,6 +91,9 @@ def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, be
 
     Decoupling (Loshchilov & Hutter, 2019) makes the decay shrink every weight by
     the same factor, instead of being rescaled by :math:`1/\sqrt{v}` like an L2 term.
+    The paper's Algorithm 2 multiplies :math:`\lambda` by the schedule multiplier
+    :math:`\eta_t` only, not by the learning rate; like torch, we multiply by ``lr``,
+    so changing ``lr`` also changes the decay per step.
     Arguments are :func:`adam_step`'s; ``weight_decay`` defaults to 1e-2.
 
     See Also
