@@ -1,5 +1,7 @@
 """Layers: NumPy reference vs torch twin vs torch built-in, forward and backward, float64."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -233,6 +235,70 @@ def test_modules_refuse_integer_arrays_in_their_own_name(backend, make, shape):
     call = layer if backend is T else layer.forward
     with pytest.raises(TypeError, match=rf"^The 'x' parameter of {type(layer).__name__} must be a floating-point"):
         call(_int(backend, *shape))
+
+
+@pytest.mark.parametrize("backend", [L, T], ids=["numpy", "torch"])
+@pytest.mark.parametrize("cls", ["Linear", "BatchNorm1d", "BatchNorm2d"])
+def test_constructors_refuse_a_dtype_that_is_not_floating(backend, cls):
+    """An integer dtype rounds Linear's weights to 0; a string is not a torch.dtype. Both are refused at the door."""
+    make = (lambda **kw: getattr(backend, cls)(3, 2, **kw)) if cls == "Linear" else \
+        (lambda **kw: getattr(backend, cls)(3, **kw))
+    bad = [torch.long, torch.bool, "float32", np.float64] if backend is T else [np.int64, int, bool, "int32", "nope"]
+    for dtype in bad:
+        with pytest.raises(TypeError, match=rf"^The 'dtype' parameter of {cls} must be a floating-point .*"
+                                            rf"Got {re.escape(repr(dtype))} instead"):
+            make(dtype=dtype)
+    good = [torch.float32, torch.float64, None] if backend is T else [np.float32, "float64", np.dtype("float16")]
+    for dtype in good:
+        layer = make(dtype=dtype)
+        weight = layer.weight if backend is T else layer.params["weight"]
+        assert weight.dtype == (torch.get_default_dtype() if dtype is None else np.dtype(dtype) if backend is L
+                                else dtype)
+        assert (weight != 0).any()
+
+
+OTHER_TWIN_CALLS = [  # (label, call(B, a) with B the twin and a(*shape) an array of the other twin)
+    ("relu_forward", lambda B, a: B.relu_forward(a(4, 3))),
+    ("sigmoid_forward", lambda B, a: B.sigmoid_forward(a(4, 3))),
+    ("softmax_forward", lambda B, a: B.softmax_forward(a(4, 3))),
+    ("linear_forward", lambda B, a: B.linear_forward(a(4, 3), a(2, 3), None)),
+    ("batchnorm_forward", lambda B, a: B.batchnorm_forward(a(4, 3), None, None, None, None, training=True)),
+    ("dropout_forward", lambda B, a: B.dropout_forward(a(4, 3), 0.5)),
+    ("Linear", lambda B, a: _callable(B.Linear(3, 2))(a(4, 3))),
+    ("ReLU", lambda B, a: _callable(B.ReLU())(a(4, 3))),
+    ("Sigmoid", lambda B, a: _callable(B.Sigmoid())(a(4, 3))),
+    ("Softmax", lambda B, a: _callable(B.Softmax())(a(4, 3))),
+    ("Dropout", lambda B, a: _callable(B.Dropout(0.5))(a(4, 3))),
+    ("BatchNorm1d", lambda B, a: _callable(B.BatchNorm1d(3))(a(4, 3))),
+]
+
+
+@pytest.mark.parametrize("backend", [L, T], ids=["numpy", "torch"])
+@pytest.mark.parametrize("label,call", OTHER_TWIN_CALLS, ids=[c[0] for c in OTHER_TWIN_CALLS])
+def test_each_twin_names_the_other_twins_arrays(backend, label, call):
+    """As the losses and optimizers do: a NumPy function given a tensor (or the reverse) says so,
+    instead of an AttributeError from inside the math or an answer of the other twin's type."""
+    if backend is L:
+        kind, got, other = "a numpy.ndarray", "Tensor", lambda *shape: torch.ones(shape, dtype=torch.float64)
+    else:
+        kind, got, other = "a torch.Tensor", "ndarray", lambda *shape: np.ones(shape)
+    with pytest.raises(TypeError, match=rf"^The 'x' parameter of {label} must be {kind}. Got {got} instead."):
+        call(backend, other)
+
+
+def _callable(layer):
+    """A layer of either twin, as a function of its input (the NumPy ones have ``forward``)."""
+    return layer if isinstance(layer, torch.nn.Module) else layer.forward
+
+
+def test_numpy_backward_refuses_a_tensor_dout():
+    layer = L.ReLU()
+    layer.forward(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="^The 'dout' parameter of ReLU must be a numpy.ndarray. Got Tensor"):
+        layer.backward(torch.ones(2, 3, dtype=torch.float64))
+    _, cache = T.relu_forward(torch.ones(2, 3))
+    with pytest.raises(TypeError, match="^The 'dout' parameter of relu_backward must be a torch.Tensor. Got ndarray"):
+        T.relu_backward(np.ones((2, 3)), cache)
 
 
 @pytest.mark.parametrize("backend", [L, T], ids=["numpy", "torch"])

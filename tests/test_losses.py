@@ -172,3 +172,78 @@ def test_each_twin_names_the_other_twins_arrays():
         LT.CrossEntropyLoss()(np.zeros((2, 3)), torch.tensor([0, 1]))
     with pytest.raises(TypeError, match="'target' parameter of mse_loss must be a numpy.ndarray. Got Tensor"):
         LN.mse_loss(np.zeros(2), torch.zeros(2))
+
+
+# --- gradients with respect to the target, as torch's losses give them ----------------------------
+
+TARGET_GRAD = {"bce": ("binary_cross_entropy", "BCELoss"), "bce_logits": ("binary_cross_entropy_with_logits",
+               "BCEWithLogitsLoss"), "mse": ("mse_loss", "MSELoss")}
+
+
+@pytest.mark.parametrize("name", sorted(TARGET_GRAD))
+@pytest.mark.parametrize("reduction", REDUCTIONS)
+def test_torch_twin_gives_target_its_gradient(name, reduction, rng):
+    """Soft targets (BCE, MSE) get torch's target gradient, through the function and the module alike."""
+    function, module = TARGET_GRAD[name]
+    x = rng.uniform(0.05, 0.95, size=(4, 3)) if name == "bce" else rng.normal(size=(4, 3))
+    y = rng.uniform(size=(4, 3))
+    dout = rng.normal(size=(4, 3)) if reduction == "none" else 0.7
+    grads = []
+    for loss_fn in (getattr(LT, function), getattr(F, function), getattr(LT, module)(reduction=reduction)):
+        a, b = _t(x, grad=True), _t(y, grad=True)
+        (loss_fn(a, b) if isinstance(loss_fn, torch.nn.Module) else loss_fn(a, b, reduction=reduction)).backward(_t(dout))
+        grads.append((a.grad, b.grad))
+    (ours_x, ours_y), (ref_x, ref_y), (mod_x, mod_y) = grads
+    assert ours_y is not None
+    assert_close(ours_y, ref_y)
+    assert_close(mod_y, ref_y)
+    assert_close(ours_x, ref_x)
+    a, b = _t(x, grad=True), _t(y, grad=True)
+    assert torch.autograd.gradcheck(lambda a, b: getattr(LT, function)(a, b, reduction), (a, b))
+    b = _t(y, grad=True)  # a target that needs a gradient beside an input that does not
+    getattr(LT, function)(_t(x), b, reduction).backward(_t(dout))
+    assert_close(b.grad, ref_y)
+
+
+def test_bce_target_gradient_is_finite_where_the_log_is_clamped():
+    """At z = 0 and 1 torch's -logit(z) is infinite; the slope of the clamped loss is +-100."""
+    z, y = _t([0.0, 1.0, 0.5]), _t([0.5, 0.5, 0.5], grad=True)
+    LT.binary_cross_entropy(z, y, "sum").backward()
+    assert_close(y.grad, [100.0, -100.0, 0.0])
+
+
+def test_class_labels_get_no_gradient():
+    x = _t([[0.5, -0.5]], grad=True)
+    LT.cross_entropy(x, torch.tensor([1])).backward()
+    assert x.grad is not None
+
+
+# --- what backward(dout) takes -------------------------------------------------------------------
+
+
+def test_numpy_loss_backward_takes_a_number_for_a_reduced_loss():
+    """None means 1.0, as in torch's loss.backward(); a list or a bool is refused, not broadcast."""
+    loss = LN.MSELoss()
+    loss(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+    assert_close(loss.backward(None), loss.backward(1.0))
+    assert_close(loss.backward(np.float64(0.5)), loss.backward(np.array(0.5)))
+    assert_close(loss.backward(2), [2.0, 4.0])
+    for bad, exc in (([1.0, 2.0], TypeError), (True, TypeError), (np.bool_(True), TypeError), ("1", TypeError),
+                     (np.array(1), TypeError), (float("nan"), ValueError), (np.ones(2), ValueError)):
+        with pytest.raises(exc, match="'dout' parameter of MSELoss"):
+            loss.backward(bad)
+
+
+@pytest.mark.parametrize("M", [LN, LT], ids=["numpy", "torch"])
+def test_loss_backward_takes_an_array_of_the_loss_shape_for_reduction_none(M):
+    arr = (lambda v: torch.tensor(v, dtype=torch.float64)) if M is LT else np.array
+    _, cache = M.mse_loss_forward(arr([1.0, 2.0]), arr([0.0, 0.0]), "none")
+    assert_close(M.mse_loss_backward(arr([1.0, 0.5]), cache), [2.0, 2.0])
+    for bad, exc in ((1.0, TypeError), (None, TypeError), ([1.0, 1.0], TypeError), (arr([1.0, 1.0, 1.0]), ValueError),
+                     (torch.tensor([1, 1]) if M is LT else np.array([1, 1]), TypeError)):
+        with pytest.raises(exc, match="'dout' parameter of mse_loss_backward"):
+            M.mse_loss_backward(bad, cache)
+    with pytest.raises(TypeError, match="'dout' parameter of MSELoss must be an array of shape \\(2,\\)"):
+        loss = LN.MSELoss(reduction="none")
+        loss(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+        loss.backward()

@@ -322,6 +322,16 @@ BAD = [
     ("beta2 < 0", lambda: tho.AdamW(_th_params(), betas=(0.9, -0.1)), ValueError, ["'betas'", "AdamW", "-0.1"]),
     ("betas not a pair", lambda: npo.Adam(_np_params(), betas=0.9), TypeError, ["'betas'", "pair"]),
     ("betas of three", lambda: npo.Adam(_np_params(), betas=(0.9, 0.99, 0.999)), TypeError, ["'betas'"]),
+    # a set has no order: {0.9, 0.999} may iterate as (0.999, 0.9)
+    ("betas a set", lambda: npo.Adam(_np_params(), betas={0.9, 0.999}), TypeError,
+     ["'betas'", "Adam", "pair of floats", "tuple or list", "Got {"]),
+    ("betas a set (torch)", lambda: tho.Adam(_th_params(), betas={0.99, 0.9}), TypeError, ["'betas'", "Adam"]),
+    ("betas a set (torch group)", lambda: tho.AdamW([{"params": _th_params(), "betas": {0.99, 0.9}}]), TypeError,
+     ["'betas'", "AdamW"]),
+    ("betas a set (step)", lambda: npo.adam_step(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), None, 1, lr=0.1,
+                                                 betas={0.9, 0.99}), TypeError, ["'betas'", "adam_step"]),
+    ("grads a bare array", lambda: npo.SGD([np.ones(3)], lr=0.1).step(np.ones((1, 3))), TypeError,
+     ["'grads'", "SGD.step", "single ndarray", "wrap it in a list"]),
     ("eps = 0", lambda: npo.Adam(_np_params(), eps=0.0), ValueError, ["'eps'", "Adam", "(0, inf)", "Got 0.0 instead"]),
     ("negative eps", lambda: tho.Adam(_th_params(), eps=-1e-8), ValueError, ["'eps'"]),
     ("negative weight decay", lambda: npo.AdamW(_np_params(), weight_decay=-0.1), ValueError, ["'weight_decay'"]),
@@ -350,6 +360,20 @@ BAD = [
                                                              centered=True), ValueError, ["'grad_avg'"]),
     ("step 0 in adam_step", lambda: npo.adam_step(np.zeros(2), np.zeros(2), np.zeros(2), np.zeros(2), None, 0, lr=0.1),
      ValueError, ["'step'", "[1, inf)"]),
+    # required state left out: named, not a bare TypeError/AttributeError from inside the math
+    ("momentum_step without velocity", lambda: npo.momentum_step(np.ones(3), np.ones(3), None, lr=0.1), TypeError,
+     ["'velocity'", "momentum_step", "Got None"]),
+    ("adam_step without exp_avg", lambda: tho.adam_step(torch.ones(3), torch.ones(3), None, torch.zeros(3), None, 1,
+                                                        lr=0.1), TypeError, ["'exp_avg'", "adam_step", "Got None"]),
+    ("adam_step without exp_avg_sq", lambda: npo.adam_step(np.ones(3), np.ones(3), np.zeros(3), None, None, 1, lr=0.1),
+     TypeError, ["'exp_avg_sq'", "Got None"]),
+    ("adadelta_step without acc_delta", lambda: tho.adadelta_step(torch.ones(3), torch.ones(3), torch.zeros(3), None),
+     TypeError, ["'acc_delta'", "adadelta_step", "Got None"]),
+    ("adagrad_step without state_sum", lambda: npo.adagrad_step(np.ones(3), np.ones(3), None, 1, lr=0.1), TypeError,
+     ["'state_sum'", "Got None"]),
+    ("rmsprop_step without square_avg", lambda: tho.rmsprop_step(torch.ones(3), torch.ones(3), None, None, None,
+                                                                 lr=0.1), TypeError, ["'square_avg'", "Got None"]),
+    ("sgd_step without grad", lambda: npo.sgd_step(np.ones(3), None, None, lr=0.1), TypeError, ["'grad'", "Got None"]),
     ("amsgrad without its buffer", lambda: tho.adam_step(torch.zeros(2), torch.zeros(2), torch.zeros(2), torch.zeros(2),
                                                           None, 1, lr=0.1, amsgrad=True), ValueError, ["'max_exp_avg_sq'"]),
     # the step functions' arrays: the twin's type, floating point, param's shape (no silent broadcasting)
@@ -476,6 +500,59 @@ def test_numpy_state_dict_round_trip(name, kwargs):
     assert all(s2 is not s1 for s1, s2 in zip(opt.state, saved["state"]))
 
 
+def test_numpy_load_state_dict_checks_hyperparameters_as_the_constructor_does():
+    w = [np.ones(3)]
+    opt = npo.Adam(w, lr=0.1)
+    for key, value, exc in (("lr", float("nan"), ValueError), ("betas", (1.0, 0.9), ValueError),
+                            ("betas", {0.9, 0.99}, TypeError), ("amsgrad", "yes", TypeError), ("eps", 0.0, ValueError)):
+        saved = opt.state_dict()
+        saved["hyper"][key] = value
+        with pytest.raises(exc, match=f"'state_dict' parameter of Adam.load_state_dict .*'{key}' parameter of Adam"):
+            opt.load_state_dict(saved)
+    sgd = npo.SGD([np.ones(3)], lr=0.1)
+    saved = sgd.state_dict()
+    saved["hyper"]["nesterov"] = True  # the constructor's rules too: nesterov needs momentum
+    with pytest.raises(ValueError, match="'nesterov' parameter of SGD"):
+        sgd.load_state_dict(saved)
+    del saved["hyper"]["lr"]
+    with pytest.raises(ValueError, match="must hold the hyperparameters"):
+        sgd.load_state_dict(saved)
+    assert opt.lr == 0.1 and opt.betas == (0.9, 0.999) and sgd.nesterov is False  # nothing was applied
+    opt.step([np.ones(3)])
+    assert np.isfinite(w[0]).all()
+
+
+@pytest.mark.parametrize("source,target", [("SGD", "Adam"), ("AdamW", "Adam"), ("Adam", "RMSprop"),
+                                           ("Momentum", "SGD")])
+def test_numpy_load_state_dict_refuses_another_optimizers_state(source, target):
+    src = getattr(npo, source)([np.ones(3)], lr=0.1)
+    src.step([np.ones(3)])
+    dst = getattr(npo, target)([np.ones(3)])
+    with pytest.raises(ValueError, match=f"must be the state dict of a {target}. Got the state dict of a {source}"):
+        dst.load_state_dict(src.state_dict())
+    assert dst.state == [{}]
+
+
+@pytest.mark.parametrize("name", ["SGD", "Momentum", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"])
+def test_duplicate_arrays_warn_as_torch_does(name):
+    """torch.optim warns on a tensor given twice (and updates it twice); the NumPy twin does the same."""
+    a = np.ones(3)
+    with pytest.warns(UserWarning, match=f"'params' parameter of {name} holds the same array more than once"):
+        opt = getattr(npo, name)([a, a], lr=0.1)
+    t = torch.ones(3, requires_grad=True)
+    for cls in (getattr(tho, name), torch.optim.SGD):
+        with pytest.warns(UserWarning, match="duplicate parameters"):
+            cls([t, t], lr=0.1)
+    with pytest.warns(UserWarning):
+        npo.SGD({"w": a, "tied": a}, lr=0.1)
+    b, c = np.ones(3), np.ones(3)  # equal values, different arrays: no warning
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        npo.SGD([b, c], lr=0.1)
+    assert len(opt.params) == 2
+
+
 def test_numpy_load_state_dict_checks_shapes():
     opt = npo.Adam([np.zeros((2, 2))])
     opt.step([np.ones((2, 2))])
@@ -542,6 +619,8 @@ def test_numpy_step_still_refuses_bad_grads_before_any_update(name):
     ("RMSprop", {"centered": "yes"}, "'centered'"),
     ("Adagrad", {"initial_accumulator_value": -1.0}, "'initial_accumulator_value'"),
     ("Adadelta", {"rho": 1.5}, "'rho'"),
+    ("SGD", {"foreach": "yes"}, "'foreach'"),
+    ("Adam", {"betas": {0.99, 0.9}}, "'betas'"),
 ])
 def test_torch_twin_checks_every_param_group(name, group, word):
     """Per-group hyperparameters are checked in the constructor's groups and in add_param_group;

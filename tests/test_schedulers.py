@@ -73,8 +73,8 @@ def test_schedules_match_torch(name, kwargs):
     np_opt = _np_opt()
     nps = _trace(np_opt, getattr(npo, name)(np_opt, **kwargs), _np_lr)
     assert np.ptp(ref[:, 0]) > 1e-3, "the schedule never changed the rate: the comparison would be empty"
-    np.testing.assert_allclose(th, ref, rtol=1e-10, atol=1e-15)
-    np.testing.assert_allclose(nps[:, 0], ref[:, 0], rtol=1e-10, atol=1e-15)
+    np.testing.assert_array_equal(th, ref)  # the same recursion as torch's, so the same rounding
+    np.testing.assert_array_equal(nps[:, 0], ref[:, 0])
 
 
 def test_formula_is_the_closed_form():
@@ -88,23 +88,31 @@ def test_formula_is_the_closed_form():
 
 
 def test_get_last_lr_and_state_dict_round_trip():
-    for make in (lambda o: tho.StepLR(o, 4, gamma=0.5), lambda o: tho.CosineAnnealingLR(o, 9)):
-        opt = _torch_opt()
-        s = make(opt)
-        _trace(opt, s, _torch_lrs, epochs=13)
-        assert s.get_last_lr() == _torch_lrs(opt)
-        opt2 = _torch_opt()
-        s2 = make(opt2)
-        s2.load_state_dict(copy.deepcopy(s.state_dict()))
-        a = _trace(opt, s, _torch_lrs, epochs=20)
-        b = _trace(opt2, s2, _torch_lrs, epochs=20)
-        np.testing.assert_array_equal(a[1:], b[1:])
+    """A run resumes from the optimizer's and the scheduler's state dicts, as in torch: a schedule
+    goes on from the optimizer's current rate, so the optimizer's state is restored too."""
+    for make in (lambda m, o: m.StepLR(o, 4, gamma=0.5), lambda m, o: m.CosineAnnealingLR(o, 9)):
+        runs = []
+        for m in (tho, torch.optim.lr_scheduler):
+            opt = _torch_opt()
+            s = make(m, opt)
+            _trace(opt, s, _torch_lrs, epochs=13)
+            assert s.get_last_lr() == _torch_lrs(opt)
+            opt2 = _torch_opt()
+            s2 = make(m, opt2)
+            opt2.load_state_dict(copy.deepcopy(opt.state_dict()))
+            s2.load_state_dict(copy.deepcopy(s.state_dict()))
+            a = _trace(opt, s, _torch_lrs, epochs=20)
+            b = _trace(opt2, s2, _torch_lrs, epochs=20)
+            np.testing.assert_array_equal(a, b)
+            runs.append(a)
+        np.testing.assert_allclose(runs[0], runs[1], rtol=1e-12, atol=0)
     opt = _np_opt()
     s = npo.ExponentialLR(opt, 0.8)
     _trace(opt, s, _np_lr, epochs=5)
     assert s.get_last_lr() == [pytest.approx(0.1 * 0.8 ** 5)]
     opt2 = _np_opt()
     s2 = npo.ExponentialLR(opt2, 0.8)
+    opt2.load_state_dict(opt.state_dict())
     s2.load_state_dict(s.state_dict())
     s.step()
     s2.step()
@@ -120,6 +128,123 @@ def test_torch_twin_drives_tipslib_torch_optimizers():
         opt.step()
         s.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.0025)
+
+
+def _trace_all(opt, scheds, get, epochs):
+    """Like ``_trace``, stepping every schedule of ``scheds`` after each optimizer step."""
+    out = [get(opt)]
+    for _ in range(epochs):
+        opt.step() if isinstance(opt, torch.optim.Optimizer) else opt.step([np.zeros(2)])
+        for s in scheds:
+            s.step()
+        out.append(get(opt))
+    return np.array(out)
+
+
+CHAINS = [
+    (("LinearLR", {"start_factor": 0.5, "total_iters": 3}), ("ExponentialLR", {"gamma": 0.9})),
+    (("ExponentialLR", {"gamma": 0.9}), ("LinearLR", {"start_factor": 0.5, "total_iters": 3})),
+    (("LinearLR", {"start_factor": 0.1, "total_iters": 5}), ("CosineAnnealingLR", {"T_max": 7, "eta_min": 0.001})),
+    (("StepLR", {"step_size": 4, "gamma": 0.5}), ("CosineAnnealingLR", {"T_max": 9})),
+    (("StepLR", {"step_size": 3, "gamma": 0.5}), ("ExponentialLR", {"gamma": 1.05})),
+]
+
+
+@pytest.mark.parametrize("first,second", CHAINS, ids=[f"{a[0]}-{b[0]}" for a, b in CHAINS])
+def test_schedules_stepped_together_compose_as_in_torch(first, second):
+    """Two schedules on one optimizer: each moves the rate on from where the other left it."""
+    traces = []
+    for module, make_opt, get in ((torch.optim.lr_scheduler, _torch_opt, _torch_lrs), (tho, _torch_opt, _torch_lrs),
+                                  (npo, _np_opt, _np_lr)):
+        opt = make_opt()
+        scheds = [getattr(module, name)(opt, **kwargs) for name, kwargs in (first, second)]
+        traces.append(_trace_all(opt, scheds, get, epochs=30))
+    ref, th, nps = traces
+    np.testing.assert_allclose(th, ref, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(nps[:, 0], ref[:, 0], rtol=1e-12, atol=0)
+
+
+def test_warm_up_then_decay_gives_torchs_values():
+    opt = npo.SGD([np.zeros(1)], lr=0.1)
+    warm, decay = npo.LinearLR(opt, start_factor=0.5, total_iters=3), npo.ExponentialLR(opt, gamma=0.9)
+    lrs = [opt.lr]
+    for _ in range(3):
+        warm.step()
+        decay.step()
+        lrs.append(opt.lr)
+    np.testing.assert_allclose(lrs, [0.05, 0.06, 0.0675, 0.0729], rtol=1e-12)
+
+
+GROUP_LATER = [("StepLR", {"step_size": 2, "gamma": 0.5}), ("ExponentialLR", {"gamma": 0.8}),
+               ("LinearLR", {"start_factor": 0.25, "total_iters": 4}), ("CosineAnnealingLR", {"T_max": 12})]
+
+
+@pytest.mark.parametrize("name,kwargs", GROUP_LATER, ids=[n for n, _ in GROUP_LATER])
+def test_a_group_added_after_the_schedule_is_scheduled_as_in_torch(name, kwargs):
+    traces = []
+    for module in (torch.optim.lr_scheduler, tho):
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        s = getattr(module, name)(opt, **kwargs)
+        opt.step()
+        s.step()
+        opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "lr": 0.5})
+        traces.append(_trace(opt, s, _torch_lrs, epochs=10))
+    np.testing.assert_allclose(traces[1], traces[0], rtol=1e-12, atol=0)
+    assert traces[1][-1, 1] != 0.5
+
+
+def test_cosine_cannot_climb_back_for_a_group_it_has_no_base_rate_for():
+    """torch fails there too (zip of unequal lists); the twin says why."""
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    s = tho.CosineAnnealingLR(opt, T_max=2)
+    opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "lr": 0.5})
+    s.step()
+    s.step()
+    with pytest.raises(RuntimeError, match="CosineAnnealingLR.*added after"):
+        s.step()
+
+
+def test_growing_rate_follows_torch_and_refuses_to_become_infinite():
+    """gamma > 1: no power that overflows, the same rates as torch, then a clear error instead of inf."""
+    ref_opt, opt, np_opt = _torch_opt(), _torch_opt(), _np_opt()
+    ref, th, nps = (torch.optim.lr_scheduler.ExponentialLR(ref_opt, 1.5), tho.ExponentialLR(opt, 1.5),
+                    npo.ExponentialLR(np_opt, 1.5))
+    ref_opt.step()
+    for _ in range(1700):
+        ref.step()
+        th.step()
+        nps.step()
+    assert _torch_lrs(opt) == _torch_lrs(ref_opt) and np_opt.lr == _torch_lrs(ref_opt)[0]
+    assert math.isfinite(np_opt.lr) and np_opt.lr > 1e290
+    with pytest.raises(ValueError, match="ExponentialLR must keep the learning rate finite"):
+        for _ in range(100):
+            nps.step()
+    assert math.isfinite(np_opt.lr)
+    s = npo.StepLR(npo.SGD([np.zeros(1)], lr=0.1), step_size=1, gamma=1.5)
+    with pytest.raises(ValueError, match="StepLR must keep the learning rate finite"):
+        for _ in range(2000):
+            s.step()
+
+
+@pytest.mark.parametrize("M", [npo, tho], ids=["numpy", "torch"])
+def test_scheduler_load_state_dict_checks_what_it_loads(M):
+    make = _np_opt if M is npo else _torch_opt
+    s = M.StepLR(make(), 3, gamma=0.5)
+    with pytest.raises(ValueError, match="'state_dict' parameter of StepLR.load_state_dict must be a state dict of "
+                                         "StepLR"):
+        s.load_state_dict(M.ExponentialLR(make(), 0.9).state_dict())
+    for key, value, exc in (("gamma", float("nan"), ValueError), ("step_size", 0, ValueError),
+                            ("last_epoch", 1.5, TypeError), ("base_lrs", [-1.0] * len(s.base_lrs), ValueError)):
+        state = copy.deepcopy(s.state_dict())
+        state[key] = value
+        with pytest.raises(exc, match=f"'{key}' parameter of StepLR"):
+            s.load_state_dict(state)
+    assert s.gamma == 0.5 and s.step_size == 3
+    p = M.ReduceLROnPlateau(make())
+    state = p.state_dict()
+    state["factor"] = 1.0
+    with pytest.raises(ValueError, match="'factor' parameter of ReduceLROnPlateau"):
+        p.load_state_dict(state)
 
 
 # ------------------------------------------------------------ ReduceLROnPlateau
@@ -186,6 +311,24 @@ def test_plateau_cases_do_reduce():
         _trace(opt, npo.ReduceLROnPlateau(opt, **kwargs), _np_lr, _scripted(kind))
         reduced += opt.lr < LRS[0]
     assert reduced >= len(PLATEAU) - 2
+
+
+def test_plateau_schedules_a_group_added_later_as_torch_does():
+    lrs = []
+    for S in (torch.optim.lr_scheduler.ReduceLROnPlateau, tho.ReduceLROnPlateau):
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+        s = S(opt, patience=0, min_lr=0.004)
+        opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "lr": 0.5})
+        for m in (1.0, 2.0, 3.0, 4.0):
+            s.step(m)
+        lrs.append(_torch_lrs(opt))
+    assert lrs[1] == lrs[0] and lrs[1][1] < 0.5
+    opt = _torch_opt()
+    s = tho.ReduceLROnPlateau(opt, patience=0, min_lr=[0.0, 0.0])
+    opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "lr": 0.5})
+    s.step(1.0)
+    with pytest.raises(RuntimeError, match="one min_lr per param group"):  # torch raises too: which minimum?
+        s.step(2.0)
 
 
 def test_plateau_min_lr_per_group():

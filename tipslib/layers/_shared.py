@@ -25,7 +25,8 @@ __all__ = [
     "LINEAR", "BATCHNORM", "DROPOUT", "SOFTMAX",
     "ELEMENTWISE_FORWARD", "LINEAR_FORWARD", "SOFTMAX_FORWARD", "BATCHNORM_FORWARD", "DROPOUT_FORWARD", "BACKWARD",
     "BATCHNORM_1D", "BATCHNORM_2D",
-    "KeepMask", "linear_shapes", "softmax_dim_in_range", "batchnorm_shapes", "mask_like_x", "dout_like",
+    "FloatDtype", "KeepMask", "own_arrays",
+    "linear_shapes", "softmax_dim_in_range", "batchnorm_shapes", "mask_like_x", "dout_like",
     "check_dout", "check_features", "check_dim", "check_layers",
     "BatchNormSettings", "DropoutSettings",
 ]
@@ -58,6 +59,18 @@ BATCHNORM_1D = ((2, 3), "(N, C) or (N, C, L)")
 BATCHNORM_2D = ((4,), "(N, C, H, W)")
 
 
+def FloatDtype(is_floating, allowed: str):
+    """A constructor's ``dtype``: one that the twin's ``is_floating(dtype)`` accepts (``allowed`` names
+    them in the error). An integer dtype would round the initial weights to 0 and have no gradient."""
+
+    def constraint(dtype, name, owner):
+        if not is_floating(dtype):
+            raise TypeError(f"The '{name}' parameter of {owner} must be {allowed}. Got {dtype!r} instead.")
+        return dtype
+
+    return constraint
+
+
 def KeepMask(array_type, kind: str):
     """A dropout keep-mask of the twin's ``array_type``: booleans, or numbers that are all 0 or 1.
 
@@ -78,6 +91,26 @@ def KeepMask(array_type, kind: str):
 
 
 # --- rules: constraints that tie arguments together ------------------------------------------
+
+#: The array arguments of the public functions, and what a module takes at its door.
+_ARRAYS = ("x", "dout", "weight", "bias", "gamma", "beta", "running_mean", "running_var")
+
+
+def own_arrays(kind, is_own):
+    """A rule: every array argument is the twin's own (``kind`` names it, ``is_own(a)`` recognises it),
+    as the losses' rule of the same name. The other twin's array passes the floating-point checks,
+    then fails deep inside the math, or (NumPy's operators taking a tensor) returns the other twin's
+    type. ``None`` (no bias, no running statistics) passes."""
+
+    def rule(args, owner):
+        for name in _ARRAYS:
+            value = args.get(name)
+            if value is not None and not is_own(value):
+                raise TypeError(f"The '{name}' parameter of {owner} must be {kind}. "
+                                f"Got {type(value).__name__} instead.")
+
+    return rule
+
 
 
 def linear_shapes(args, owner):

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 
-from .._checks import OneOf, check_float_array, check_same_shape, validate_params
+from .._checks import OneOf, check_float_array, check_real, check_same_shape, validate_params
 
 __all__ = ["REDUCTION", "LOSS", "pair", "probability_target", "class_targets", "dout_of", "ELEMENTWISE_DOUT",
            "ROW_DOUT", "own_arrays", "finite_loss", "check_finite_loss", "PAIR_RULES", "BCE_RULES", "CROSS_ENTROPY_RULES",
@@ -102,17 +103,25 @@ CROSS_ENTROPY_RULES = (class_targets,)
 
 
 def dout_of(loss_shape):
-    """A rule for a ``*_backward(dout, cache)``: ``dout`` is a scalar for 'mean'/'sum' and has the
-    shape of the unreduced loss for 'none' (``loss_shape(cache)``; the reduction is ``cache[-1]``)."""
+    """A rule for a ``*_backward(dout, cache)``: ``dout`` is a finite real number or a 0-d floating-point
+    array for 'mean'/'sum', and a floating-point array of the unreduced loss's shape for 'none'
+    (``loss_shape(cache)``; the reduction is ``cache[-1]``). A list or a bool would broadcast silently."""
 
     def dout_matches(args, owner):
-        cache = args["cache"]
+        dout, cache = args["dout"], args["cache"]
         reduction = cache[-1]
         want = tuple(loss_shape(cache)) if reduction == "none" else ()
-        shape = tuple(getattr(args["dout"], "shape", ()))
-        if shape != want:
+        if not hasattr(dout, "shape"):  # a plain number, which only a reduced loss's gradient can be
+            if reduction == "none" or isinstance(dout, bool) or not isinstance(dout, numbers.Real):
+                what = f"an array of shape {want}" if reduction == "none" else "a real number or a 0-d array"
+                raise TypeError(f"The 'dout' parameter of {owner} must be {what} for reduction={reduction!r}. "
+                                f"Got {dout!r} instead.")
+            check_real(dout, "dout", owner)
+            return
+        check_float_array(dout, "dout", owner)
+        if tuple(dout.shape) != want:
             raise ValueError(f"The 'dout' parameter of {owner} must have shape {want} for reduction={reduction!r}. "
-                             f"Got {shape} instead.")
+                             f"Got {tuple(dout.shape)} instead.")
 
     return dout_matches
 

@@ -94,7 +94,9 @@ def binary_cross_entropy_backward(dout, cache):
 
         \frac{\partial L}{\partial z} = \frac{z - y}{\max\big(z(1 - z),\ 10^{-12}\big)}
 
-    The floor is torch's; it keeps the slope finite at exactly 0 and 1.
+    The floor is torch's; it keeps the slope finite at exactly 0 and 1. With respect to
+    ``target`` (which the torch twin passes to autograd) the slope is
+    :math:`\partial L / \partial y = \log(1 - z) - \log z`, with the forward's clamped logs.
     """
     input, target, reduction = cache
     local = (input - target) / np.maximum(input * (1.0 - input), GRAD_EPS)
@@ -116,7 +118,8 @@ def binary_cross_entropy_with_logits_forward(input, target, reduction="mean"):
     r"""Binary cross-entropy of :math:`z = \sigma(x)`, computed from the logit :math:`x`.
 
     Expanding the logs of the sigmoid gives a form with no overflow and no
-    clamp, exact for any finite logit (:math:`\pm 10^4` included):
+    clamp: finite for any finite logit (:math:`\pm 10^4` included) and as
+    accurate as the dtype's rounding allows:
 
     .. math::
 
@@ -134,7 +137,10 @@ def binary_cross_entropy_with_logits_forward(input, target, reduction="mean"):
 
 @validate_params(None, ELEMENTWISE_DOUT)
 def binary_cross_entropy_with_logits_backward(dout, cache):
-    r"""Gradient with respect to the logit: :math:`\partial L / \partial x = \sigma(x) - y`."""
+    r"""Gradient with respect to the logit: :math:`\partial L / \partial x = \sigma(x) - y`.
+
+    With respect to ``target`` (which the torch twin passes to autograd): :math:`\partial L / \partial y = -x`.
+    """
     input, target, reduction = cache
     e = np.exp(-np.abs(input))
     sigmoid = np.where(input >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
@@ -212,7 +218,10 @@ def mse_loss_forward(input, target, reduction="mean"):
 
 @validate_params(None, ELEMENTWISE_DOUT)
 def mse_loss_backward(dout, cache):
-    r""":math:`\partial L / \partial x = 2 (x - y)`, scaled by the reduction."""
+    r""":math:`\partial L / \partial x = 2 (x - y)`, scaled by the reduction.
+
+    With respect to ``target`` (which the torch twin passes to autograd) it is the opposite, :math:`-2 (x - y)`.
+    """
     diff, reduction = cache
     return _spread(dout, diff.shape, reduction, diff.size, diff.dtype) * 2.0 * diff
 
@@ -244,9 +253,16 @@ class _Loss(LossBase):
     __call__ = forward
 
     def backward(self, dout=1.0):
-        """Gradient of the last ``forward``'s loss with respect to its ``input``."""
+        """Gradient of the last ``forward``'s loss with respect to its ``input``.
+
+        ``dout`` is the gradient with respect to the loss: a real number (or 0-d array) for
+        'mean'/'sum', where ``None`` means 1.0 as in torch's ``loss.backward()``; an array of
+        the loss's shape for 'none'.
+        """
         if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}.backward was called before forward.")
+        if dout is None and self.reduction != "none":
+            dout = 1.0
         type(self)._dout({"dout": dout, "cache": self._cache}, type(self).__name__)
         return type(self)._backward(dout, self._cache)
 

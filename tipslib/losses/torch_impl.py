@@ -65,6 +65,17 @@ def binary_cross_entropy_backward(dout, cache):
     return _spread(dout, reduction, input.numel()) * local
 
 
+def _binary_cross_entropy_target_backward(dout, cache):
+    r"""Gradient with respect to ``target``: :math:`\partial L / \partial y = \log(1 - z) - \log z`.
+
+    The logs are the forward's, clamped at -100, so the slope is finite at z = 0 and 1,
+    where torch's :math:`-\operatorname{logit}(z)` is infinite; elsewhere the two agree.
+    """
+    input, target, reduction = cache
+    local = torch.clamp_min(torch.log1p(-input), LOG_CLAMP) - torch.clamp_min(torch.log(input), LOG_CLAMP)
+    return _spread(dout, reduction, input.numel()) * local
+
+
 @validate_params(LOSS, *BCE)
 @finite_loss("binary_cross_entropy_with_logits")
 def binary_cross_entropy_with_logits_forward(input, target, reduction="mean"):
@@ -80,6 +91,12 @@ def binary_cross_entropy_with_logits_backward(dout, cache):
     e = torch.exp(-input.abs())
     sigmoid = torch.where(input >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
     return _spread(dout, reduction, input.numel()) * (sigmoid - target)
+
+
+def _binary_cross_entropy_with_logits_target_backward(dout, cache):
+    r"""Gradient with respect to ``target``: :math:`\partial L / \partial y = -x` (y is only in the term -xy)."""
+    input, target, reduction = cache
+    return _spread(dout, reduction, input.numel()) * -input
 
 
 @validate_params(LOSS, *CROSS_ENTROPY)
@@ -122,12 +139,18 @@ def mse_loss_backward(dout, cache):
     return _spread(dout, reduction, diff.numel()) * 2.0 * diff
 
 
+def _mse_loss_target_backward(dout, cache):
+    r"""Gradient with respect to ``target``: :math:`\partial L / \partial y = -2 (x - y)`, minus the input's."""
+    return -mse_loss_backward.__wrapped__(dout, cache)
+
+
 class _LossFunction(torch.autograd.Function):
-    """Runs a forward/backward pair; only ``input`` receives a gradient."""
+    """Runs a loss's forward and backward; ``input`` and, where it holds probabilities,
+    ``target`` receive a gradient, as with torch's losses (class labels have none)."""
 
     @staticmethod
     def forward(ctx, pair, input, target, reduction):
-        forward_fn, ctx.backward_fn = pair
+        forward_fn, ctx.backward_fn, ctx.target_backward_fn = pair
         # The cache is plain detached tensors: autograd tracks this node, not its inside.
         loss, ctx.cache = forward_fn(input, target, reduction)
         return loss
@@ -135,15 +158,19 @@ class _LossFunction(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, dout):
-        return None, ctx.backward_fn(dout, ctx.cache), None, None
+        _, need_input, need_target, _ = ctx.needs_input_grad
+        dinput = ctx.backward_fn(dout, ctx.cache) if need_input else None
+        dtarget = ctx.target_backward_fn(dout, ctx.cache) if need_target else None
+        return None, dinput, dtarget, None
 
 
-# The autograd Function runs the bare pairs: the public functions and the modules check first.
-_PAIRS = {name: (fwd.__wrapped__, bwd.__wrapped__) for name, fwd, bwd in (
-    ("bce", binary_cross_entropy_forward, binary_cross_entropy_backward),
-    ("bce_logits", binary_cross_entropy_with_logits_forward, binary_cross_entropy_with_logits_backward),
-    ("cross_entropy", cross_entropy_forward, cross_entropy_backward),
-    ("mse", mse_loss_forward, mse_loss_backward))}
+# The autograd Function runs the bare functions: the public functions and the modules check first.
+_PAIRS = {name: (fwd.__wrapped__, bwd.__wrapped__, target_bwd) for name, fwd, bwd, target_bwd in (
+    ("bce", binary_cross_entropy_forward, binary_cross_entropy_backward, _binary_cross_entropy_target_backward),
+    ("bce_logits", binary_cross_entropy_with_logits_forward, binary_cross_entropy_with_logits_backward,
+     _binary_cross_entropy_with_logits_target_backward),
+    ("cross_entropy", cross_entropy_forward, cross_entropy_backward, None),  # integer labels: never need_target
+    ("mse", mse_loss_forward, mse_loss_backward, _mse_loss_target_backward))}
 
 
 @validate_params(LOSS, *BCE)

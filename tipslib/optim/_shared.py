@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Mapping
 
-from .._checks import (BOOL, LR, NONNEG, POSITIVE, UNIT, Int, OneOf, Real, check_float_array, check_real,
-                       check_same_shape, validate_params)
+from .._checks import (BOOL, LR, NONNEG, POSITIVE, UNIT, Int, OneOf, Real, check_float_array, check_int,
+                       check_real, check_same_shape, validate_params)
 
 __all__ = [
     "BETAS", "STEP", "SGD_HYPER", "MOMENTUM_HYPER", "ADAM_HYPER", "RMSPROP_HYPER", "ADAGRAD_HYPER",
@@ -33,8 +34,9 @@ __all__ = [
 
 
 def _betas(value, name, owner):
-    want = f"The '{name}' parameter of {owner} must be a pair of floats in the range [0, 1)"
-    if isinstance(value, (str, bytes)) or not hasattr(value, "__len__") or len(value) != 2:
+    want = f"The '{name}' parameter of {owner} must be a pair of floats in the range [0, 1) (a tuple or list)"
+    # a sequence: a set has no order, so {0.9, 0.999} could give beta1 = 0.999
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise TypeError(f"{want}. Got {value!r} instead.")
     for b in value:
         if isinstance(b, bool) or not isinstance(b, numbers.Real):
@@ -87,9 +89,12 @@ centered_needs_grad_avg = _state_needed("grad_avg", "centered=True", lambda a: a
 momentum_needs_momentum_buffer = _state_needed("momentum_buffer", "momentum > 0", lambda a: a["momentum"] > 0)
 
 
-#: The array arguments of the ``*_step`` functions; all but ``param`` and ``grad`` are state, ``None`` where unused.
+#: The array arguments of the ``*_step`` functions; all but ``param`` and ``grad`` are state.
 _ARRAY_ARGS = ("param", "grad", "momentum_buffer", "velocity", "exp_avg", "exp_avg_sq", "max_exp_avg_sq",
                "square_avg", "grad_avg", "state_sum", "acc_delta")
+#: The state that some settings do not use, ``None`` then (the ``*_needed`` rules above say when it is needed;
+#: SGD's momentum buffer is ``None`` before the first step).
+_OPTIONAL_STATE = ("momentum_buffer", "max_exp_avg_sq", "grad_avg")
 
 
 def arrays_like_param(array_type):
@@ -100,11 +105,11 @@ def arrays_like_param(array_type):
     def rule(args, owner):
         for name in _ARRAY_ARGS:
             value = args.get(name)
-            if name not in args or (value is None and name not in ("param", "grad")):
+            if name not in args or (value is None and name in _OPTIONAL_STATE):
                 continue
-            if not isinstance(value, array_type):
+            if not isinstance(value, array_type):  # None included: this state is needed whatever the settings
                 raise TypeError(f"The '{name}' parameter of {owner} must be a floating-point {kind}. "
-                                f"Got {type(value).__name__} instead.")
+                                f"Got {'None' if value is None else type(value).__name__} instead.")
             check_float_array(value, name, owner)
             if name != "param":
                 check_same_shape(args["param"], value, "param", name, owner)
@@ -139,6 +144,24 @@ class _Scheduler:
         return {k: v for k, v in vars(self).items() if k != "optimizer"}
 
     def load_state_dict(self, state_dict) -> None:
+        """Restore what :meth:`state_dict` returned, checked as the constructor checks its arguments.
+
+        As in torch, the optimizer's learning rates are not touched: a schedule goes on from
+        the rates the optimizer has, so restore the optimizer's state dict too.
+        """
+        owner, name = f"{type(self).__name__}.load_state_dict", type(self).__name__
+        keys = sorted(self.state_dict())
+        if not isinstance(state_dict, Mapping) or sorted(state_dict) != keys:  # another schedule's, or not one
+            got = f"keys {sorted(state_dict)}" if isinstance(state_dict, Mapping) else type(state_dict).__name__
+            raise ValueError(f"The 'state_dict' parameter of {owner} must be a state dict of {name} with keys {keys}. "
+                             f"Got {got} instead.")
+        for key, constraint in getattr(type(self).__init__, "constraints", {}).items():
+            if key in state_dict:
+                constraint(state_dict[key], key, name)
+        check_int(state_dict["last_epoch"], "last_epoch", name, low=0)
+        for key in ("base_lrs", "min_lrs", "_last_lr"):
+            for rate in state_dict.get(key, ()):
+                check_real(rate, key, name, low=0)
         vars(self).update(state_dict)
 
     def __repr__(self) -> str:
@@ -146,33 +169,49 @@ class _Scheduler:
 
 
 class Schedule(_Scheduler):
-    """``lr = formula(base_lr, epoch)`` for every learning rate of the optimizer; epoch 0 on construction.
+    """A schedule of the epoch: ``step`` moves every learning rate one epoch on, epoch 0 on construction.
 
-    The rule classes below supply ``__init__`` (with its constraints) and ``formula``.
+    Each rate moves on from its current value (``next_lr``), the recursive form of
+    torch's ``get_lr``, not from the base rate: so two schedules stepped together
+    compose (a warm-up times a decay), a param group added later is scheduled too,
+    and a rate that grows (``gamma > 1``) needs no power that overflows. ``formula``
+    is the closed form the recursion follows when the schedule is the only one.
+
+    The rule classes below supply ``__init__`` (with its constraints), ``formula`` and ``next_lr``.
     """
 
     def _attach(self, optimizer) -> None:
         self._check_optimizer(optimizer)
         self.optimizer = optimizer
         self.base_lrs = self._start_lrs()
-        self.last_epoch = 0
-        self._apply()
+        self.last_epoch = -1
+        self.step()  # epoch 0: only LinearLR changes the rate, to start_factor times it
 
     def formula(self, base_lr: float, epoch: int) -> float:
+        """The learning rate of ``epoch`` from the base rate (the closed form)."""
         raise NotImplementedError
 
-    def _apply(self) -> None:
-        self._set_lrs([self.formula(base_lr, self.last_epoch) for base_lr in self.base_lrs])
-        self._last_lr = self._lrs()
+    def next_lr(self, lr: float, base_lr: float | None, epoch: int) -> float:
+        """The learning rate of ``epoch`` from ``lr``, the rate of the epoch before (torch's recursion)."""
+        raise NotImplementedError
 
     def step(self) -> None:
         """Move to the next epoch and set the optimizer's learning rate(s) for it."""
         self.last_epoch += 1
-        self._apply()
+        lrs = self._lrs()
+        # a param group added after the schedule began has no base rate (nor has it in torch)
+        base_lrs = self.base_lrs + [None] * (len(lrs) - len(self.base_lrs))
+        lrs = [self.next_lr(lr, base_lr, self.last_epoch) for lr, base_lr in zip(lrs, base_lrs)]
+        for lr in lrs:  # an infinite rate would turn every weight into inf or NaN at the next update
+            if not math.isfinite(lr):
+                raise ValueError(f"{type(self).__name__} must keep the learning rate finite. Got {lr!r} at epoch "
+                                 f"{self.last_epoch} instead; a gamma above 1 grows the rate without bound.")
+        self._set_lrs(lrs)
+        self._last_lr = self._lrs()
 
 
 class StepRule(Schedule):
-    r""":math:`\eta_e = \eta_0\, \gamma^{\lfloor e / s \rfloor}`."""
+    r""":math:`\eta_e = \eta_0\, \gamma^{\lfloor e / s \rfloor}`: the rate times :math:`\gamma` every :math:`s` epochs."""
 
     @validate_params(step_size=Int(low=1), gamma=POSITIVE)
     def __init__(self, optimizer, step_size, gamma=0.1):
@@ -182,9 +221,12 @@ class StepRule(Schedule):
     def formula(self, base_lr, epoch):
         return base_lr * self.gamma ** (epoch // self.step_size)
 
+    def next_lr(self, lr, base_lr, epoch):
+        return lr * self.gamma if epoch > 0 and epoch % self.step_size == 0 else lr
+
 
 class ExponentialRule(Schedule):
-    r""":math:`\eta_e = \eta_0\, \gamma^{e}`."""
+    r""":math:`\eta_e = \eta_0\, \gamma^{e}`: the rate times :math:`\gamma` every epoch."""
 
     @validate_params(gamma=POSITIVE)
     def __init__(self, optimizer, gamma):
@@ -194,9 +236,18 @@ class ExponentialRule(Schedule):
     def formula(self, base_lr, epoch):
         return base_lr * self.gamma ** epoch
 
+    def next_lr(self, lr, base_lr, epoch):
+        return lr * self.gamma if epoch > 0 else lr
+
 
 class CosineAnnealingRule(Schedule):
-    r""":math:`\eta_e = \eta_{\min} + \tfrac12 (\eta_0 - \eta_{\min})\,(1 + \cos(\pi e / T_{\max}))`."""
+    r""":math:`\eta_e = \eta_{\min} + \tfrac12 (\eta_0 - \eta_{\min})\,(1 + \cos(\pi e / T_{\max}))`.
+
+    Step by step (torch's recursion) the distance to :math:`\eta_{\min}` is scaled by
+    the ratio of successive :math:`1 + \cos` terms; where the one before is 0 (the
+    bottom, :math:`e - 1 = T_{\max}, 3T_{\max}, \dots`) the ratio is 0/0, and the rate
+    instead climbs by the first step of the cosine, which needs the base rate.
+    """
 
     @validate_params(T_max=Int(low=1), eta_min=NONNEG)
     def __init__(self, optimizer, T_max, eta_min=0.0):
@@ -206,9 +257,24 @@ class CosineAnnealingRule(Schedule):
     def formula(self, base_lr, epoch):
         return self.eta_min + (base_lr - self.eta_min) * (1 + math.cos(math.pi * epoch / self.T_max)) / 2
 
+    def next_lr(self, lr, base_lr, epoch):
+        if epoch == 0:
+            return lr
+        if (epoch - 1 - self.T_max) % (2 * self.T_max) == 0:  # leaving the bottom
+            if base_lr is None:
+                raise RuntimeError(f"{type(self).__name__} cannot climb back from eta_min at epoch {epoch} for a "
+                                   f"param group added after it was created: that group has no base rate.")
+            return lr + (base_lr - self.eta_min) * (1 - math.cos(math.pi / self.T_max)) / 2
+        return ((1 + math.cos(math.pi * epoch / self.T_max)) / (1 + math.cos(math.pi * (epoch - 1) / self.T_max))
+                * (lr - self.eta_min) + self.eta_min)
+
 
 class LinearRule(Schedule):
-    r""":math:`\eta_e = \eta_0 \left(f_s + (f_e - f_s)\,\min(e, T)/T\right)`."""
+    r""":math:`\eta_e = \eta_0 \left(f_s + (f_e - f_s)\,\min(e, T)/T\right)`.
+
+    Step by step (torch's recursion) the rate is multiplied by the ratio of
+    successive factors, :math:`1 + (f_e - f_s) / (T f_s + (e - 1)(f_e - f_s))`.
+    """
 
     @validate_params(start_factor=Real(low=0, high=1, low_open=True), end_factor=Real(low=0, high=1),
                      total_iters=Int(low=1))
@@ -220,6 +286,14 @@ class LinearRule(Schedule):
     def formula(self, base_lr, epoch):
         progress = min(epoch, self.total_iters) / self.total_iters
         return base_lr * (self.start_factor + (self.end_factor - self.start_factor) * progress)
+
+    def next_lr(self, lr, base_lr, epoch):
+        if epoch == 0:
+            return lr * self.start_factor
+        if epoch > self.total_iters:
+            return lr
+        slope = self.end_factor - self.start_factor
+        return lr * (1.0 + slope / (self.total_iters * self.start_factor + (epoch - 1) * slope))
 
 
 PLATEAU = {"mode": OneOf("min", "max"), "factor": UNIT, "patience": Int(low=0), "threshold": NONNEG,
@@ -247,9 +321,11 @@ class PlateauRule(_Scheduler):
             if len(min_lr) != n:
                 raise ValueError(f"The 'min_lr' parameter of {owner} must have one value per param group ({n}). "
                                  f"Got {len(min_lr)} instead.")
+            self.default_min_lr = None
             self.min_lrs = [check_real(m, "min_lr", owner, low=0) for m in min_lr]
         else:
-            self.min_lrs = [check_real(min_lr, "min_lr", owner, low=0)] * n
+            self.default_min_lr = check_real(min_lr, "min_lr", owner, low=0)  # also for groups added later
+            self.min_lrs = [self.default_min_lr] * n
         self.mode, self.threshold_mode = mode, threshold_mode
         self.factor, self.threshold, self.eps = float(factor), float(threshold), float(eps)
         self.patience, self.cooldown = int(patience), int(cooldown)
@@ -287,6 +363,7 @@ class PlateauRule(_Scheduler):
             self.cooldown_counter -= 1
             self.num_bad_epochs = 0      # epochs right after a cut do not count against the new rate
         if self.num_bad_epochs > self.patience:
+            self._match_groups()
             lrs = []
             for old, min_lr in zip(self._lrs(), self.min_lrs):
                 new = max(old * self.factor, min_lr)
@@ -295,3 +372,13 @@ class PlateauRule(_Scheduler):
             self.cooldown_counter = self.cooldown
             self.num_bad_epochs = 0
         self._last_lr = self._lrs()
+
+    def _match_groups(self) -> None:
+        """One ``min_lr`` per param group, groups added since the constructor included (as torch does)."""
+        n = len(self._lrs())
+        if n == len(self.min_lrs):
+            return
+        if self.default_min_lr is None:
+            raise RuntimeError(f"{type(self).__name__} was given one min_lr per param group ({len(self.min_lrs)}), "
+                               f"but the optimizer now has {n} groups: set its 'min_lrs' to {n} values.")
+        self.min_lrs = [self.default_min_lr] * n

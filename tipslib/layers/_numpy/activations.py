@@ -7,7 +7,7 @@ import numpy as np
 from ..._checks import check_float_array, validate_params
 from .._shared import (BACKWARD, ELEMENTWISE_FORWARD, SOFTMAX, SOFTMAX_FORWARD, check_dim, check_dout, dout_like,
                        softmax_dim_in_range)
-from .module import Module
+from .module import NDARRAYS, Module
 
 __all__ = [
     "relu_forward", "relu_backward", "ReLU",
@@ -25,20 +25,20 @@ def _output_shape(cache):
 _dout_like_output = dout_like(_output_shape)
 
 
-@validate_params(ELEMENTWISE_FORWARD)
+@validate_params(ELEMENTWISE_FORWARD, NDARRAYS)
 def relu_forward(x: np.ndarray):
     r""":math:`\mathrm{relu}(x) = \max(x, 0)`. Returns ``(out, cache)`` with ``cache = (x,)``."""
     return np.maximum(x, 0), (x,)
 
 
-@validate_params(BACKWARD, _dout_like_output)
+@validate_params(BACKWARD, NDARRAYS, _dout_like_output)
 def relu_backward(dout: np.ndarray, cache):
     r""":math:`dx = \mathrm{dout} \cdot [x > 0]`; at the kink ``x = 0`` the slope is 0, as in torch."""
     (x,) = cache
     return dout * (x > 0)
 
 
-@validate_params(ELEMENTWISE_FORWARD)
+@validate_params(ELEMENTWISE_FORWARD, NDARRAYS)
 def sigmoid_forward(x: np.ndarray):
     r""":math:`\sigma(x) = 1 / (1 + e^{-x})`, computed without overflow for any finite ``x``.
 
@@ -50,28 +50,28 @@ def sigmoid_forward(x: np.ndarray):
     return out, (out,)
 
 
-@validate_params(BACKWARD, _dout_like_output)
+@validate_params(BACKWARD, NDARRAYS, _dout_like_output)
 def sigmoid_backward(dout: np.ndarray, cache):
     r""":math:`dx = \mathrm{dout} \cdot \sigma(x)(1 - \sigma(x))`."""
     (out,) = cache
     return dout * out * (1.0 - out)
 
 
-@validate_params(ELEMENTWISE_FORWARD)
+@validate_params(ELEMENTWISE_FORWARD, NDARRAYS)
 def tanh_forward(x: np.ndarray):
     r""":math:`\tanh(x)`. Returns ``(out, cache)`` with ``cache = (out,)``."""
     out = np.tanh(x)
     return out, (out,)
 
 
-@validate_params(BACKWARD, _dout_like_output)
+@validate_params(BACKWARD, NDARRAYS, _dout_like_output)
 def tanh_backward(dout: np.ndarray, cache):
     r""":math:`dx = \mathrm{dout} \cdot (1 - \tanh^2 x)`."""
     (out,) = cache
     return dout * (1.0 - out * out)
 
 
-@validate_params(SOFTMAX_FORWARD, softmax_dim_in_range)
+@validate_params(SOFTMAX_FORWARD, NDARRAYS, softmax_dim_in_range)
 def softmax_forward(x: np.ndarray, dim: int = -1):
     r"""Softmax along ``dim``.
 
@@ -92,7 +92,7 @@ def softmax_forward(x: np.ndarray, dim: int = -1):
     return out, (out, dim)
 
 
-@validate_params(BACKWARD, _dout_like_output)
+@validate_params(BACKWARD, NDARRAYS, _dout_like_output)
 def softmax_backward(dout: np.ndarray, cache):
     r"""Vector-Jacobian product of softmax.
 
@@ -111,12 +111,14 @@ class _Elementwise(Module):
     _backward = None
 
     def forward(self, x):
+        NDARRAYS({"x": x}, type(self).__name__)
         check_float_array(x, "x", type(self).__name__)
         out, self._cache = type(self)._forward(x)
         return out
 
     def backward(self, dout):
         cache = self._last_cache()
+        NDARRAYS({"dout": dout}, type(self).__name__)
         check_dout(dout, _output_shape(cache), type(self).__name__)
         return type(self)._backward(dout, cache)
 
@@ -157,6 +159,7 @@ class Softmax(_Elementwise):
         self.dim = int(dim)
 
     def forward(self, x):
+        NDARRAYS({"x": x}, type(self).__name__)
         check_float_array(x, "x", type(self).__name__)
         check_dim(self.dim, x, type(self).__name__)
         out, self._cache = softmax_forward.__wrapped__(x, self.dim)

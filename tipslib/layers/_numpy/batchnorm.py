@@ -7,7 +7,7 @@ import numpy as np
 from ..._checks import validate_params
 from .._shared import (BACKWARD, BATCHNORM, BATCHNORM_1D, BATCHNORM_2D, BATCHNORM_FORWARD, BatchNormSettings,
                        batchnorm_shapes, check_dout, dout_like)
-from .module import Module
+from .module import DTYPE, NDARRAYS, Module
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "BatchNorm1d", "BatchNorm2d"]
 
@@ -22,7 +22,7 @@ def _channels(x):
 _M = (0, 2)  # the axes of one channel's m values in the (N, C, L) view
 
 
-@validate_params(BATCHNORM_FORWARD, batchnorm_shapes)
+@validate_params(BATCHNORM_FORWARD, NDARRAYS, batchnorm_shapes)
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
     r"""Normalise each channel of ``x`` over the batch, then scale and shift it.
 
@@ -110,7 +110,7 @@ def _output_shape(cache):
     return cache[0].shape  # xhat, shaped like x and the output
 
 
-@validate_params(BACKWARD, dout_like(_output_shape))
+@validate_params(BACKWARD, NDARRAYS, dout_like(_output_shape))
 def batchnorm_backward(dout, cache):
     r"""Gradients of batch normalization, in the compact form.
 
@@ -154,7 +154,7 @@ def batchnorm_backward(dout, cache):
 
 
 class _BatchNorm(BatchNormSettings, Module):
-    @validate_params(BATCHNORM)
+    @validate_params(BATCHNORM, dtype=DTYPE)
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  *, dtype=np.float64):
         super().__init__()
@@ -173,6 +173,7 @@ class _BatchNorm(BatchNormSettings, Module):
         return self.buffers["num_batches_tracked"]
 
     def forward(self, x):
+        NDARRAYS({"x": x}, type(self).__name__)
         self._check_input(x)
         out, self._cache = batchnorm_forward.__wrapped__(
             x, self.params.get("weight"), self.params.get("bias"),
@@ -183,6 +184,7 @@ class _BatchNorm(BatchNormSettings, Module):
 
     def backward(self, dout):
         cache = self._last_cache()
+        NDARRAYS({"dout": dout}, type(self).__name__)
         check_dout(dout, _output_shape(cache), type(self).__name__)
         dx, dgamma, dbeta = batchnorm_backward.__wrapped__(dout, cache)
         if self.affine:

@@ -6,12 +6,12 @@ import numpy as np
 
 from ..._checks import RNG, Optional, check_float_array, validate_params
 from .._shared import BACKWARD, DROPOUT, DROPOUT_FORWARD, DropoutSettings, KeepMask, check_dout, dout_like, mask_like_x
-from .module import Module
+from .module import NDARRAYS, Module
 
 __all__ = ["dropout_forward", "dropout_backward", "Dropout"]
 
 
-@validate_params(DROPOUT_FORWARD, mask_like_x, mask=Optional(KeepMask(np.ndarray, "an array")), rng=RNG)
+@validate_params(DROPOUT_FORWARD, NDARRAYS, mask_like_x, mask=Optional(KeepMask(np.ndarray, "an array")), rng=RNG)
 def dropout_forward(x, p=0.5, *, training=True, mask=None, rng=None):
     r"""Inverted dropout: zero each unit with probability ``p``, scale the survivors by :math:`1/(1-p)`.
 
@@ -76,7 +76,7 @@ def _output_shape(cache):
     return None if mask is None else mask.shape  # no mask: the identity, any dout goes
 
 
-@validate_params(BACKWARD, dout_like(_output_shape))
+@validate_params(BACKWARD, NDARRAYS, dout_like(_output_shape))
 def dropout_backward(dout, cache):
     r"""Gradient of inverted dropout: the same mask, the same scale.
 
@@ -125,11 +125,13 @@ class Dropout(DropoutSettings, Module):
         return None if self._cache is None else self._cache[0]
 
     def forward(self, x):
+        NDARRAYS({"x": x}, type(self).__name__)
         check_float_array(x, "x", type(self).__name__)
         out, self._cache = dropout_forward.__wrapped__(x, self.p, training=self._drops(), rng=self.rng)
         return out
 
     def backward(self, dout):
         cache = self._last_cache()
+        NDARRAYS({"dout": dout}, type(self).__name__)
         check_dout(dout, _output_shape(cache), type(self).__name__)
         return dropout_backward.__wrapped__(dout, cache)

@@ -8,12 +8,12 @@ import numpy as np
 
 from ..._checks import RNG, validate_params
 from .._shared import BACKWARD, LINEAR, LINEAR_FORWARD, check_dout, check_features, dout_like, linear_shapes
-from .module import Module
+from .module import DTYPE, NDARRAYS, Module
 
 __all__ = ["linear_forward", "linear_backward", "Linear"]
 
 
-@validate_params(LINEAR_FORWARD, linear_shapes)
+@validate_params(LINEAR_FORWARD, NDARRAYS, linear_shapes)
 def linear_forward(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None):
     r"""Affine map of the last axis.
 
@@ -49,7 +49,7 @@ def _output_shape(cache):
     return (*x.shape[:-1], weight.shape[0])
 
 
-@validate_params(BACKWARD, dout_like(_output_shape))
+@validate_params(BACKWARD, NDARRAYS, dout_like(_output_shape))
 def linear_backward(dout: np.ndarray, cache):
     r"""Gradients of the affine map, by the chain rule.
 
@@ -92,7 +92,7 @@ class Linear(Module):
     torch.nn.Linear : same shapes and initial distribution.
     """
 
-    @validate_params(LINEAR, rng=RNG)
+    @validate_params(LINEAR, rng=RNG, dtype=DTYPE)
     def __init__(self, in_features, out_features, bias=True, *, rng=None, dtype=np.float64):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
@@ -104,12 +104,14 @@ class Linear(Module):
             self.params["bias"] = rng.uniform(-bound, bound, size=self.out_features).astype(dtype)
 
     def forward(self, x):
+        NDARRAYS({"x": x}, type(self).__name__)
         check_features(x, self.in_features, type(self).__name__)
         out, self._cache = linear_forward.__wrapped__(x, self.params["weight"], self.params.get("bias"))
         return out
 
     def backward(self, dout):
         cache = self._last_cache()
+        NDARRAYS({"dout": dout}, type(self).__name__)
         check_dout(dout, _output_shape(cache), type(self).__name__)
         dx, dweight, dbias = linear_backward.__wrapped__(dout, cache)
         self.grads["weight"] = dweight

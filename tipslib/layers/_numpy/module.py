@@ -5,8 +5,23 @@ from __future__ import annotations
 import numpy as np
 
 from ..._checks import BOOL, validate_params
+from .._shared import FloatDtype, own_arrays
 
-__all__ = ["Module"]
+__all__ = ["Module", "DTYPE", "NDARRAYS"]
+
+#: The rule of every NumPy layer function's arrays, and of what a layer takes at its door.
+NDARRAYS = own_arrays("a numpy.ndarray", lambda a: isinstance(a, (np.ndarray, np.generic)))
+
+
+def _is_floating(dtype) -> bool:
+    try:
+        return np.dtype(dtype).kind == "f"
+    except TypeError:  # not a dtype at all
+        return False
+
+
+#: The ``dtype`` of a layer's arrays: anything ``np.dtype`` reads as a float type.
+DTYPE = FloatDtype(_is_floating, "a floating-point dtype (np.float16, np.float32 or np.float64, or its name)")
 
 
 class Module:

@@ -9,6 +9,7 @@ from ..._autograd import forward_through_function, load_cache, save_cache
 from ..._checks import check_float_array, validate_params
 from .._shared import (BACKWARD, ELEMENTWISE_FORWARD, SOFTMAX, SOFTMAX_FORWARD, check_dim, dout_like,
                        softmax_dim_in_range)
+from .checks import TENSORS
 
 __all__ = [
     "relu_forward", "relu_backward", "ReLU",
@@ -27,20 +28,20 @@ def _output_shape(cache):
 _dout_like_output = dout_like(_output_shape)
 
 
-@validate_params(ELEMENTWISE_FORWARD)
+@validate_params(ELEMENTWISE_FORWARD, TENSORS)
 def relu_forward(x):
     r"""Twin of the NumPy ``relu_forward``: :math:`\mathrm{relu}(x) = \max(x, 0)`, ``cache = (x,)``."""
     return torch.clamp_min(x, 0), (x,)
 
 
-@validate_params(BACKWARD, _dout_like_output)
+@validate_params(BACKWARD, TENSORS, _dout_like_output)
 def relu_backward(dout, cache):
     r"""Twin of the NumPy ``relu_backward``: :math:`dx = \mathrm{dout} \cdot [x > 0]` (slope 0 at the kink)."""
     (x,) = cache
     return dout * (x > 0)
 
 
-@validate_params(ELEMENTWISE_FORWARD)
+@validate_params(ELEMENTWISE_FORWARD, TENSORS)
 def sigmoid_forward(x):
     r"""Twin of the NumPy ``sigmoid_forward``: :math:`\sigma(x) = 1 / (1 + e^{-x})`, overflow-free
     for any finite ``x``; ``cache = (out,)``."""
@@ -49,28 +50,28 @@ def sigmoid_forward(x):
     return out, (out,)
 
 
-@validate_params(BACKWARD, _dout_like_output)
+@validate_params(BACKWARD, TENSORS, _dout_like_output)
 def sigmoid_backward(dout, cache):
     r"""Twin of the NumPy ``sigmoid_backward``: :math:`dx = \mathrm{dout} \cdot \sigma(x)(1 - \sigma(x))`."""
     (out,) = cache
     return dout * out * (1.0 - out)
 
 
-@validate_params(ELEMENTWISE_FORWARD)
+@validate_params(ELEMENTWISE_FORWARD, TENSORS)
 def tanh_forward(x):
     r"""Twin of the NumPy ``tanh_forward``: :math:`\tanh(x)`, ``cache = (out,)``."""
     out = torch.tanh(x)
     return out, (out,)
 
 
-@validate_params(BACKWARD, _dout_like_output)
+@validate_params(BACKWARD, TENSORS, _dout_like_output)
 def tanh_backward(dout, cache):
     r"""Twin of the NumPy ``tanh_backward``: :math:`dx = \mathrm{dout} \cdot (1 - \tanh^2 x)`."""
     (out,) = cache
     return dout * (1.0 - out * out)
 
 
-@validate_params(SOFTMAX_FORWARD, softmax_dim_in_range)
+@validate_params(SOFTMAX_FORWARD, TENSORS, softmax_dim_in_range)
 def softmax_forward(x, dim: int = -1):
     r"""Twin of the NumPy ``softmax_forward``:
     :math:`\mathrm{softmax}(x)_i = e^{x_i - m} / \sum_j e^{x_j - m}` with :math:`m = \max_j x_j`
@@ -81,7 +82,7 @@ def softmax_forward(x, dim: int = -1):
     return out, (out, dim)
 
 
-@validate_params(BACKWARD, _dout_like_output)
+@validate_params(BACKWARD, TENSORS, _dout_like_output)
 def softmax_backward(dout, cache):
     r"""Twin of the NumPy ``softmax_backward``:
     :math:`dx = y \odot \big(\mathrm{dout} - \sum_j \mathrm{dout}_j\, y_j\big)`."""
@@ -143,6 +144,7 @@ class _Elementwise(nn.Module):
 
     def function_call(self, x):
         """``(the module's Function, (x,))``, ``x`` checked: what ``forward`` applies."""
+        TENSORS({"x": x}, type(self).__name__)
         check_float_array(x, "x", type(self).__name__)
         return self._function, (x,)
 
@@ -177,6 +179,7 @@ class Softmax(nn.Module):
 
     def function_call(self, x):
         """``(SoftmaxFunction, (x, dim))``, ``x`` checked: what ``forward`` applies."""
+        TENSORS({"x": x}, type(self).__name__)
         check_float_array(x, "x", type(self).__name__)
         check_dim(self.dim, x, type(self).__name__)
         return SoftmaxFunction, (x, self.dim)

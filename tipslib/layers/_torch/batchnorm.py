@@ -11,6 +11,7 @@ from ..._checks import validate_params
 from ..._compile import FastPath
 from .._shared import (BACKWARD, BATCHNORM, BATCHNORM_1D, BATCHNORM_2D, BATCHNORM_FORWARD, BatchNormSettings,
                        batchnorm_shapes, dout_like)
+from .checks import DTYPE, TENSORS
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "BatchNormFunction", "BatchNorm1d", "BatchNorm2d"]
 
@@ -23,7 +24,7 @@ def _per_channel(v, x):
     return v.reshape((1, -1) + (1,) * (x.ndim - 2))
 
 
-@validate_params(BATCHNORM_FORWARD, batchnorm_shapes)
+@validate_params(BATCHNORM_FORWARD, TENSORS, batchnorm_shapes)
 @torch.no_grad()  # the buffers below are written in place, which autograd cannot record
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, *, training, momentum=0.1, eps=1e-5):
     r"""Twin of the NumPy ``batchnorm_forward``: returns ``(out, cache)`` and updates the
@@ -77,7 +78,7 @@ def _output_shape(cache):
     return cache[0].shape  # xhat, shaped like x and the output
 
 
-@validate_params(BACKWARD, dout_like(_output_shape))
+@validate_params(BACKWARD, TENSORS, dout_like(_output_shape))
 def batchnorm_backward(dout, cache):
     r"""Twin of the NumPy ``batchnorm_backward``: returns ``(dx, dgamma, dbeta)``.
 
@@ -185,7 +186,7 @@ class BatchNormFunction(torch.autograd.Function):
 
 
 class _BatchNorm(BatchNormSettings, nn.Module):
-    @validate_params(BATCHNORM)
+    @validate_params(BATCHNORM, dtype=DTYPE)
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
                  *, dtype=None, device=None):
         super().__init__()
@@ -215,6 +216,7 @@ class _BatchNorm(BatchNormSettings, nn.Module):
     def function_call(self, x):
         """``(BatchNormFunction, its arguments)`` for ``x``, checked: what ``forward`` applies.
         In training mode it counts the batch (``num_batches_tracked``), as ``forward`` does."""
+        TENSORS({"x": x}, type(self).__name__)
         self._check_input(x)
         return BatchNormFunction, (x, self.weight, self.bias, self.running_mean, self.running_var,
                                    self.training, self._batch_momentum(), self.eps)

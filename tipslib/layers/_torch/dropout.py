@@ -9,6 +9,7 @@ from ..._autograd import forward_through_function, load_cache, save_cache
 from ..._checks import GENERATOR, Optional, check_float_array, validate_params
 from ..._compile import FastPath
 from .._shared import BACKWARD, DROPOUT, DROPOUT_FORWARD, DropoutSettings, KeepMask, dout_like, mask_like_x
+from .checks import TENSORS
 
 __all__ = ["dropout_forward", "dropout_backward", "DropoutFunction", "Dropout"]
 
@@ -23,7 +24,7 @@ def _random_mask(x, p, generator):
     return (u >= p).to(x.device)
 
 
-@validate_params(DROPOUT_FORWARD, mask_like_x, mask=Optional(KeepMask(torch.Tensor, "a tensor")),
+@validate_params(DROPOUT_FORWARD, TENSORS, mask_like_x, mask=Optional(KeepMask(torch.Tensor, "a tensor")),
                  generator=GENERATOR)
 def dropout_forward(x, p=0.5, *, training=True, mask=None, generator=None):
     r"""Twin of the NumPy ``dropout_forward``: returns ``(out, cache)`` with ``cache = (mask, p)``.
@@ -55,7 +56,7 @@ def _output_shape(cache):
     return None if mask is None else mask.shape  # no mask: the identity, any dout goes
 
 
-@validate_params(BACKWARD, dout_like(_output_shape))
+@validate_params(BACKWARD, TENSORS, dout_like(_output_shape))
 def dropout_backward(dout, cache):
     r"""Twin of the NumPy ``dropout_backward``: :math:`dx = m \odot \mathrm{dout} / (1 - p)`."""
     mask, p = cache
@@ -131,6 +132,7 @@ class Dropout(DropoutSettings, nn.Module):
     def function_call(self, x):
         """``(DropoutFunction, its arguments)`` with a fresh mask, or ``None`` (the identity)
         in eval mode or for ``p = 0``: what ``forward`` applies."""
+        TENSORS({"x": x}, type(self).__name__)
         check_float_array(x, "x", type(self).__name__)
         if not self._drops():
             return None

@@ -10,11 +10,12 @@ from torch import nn
 from ..._autograd import forward_through_function, load_cache, save_cache
 from ..._checks import GENERATOR, validate_params
 from .._shared import BACKWARD, LINEAR, LINEAR_FORWARD, check_features, dout_like, linear_shapes
+from .checks import DTYPE, TENSORS
 
 __all__ = ["linear_forward", "linear_backward", "LinearFunction", "Linear"]
 
 
-@validate_params(LINEAR_FORWARD, linear_shapes)
+@validate_params(LINEAR_FORWARD, TENSORS, linear_shapes)
 def linear_forward(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None):
     r"""Twin of the NumPy ``linear_forward``: :math:`\mathrm{out} = x W^\top + b`, returns ``(out, cache)``."""
     out = x @ weight.T
@@ -28,7 +29,7 @@ def _output_shape(cache):
     return (*x.shape[:-1], weight.shape[0])
 
 
-@validate_params(BACKWARD, dout_like(_output_shape))
+@validate_params(BACKWARD, TENSORS, dout_like(_output_shape))
 def linear_backward(dout: torch.Tensor, cache):
     r"""Twin of the NumPy ``linear_backward``: returns ``(dx, dweight, dbias)``.
 
@@ -82,7 +83,7 @@ class Linear(nn.Module):
     ``generator`` instead of ``rng``; ``device`` is torch-only.
     """
 
-    @validate_params(LINEAR, generator=GENERATOR)
+    @validate_params(LINEAR, generator=GENERATOR, dtype=DTYPE)
     def __init__(self, in_features, out_features, bias=True, *, generator=None, dtype=None, device=None):
         super().__init__()
         self.in_features, self.out_features = int(in_features), int(out_features)
@@ -99,6 +100,7 @@ class Linear(nn.Module):
 
     def function_call(self, x):
         """``(LinearFunction, its arguments)`` for ``x``, checked: what ``forward`` applies."""
+        TENSORS({"x": x}, type(self).__name__)
         check_features(x, self.in_features, type(self).__name__)
         return LinearFunction, (x, self.weight, self.bias)
 

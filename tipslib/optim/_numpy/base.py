@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
@@ -65,6 +66,10 @@ class Optimizer:
                     f"The 'params' parameter of {owner} must hold floating-point ndarrays. "
                     f"Got {type(a).__name__}{'' if not hasattr(a, 'dtype') else ' of dtype ' + str(a.dtype)} at position {i} instead."
                 )
+        if len({id(a) for a in arrays}) != len(arrays):
+            # torch.optim warns too (github.com/pytorch/pytorch/issues/40967) and updates the array twice
+            warnings.warn(f"The 'params' parameter of {owner} holds the same array more than once: each step "
+                          f"will update it once per occurrence.", UserWarning, stacklevel=4)
         self.params: list[np.ndarray] = arrays
         self.param_names: list[str] | None = names
         self.state: list[dict] = [{} for _ in arrays]
@@ -72,6 +77,9 @@ class Optimizer:
     def _match(self, grads) -> list[np.ndarray]:
         """Return ``grads`` as a list aligned with ``self.params``, or say what does not match."""
         owner = f"{type(self).__name__}.step"
+        if isinstance(grads, np.ndarray):  # list() would split it into rows, one per parameter
+            raise TypeError(f"The 'grads' parameter of {owner} must be a dict or a list of arrays. "
+                            f"Got a single ndarray instead; wrap it in a list.")
         if isinstance(grads, Mapping):
             if self.param_names is not None and list(grads.keys()) != self.param_names:
                 if set(grads.keys()) != set(self.param_names):
@@ -122,19 +130,37 @@ class Optimizer:
         raise NotImplementedError
 
     def _hyper(self) -> dict:
-        return {k: v for k, v in vars(self).items() if k not in ("params", "param_names", "state")}
+        """The hyperparameters: the constructor's keyword arguments, as attributes (private ones are not)."""
+        return {k: v for k, v in vars(self).items()
+                if k not in ("params", "param_names", "state") and not k.startswith("_")}
 
     def state_dict(self) -> dict:
-        """A copy of the hyperparameters and per-array state, to checkpoint a run (like torch's)."""
+        """A copy of the hyperparameters and per-array state, to checkpoint a run (like torch's),
+        with the optimizer's class name, so that it loads into the same kind of optimizer only."""
         state = [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()} for s in self.state]
-        return {"hyper": dict(self._hyper()), "state": state}
+        return {"optimizer": type(self).__name__, "hyper": dict(self._hyper()), "state": state}
 
     def load_state_dict(self, state_dict) -> None:
-        """Restore what :meth:`state_dict` returned; the arrays must match ``params`` in number and shape."""
-        owner = f"{type(self).__name__}.load_state_dict"
-        if not isinstance(state_dict, Mapping) or set(state_dict) != {"hyper", "state"}:
+        """Restore what :meth:`state_dict` returned; the arrays must match ``params`` in number and shape,
+        and the hyperparameters pass the constructor's checks."""
+        name = type(self).__name__
+        owner = f"{name}.load_state_dict"
+        if not isinstance(state_dict, Mapping) or set(state_dict) != {"optimizer", "hyper", "state"}:
             raise ValueError(f"The 'state_dict' parameter of {owner} must be a dict returned by state_dict(). "
                              f"Got {type(state_dict).__name__} instead.")
+        if state_dict["optimizer"] != name:  # another optimizer's state would fail at the next step, or mislead
+            raise ValueError(f"The 'state_dict' parameter of {owner} must be the state dict of a {name}. "
+                             f"Got the state dict of a {state_dict['optimizer']} instead.")
+        hyper = state_dict["hyper"]
+        if not isinstance(hyper, Mapping) or set(hyper) != set(self._hyper()):
+            got = sorted(hyper) if isinstance(hyper, Mapping) else type(hyper).__name__
+            raise ValueError(f"The 'state_dict' parameter of {owner} must hold the hyperparameters "
+                             f"{sorted(self._hyper())}. Got {got} instead.")
+        try:  # the constructor's own checks, on a throwaway optimizer of one of the arrays
+            checked = type(self)(self.params[:1], **hyper)._hyper()
+        except (TypeError, ValueError) as error:
+            raise type(error)(f"The 'state_dict' parameter of {owner} must hold valid hyperparameters: "
+                              f"{error}") from None
         state = state_dict["state"]
         if len(state) != len(self.params):
             raise ValueError(f"The 'state_dict' parameter of {owner} must hold state for {len(self.params)} arrays. "
@@ -144,7 +170,7 @@ class Optimizer:
                 if isinstance(v, np.ndarray) and v.shape != p.shape:
                     raise ValueError(f"The 'state_dict' parameter of {owner} must match the shape of each "
                                      f"parameter: state[{i}][{k!r}] needs {p.shape}. Got {v.shape} instead.")
-        vars(self).update(state_dict["hyper"])
+        vars(self).update(checked)
         self.state = [{k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in s.items()} for s in state]
 
     def __repr__(self) -> str:

@@ -1,10 +1,11 @@
 """Learning-rate schedules: change ``optimizer.lr`` between epochs, like ``torch.optim.lr_scheduler``.
 
 Call ``scheduler.step()`` once per epoch, after the epoch's optimizer steps.
-Each schedule is a closed form of the epoch number (``formula``, in
-``tipslib.optim._shared`` with the constructor's constraints, shared with the
-torch twin); torch computes the same values recursively from the current ``lr``.
-This module only says where a NumPy optimizer keeps its learning rate.
+Each schedule has a closed form of the epoch number (``formula``) and moves the
+rate on from its current value as torch does (``next_lr``), so that schedules
+stepped together compose as torch's do; both live in ``tipslib.optim._shared``
+with the constructor's constraints, shared with the torch twin. This module
+only says where a NumPy optimizer keeps its learning rate.
 """
 
 from __future__ import annotations
@@ -24,7 +25,10 @@ class _OneLR:
                             f"(tipslib.optim.numpy_impl.Optimizer). Got {type(optimizer).__name__} instead.")
 
     def _start_lrs(self) -> list[float]:
-        return [float(self.optimizer.lr)]
+        # the first schedule's starting lr, as torch keeps "initial_lr" in the group: later ones agree on it
+        if not hasattr(self.optimizer, "_initial_lr"):
+            self.optimizer._initial_lr = float(self.optimizer.lr)
+        return [self.optimizer._initial_lr]
 
     def _lrs(self) -> list[float]:
         return [self.optimizer.lr]
@@ -47,8 +51,8 @@ class StepLR(_OneLR, StepRule):
 
     See Also
     --------
-    torch.optim.lr_scheduler.StepLR : the same values (torch multiplies the current
-        lr by ``gamma`` at each multiple of ``step_size``); no ``last_epoch`` argument.
+    torch.optim.lr_scheduler.StepLR : the same values, computed the same way (the current
+        lr times ``gamma`` at each multiple of ``step_size``); no ``last_epoch`` argument.
     """
 
 
@@ -59,7 +63,9 @@ class ExponentialLR(_OneLR, ExponentialRule):
 
     See Also
     --------
-    torch.optim.lr_scheduler.ExponentialLR : the same values; no ``last_epoch`` argument.
+    torch.optim.lr_scheduler.ExponentialLR : the same values, computed the same way (the
+        current lr times ``gamma``); no ``last_epoch`` argument. A rate that ``gamma > 1``
+        grows past the largest float raises a ``ValueError`` (torch sets ``inf``).
     """
 
 
@@ -79,8 +85,8 @@ class CosineAnnealingLR(_OneLR, CosineAnnealingRule):
 
     See Also
     --------
-    torch.optim.lr_scheduler.CosineAnnealingLR : the same values, computed
-        recursively from the current lr; no ``last_epoch`` argument.
+    torch.optim.lr_scheduler.CosineAnnealingLR : the same values, computed the same
+        way (recursively from the current lr); no ``last_epoch`` argument.
     """
 
 
@@ -103,8 +109,8 @@ class LinearLR(_OneLR, LinearRule):
 
     See Also
     --------
-    torch.optim.lr_scheduler.LinearLR : the same values (torch multiplies the
-        current lr by the ratio of successive factors); no ``last_epoch`` argument.
+    torch.optim.lr_scheduler.LinearLR : the same values, computed the same way (the
+        current lr times the ratio of successive factors); no ``last_epoch`` argument.
     """
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import torch
 
+from ..._checks import BOOL, Optional
 from .._shared import arrays_like_param, check_group
 
 __all__ = ["TwinOptimizer", "TENSORS"]
 
 #: The rule of every torch ``*_step`` function's arrays: floating-point tensors of ``param``'s shape.
 TENSORS = arrays_like_param(torch.Tensor)
+#: A group's ``"foreach"`` flag, as torch types it (``None``: torch's "default"); "yes" would pass for True.
+FOREACH = Optional(BOOL)
 
 
 def _check_group_params(params, owner):
@@ -29,8 +32,10 @@ class TwinOptimizer(torch.optim.Optimizer):
     Every param group is checked when it arrives (the constructor's and any added
     later with ``add_param_group``): floating-point tensors, and hyperparameters
     that meet the subclass's declared ``_constraints`` and ``_rules`` (the ones its
-    constructor is decorated with). ``step`` then trusts them and does no checking
-    of its own, but for sparse gradients."""
+    constructor is decorated with), and a ``"foreach"`` flag that is a bool or None.
+    Keys the optimizer does not use are kept, as torch keeps them (schedulers and
+    users store their own there). ``step`` then trusts the groups and does no
+    checking of its own, but for sparse gradients."""
 
     _constraints: dict = {}
     _rules: tuple = ()
@@ -56,6 +61,7 @@ class TwinOptimizer(torch.optim.Optimizer):
         try:
             _check_group_params(group["params"], owner)
             check_group(group, self._constraints, self._rules, owner)
+            FOREACH(group.get("foreach"), "foreach", owner)
         except (TypeError, ValueError):
             self.param_groups.pop()  # a refused group must leave the optimizer as it was
             raise

@@ -1,6 +1,6 @@
 """Learning-rate schedules on ``param_groups``, torch twins of the NumPy ones.
 
-The rules (constraints, closed forms, the plateau rule) are the NumPy twin's,
+The rules (constraints, closed forms, torch's recursions, the plateau rule) are the NumPy twin's,
 from ``tipslib.optim._shared``; this module only says where a
 ``torch.optim.Optimizer`` keeps its learning rates, so the schedules drive any
 of them (ours or torch's).
@@ -36,19 +36,20 @@ class _GroupLRs:
 
 
 class StepLR(_GroupLRs, StepRule):
-    """Twin of the NumPy ``StepLR``. Differences from torch's: closed form, no ``last_epoch``."""
+    """Twin of the NumPy ``StepLR``. Difference from torch's: no ``last_epoch``."""
 
 
 class ExponentialLR(_GroupLRs, ExponentialRule):
-    """Twin of the NumPy ``ExponentialLR``. Differences from torch's: closed form, no ``last_epoch``."""
+    """Twin of the NumPy ``ExponentialLR``. Differences from torch's: no ``last_epoch``; a rate grown past
+    the largest float raises ``ValueError`` (torch sets ``inf``)."""
 
 
 class CosineAnnealingLR(_GroupLRs, CosineAnnealingRule):
-    """Twin of the NumPy ``CosineAnnealingLR``. Differences from torch's: closed form, no ``last_epoch``."""
+    """Twin of the NumPy ``CosineAnnealingLR``. Difference from torch's: no ``last_epoch``."""
 
 
 class LinearLR(_GroupLRs, LinearRule):
-    """Twin of the NumPy ``LinearLR``. Differences from torch's: closed form, no ``last_epoch``."""
+    """Twin of the NumPy ``LinearLR``. Difference from torch's: no ``last_epoch``."""
 
 
 class ReduceLROnPlateau(_GroupLRs, PlateauRule):
