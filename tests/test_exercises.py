@@ -19,8 +19,8 @@ so that torch is imported once; one slow test drives a real kernel through nbcli
 from __future__ import annotations
 
 import ast
+import builtins
 import csv
-import importlib.util
 import json
 import os
 import re
@@ -293,19 +293,12 @@ def test_source_notebooks_run_in_a_jupyter_kernel():
 
 # ----------------------------------------------------------------------- (b) the format
 def _resolves(target):
-    """A forbidden target is an importable module or an attribute of one."""
-    import importlib
+    """A forbidden target is an importable module, a namespace a library registers as one
+    (``torch.ops``), or a callable attribute of a module (``torch.Tensor.log_softmax`` included)."""
+    from tipslib.grading._runner import _resolve
 
-    try:
-        if importlib.util.find_spec(target) is not None:
-            return True
-    except ImportError:  # an attribute of a module that is not a package
-        pass
-    module, _, attr = target.rpartition(".")
-    try:
-        return callable(getattr(importlib.import_module(module), attr, None))
-    except ImportError:
-        return False
+    found = _resolve(target)
+    return found is not None and (found[0] == "module" or callable(found[1]))
 
 
 @pytest.mark.parametrize("exercise", IDS)
@@ -391,7 +384,7 @@ def test_at_least_one_torch_exercise_per_notebook():
 def test_first_cell_says_what_how_long_and_what_to_run(exercise):
     first = load(SOURCE / f"{exercise}.ipynb").cells[0]
     assert first.cell_type == "markdown"
-    for words in ("What you practise", "minutes", "Run first", f"tipslib check exercises/release/{exercise}.ipynb"):
+    for words in ("What you practise", "minutes", "Run first", f"tipslib check exercises/{exercise}.ipynb"):
         assert words in first.source
 
 
@@ -433,6 +426,95 @@ def test_every_graded_function_has_a_planted_mistake():
     for exercise in IDS:
         for cell in answer_cells(load(SOURCE / f"{exercise}.ipynb")):
             assert (exercise, nbg(cell)["grade_id"]) in planted
+
+
+# ------------------------------------------------- what the grader sends into a student's sandbox
+def _dotted(node):
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    return ".".join([node.id, *reversed(parts)]) if isinstance(node, ast.Name) else None
+
+
+def _names_read(nodes):
+    return {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _names_called(nodes):
+    return {n.func.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+
+
+def expected_only(trees, graded):
+    """Names and helper functions the full tests use only for expected values and hints.
+
+    Independent of the grader's own stripping (and cruder: names, not scopes): what an
+    ``expect``'s expected value or hints read, and what only feeds an assignment to such
+    names, minus everything the actual side (an ``expect``'s actual value, a call of a graded
+    function, what feeds them) reads too.
+    """
+    exp_nodes, act_nodes = [], []
+    for t in trees:
+        for n in ast.walk(t):
+            if isinstance(n, ast.Call) and "expect" in (getattr(n.func, "id", None), getattr(n.func, "attr", None)):
+                exp_nodes += n.args[2:] + [k.value for k in n.keywords if k.arg not in ("rtol", "atol")]
+                act_nodes += n.args[:2]
+            elif isinstance(n, ast.Call) and getattr(n.func, "id", None) in graded:
+                act_nodes.append(n)
+    expected, actual = _names_read(exp_nodes), _names_read(act_nodes)
+    helpers, used = _names_called(exp_nodes), _names_called(act_nodes)
+    assigns = [n for t in trees for n in ast.walk(t) if isinstance(n, ast.Assign)]
+    while True:
+        before = (len(expected), len(actual), len(helpers), len(used))
+        for a in assigns:
+            names = {n.id for t in a.targets for n in ast.walk(t) if isinstance(n, ast.Name)} - {"_"}
+            if names and names <= expected:
+                expected |= _names_read([a.value])
+                helpers |= _names_called([a.value])
+            if names & actual:
+                actual |= _names_read([a.value])
+                used |= _names_called([a.value])
+        if (len(expected), len(actual), len(helpers), len(used)) == before:
+            break
+    imported = {a.asname or a.name.split(".")[0] for t in trees for n in ast.walk(t)
+                if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    looped = {x.id for t in trees for n in ast.walk(t) if isinstance(n, ast.comprehension)
+              for x in ast.walk(n.target) if isinstance(x, ast.Name)}
+    return ((expected - actual) | (helpers - used - set(graded))) - set(dir(builtins)) - imported - looped
+
+
+@pytest.mark.parametrize("exercise", IDS)
+def test_the_students_job_computes_no_expected_value(exercise):
+    """The grader strips expected values from the tests it runs with a submission, and with them
+    every line that only computed one: no reference helper (``torch_bn``, ``autograd_linear``), no
+    ``want = ...`` or ``want.backward()``, no call of what the exercise forbids (``F.batch_norm``,
+    ``F.cross_entropy``) is left for a patched recorder to read from the test's frames."""
+    from tipslib.grading.judge import Exercise
+
+    ex = Exercise.from_notebook(load(SOURCE / f"{exercise}.ipynb"))
+    full = [ast.parse(s) for c in ex.cells if c["kind"] == "test" for _, s in c["parts"]]
+    sent = [ast.parse(s) for c in ex.job({}, seed=1)["cells"] if c["kind"] == "test" for _, s in c["parts"]]
+    only_expected = expected_only(full, set(ex.answers))
+    assert {"want", "ref"} & only_expected or exercise not in ("data_processing", "training_a_neural_network")
+    left = {n.id for t in sent for n in ast.walk(t) if isinstance(n, ast.Name)} & only_expected
+    assert not left, f"{exercise}: the student's job still computes {sorted(left)}"
+    aliases = {}
+    for t in full:
+        for n in ast.walk(t):
+            if isinstance(n, ast.Import):
+                aliases.update({a.asname or a.name.split(".")[0]: a.name if a.asname else a.name.split(".")[0] for a in n.names})
+            elif isinstance(n, ast.ImportFrom) and n.module:
+                aliases.update({a.asname or a.name: f"{n.module}.{a.name}" for a in n.names})
+    targets = {t for ts in ex.forbidden.values() for t in ts}
+    called = set()
+    for t in sent:
+        for n in ast.walk(t):
+            name = _dotted(n.func) if isinstance(n, ast.Call) else None
+            if name:
+                head, _, rest = name.partition(".")
+                called.add(aliases.get(head, head) + ("." + rest if rest else ""))
+    bad = {c for c in called for t in targets if c == t or c.startswith(t + ".")}
+    assert not bad, f"{exercise}: the student's job still calls {sorted(bad)}"
 
 
 # ------------------------------------------------------------------ (d) the release

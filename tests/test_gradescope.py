@@ -287,3 +287,37 @@ def test_setup_sh_in_a_fresh_venv_from_the_local_wheel(tmp_path):
     subprocess.run(["bash", str(root / "run_autograder")], check=True, timeout=600, env=env, cwd=root)
     results = json.loads((root / "results" / "results.json").read_text())
     assert results["score"] == 6 and schema_errors(results) == []
+
+
+def test_a_hidden_parts_error_stays_out_of_the_visible_entry(exported, tmp_path):
+    # the visible entry is always shown: the hidden part's error went there, by its kind (one of 60
+    # built-in kinds per graded function spelled the hidden inputs out). Now neither entry names it,
+    # and only the hidden entry says that the hidden part stopped.
+    src = ("import numpy as np\n\ndef mse(y, yhat):\n    if len(y) == 6:  # only the hidden check\n"
+           "        raise ConnectionError()\n    return np.mean((y - yhat) ** 2)\n")
+    root = make_root(exported, tmp_path / "h6")
+    nbt.write(nbt.with_answer(nbt.load(), "mse", src), root / "submission" / "sample.ipynb")
+    results = run_autograder(root)
+    assert schema_errors(results) == [] and results["score"] == 5
+    assert "ConnectionError" not in json.dumps(results)
+    entries = {t["name"]: t for t in results["tests"]}
+    visible, hidden = entries["test_mse: visible checks"], entries["test_mse: hidden checks"]
+    assert visible["status"] == "passed" and "stopped" not in visible["output"], visible
+    assert "the hidden part of this test stopped with an exception" in hidden["output"] and hidden["score"] == 0
+
+
+def test_results_json_puts_hidden_problems_in_the_hidden_entry_only():
+    from tipslib.grading.gradescope import results_json
+    from tipslib.grading.judge import Check, ExerciseResult, TestResult
+
+    t = TestResult("t1", 0.0, 2.0, [Check("a", False, True), Check("b", True, True)],
+                   hidden_problem="the hidden part of this test stopped with an exception")
+    out = results_json([ExerciseResult("ex", "Ex", "ok", [t])], hidden_visibility="hidden")
+    visible, hidden = out["tests"]
+    assert visible["status"] == "passed" and "hidden part" not in visible["output"]
+    assert "the hidden part of this test stopped with an exception" in hidden["output"]
+    assert "No points: this test also needs its visible checks" not in hidden["output"]
+    # a test without hidden checks is one entry, with its points: a problem of its hidden part shows there
+    t = TestResult("t2", 0.0, 1.0, [Check("a", False, True)], hidden_problem="the hidden part of this test stopped with an exception")
+    (only,) = results_json([ExerciseResult("ex", "Ex", "ok", [t])])["tests"]
+    assert only["status"] == "failed" and "stopped with an exception" in only["output"]

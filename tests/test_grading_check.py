@@ -15,6 +15,7 @@ _spec = importlib.util.spec_from_file_location("nbtools", Path(__file__).parent 
 nbt = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(nbt)
 
+REPO = Path(__file__).resolve().parents[1]
 SOURCES = [nbt.SAMPLE] + sorted(nbt.REAL_SOURCE.glob("*.ipynb"))
 
 
@@ -39,6 +40,10 @@ def outcomes(tmp_path_factory):
         runs.append(((p.stem, "released"), nbt.write(release_notebook(src), tmp / "released" / p.name)))
     mutant = nbt.mutate(filled(nbt.load()), "mse", "np.mean(", "np.sum(")
     runs.append((("sample", "mutant"), nbt.write(mutant, tmp / "mutant" / "sample.ipynb")))
+    regularization = REPO / "exercises" / "source" / "regularization.ipynb"
+    off = nbt.mutate(filled(nbk.load(regularization)), "dropout_forward", "return x * mask / (1 - p), mask",
+                     "return x * mask / (1 - p) + 0.01, mask")           # matches no hint: only the values help
+    runs.append((("regularization", "off"), nbt.write(off, tmp / "off" / "regularization.ipynb")))
     bad = tmp / "bad.ipynb"
     bad.write_text("{ nope")
     runs.append((("bad", "bad"), bad))
@@ -76,3 +81,25 @@ def test_check_shows_the_hint(outcomes):
 def test_check_refuses_an_unreadable_notebook(outcomes):
     code, text = outcomes[("bad", "bad")]
     assert code == 2 and "not a readable notebook" in text
+
+
+@pytest.mark.parametrize("which", ["a chapter", "an exercise whose metadata was stripped"])
+def test_check_says_when_a_notebook_is_not_an_exercise(which, tmp_path):
+    """A chapter, the start page or an exercise whose cells lost their nbgrader metadata has no test
+    cells: '0/0 visible tests pass' would read as a result, so the check refuses it instead."""
+    nb = nbk.load(REPO / "notebooks" / "05_good_practices.ipynb") if which == "a chapter" else nbk.load(SOURCES[-1])
+    for cell in nb["cells"]:
+        cell.get("metadata", {}).pop("nbgrader", None)
+    path = nbt.write(nb, tmp_path / "some.ipynb")
+    out = io.StringIO()
+    assert check(path, out=out) == 2
+    assert "not an exercise notebook" in out.getvalue() and "0/0" not in out.getvalue()
+
+
+def test_a_wrong_array_is_shown_whole_expected_and_received(outcomes):
+    """A 2-D expected value spans several lines; cut to its first line, it shows neither its last row
+    nor what the answer returned, and the student cannot see what to fix."""
+    code, text = outcomes[("regularization", "off")]
+    fail = text.split("FAIL  test_dropout_forward", 1)[1].split("  PASS", 1)[0]
+    assert code == 1 and "expected" in fail and "got" in fail, text
+    assert fail.count("[") >= 4, fail       # both arrays, row by row

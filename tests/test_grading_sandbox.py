@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import stat
 import subprocess
@@ -517,3 +518,114 @@ def test_the_same_holds_for_an_unprivileged_grader(tmp_path):
     tail = (proc.stdout + proc.stderr)[-4000:]
     assert proc.returncode == 0, tail
     assert re.search(r"\d+ passed", tail) and ("skipped" not in tail or "1 skipped" in tail), tail  # only this test
+
+
+# ------------------------------------------------------- SysV IPC and signals
+#: What a run tries with SysV IPC: every call refused; and what it sees of its IPC namespace
+IPC_PROBE = ("import ctypes, os\nL = ctypes.CDLL(None, use_errno=True)\nL.shmat.restype = ctypes.c_long\n"
+             "calls = {'shmget': lambda: L.shmget(0x7151, 1 << 20, 0o1666), 'semget': lambda: L.semget(0x7152, 1, 0o1666),"
+             " 'msgget': lambda: L.msgget(0x7153, 0o1666), 'shmat': lambda: L.shmat(0, None, 0),"
+             " 'mq_open': lambda: L.mq_open(b'/tipslib', os.O_CREAT | os.O_RDWR, 0o600, None)}\n"
+             "OUT = {}\nfor name, call in calls.items():\n    ctypes.set_errno(0)\n    OUT[name] = (call(), ctypes.get_errno())\n"
+             "try:\n    open('/proc/sys/kernel/shmmax', 'w').write('99999999999')\n    OUT['raise'] = 'raised'\n"
+             "except OSError as e:\n    OUT['raise'] = e.errno\n"
+             "OUT['ns'] = os.readlink('/proc/self/ns/ipc')\nOUT['shmmax'] = int(open('/proc/sys/kernel/shmmax').read())\n")
+
+
+def _zygote_ipc(pid):
+    """The IPC namespace of the zygote: the child of bubblewrap (process ``pid``)."""
+    for child in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                if child.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    return os.readlink(f"/proc/{child}/ns/ipc")
+        except (OSError, ValueError):
+            continue
+    return None
+
+
+def _ipc_checks(first, second, zygote_ns, root):
+    import errno
+
+    for run in (first, second):
+        # SysV IPC and POSIX queues are refused: their memory would lie outside the run's limit (6 x 300 MB
+        # of segments outlived their run, 1.5 GB after grading ended, and the next student read them)
+        assert {k: list(run[k]) for k in ("shmget", "semget", "msgget", "shmat", "mq_open")} == \
+            dict.fromkeys(("shmget", "semget", "msgget", "shmat", "mq_open"), [-1, errno.ENOSYS]), run
+        assert run["raise"] in (errno.EROFS, errno.EACCES, errno.EPERM), run  # no run may raise the limits
+    # underneath, each run has an IPC namespace of its own, not the sandbox's (shared by the slot's runs)
+    assert zygote_ns and first["ns"] != zygote_ns and second["ns"] != zygote_ns, (first["ns"], second["ns"], zygote_ns)
+    if root:  # the limits of a run's namespace (without root they cannot be set)
+        assert first["shmmax"] == second["shmmax"] == sandbox.IPC_SHM_MB << 20
+
+
+def test_sysv_ipc_is_refused_and_each_run_has_a_namespace_of_its_own(box):
+    _ipc_checks(_probe(box, IPC_PROBE), _probe(box, IPC_PROBE), _zygote_ipc(box.proc.pid), os.geteuid() == 0)
+
+
+_UNPRIVILEGED = """
+import json, os, sys
+from tipslib.grading import plain
+from tipslib.grading.sandbox import Sandbox, features
+
+if not features()["isolated"]:
+    print("SKIP " + features()["why_not"])
+    sys.exit(0)
+
+def zygote_ipc(pid):
+    for child in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{child}/stat") as f:
+                if child.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                    return os.readlink(f"/proc/{child}/ns/ipc")
+        except (OSError, ValueError):
+            continue
+
+def probe(sb, src):
+    job = {"cells": [{"kind": "test", "grade_id": "t", "parts": [["visible", src + "\\nfrom tipslib.grading.testing "
+           "import expect\\nexpect('out', repr(OUT))\\n"]]}], "record": True}
+    lines, end = sb.run(job, timeout=30, memory_mb=400)
+    rec = [m for m in map(json.loads, lines) if m.get("m") == "rec"]
+    return eval(plain.decode(rec[0]["value"])) if rec else None
+
+out = {"uid": os.geteuid()}
+with Sandbox() as sb:
+    zygote = sb.proc.pid
+    out["signals"] = probe(sb, "import os, signal, time\\nOUT = []\\n"
+                               "for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, "
+                               "signal.SIGUSR2, signal.SIGALRM):\\n    try:\\n        os.kill(1, s)\\n        OUT.append('sent')\\n"
+                               "    except OSError as e:\\n        OUT.append(e.errno)\\ntime.sleep(0.5)\\n")
+    out["after"] = probe(sb, "import signal\\nOUT = str(signal.getsignal(signal.SIGINT))")
+    out["same_zygote"] = sb.proc is not None and sb.proc.pid == zygote and sb.proc.poll() is None
+    out["first"] = probe(sb, sys.argv[1])
+    out["second"] = probe(sb, sys.argv[1])
+    out["zygote_ns"] = zygote_ipc(sb.proc.pid)
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_without_root_a_run_can_neither_stop_the_zygote_nor_use_sysv_ipc():
+    # Without root a child has the zygote's uid: it could signal PID 1 of the sandbox, and Python's
+    # SIGINT handler there turned that into a KeyboardInterrupt of the zygote (the row of the student
+    # "crashed", a grader problem, and `tipslib grade` exited 3). As root, under a user namespace
+    # where this process is uid 1000 (the path an instructor without root takes).
+    cmd = [sys.executable, "-c", _UNPRIVILEGED, IPC_PROBE]
+    if os.geteuid() == 0:
+        if not shutil.which("unshare"):
+            pytest.skip("unshare (util-linux) is not installed")
+        cmd = ["unshare", "--user", "--map-user=1000", "--map-group=1000", *cmd]
+    import tipslib
+
+    env = {**os.environ, "PYTHONPATH": str(Path(tipslib.__file__).parents[1])}  # the tipslib under test
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd="/", env=env)
+    if os.geteuid() == 0 and proc.returncode != 0 and "unshare failed" in proc.stderr:
+        pytest.skip(f"no unprivileged user namespace here: {proc.stderr.strip()[-300:]}")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    line = next(l for l in proc.stdout.splitlines() if l.startswith(("RESULT", "SKIP")))
+    if line.startswith("SKIP"):
+        pytest.skip(line)
+    out = json.loads(line[len("RESULT "):])
+    assert out["uid"] != 0
+    assert out["signals"] is not None and len(out["signals"]) == 7, out  # delivered or refused: the run went on
+    assert out["after"] == str(signal.default_int_handler) and out["same_zygote"], out
+    _ipc_checks(out["first"], out["second"], out["zygote_ns"], root=False)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -109,3 +110,28 @@ def test_nbgrader_autograde_and_tipslib_grade_agree(tmp_path):
     assert {s: float(r["raw_score"]) for s, r in theirs.items()} == expected
     assert {s: (float(r["raw_score"]), float(r["max_score"])) for s, r in ours.items()} == \
         {s: (float(r["raw_score"]), float(r["max_score"])) for s, r in theirs.items()}
+
+
+def test_only_nbgraders_own_timestamp_counts_not_one_the_student_nested(tmp_path):
+    # nbgrader writes submitted/<student>/<assignment>/timestamp.txt; a timestamp.txt in a folder of the
+    # student's own (work/, beside a notebook there) is the student's file and must not move the time
+    import datetime as dt
+
+    from tipslib.grading.grade import discover, submission_time
+
+    course = tmp_path / "course"
+    (course / "source").mkdir(parents=True)
+    ps1 = course / "submitted" / "mallory" / "ps1"
+    nb = nbt.write(nbt.load(), ps1 / "work" / "sample.ipynb")
+    (ps1 / "timestamp.txt").write_text("2030-01-02 00:00:00.000000 UTC\n")
+    (ps1 / "work" / "timestamp.txt").write_text("2020-01-01 00:00:00.000000 UTC\n")
+    beside = nbt.write(nbt.load(), course / "submitted" / "trent" / "ps1" / "sample.ipynb")
+    (beside.parent / "timestamp.txt").write_text("2025-05-01 12:00:00.000000 UTC\n")
+    mallory, trent = discover(course)
+    assert mallory.course and submission_time(mallory, nb) == dt.datetime(2030, 1, 2, tzinfo=dt.timezone.utc)
+    assert submission_time(trent, beside) == dt.datetime(2025, 5, 1, 12, tzinfo=dt.timezone.utc)
+    # in a plain folder of student folders, the same shape is the student's: subs/<student>/<folder>/
+    plain = next(s for s in discover(course / "submitted") if s.student == "mallory")
+    assert not plain.course
+    os.utime(nb, (1.9e9, 1.9e9))
+    assert submission_time(plain, nb) == dt.datetime.fromtimestamp(1.9e9, dt.timezone.utc)

@@ -17,12 +17,32 @@ stdout, which the submission owns):
 - ``{"m": "forbidden", "function": f, "module": m}`` when a graded function runs a
   forbidden target (its code, a copy of its code, or the built-in itself);
 - ``{"m": "modules", "v": [...]}`` in the reference run only: the modules it imported,
-  which the grader's sandboxes then import once, up front;
+  which the grader's sandboxes then import once, up front (never tipslib's topic
+  packages: :func:`topic_package`);
 - ``{"m": "done"}`` at the very end.
 
 With ``no_spawn`` the run can start no thread, process or program
 (a seccomp filter: ``clone``, ``fork``, ``vfork``, ``execve`` fail with EPERM),
 so forbidden code cannot run where the guard does not look.
+
+Two lines of defence against a graded function that runs what it should implement:
+
+- the tipslib packages a forbidden list names are not in the run at all where the
+  sandbox can mount (:func:`mask_forbidden`, called by the sandbox's child before the
+  job starts; it sets ``job["masked"]``): the zygote never imported them, and their
+  folders are covered by a stand-in whose import raises, so neither ``import`` nor
+  ``open()`` reaches their code, and nothing in the run can switch that off;
+- for the rest (torch built-ins, which the run needs, and tipslib where nothing can be
+  mounted: without the sandbox and without root) a profiler around each graded call and
+  around whole cells. It lives in the submission's own interpreter, so it is hardened, not
+  tamper-proof: what it uses is taken before any submitted code runs (so patching
+  ``sys.setprofile``, ``os.write``, ``json`` or this module's classes changes nothing it
+  holds), it runs no method of an object the submission made (a ``__repr__`` or
+  ``__hash__`` in a code object's constants), it notices being replaced, a call it saw
+  begin that never ended (switched off behind its back), and ``sys.setprofile`` called
+  by the submission (putting it back). A submission that edits the guards' closures
+  through the garbage collector, or reinstalls a profiler through ``ctypes`` with a
+  C callback of its own, is not caught.
 
 A *scan job* ``{"kind": "scan", "nb": base64 bytes, "stem": str, "exercises":
 {id: {"answers": [grade_id], "forbidden": {...}}}, "max_cell": int}`` reads one
@@ -45,6 +65,7 @@ import os
 import pkgutil
 import struct
 import sys
+import types
 
 from . import testing
 from .plain import encode
@@ -67,12 +88,15 @@ class _Channel:
             data = data[n:]
 
 
-def _error(exc):
+def _error(exc, whole=False):
+    """An exception as ``{"type", "msg"}``: the message's first line for a gradebook, or ``whole``
+    (``tipslib check`` on a student's own notebook: an expected and a received array span lines)."""
     try:
-        msg = str(exc).strip().split("\n")[0] if not isinstance(exc, SyntaxError) else f"{exc.msg} (line {exc.lineno})"
+        msg = str(exc).strip() if not isinstance(exc, SyntaxError) else f"{exc.msg} (line {exc.lineno})"
     except BaseException:  # noqa: BLE001 - a submission's exception may fail to print
         msg = ""
-    return {"type": str(type(exc).__name__)[:100], "msg": str(msg)[:300]}
+    msg = str(msg)[:4000] if whole else str(msg).split("\n")[0][:300]
+    return {"type": str(type(exc).__name__)[:100], "msg": msg}
 
 
 def _block_network():
@@ -102,9 +126,13 @@ _SYSCALLS = {  # clone, fork, vfork, execve, execveat, clone3
 def _no_spawn():
     """Install a seccomp filter: no thread, process or program can start from here on.
 
-    Returns True when the kernel took it. Without seccomp the Python entry points
-    are refused instead (a submission can get round those with ctypes).
+    Returns True when the kernel took it. The Python entry points are refused as well:
+    without seccomp they are the only wall (a submission can get round them with ctypes);
+    with it, they make a thread started the usual way fail with a PermissionError that says
+    why, where the kernel's refusal reads "can't start new thread", a RuntimeError that
+    feedback does not name (:data:`tipslib.grading.judge.SHOWN_ERRORS`).
     """
+    kernel = False
     arch = os.uname().machine
     if arch in _SYSCALLS:
         audit, numbers = _SYSCALLS[arch]
@@ -125,8 +153,7 @@ def _no_spawn():
         fprog = Prog(len(prog), ctypes.addressof(buf))
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
-        if libc.prctl(38, 1, None, 0, 0) == 0 and libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0:
-            return True
+        kernel = libc.prctl(38, 1, None, 0, 0) == 0 and libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0
 
     def refuse(*args, **kwargs):
         raise PermissionError("starting threads and processes is disabled while grading")
@@ -142,12 +169,95 @@ def _no_spawn():
             if hasattr(mod, name):
                 setattr(mod, name, refuse)
     threading.Thread.start = refuse
-    return False
+    return kernel
+
+
+# ------------------------------------------------ forbidden library code, out of reach
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_REMOUNT, _MS_REC, _MS_PRIVATE = 1, 2, 4, 32, 16384, 1 << 18
+_CLONE_NEWNS = 0x00020000
+STAND_IN = ("raise ImportError({name!r} ' is not available while grading: the exercise asks you to write '\n"
+            "                  'this yourself')\n")
+
+
+def _tipslib_root():
+    import tipslib
+
+    return os.path.dirname(os.path.realpath(tipslib.__file__))
+
+
+def topic_package(module):
+    """Whether ``module`` is (in) one of tipslib's topic packages (``tipslib.optim``, ...): the code
+    the exercises ask students to write. A grading sandbox never imports one up front, so a
+    run that must not use it does not hold it in memory."""
+    parts = module.split(".")
+    return (len(parts) > 1 and parts[0] == "tipslib" and parts[1] != "grading" and parts[1].isidentifier()
+            and os.path.isdir(os.path.join(_tipslib_root(), parts[1])))
+
+
+def _forbidden_folders(forbidden):
+    """``[(target, folder, covered by an earlier one)]`` for the tipslib packages the lists name."""
+    root, out = _tipslib_root(), []
+    for t in sorted({t for ts in forbidden.values() for t in ts if isinstance(t, str)}):
+        parts = t.split(".")
+        if parts[0] != "tipslib" or len(parts) < 2 or parts[1] == "grading" or not all(p.isidentifier() for p in parts):
+            continue
+        path = os.path.join(root, *parts[1:])
+        if os.path.isdir(path) and not os.path.islink(path):
+            out.append((t, path, any(path.startswith(p + os.sep) for _, p, _ in out)))
+    return out
+
+
+def mask_forbidden(job):
+    """Put the tipslib packages a run must not use out of its reach, before it starts.
+
+    Called in the sandbox's child while it may still mount (before it drops its privileges).
+    It first makes a mount namespace of its own, private all the way down, and mounts nothing
+    unless both worked: a mount must never reach the grader's (the host's) view of the files.
+    There each package folder a forbidden list names (``tipslib.optim``) is covered by an empty
+    read-only tmpfs holding only an ``__init__.py`` that raises ImportError. The zygote never
+    imported these packages (:func:`topic_package`), so the run has no copy of their code in
+    memory, and neither ``import`` nor ``open()`` reaches their files: the check no longer
+    rests on a profiler the submission could switch off. Returns the targets covered; ``[]``
+    where this process cannot mount (grading without the sandbox and without root), where the
+    profiler guards are all there is.
+    """
+    todo = _forbidden_folders(job.get("forbidden") or {})
+    if not todo:
+        return []
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+
+    def mount(src, target, fstype, flags, data=None):
+        if libc.mount(src, os.fsencode(target), fstype, flags, data) != 0:
+            raise OSError(ctypes.get_errno(), f"cannot mount over {target}")
+
+    done = []
+    try:
+        if libc.unshare(_CLONE_NEWNS) != 0:
+            return []  # no namespace of our own (without root or the sandbox): mount nothing
+        mount(b"none", "/", None, _MS_REC | _MS_PRIVATE)
+    except OSError:
+        return []
+    try:
+        for target, path, covered in todo:
+            if not covered:
+                mount(b"tmpfs", path, b"tmpfs", _MS_NOSUID | _MS_NODEV, b"size=16k,nr_inodes=8,mode=755")
+                with open(os.path.join(path, "__init__.py"), "w") as f:
+                    f.write(STAND_IN.format(name=target))
+                try:
+                    mount(None, path, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
+                except OSError:
+                    pass  # writable, but empty of the library all the same
+            done.append(target)
+    except OSError:
+        pass
+    return done
 
 
 # --------------------------------------------------------- forbidden targets
-def _resolve(target):
-    """``("module", [path prefixes], module)`` or ``("callable", obj)`` or ``None``."""
+def _resolve(target, load=True):
+    """``("module", [path prefixes], module)`` or ``("callable", obj)`` or ``None``; with ``load``
+    false a module target is not imported (it is out of reach: :func:`mask_forbidden`)."""
     try:
         spec = importlib.util.find_spec(target)
     except (ImportError, ValueError, AttributeError):
@@ -159,10 +269,16 @@ def _resolve(target):
         elif spec.origin:
             prefixes.append(spec.origin)
         try:
-            module = importlib.import_module(target)
+            module = importlib.import_module(target) if load else None
         except Exception:  # noqa: BLE001
             module = None
         return ("module", prefixes, module)
+    mod = sys.modules.get(target)
+    if isinstance(mod, types.ModuleType) and getattr(mod, "__spec__", None) is None:
+        # a namespace a library registers without a spec (torch.ops): the file of its class is its code
+        home = getattr(sys.modules.get(type(mod).__module__), "__file__", None)
+        if home:
+            return ("module", [home], mod)
     parts = target.split(".")
     for i in range(len(parts) - 1, 0, -1):
         try:
@@ -201,22 +317,52 @@ def _codes(obj, out, seen):
             _codes(v, out, seen)
 
 
+_PLAIN = (int, float, complex, str, bytes, bool, type(None), type(Ellipsis))
+
+
+def _const(k):
+    """A constant of a code object as plain data, without running any of its code: a submission
+    can put any object into a code object's constants, with a ``__repr__`` or ``__hash__`` that
+    would run inside the profiler, where nothing watches it."""
+    t = type(k)
+    if t in _PLAIN:
+        return (t.__name__, t.__repr__(k))
+    if t is tuple or t is frozenset:
+        return (t.__name__, tuple(_const(x) for x in tuple.__iter__(k) if not isinstance(x, types.CodeType))
+                if t is tuple else len(k))
+    return ("?",)
+
+
+def _text(s):
+    return str.__str__(s)  # an exact str, whatever str subclass a submission put there
+
+
 def _fingerprint(code):
     """Same for a function and an exec'd copy of its source; comprehensions and lambdas are
-    too generic to call a copy (a list comprehension of sympy's matched one of tipslib's)."""
-    if code.co_name.startswith("<") or len(code.co_code) < MIN_COPY:
+    too generic to call a copy (a list comprehension of sympy's matched one of tipslib's).
+    Built from plain data only: no method of anything a submission made runs here."""
+    co_code = bytes.__getitem__(code.co_code, slice(None))
+    name = _text(code.co_name)
+    if str.startswith(name, "<") or len(co_code) < MIN_COPY:
         return None
-    return (code.co_name, code.co_code, code.co_names, code.co_varnames,
-            tuple(repr(k) for k in code.co_consts if not hasattr(k, "co_code")))
+    return (name, co_code, tuple(_text(n) for n in code.co_names), tuple(_text(n) for n in code.co_varnames),
+            tuple(_const(k) for k in tuple.__iter__(code.co_consts) if type(k) is not types.CodeType))
 
 
 class _Targets:
-    """What one graded function must not run: file prefixes, code objects, built-ins, code copies."""
+    """What one graded function must not run: file prefixes, code objects, built-ins, code copies.
 
-    def __init__(self, targets):
+    Code objects are looked up by identity (a code object's hash is that of its constants,
+    which a submission can make run its own code).
+    """
+
+    def __init__(self, targets, masked=()):
         self.names, self.prefixes, self.codes, self.builtins, self.prints = {}, [], {}, {}, {}
+        self.methods = {}  # (class, name) -> target: a built-in method is a new bound object at each call
         for t in targets:
-            r = _resolve(t)
+            # a masked package is out of the run's reach: only its stand-in, which raises on import,
+            # can run (and tells that the submission tried)
+            r = _resolve(t, load=t not in masked)
             if r is None:
                 continue
             found = []
@@ -242,9 +388,12 @@ class _Targets:
                 # a decorator's wrapper (torch.no_grad's) is not the target: its code lives elsewhere
                 found = [c for c in found if c.co_filename == home]
                 for c in found:
-                    self.codes[c] = t
+                    self.codes[id(c)] = (c, t)
             else:
                 self.builtins[id(r[1])] = (r[1], t)
+                owner, name = getattr(r[1], "__objclass__", None), getattr(r[1], "__name__", None)
+                if isinstance(owner, type) and isinstance(name, str):  # torch.Tensor.log_softmax
+                    self.methods[(owner, name)] = t
             for c in found:
                 fp = _fingerprint(c)
                 if fp is not None:
@@ -256,69 +405,147 @@ class _Targets:
         """The forbidden target this profiler event runs, or None."""
         if event == "call":
             code = frame.f_code
-            hit = self.cache.get(code, False)
-            if hit is False:
-                hit = self.codes.get(code)
-                if hit is None:
-                    hit = next((t for p, t in self.prefixes if code.co_filename.startswith(p)), None)
-                if hit is None:
+            entry = self.cache.get(id(code))
+            if entry is not None and entry[0] is code:
+                return entry[1]
+            hit = self.codes.get(id(code))
+            hit = hit[1] if hit is not None and hit[0] is code else None
+            if hit is None:
+                filename = _text(code.co_filename)
+                hit = next((t for p, t in self.prefixes if str.startswith(filename, p)), None)
+            if hit is None and self.prints:
+                try:
                     fp = _fingerprint(code)
-                    hit = self.prints.get(fp) if fp is not None else None
-                    hit = f"a copy of {hit}" if hit else None
-                self.cache[code] = hit
+                except Exception:  # noqa: BLE001 - an int too long to print: not one of the library's
+                    fp = None
+                hit = self.prints.get(fp) if fp is not None else None
+                hit = f"a copy of {hit}" if hit else None
+            self.cache[id(code)] = (code, hit)  # the code stays alive with its entry: its id is not reused
             return hit
         if event == "c_call":
             b = self.builtins.get(id(arg))
-            return b[1] if b is not None and b[0] is arg else None
+            if b is not None and b[0] is arg:
+                return b[1]
+            if self.methods:
+                # logits.log_softmax(1): matched by the class of its object and its name, not by identity
+                owner = getattr(arg, "__objclass__", None)
+                if owner is None:
+                    owner = getattr(arg, "__self__", None)
+                    # type(), never isinstance(): that could ask the object (its __class__), i.e. run its code here
+                    owner = None if owner is None or issubclass(type(owner), (type, types.ModuleType)) else type(owner)
+                if type(owner) is type or issubclass(type(owner), type):
+                    name = getattr(arg, "__name__", None)
+                    if type(name) is str:
+                        for cls in type.__getattribute__(owner, "__mro__"):
+                            hit = self.methods.get((cls, name))
+                            if hit is not None:
+                                return hit
         return None
 
 
-def _guard(fn, fn_name, targets, channel, reported):
-    """Wrap a graded function: any forbidden target run inside its call is reported."""
+class _Tools:
+    """What the guards use, taken before any submitted code runs: a submission that patches
+    ``sys.setprofile``, ``os.write``, ``json`` or this module's classes afterwards changes
+    nothing the guards already hold."""
+
+    def __init__(self, fd):
+        self.setprofile, self.getprofile = sys.setprofile, sys.getprofile
+        self.active = []  # the report functions of the graded calls under way, innermost last
+        write, getpid, pid, quote = os.write, os.getpid, os.getpid(), json.encoder.encode_basestring_ascii
+
+        def report(function, what):
+            if getpid() != pid:  # a fork of the submission is not the run
+                return
+            data = str.encode('{"m":"forbidden","function":%s,"module":%s}\n' % (quote(function), quote(what)))
+            while data:
+                data = data[write(fd, data):]
+
+        self.report = report
+
+
+REMOVED = "the profiler guard was removed"
+
+
+def _call_stack(on_break):
+    """A profiler's own record of the calls it saw begin: each end must match the last open
+    call. A profiler switched off behind its back (``ctypes.pythonapi.PyEval_SetProfile``)
+    misses the end of the call that switched it off, so the next end it sees does not match."""
+    stack = []
+    push, pop = stack.append, stack.pop
+
+    def step(frame, event, arg):
+        if event == "call":
+            push(frame)
+        elif event == "c_call":
+            push(arg)
+        elif stack and stack[-1] is (frame if event == "return" else arg):
+            pop()
+        else:
+            on_break()
+
+    return stack, step
+
+
+def _guard(fn, fn_name, hit, tools, reported):
+    """Wrap a graded function: any forbidden target run inside its call is reported.
+
+    ``hit`` is its targets' bound ``hit``, taken before any submitted code ran."""
+    report_line, active = tools.report, tools.active
+    setprofile, getprofile = tools.setprofile, tools.getprofile
+    started = [False]
 
     def report(what):
-        reported.add(fn_name)
-        channel.send({"m": "forbidden", "function": fn_name, "module": what})
+        if fn_name not in reported:
+            reported.add(fn_name)
+            report_line(fn_name, what)
+
+    stack, step = _call_stack(lambda: report(REMOVED))
 
     def profiler(frame, event, arg):
-        if fn_name in reported:
+        if fn_name in reported or not started[0]:
             return
-        hit = targets.hit(event, frame, arg)
-        if hit:
-            report(hit)
+        step(frame, event, arg)
+        found = hit(event, frame, arg)
+        if found:
+            report(found)
         # switching the guard off and back on around a call would hide it from the check in
         # `guarded` below; the guard of a nested graded function (same code) is not that
-        elif event == "c_call" and arg is sys.setprofile and frame.f_code is not guarded.__code__:
-            report("the profiler guard was removed")
+        elif event == "c_call" and arg is setprofile and frame.f_code is not guarded.__code__:
+            report(REMOVED)
 
     def guarded(*args, **kwargs):
-        previous = sys.getprofile()
-        sys.setprofile(profiler)
+        previous = getprofile()
+        setprofile(profiler)
+        was, started[0] = started[0], True
+        depth = len(stack)
+        active.append(report)
         try:
             return fn(*args, **kwargs)
         finally:
-            if sys.getprofile() is not profiler and fn_name not in reported:
-                report("the profiler guard was removed")
-            sys.setprofile(previous)
+            active.pop()
+            if getprofile() is not profiler or len(stack) != depth:
+                report(REMOVED)
+            started[0] = was
+            setprofile(previous)
 
     guarded.__wrapped__ = fn
     guarded.__name__ = getattr(fn, "__name__", fn_name)
     return guarded
 
 
-def _guard_object(obj, fn_name, targets, channel, reported):
+def _guard_object(obj, fn_name, hit, tools, reported):
     """Guard a graded function, or each method a graded class defines itself."""
     if not isinstance(obj, type):
-        return _guard(obj, fn_name, targets, channel, reported)
+        return _guard(obj, fn_name, hit, tools, reported)
     for attr, value in list(vars(obj).items()):
         if isinstance(value, (staticmethod, classmethod)):
-            setattr(obj, attr, type(value)(_guard(value.__func__, fn_name, targets, channel, reported)))
+            setattr(obj, attr, type(value)(_guard(value.__func__, fn_name, hit, tools, reported)))
         elif callable(value) and not isinstance(value, type):
-            setattr(obj, attr, _guard(value, fn_name, targets, channel, reported))
+            setattr(obj, attr, _guard(value, fn_name, hit, tools, reported))
     return obj
 
 
-def _watcher(forbidden, channel, reported):
+def _watcher(forbidden, tools, reported, masked=()):
     """A profiler for whole answer and test cells, outside the graded functions too.
 
     The graded functions' own guards do not see a call of the library's answer made
@@ -333,27 +560,62 @@ def _watcher(forbidden, channel, reported):
         for t in ts:
             if t.split(".")[0] == "tipslib":
                 owners.setdefault(t, []).append(fn)
-    targets = _Targets(list(owners))
+    targets = _Targets(list(owners), masked)
+    hit, report_line, setprofile = targets.hit, tools.report, tools.setprofile
+    everyone = list(forbidden)
 
     def report(fns, what):
         for fn in fns:
             if fn not in reported:
                 reported.add(fn)
-                channel.send({"m": "forbidden", "function": fn, "module": what})
+                report_line(fn, what)
+
+    stack, step = _call_stack(lambda: report(everyone, REMOVED))
+    where = [None]  # the graded function whose answer cell is running, if any
 
     def watcher(frame, event, arg):
-        hit = targets.hit(event, frame, arg)
-        if hit:
-            report(owners.get(hit.removeprefix("a copy of "), ()), hit)
-        elif event == "c_call" and arg is sys.setprofile and frame.f_code.co_filename != __file__:
-            report(list(forbidden), "the profiler guard was removed")
+        step(frame, event, arg)
+        found = hit(event, frame, arg)
+        if found:
+            fns = owners.get(found.removeprefix("a copy of "), ())
+            # in an answer cell, the function of that cell (as the scan of its source would say)
+            report([where[0]] if where[0] in fns else fns, found)
+        elif event == "c_call" and arg is setprofile and frame.f_code.co_filename != __file__:
+            report(everyone, REMOVED)
 
-    watcher.report_all = lambda what: report(list(forbidden), what)
+    def check(still_there):
+        """After a cell, once the watcher is off: it was still in place, and every call it saw
+        begin ended (but the one that switched it off)."""
+        if not still_there or len(stack) != 1 or stack[0] is not setprofile:
+            report(everyone, REMOVED)
+        stack.clear()
+
+    watcher.check, watcher.where = check, where
+    watcher.report_all = lambda: report(everyone, REMOVED)
     return watcher
+
+
+def _tripwire(tools, watcher):
+    """``sys.setprofile`` as the submission sees it: the guards hold the real one; a call of this
+    one -- putting a profiler back after switching it off behind the guards' back
+    (``ctypes.pythonapi.PyEval_SetProfile(None, None)``), which no profiler event shows -- counts
+    as removing the guard of the graded call under way (or of all, outside one)."""
+    real, active = tools.setprofile, tools.active
+
+    def setprofile(function):
+        if active:
+            active[-1](REMOVED)
+        elif watcher is not None:
+            watcher.report_all()
+        return real(function)
+
+    setprofile.__doc__, setprofile.__name__, setprofile.__qualname__ = real.__doc__, "setprofile", "setprofile"
+    return setprofile
 
 
 def run_job(job, fd):
     """Execute the job in a fresh namespace and report over ``fd``."""
+    tools = _Tools(fd)
     channel = _Channel(fd)
     if job.get("kind") == "scan":
         channel.send(_scan(job))
@@ -375,7 +637,8 @@ def run_job(job, fd):
         channel.send(msg)
 
     forbidden = job.get("forbidden") or {}
-    targets = {fn: _Targets(ts) for fn, ts in forbidden.items()}
+    masked = set(job.get("masked") or ())
+    hits = {fn: _Targets(ts, masked).hit for fn, ts in forbidden.items()}  # bound now, before any submitted code
     guarded_ids, reported = set(), set()
     testing._SEED = job.get("seed")
     if job.get("record", True):
@@ -383,7 +646,10 @@ def run_job(job, fd):
         _block_network()
     if job.get("no_spawn"):
         _no_spawn()
-    watcher = _watcher(forbidden, channel, reported) if forbidden and not reference else None
+    watcher = _watcher(forbidden, tools, reported, masked) if forbidden and not reference else None
+    if forbidden:
+        sys.setprofile = _tripwire(tools, watcher)
+    setprofile, getprofile, run, compile_ = tools.setprofile, tools.getprofile, builtins.exec, builtins.compile
     ns = {"__name__": "__main__", "__builtins__": builtins, "display": lambda *a, **k: None}
     for i, cell in enumerate(job["cells"]):
         for part, source in cell["parts"]:
@@ -391,29 +657,30 @@ def run_job(job, fd):
             error = None
             watch = False
             try:
-                code = compile(source, f"<{cell['kind']} cell {cell.get('grade_id') or i}>", "exec")
+                code = compile_(source, f"<{cell['kind']} cell {cell.get('grade_id') or i}>", "exec")
                 if watcher is not None and cell["kind"] != "setup":
-                    sys.setprofile(watcher)
+                    watcher.where[0] = cell.get("grade_id") if cell["kind"] == "answer" else None
+                    setprofile(watcher)
                     watch = True
-                exec(code, ns)
+                run(code, ns)
             except BaseException as exc:  # noqa: BLE001 - a submission may raise anything, SystemExit included
-                error = _error(exc)
+                error = _error(exc, whole=bool(job.get("whole_messages")))
             finally:
                 if watch:
-                    if sys.getprofile() is not watcher:
-                        watcher.report_all("the profiler guard was removed")
-                    sys.setprofile(None)
+                    still_there = getprofile() is watcher
+                    setprofile(None)
+                    watcher.check(still_there)
             channel.send({"m": "end", "cell": i, "part": part, "error": error})
             if cell["kind"] == "answer":
-                for fn, tg in targets.items():
+                for fn, hit in hits.items():
                     obj = ns.get(fn)
                     if callable(obj) and id(obj) not in guarded_ids:
-                        ns[fn] = _guard_object(obj, fn, tg, channel, reported)
+                        ns[fn] = _guard_object(obj, fn, hit, tools, reported)
                         guarded_ids.add(id(ns[fn]))
             if error is not None:
                 break  # like a notebook: the rest of this cell does not run
     if job.get("report_modules"):  # the reference run: what the sandboxes should import up front
-        channel.send({"m": "modules", "v": sorted(set(sys.modules) - already)})
+        channel.send({"m": "modules", "v": sorted(m for m in set(sys.modules) - already if not topic_package(m))})
     channel.send({"m": "done"})
 
 
@@ -447,26 +714,38 @@ def references(tree):
     resolved, strings) and the names it defines at the top."""
     aliases, refs = {}, set()
     defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    # a chain ``a.b.c`` is read once, from its outermost node (one walk of the tree in all): reading it
+    # again from each inner ``Attribute`` -- each a prefix of the whole, which the targets match by
+    # prefix anyway -- was quadratic, 20 s for a 1 MB cell of long chains
+    chains, inner = [], set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
+        kind = type(node)
+        if kind is ast.Attribute:
+            inner.add(id(node.value))
+            chains.append(node)
+        elif kind is ast.Name:
+            chains.append(node)
+        elif kind is ast.Constant:
+            if isinstance(node.value, str) and len(node.value) < 200:
+                refs.add(node.value.strip())
+        elif kind is ast.Import:
             for a in node.names:
                 refs.add(a.name)
                 aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
-        elif isinstance(node, ast.ImportFrom) and node.module:
+        elif kind is ast.ImportFrom and node.module:
             refs.add(node.module)
             for a in node.names:
                 refs.add(f"{node.module}.{a.name}")
                 aliases[a.asname or a.name] = f"{node.module}.{a.name}"
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Attribute, ast.Name)):
-            d = _dotted(node)
-            if d:
-                refs.add(d)
-                head, _, rest = d.partition(".")
-                if head in aliases:
-                    refs.add(aliases[head] + ("." + rest if rest else ""))
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) < 200:
-            refs.add(node.value.strip())
+    for node in chains:
+        if id(node) in inner:
+            continue
+        d = _dotted(node)
+        if d:
+            refs.add(d)
+            head, _, rest = d.partition(".")
+            if head in aliases:
+                refs.add(aliases[head] + ("." + rest if rest else ""))
     return refs, defined
 
 

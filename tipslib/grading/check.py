@@ -35,7 +35,7 @@ def _job(nb):
         if kind == "test":
             src = _remove_hidden(src)
         cells.append({"kind": kind, "grade_id": nbk.grade_id(cell), "parts": [["main", src]], "points": nbk.points(cell)})
-    return {"cells": cells, "record": False}
+    return {"cells": cells, "record": False, "whole_messages": True}
 
 
 def _run(job, timeout):
@@ -78,6 +78,10 @@ def check(path, *, timeout=300.0, out=None) -> int:
         return 2
     job = _job(nb)
     tests = [i for i, c in enumerate(job["cells"]) if c["kind"] == "test"]
+    if not tests:
+        print(f"Cannot check {path}: it has no test cells, so it is not an exercise notebook. The exercises "
+              "are the notebooks in the exercises/ folder of your course.", file=out)
+        return 2
     name = nbk.title_of(nb) or Path(path).stem
     print(f"Checking {name}: {len(tests)} test cells (this takes a few seconds)...", file=out)
     msgs, timed_out = _run(job, timeout)
@@ -106,7 +110,7 @@ def check(path, *, timeout=300.0, out=None) -> int:
             why = e["msg"]
         else:
             why = f"{e['type']}: {e['msg']}"
-        print(f"  FAIL  {label}: {why}", file=out)
+        print(f"  FAIL  {label}: " + why.replace("\n", "\n        "), file=out)   # arrays keep their rows
     print(f"{passed}/{len(tests)} visible tests pass ({points:g}/{total:g} visible points).", file=out)
     print(HIDDEN_NOTE, file=out)
-    return 0 if passed == len(tests) and tests else 1
+    return 0 if passed == len(tests) else 1

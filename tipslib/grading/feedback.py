@@ -1,8 +1,11 @@
 """Feedback text for a student: each test, its points, and what went wrong.
 
 Only what the judge decided goes in: test ids, check names, a matched hint,
-the expected shape of a visible check, the kind of a built-in error, and
-syntax errors found before anything ran. No text the student's process
+the expected shape of a visible check, the kind of an error only where the
+grader's limits explain it (``judge.SHOWN_ERRORS``: ImportError,
+PermissionError, MemoryError; never in a hidden part of a test: the submission
+picks the kind, so it could spell out the hidden inputs with it), and syntax
+errors found before anything ran. No text the student's process
 produced is quoted (it could encode what it read of the hidden tests), test
 code -- visible or hidden -- is never quoted, and neither is anything about
 the expected values of hidden checks. One student's feedback is at most
@@ -35,8 +38,9 @@ def render(student, results, *, late=False, submitted_at=None) -> str:
         for t in r.tests:
             mark = "passed" if t.points == t.max_points and t.max_points > 0 else ("failed" if t.points == 0 else "partly")
             out.append(f"### {t.grade_id}: {_fmt(t.points)} / {_fmt(t.max_points)} ({mark})")
-            if t.problem:
-                out.append(f"- {t.problem}")
+            for problem in (t.problem, getattr(t, "hidden_problem", "")):
+                if problem:
+                    out.append(f"- {problem}")
             hidden_n = 0
             if not any(c.why != "did not run" for c in t.checks):
                 n_hidden = sum(c.hidden for c in t.checks)

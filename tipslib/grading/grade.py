@@ -8,11 +8,18 @@ exercise that is not being graded is ignored); without that metadata, to the
 exercise whose id is its file stem, else to the one sharing most answer-cell
 ids. If a student has two notebooks for one exercise the newest is graded. A
 notebook that is a symbolic link is not followed (it could point at the
-solutions): it counts as an invalid notebook.
+solutions), and one that is not a regular file (a FIFO, a device) is not
+opened: either counts as an invalid notebook, named in the student's rows. At
+most :data:`MAX_NOTEBOOKS` notebooks of a student are read, those named after
+an exercise first, within :data:`SCAN_BUDGET_S` seconds of reading; the rows
+name the ones left unread.
 
-Submission time: ``submitted_at`` from a ``timestamp.txt`` in the student's
-folder (ISO 8601, or nbgrader's ``2024-05-01 12:00:00.000000 UTC``; naive times
-are UTC), else the notebook's modification time. With ``--deadline`` a later
+Submission time: ``submitted_at`` from the ``timestamp.txt`` at the root of the
+student's folder, which the collector writes (in an nbgrader course directory,
+the one at the root of ``submitted/<student>/<assignment>/``, which nbgrader
+writes); one deeper down is the student's own file and is ignored. ISO 8601, or
+nbgrader's ``2024-05-01 12:00:00.000000 UTC``; naive times are UTC. Without
+one, the notebook's modification time. With ``--deadline`` a later
 submission gets status ``late`` (its points are kept; the policy is yours).
 
 The CSV is written row by row as students finish, in the order of their
@@ -37,7 +44,9 @@ import hashlib
 import os
 import queue
 import secrets
+import stat
 import sys
+import time
 from dataclasses import dataclass, field
 from multiprocessing.pool import ThreadPool
 from pathlib import Path
@@ -50,6 +59,8 @@ from .sandbox import Sandbox, SandboxError
 __all__ = ["grade", "load_exercises", "discover", "STATUSES", "GradeReport"]
 
 STATUSES = ("ok", "late", "missing", "invalid notebook", "timeout", "memory limit", "crashed", "tampering")
+MAX_NOTEBOOKS = 20      # notebooks of one student that are read (those named after an exercise first)
+SCAN_BUDGET_S = 60.0    # seconds of reading notebooks per student (each read is also limited on its own)
 
 
 @dataclass
@@ -57,6 +68,8 @@ class Submission:
     student: str
     notebooks: list
     folder: Path | None
+    course: bool = False     # nbgrader's layout: the folder holds <assignment>/ folders (and their timestamp.txt)
+    notes: list = field(default_factory=list)   # what the grader noticed about the folder itself
 
 
 @dataclass
@@ -106,18 +119,23 @@ def discover(submissions_dir):
     """Yield one :class:`Submission` per student, sorted by id (an nbgrader course: its ``submitted/``)."""
     from .nbgrader_layout import course_submissions
 
-    for entry in sorted(os.scandir(course_submissions(submissions_dir)), key=lambda e: os.fsencode(e.name)):
+    folder = course_submissions(submissions_dir)
+    course = folder != Path(submissions_dir)
+    for entry in sorted(os.scandir(folder), key=lambda e: os.fsencode(e.name)):
         if entry.name.startswith("."):
             continue
         try:
             if entry.is_dir(follow_symlinks=False):
                 nbs = []
-                for root, dirs, files in os.walk(entry.path):
+                for root, dirs, files in os.walk(entry.path):  # (symbolic links to folders are not entered)
                     dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints")
                     nbs += [Path(root) / f for f in sorted(files) if f.endswith(".ipynb")]
-                yield Submission(safe_name(entry.name), sorted(nbs), Path(entry.path))
-            elif entry.name.endswith(".ipynb") and entry.is_file(follow_symlinks=False):
+                yield Submission(safe_name(entry.name), sorted(nbs), Path(entry.path), course=course)
+            elif entry.name.endswith(".ipynb"):  # a link or a FIFO too: its rows say why it was not read
                 yield Submission(safe_name(entry.name[:-len(".ipynb")]), [Path(entry.path)], None)
+            elif entry.is_symlink():
+                yield Submission(safe_name(entry.name), [], None,
+                                 notes=[f"{safe_name(entry.name)} is a symbolic link: it was not followed"])
         except OSError:
             yield Submission(safe_name(entry.name), [], None)
 
@@ -130,29 +148,69 @@ def _parse_time(text):
     return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
 
 
+def _open_regular(path):
+    """``(descriptor, stat)`` of ``path`` if it is a regular file and not a symbolic link, else ``(None, why)``.
+
+    Never blocks (a FIFO named like a notebook would hang ``open`` until someone writes to it) and
+    never follows a link (it could point at the instructor's source notebook, solutions and all)."""
+    st = os.lstat(path)
+    if stat.S_ISLNK(st.st_mode):
+        return None, "is a symbolic link, not a notebook file"
+    if not stat.S_ISREG(st.st_mode):
+        return None, "is not a regular file (a FIFO, socket or device), so it was not read"
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        now = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino):
+        os.close(fd)
+        return None, "changed while it was read"
+    return fd, now
+
+
+def _timestamp(folder):
+    """The time in ``folder/timestamp.txt`` (a regular file, not a link), or None."""
+    try:
+        fd, _ = _open_regular(folder / "timestamp.txt")
+        if fd is None:
+            return None
+        with open(fd, "rb") as f:
+            return _parse_time(f.read(200).decode("utf-8", "replace"))
+    except (ValueError, OSError):
+        return None
+
+
 def submission_time(sub, path):
-    # nbgrader's course layout keeps timestamp.txt beside the notebook: submitted/<student>/<assignment>/
-    folders = [] if sub.folder is None else [path.parent, sub.folder] if path.parent != sub.folder else [sub.folder]
+    """When ``path`` (a notebook of ``sub``) was handed in: the collector's ``timestamp.txt``, else its mtime.
+
+    Only the student folder's own ``timestamp.txt`` counts, and in nbgrader's course layout the one of
+    ``submitted/<student>/<assignment>/`` that holds the notebook; one in a folder the student made
+    (``work/timestamp.txt`` beside a notebook) is the student's file, not the collector's."""
+    folders = []
+    if sub.folder is not None:
+        rel = path.relative_to(sub.folder).parts if path.is_relative_to(sub.folder) else ()
+        if sub.course and len(rel) >= 2:
+            folders.append(sub.folder / rel[0])
+        folders.append(sub.folder)
     for folder in folders:
-        if (folder / "timestamp.txt").is_file():
-            try:
-                with open(folder / "timestamp.txt", "rb") as f:
-                    return _parse_time(f.read(200).decode("utf-8", "replace"))
-            except (ValueError, OSError):
-                pass
-    return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc)
+        when = _timestamp(folder)
+        if when is not None:
+            return when
+    return dt.datetime.fromtimestamp(os.lstat(path).st_mtime, dt.timezone.utc)
 
 
 def _read(path):
     """The bytes of a submitted notebook, or ``(None, why)``; nothing is parsed here."""
     name = safe_name(path.name)
     try:
-        if path.is_symlink():  # it could point at the instructor's source notebook, solutions and all
-            return None, f"{name} is a symbolic link, not a notebook file"
-        if path.stat().st_size > nbk.MAX_NOTEBOOK_BYTES:
-            return None, f"{name} is larger than {nbk.MAX_NOTEBOOK_BYTES >> 20} MB"
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd, st = _open_regular(path)
+        if fd is None:
+            return None, f"{name} {st}"
         with open(fd, "rb") as f:
+            if st.st_size > nbk.MAX_NOTEBOOK_BYTES:
+                return None, f"{name} is larger than {nbk.MAX_NOTEBOOK_BYTES >> 20} MB"
             data = f.read(nbk.MAX_NOTEBOOK_BYTES + 1)
     except OSError as exc:
         return None, f"{name} could not be read ({type(exc).__name__})"
@@ -218,15 +276,24 @@ class Grader:
             return [self._row(sub, r, None, False) for r in results], render(sub.student, results)
 
     def _find(self, sub):
-        """``{exercise: (path, Scan)}`` (the newest notebook per exercise), invalid ones, notes."""
+        """``{exercise: (path, Scan)}`` (the newest notebook per exercise), invalid ones, notes
+        (per exercise; under ``None`` those of every row)."""
         found, invalid, notes = {}, [], {}
-        for path in sub.notebooks:
+        # those named after an exercise first: a folder full of other notebooks does not push them out
+        ordered = sorted(sub.notebooks, key=lambda p: p.stem not in self.exercises)
+        spent, unread = 0.0, []
+        for k, path in enumerate(ordered):
+            if k >= MAX_NOTEBOOKS or spent >= SCAN_BUDGET_S:
+                unread = ordered[k:]
+                break
             data, why = _read(path)
             if data is None:
                 invalid.append((path, why))
                 continue
+            t0 = time.monotonic()
             # a failing sandbox is the grader's problem: grade_student turns it into 'crashed' rows
-            s = self._in_sandbox(lambda sandbox: scan(self.exercises, data, path.stem, sandbox))
+            s = self._in_sandbox(lambda sandbox, data=data: scan(self.exercises, data, path.stem, sandbox))
+            spent += time.monotonic() - t0
             del data
             if s.invalid is not None:
                 invalid.append((path, f"{safe_name(path.name)}: {s.invalid}"))
@@ -234,10 +301,17 @@ class Grader:
             if s.exercise is None:
                 continue
             if s.exercise in found:
-                notes.setdefault(s.exercise, []).append("more than one notebook for this exercise; the newest was graded")
+                more = "more than one notebook for this exercise; the newest was graded"
+                if more not in notes.setdefault(s.exercise, []):
+                    notes[s.exercise].append(more)
                 if path.stat().st_mtime <= found[s.exercise][0].stat().st_mtime:
                     continue
             found[s.exercise] = (path, s)
+        if unread:
+            names = ", ".join(safe_name(p.name) for p in unread[:10]) + (", ..." if len(unread) > 10 else "")
+            why = (f"reading the others took {SCAN_BUDGET_S:g} s" if spent >= SCAN_BUDGET_S
+                   else f"more than {MAX_NOTEBOOKS} notebooks")
+            notes.setdefault(None, []).append(f"{len(unread)} notebook(s) were not read ({why}): {names}")
         return found, invalid, notes
 
     def _grade_student(self, sub):
@@ -260,6 +334,8 @@ class Grader:
                 except Exception as exc:  # noqa: BLE001 - a grader bug on one submission must not stop the class
                     r = self._crashed(sub, ex, "judging the notebook", exc)
                 r.notes[:0] = notes.get(ex_id, [])
+                # files that were not read, and that belong to this exercise or to none
+                r.notes += [why for p, why in invalid if p.stem == ex_id or p.stem not in self.exercises]
                 if late and r.status == "ok":
                     r.status = "late"
             else:
@@ -269,6 +345,7 @@ class Grader:
                 else:  # an unreadable notebook named after no exercise cannot be attributed, but is named
                     unread = "".join(f"; {why}" for p, why in invalid if p.stem not in self.exercises)
                     r = empty_result(ex, "missing", "no notebook for this exercise was found" + unread)
+            r.notes[:0] = list(sub.notes) + notes.get(None, [])
             results.append(r)
             late_any |= late
             when_any = when_any or when

@@ -22,11 +22,13 @@ results.json follows Gradescope's autograder specification
 exercise's status and notes), ``stdout_visibility`` (hidden: stdout carries the
 grading seed and, on a grader failure, its traceback) and one entry per test.
 A test with hidden checks becomes two entries: its visible checks (always
-visible, worth 0 points, with the test's problem if any) and its hidden checks
-(worth the test's points, with the visibility chosen at export); a test without
-hidden checks is one visible entry. The text is the feedback ``tipslib grade``
-writes (:func:`tipslib.grading.feedback.render`), cut per test: check names,
-what differed, a matched hint, never test code or hidden expected values.
+visible, worth 0 points, with the problem of its visible part if any) and its
+hidden checks (worth the test's points, with the visibility chosen at export,
+and what went wrong in the hidden part: nothing of that shows in the visible
+entry); a test without hidden checks is one visible entry. The text is the
+feedback ``tipslib grade`` writes (:func:`tipslib.grading.feedback.render`),
+cut per test: check names, what differed, a matched hint, never test code or
+hidden expected values.
 
 Whatever happens -- no notebook, a wrong file, a broken notebook, a grader
 failure -- a results.json is written; when nothing could be graded it scores 0
@@ -196,7 +198,7 @@ def _section(result, test, checks, problem):
     from .feedback import render
     from .judge import ExerciseResult
 
-    one = dataclasses.replace(test, checks=list(checks), problem=problem)
+    one = dataclasses.replace(test, checks=list(checks), problem=problem, hidden_problem="")
     lines = render("", [ExerciseResult(result.exercise, result.title, result.status, [one], [])]).splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("### ")) + 1
     body = []
@@ -221,10 +223,11 @@ def results_json(results, *, hidden_visibility="after_published", seed=None, fou
             visible = [c for c in t.checks if not c.hidden]
             hidden = [c for c in t.checks if c.hidden]
             passed = t.points == t.max_points and t.max_points > 0
-            if not hidden:
+            if not hidden:  # (a hidden part without checks of its own: its points are visible anyway)
+                problem = "; ".join(p for p in (t.problem, t.hidden_problem) if p)
                 tests.append({"name": f"{prefix}{t.grade_id}", "score": t.points, "max_score": t.max_points,
                               "status": "passed" if passed else "failed",
-                              "output": _section(r, t, visible, t.problem), "visibility": "visible"})
+                              "output": _section(r, t, visible, problem), "visibility": "visible"})
                 continue
             vis_ok = all(c.ok for c in visible) and not t.problem
             if all(c.why == "did not run" for c in t.checks):  # nothing ran: the feedback file's one line, in both
@@ -232,8 +235,8 @@ def results_json(results, *, hidden_visibility="after_published", seed=None, fou
             note = (f"The {t.max_points:g} point{'' if t.max_points == 1 else 's'} of this test "
                     f"{'is' if t.max_points == 1 else 'are'} counted with its hidden checks.")
             vis_text = _section(r, t, visible, t.problem) if visible or t.problem else "(no visible checks)"
-            hid_text = _section(r, t, hidden, "")
-            if not passed and all(c.ok for c in hidden):
+            hid_text = _section(r, t, hidden, t.hidden_problem)
+            if not passed and all(c.ok for c in hidden) and not t.hidden_problem:
                 hid_text += "\nNo points: this test also needs its visible checks (see above)."
             tests.append({"name": f"{prefix}{t.grade_id}: visible checks", "score": 0.0, "max_score": 0.0,
                           "status": "passed" if vis_ok else "failed", "output": f"{note}\n{vis_text}",

@@ -19,6 +19,10 @@ __all__ = ["encode", "decode", "compare", "ProtocolError", "MAX_ELEMENTS"]
 MAX_DEPTH = 16
 MAX_ELEMENTS = 2_000_000   # float64 numbers in one recorded value
 MAX_STR = 2_000
+#: JSON separators (commas, colons, brackets outside strings) one encoded value may hold: a larger one is
+#: recorded as "too large to record", so an honest value never reaches the judge's limit per result line
+#: (``judge.MAX_VALUES``), past which a line counts as tampering.
+MAX_SEPARATORS = 200_000
 
 
 class ProtocolError(ValueError):
@@ -35,25 +39,51 @@ def _array(value):
     return {"t": "arr", "shape": list(arr.shape), "b64": base64.b64encode(np.ascontiguousarray(arr).astype("<f8").tobytes()).decode()}
 
 
-def encode(value, _depth=0):
-    """Tagged JSON for ``value``; what cannot be turned into numbers is recorded by type name."""
+class _TooLarge(Exception):
+    pass
+
+
+def encode(value, _depth=0, _budget=None):
+    """Tagged JSON for ``value``; what cannot be turned into numbers is recorded by type name, and a
+    value that would take more than :data:`MAX_SEPARATORS` JSON separators as "too large to record"."""
+    if _budget is None:
+        try:
+            return encode(value, _depth, [MAX_SEPARATORS])
+        except _TooLarge:
+            return {"t": "bad", "type": "too large to record"}
+
+    def spend(n):
+        _budget[0] -= n
+        if _budget[0] < 0:
+            raise _TooLarge
+
     if _depth > MAX_DEPTH:
+        spend(4)
         return {"t": "bad", "type": "nested too deeply"}
     tp = type(value)
     if value is None:
+        spend(2)
         return {"t": "none"}
     if tp is bool or tp is np.bool_:
+        spend(4)
         return {"t": "bool", "v": bool(value)}
     if tp is str:
+        spend(4)
         return {"t": "str", "v": value[:MAX_STR]}
     if tp is dict:
-        return {"t": "dict", "v": [[str(k)[:200], encode(v, _depth + 1)] for k, v in list(value.items())[:1000]]}
+        items = list(value.items())[:1000]
+        spend(5 + 3 * len(items))
+        return {"t": "dict", "v": [[str(k)[:200], encode(v, _depth + 1, _budget)] for k, v in items]}
     if tp in (list, tuple):
-        return {"t": "list", "v": [encode(v, _depth + 1) for v in list(value)[:10000]]}
+        items = list(value)[:10000]
+        spend(5 + len(items))
+        return {"t": "list", "v": [encode(v, _depth + 1, _budget) for v in items]}
     try:
-        return _array(value)
+        out = _array(value)
     except Exception:  # noqa: BLE001 - anything a submission returns must be recordable
-        return {"t": "bad", "type": tp.__name__[:100]}
+        out = {"t": "bad", "type": tp.__name__[:100]}
+    spend(8 + len(out.get("shape", ())))
+    return out
 
 
 # ------------------------------------------------------------------ judge side

@@ -26,16 +26,28 @@ each submission, forks a child. What a graded child can reach:
   socket is in the filesystem view (``_socket`` used directly fails the same
   way); ``socket`` is also replaced by a stub that raises (see ``_runner``).
 - **Processes**: only those of its own run. The zygote is PID 1 of the
-  sandbox's PID namespace (so a child cannot signal it); after each run it
-  kills every other process in the namespace (forks that escaped the process
-  group with ``setsid`` included) and reaps them.
+  sandbox's PID namespace, and ignores every signal a child could send it
+  (the kernel drops those PID 1 has no handler for; Python's own SIGINT handler
+  was a way in without root, where a child has the zygote's uid); after each
+  run it kills every other process in the namespace (forks that escaped the
+  process group with ``setsid`` included) and reaps them.
+- **SysV IPC**: shared memory, semaphores and message queues (and POSIX
+  message queues) are not available: their system calls fail with ENOSYS (a
+  seccomp filter, in every mode: their memory lies outside ``RLIMIT_AS``).
+  Underneath, each run
+  has an IPC namespace of its own, whose contents die with its last process,
+  limited as root to :data:`IPC_SHM_MB` MB of shared memory and a few small
+  queues (without root the limits cannot be set: the root of the sandbox's
+  user namespace owns them, and it is not mapped). (The sandbox's own IPC
+  namespace was shared by every run of a slot: a segment outlived its run,
+  outside the memory limit, and the next student could read it.)
 - **Privileges**: none. As root the child switches to an unprivileged uid/gid
   of the slot's own, without supplementary groups; without root it keeps your
   uid inside a user namespace, drops every capability and (bubblewrap 0.8 or
   later) cannot create further user namespaces. ``no_new_privs`` is set
   either way.
 - **Limits**: ``RLIMIT_AS`` (the preloaded libraries plus ``--memory`` MB less
-  the scratch cap), ``RLIMIT_CPU``, ``RLIMIT_NPROC`` (counted per slot: per
+  the scratch cap and the IPC limit), ``RLIMIT_CPU``, ``RLIMIT_NPROC`` (counted per slot: per
   uid as root, per user namespace without), ``RLIMIT_FSIZE``,
   ``RLIMIT_NOFILE`` and no core files; stdin/stdout/stderr go to
   ``/dev/null``, results to a private pipe (fd 3); a minimal environment.
@@ -48,7 +60,8 @@ the sandbox, and :func:`unprotected` lists what that leaves open: as root the
 children still switch to the slot's uid, lose the network (a network
 namespace) and get fresh /tmp, /var/tmp and /dev/shm with the graded folders
 covered, by hand-made mounts (a denylist: other world-readable files stay
-readable); without root only the limits and the socket stub remain.
+readable), and an IPC namespace per run; without root only the limits and the
+socket stub remain.
 
 Not protected, even in the sandbox: memory a child holds outside its address
 space (pipe buffers, ``memfd`` files: no memory cgroup is used), CPU time
@@ -86,6 +99,7 @@ import select
 import shutil
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import tempfile
@@ -95,15 +109,30 @@ __all__ = ["Sandbox", "features", "serve", "SandboxError", "unprotected", "scrat
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 PR_SET_CHILD_SUBREAPER = 36
 PR_SET_NO_NEW_PRIVS = 38
 PR_CAPBSET_DROP = 24
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 4096, 16384, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 32, 4096, 16384, 1 << 18
 MAX_OUTPUT = 64 * 2**20      # bytes of result lines one run may send
 NPROC = 16                   # processes/threads per sandbox
 FSIZE = 16 * 2**20
 SCRATCH_INODES = 4096
+#: SysV IPC of a run: its own IPC namespace (gone with the run), with these limits in it. The shared
+#: memory it allows (IPC_MB in all, with the message queues) is taken from the ``--memory`` budget.
+IPC_SHM_MB = 8
+IPC_MB = IPC_SHM_MB + 1
+IPC_LIMITS = {"kernel/shmmax": str(IPC_SHM_MB << 20), "kernel/shmall": str((IPC_SHM_MB << 20) // os.sysconf("SC_PAGE_SIZE")),
+              "kernel/shmmni": "32", "kernel/shm_rmid_forced": "1", "kernel/msgmni": "16", "kernel/msgmnb": "16384",
+              "kernel/msgmax": "8192", "kernel/sem": "32 256 32 16", "fs/mqueue/queues_max": "4",
+              "fs/mqueue/msg_max": "10", "fs/mqueue/msgsize_max": "8192"}
+#: Signals the zygote ignores (PID 1 of the sandbox: a handler there is a way for a run to reach it,
+#: e.g. Python's own SIGINT handler); each run gets the dispositions back before its job starts.
+ZYGOTE_IGNORES = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGQUIT", "SIGHUP", "SIGUSR1", "SIGUSR2",
+                                                    "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGTSTP", "SIGTTIN", "SIGTTOU",
+                                                    "SIGPOLL", "SIGPWR")
+                       if hasattr(signal, n))
 EXIT_ERROR = 70              # an exception escaped the job (EX_SOFTWARE)
 EXIT_MEMORY = 71             # ... and it was a MemoryError: the run reached its memory limit
 CHILD_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "MPLBACKEND": "Agg",
@@ -325,6 +354,71 @@ def _scratch(name, uid, size_mb, rebind):
     return job
 
 
+def _mount_flags(path):
+    """The flags a bind remount of ``path`` must keep (in a user namespace the kernel refuses to drop them)."""
+    f = os.statvfs(path).f_flag
+    # nosuid, nodev, noexec, noatime, nodiratime are the same bits as MS_*; ST_RELATIME is not MS_RELATIME
+    return (f & (2 | 4 | 8 | 1024 | 2048)) | ((1 << 21) if f & 4096 else 0)
+
+
+def _private_ipc(required):
+    """In the child, still privileged: a SysV IPC (and POSIX message queue) namespace of its own, with
+    small limits (:data:`IPC_LIMITS`). Shared memory, semaphores and queues a run leaves behind die
+    with it, and no run sees another's. Returns whether the limits hold (then :data:`IPC_MB` of the
+    memory budget is theirs). ``required``: a failure to unshare is an error (the sandbox); else
+    (the bare zygote without root, which cannot) the run shares the grader's IPC namespace."""
+    if _libc().unshare(CLONE_NEWIPC) != 0:
+        if required:
+            _check(-1, "unshare(CLONE_NEWIPC)")
+        return False
+    limited = True
+    for name, value in IPC_LIMITS.items():
+        try:
+            with open(f"/proc/sys/{name}", "w") as f:
+                f.write(value)
+        except OSError:
+            limited = limited and not name.startswith("kernel/shm")
+    if required:  # in the run's own mount namespace: the limits cannot be raised again from inside
+        _mount("/proc/sys", "/proc/sys", None, MS_BIND | MS_REC)
+        _mount(None, "/proc/sys", None, MS_REMOUNT | MS_BIND | MS_RDONLY | _mount_flags("/proc/sys"))
+    return limited
+
+
+#: The system calls of SysV IPC (shm*, sem*, msg*) and POSIX message queues (mq_*): ``(audit arch, numbers)``.
+_IPC_SYSCALLS = {"x86_64": (0xC000003E, (29, 30, 31, 64, 65, 66, 67, 68, 69, 70, 71, 220, *range(240, 246))),
+                 "aarch64": (0xC00000B7, tuple(range(180, 198)))}
+
+
+def _refuse_ipc():
+    """A seccomp filter: every system call of SysV IPC (shared memory, semaphores, message queues)
+    and of POSIX message queues fails with ENOSYS (so do system calls of another ABI, x32 or 32-bit).
+
+    Their memory lies outside ``RLIMIT_AS``; the run's IPC namespace (:func:`_private_ipc`) bounds it
+    only where its limits can be set, which takes root: the owner of an IPC namespace's limits is
+    the root of its user namespace, which a grader without root does not map. No honest run needs
+    them (it starts no thread or process). Returns whether the kernel took the filter."""
+    arch = os.uname().machine
+    if arch not in _IPC_SYSCALLS:
+        return False
+    audit, numbers = _IPC_SYSCALLS[arch]
+    enosys, allow = 0x00050000 | 38, 0x7FFF0000
+    prog = [(0x20, 0, 0, 4), (0x15, 1, 0, audit), (0x06, 0, 0, enosys), (0x20, 0, 0, 0)]
+    if arch == "x86_64":
+        prog += [(0x35, 0, 1, 0x40000000), (0x06, 0, 0, enosys)]  # the x32 ABI
+    for nr in numbers:
+        prog += [(0x15, 0, 1, nr), (0x06, 0, 0, enosys)]
+    prog.append((0x06, 0, 0, allow))
+    buf = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *ins) for ins in prog))
+
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = Prog(len(prog), ctypes.addressof(buf))
+    libc = _libc()
+    libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+    return libc.prctl(PR_SET_NO_NEW_PRIVS, 1, None, 0, 0) == 0 and libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) == 0
+
+
 def _drop_privileges(uid):
     """No capabilities, no way to gain any (``no_new_privs``); as root, the slot's own uid/gid."""
     libc = _libc()
@@ -422,6 +516,8 @@ def _child(job_fd, tmp, write_fd, setup_fd, uid, memory_mb, cpu_s, sandboxed=Fal
     with ``setup_fd`` closed."""
     code = 0
     try:
+        for sig, handler in _CHILD_SIGNALS.items():  # what the zygote ignores, back as it was
+            signal.signal(sig, handler)
         os.setsid()
         chunks = []
         while True:
@@ -432,10 +528,19 @@ def _child(job_fd, tmp, write_fd, setup_fd, uid, memory_mb, cpu_s, sandboxed=Fal
         os.close(job_fd)
         job = json.loads(b"".join(chunks))
         del chunks
-        scratch = 0
+        scratch = ipc = 0
         if sandboxed:
             scratch = scratch_mb(memory_mb)
             tmp = _scratch(tmp, uid, scratch, rebind)
+        limited = False
+        if sandboxed or uid is not None:  # (without root and bubblewrap the child cannot unshare)
+            limited = _private_ipc(required=sandboxed)
+        # SysV IPC and POSIX message queues refused, in every mode: without root their limits cannot be set
+        refused = _refuse_ipc()
+        ipc = IPC_MB if limited and not refused else 0
+        # -- the tipslib packages this job forbids: covered in this run's mounts (see _runner.mask_forbidden)
+        from ._runner import mask_forbidden
+        job["masked"] = mask_forbidden(job)
         # results on fd 3, setup failures on fd 4: first lift both above 4, so neither dup2 clobbers the other
         write_fd, setup_fd = (fcntl.fcntl(fd, fcntl.F_DUPFD, 5) for fd in (write_fd, setup_fd))
         os.dup2(write_fd, 3)
@@ -450,7 +555,7 @@ def _child(job_fd, tmp, write_fd, setup_fd, uid, memory_mb, cpu_s, sandboxed=Fal
         os.environ.update(CHILD_ENV, HOME=tmp, TMPDIR=tmp, MPLCONFIGDIR=tmp)
         sys.argv = [""]
         tempfile.tempdir = tmp
-        limit = _address_space() + (memory_mb - scratch) * 2**20
+        limit = _address_space() + max(16, memory_mb - scratch - ipc) * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
         resource.setrlimit(resource.RLIMIT_FSIZE, (FSIZE, FSIZE))
@@ -545,6 +650,7 @@ def _read_exactly(fd, view):
 
 
 _RUNS = itertools.count()
+_CHILD_SIGNALS = {}  # signal -> the disposition a run gets back (the zygote ignores it)
 
 
 def _run_one(header, out, uid, buf, sandboxed=False, rebind=()):
@@ -677,6 +783,8 @@ def serve(uid=None, preload=(), hide=(), sandboxed=False, rebind=()):
     import importlib
 
     out = sys.stdout.buffer
+    for sig in ZYGOTE_IGNORES:  # no run can stop the zygote by a signal (it is PID 1 of the sandbox)
+        _CHILD_SIGNALS[sig] = signal.signal(sig, signal.SIG_IGN)
     for name in preload:
         try:
             importlib.import_module(name)
