@@ -1,6 +1,7 @@
 """The tipslib command, and the course folder ``tipslib course`` prepares."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -211,7 +212,15 @@ def test_course_starts_jupyterlab_on_the_folder_with_the_start_page(tmp_path, mo
     import subprocess as sp
 
     calls = []
-    monkeypatch.setattr(sp, "call", lambda cmd, **kw: calls.append((cmd, kw)) or 0)
+
+    class Lab:
+        def __init__(self, cmd, **kw):
+            calls.append((cmd, kw))
+
+        def wait(self):
+            return 0
+
+    monkeypatch.setattr(sp, "Popen", Lab)
     ws = tmp_path / "ws"
     code, _ = run_course(ws, "--no-browser", "--port", "9999", capsys=capsys)
     assert code == 0 and len(calls) == 1
@@ -223,6 +232,36 @@ def test_course_starts_jupyterlab_on_the_folder_with_the_start_page(tmp_path, mo
     # JupyterLab's terminal starts in the folder and finds this Python's `tipslib`.
     assert kw["cwd"] == ws
     assert kw["env"]["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGINT are POSIX")
+def test_ctrl_c_stops_jupyterlab_without_a_traceback(tmp_path):
+    """Ctrl+C goes to the whole foreground process group: JupyterLab and `tipslib course`. Here a
+    stand-in for JupyterLab says when it is up and exits 0 on Ctrl+C; `tipslib course` must wait
+    for it and end with its exit code, not with a KeyboardInterrupt traceback."""
+    import signal
+    import subprocess as sp
+
+    fake = tmp_path / "fake" / "jupyterlab"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("")
+    (fake / "__main__.py").write_text(
+        "import time\n"
+        "try:\n    print('lab is up', flush=True)\n    time.sleep(60)\n"
+        "except KeyboardInterrupt:\n    print('lab stopped', flush=True)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "fake"), os.environ.get("PYTHONPATH", "")]))
+    proc = sp.Popen([sys.executable, "-m", "tipslib.cli", "course", str(tmp_path / "ws"), "--no-browser"],
+                    stdout=sp.PIPE, stderr=sp.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        for line in proc.stdout:
+            if line.strip() == "lab is up":
+                break
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert "lab stopped" in out
+    assert proc.returncode == 0 and "Traceback" not in err, err
 
 
 @pytest.mark.slow

@@ -157,6 +157,23 @@ def test_readme_mentions_only_commands_that_exist():
     assert not unknown, f"README.md mentions tipslib subcommands that do not exist: {sorted(unknown)}"
 
 
+def test_every_path_a_notebook_names_exists_in_the_course_folder(tmp_path):
+    """A student copies what a notebook tells them to type: `tipslib check exercises/...`, a
+    chapter's file name. In the folder `tipslib course` makes, each of those paths must exist."""
+    import json
+
+    from tipslib.course import prepare_workspace
+
+    root = prepare_workspace(tmp_path / "course").root
+    named = 0
+    for nb in sorted(root.rglob("*.ipynb")):
+        text = "".join("".join(c["source"]) for c in json.loads(nb.read_text())["cells"] if c["cell_type"] == "markdown")
+        for path in re.findall(r"`(?:tipslib check )?((?:exercises|chapters|notebooks)/[\w/.-]+\.ipynb)`", text):
+            named += 1
+            assert (root / path).is_file(), f"{nb.relative_to(root)} names {path}, which the course folder lacks"
+    assert named >= 15  # every exercise names its own check command and its chapter, twice
+
+
 # -- a brand-new environment (opt-in) ---------------------------------------------------
 
 @pytest.mark.slow

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tipslib.site import SOLUTION_MARKERS, _render, build_site
+from tipslib.site import SOLUTION_MARKERS, _render, build_site, course_folders
 from tipslib.site import frames as F
 from tipslib.site import math as M
 
@@ -124,6 +124,31 @@ def test_bad_arguments():
         build_site("/nonexistent-out", jobs=0, widgets=[])
     with pytest.raises(FileNotFoundError, match="'source'"):
         build_site("/nonexistent-out", source="/nonexistent-course", widgets=[])
+
+
+def test_a_students_course_folder_is_a_source(tmp_path, capsys):
+    """`tipslib course` makes chapters/ and exercises/; the site builds from that folder too."""
+    from tipslib.cli import main
+
+    assert main(["course", str(tmp_path / "ws"), "--no-lab"]) == 0
+    capsys.readouterr()
+    chapters, exercises = course_folders(tmp_path / "ws")
+    assert chapters == tmp_path / "ws" / "chapters" and exercises == tmp_path / "ws" / "exercises"
+    assert len(list(chapters.glob("0*.ipynb"))) == 5 and (exercises / "regularization.ipynb").is_file()
+
+
+@pytest.mark.parametrize("problem", ["out is a file", "source is not a course"])
+def test_the_command_names_a_users_mistake_without_a_traceback(problem, tmp_path, capsys):
+    from tipslib.cli import main
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("not a folder")
+    argv = ["site", str(a_file), "--skip-execute"] if problem == "out is a file" else \
+        ["site", str(tmp_path / "out"), "--skip-execute", "--source", str(tmp_path)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tipslib site: ") and "Traceback" not in err
+    assert ("is a file" in err) if problem == "out is a file" else ("chapters/" in err and str(tmp_path) in err)
 
 
 def test_site_command_is_registered(capsys):

@@ -41,6 +41,7 @@ def _add_course(sub):
 
     def run(args):
         import os
+        import signal
         import subprocess
 
         from .course import START_PAGE, prepare_workspace
@@ -68,7 +69,16 @@ def _add_course(sub):
         # when the environment was not activated.
         env = dict(os.environ)
         env["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), env.get("PATH", "")])
-        return subprocess.call(cmd, cwd=report.root, env=env)
+        lab = subprocess.Popen(cmd, cwd=report.root, env=env)
+        # Ctrl+C in this terminal reaches JupyterLab too, which asks before it shuts down. This
+        # process only waits for it: dying with a traceback would leave JupyterLab's question
+        # dangling under the shell's prompt.
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            code = lab.wait()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        return 128 - code if code < 0 else code      # killed by signal N: the shell's 128 + N
 
     return run
 

@@ -21,6 +21,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -41,8 +42,9 @@ WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 def course_folders(source=None) -> tuple[Path, Path]:
     """``(chapters, exercises)``: the chapter notebooks and the student versions of the exercises.
 
-    From ``source`` when given (a folder with ``notebooks/`` and
-    ``exercises/release/``); else from the installed package's copy of the
+    From ``source`` when given: a course folder made by ``tipslib course``
+    (``chapters/`` and ``exercises/``) or a checkout (``notebooks/`` and
+    ``exercises/release/``). Else from the installed package's copy of the
     course (``tipslib/_course``) when there is one; else from the checkout.
     """
     if source is None:
@@ -51,11 +53,13 @@ def course_folders(source=None) -> tuple[Path, Path]:
             return shipped / "chapters", shipped / "exercises"
         source = Path(__file__).resolve().parents[2]
     root = Path(source)
-    if not (root / "notebooks").is_dir():
-        raise FileNotFoundError(
-            f"The 'source' folder of tipslib site must hold the course's notebooks/ folder. Got {root} instead "
-            "(run from a checkout of the course, or pass --source).")
-    return root / "notebooks", root / "exercises" / "release"
+    if (root / "chapters").is_dir():
+        return root / "chapters", root / "exercises"
+    if (root / "notebooks").is_dir():
+        return root / "notebooks", root / "exercises" / "release"
+    raise FileNotFoundError(
+        f"The 'source' folder of tipslib site must be a course folder (with chapters/, as `tipslib course` "
+        f"makes) or a checkout of the course (with notebooks/). Got {root} instead.")
 
 
 # --- pages -------------------------------------------------------------------------------------
@@ -229,6 +233,8 @@ def build_site(out, *, execute=True, source=None, chapters=None, jobs=2, widgets
     log = log or (lambda message: None)
     chapter_dir, exercise_dir = course_folders(source)
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"The 'out' folder of tipslib site is a file: {out}. Name a folder.")
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"The 'jobs' parameter of build_site must be an int >= 1. Got {jobs!r} instead.")
     paths = sorted(chapter_dir.glob("0*.ipynb"))
@@ -244,6 +250,8 @@ def build_site(out, *, execute=True, source=None, chapters=None, jobs=2, widgets
     (out / "assets" / "pygments.css").write_text(HtmlFormatter(style="default").get_style_defs(".highlight"))
 
     # Chapters run in their own kernels while this process computes the widget frames.
+    log(f"building the site in {out}: " + (f"running {len(paths)} chapters, {jobs} at a time, while " if execute
+                                           else "") + f"precomputing the frames of {len(specs)} widgets")
     pool = ThreadPoolExecutor(max_workers=jobs)
     if execute:
         futures = {p: pool.submit(_execute, p) for p in paths}
@@ -362,12 +370,14 @@ def _install_page():
     body = """<h1>Install and run the real course</h1>
 <p>This site shows the course; the course itself runs in Jupyter, where every cell can be changed and
 re-run and every widget computes live, for any value, not only the precomputed ones. You need
-Python 3.10 or newer.</p>
+Python 3.11 or newer.</p>
 <h2>1. Install</h2>
 <p>In a checkout of the course (a virtual environment is a good idea:
 <code>python -m venv .venv &amp;&amp; . .venv/bin/activate</code>):</p>
 <pre><code>pip install torch --index-url https://download.pytorch.org/whl/cpu   # the small CPU-only torch
 pip install -e .</code></pre>
+<p>Given a built wheel instead of a checkout, install that file in the second line:
+<code>pip install tipslib-VERSION-py3-none-any.whl</code>. The wheel carries the whole course.</p>
 <p>This also installs NumPy, matplotlib, JupyterLab and ipywidgets. On a machine with an NVIDIA GPU,
 leave out the first line and pip installs the CUDA build of torch.</p>
 <h2>2. Open the course</h2>
@@ -399,11 +409,17 @@ def add_site(sub):
     p.add_argument("out", help="folder to write the site into")
     p.add_argument("--skip-execute", action="store_true", help="render the chapters without running them")
     p.add_argument("--jobs", type=int, default=2, help="chapters executed at once (default 2)")
-    p.add_argument("--source", default=None, help="course folder with notebooks/ and exercises/ (default: this checkout)")
+    p.add_argument("--source", default=None,
+                   help="your course folder (made by `tipslib course`) or a checkout of the course "
+                        "(default: the course installed with tipslib)")
 
     def run(args):
-        stats = build_site(args.out, execute=not args.skip_execute, jobs=args.jobs, source=args.source,
-                           log=lambda m: print(m, flush=True))
+        try:
+            stats = build_site(args.out, execute=not args.skip_execute, jobs=args.jobs, source=args.source,
+                               log=lambda m: print(m, flush=True))
+        except (OSError, ValueError) as exc:
+            print(f"tipslib site: {exc}", file=sys.stderr)
+            return 2
         print(f"site written to {args.out}: {stats['files']} files, {stats['bytes'] / 1e6:.1f} MB, "
               f"built in {stats['seconds']:.0f} s; open {Path(args.out) / 'index.html'}")
         return 0
