@@ -134,7 +134,7 @@ def _no_spawn():
     """
     kernel = False
     arch = os.uname().machine
-    if arch in _SYSCALLS:
+    if sys.platform == "linux" and arch in _SYSCALLS:  # seccomp and prctl are Linux's
         audit, numbers = _SYSCALLS[arch]
         eperm, allow = 0x00050000 | 1, 0x7FFF0000
         prog = [(0x20, 0, 0, 4), (0x15, 1, 0, audit), (0x06, 0, 0, eperm), (0x20, 0, 0, 0)]
@@ -222,7 +222,7 @@ def mask_forbidden(job):
     profiler guards are all there is.
     """
     todo = _forbidden_folders(job.get("forbidden") or {})
-    if not todo:
+    if not todo or sys.platform != "linux":  # mount namespaces are Linux's
         return []
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
