@@ -660,3 +660,45 @@ def test_sparse_gradient_in_a_later_group_leaves_every_group_untouched():
     with pytest.raises(TypeError, match="sparse"):
         opt.step()
     assert torch.equal(a, torch.zeros(3)) and not opt.state[a]
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta"])
+def test_an_eps_that_float16_rounds_to_zero_is_refused(name):
+    """In float16, eps = 1e-8 is 0: a weight whose gradient is still 0 takes 0 / 0 = NaN (torch.optim's
+    own optimizers give that NaN). Both twins refuse it, in the constructor, for a param group added
+    later and in the step functions; an eps float16 can hold trains without NaN."""
+    tiny = 1e-8
+    w16, t16 = np.ones(3, dtype=np.float16), torch.ones(3, dtype=torch.float16, requires_grad=True)
+    for make in (lambda: getattr(npo, name)([w16], eps=tiny), lambda: getattr(npo, name)({"w": w16}, eps=tiny),
+                 lambda: getattr(tho, name)([t16], eps=tiny),
+                 lambda: getattr(tho, name)([torch.ones(2, requires_grad=True)], eps=tiny).add_param_group({"params": [t16]})):
+        with pytest.raises(ValueError, match=r"'eps' parameter of \w+ must be above 2.98e-08 for float16.*Got 1e-08"):
+            make()
+    step_fn = {"Adam": "adam_step", "AdamW": "adamw_step", "RMSprop": "rmsprop_step", "Adagrad": "adagrad_step",
+               "Adadelta": "adadelta_step"}[name]
+    for twin, param in ((npo, w16), (tho, t16.detach())):
+        with pytest.raises(ValueError, match="'eps'.*float16"):
+            _call_step(getattr(twin, step_fn), param, eps=tiny)
+    # an eps float16 can hold, and the float32 default: a zero gradient leaves the weights finite
+    for w, eps in ((np.ones(3, dtype=np.float16), 1e-4), (np.ones(3, dtype=np.float32), tiny)):
+        opt = getattr(npo, name)([w], eps=eps)
+        opt.step([np.zeros_like(w)])
+        assert np.isfinite(w).all()
+    t = torch.ones(3, dtype=torch.float16, requires_grad=True)
+    opt = getattr(tho, name)([t], eps=1e-4)
+    t.grad = torch.zeros_like(t)
+    opt.step()
+    assert torch.isfinite(t).all()
+
+
+def _call_step(fn, param, eps):
+    """Call a ``*_step`` function with zero state of ``param``'s dtype, filling what its signature asks."""
+    import inspect
+
+    zeros = (lambda: np.zeros_like(param)) if isinstance(param, np.ndarray) else (lambda: torch.zeros_like(param))
+    kwargs = {}
+    for p in list(inspect.signature(fn).parameters.values())[2:]:
+        if p.kind is p.KEYWORD_ONLY:
+            break
+        kwargs[p.name] = 1 if p.name == "step" else None if p.name in ("max_exp_avg_sq", "grad_avg", "momentum_buffer") else zeros()
+    return fn(param, zeros(), **kwargs, lr=0.1, eps=eps)

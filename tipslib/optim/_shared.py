@@ -24,7 +24,7 @@ from .._checks import (BOOL, LR, NONNEG, POSITIVE, UNIT, Int, OneOf, Real, check
 
 __all__ = [
     "BETAS", "STEP", "SGD_HYPER", "MOMENTUM_HYPER", "ADAM_HYPER", "RMSPROP_HYPER", "ADAGRAD_HYPER",
-    "ADAGRAD_INIT", "ADADELTA_HYPER", "nesterov_needs_momentum", "amsgrad_needs_max_exp_avg_sq",
+    "ADAGRAD_INIT", "ADADELTA_HYPER", "eps_survives_dtype", "nesterov_needs_momentum", "amsgrad_needs_max_exp_avg_sq",
     "centered_needs_grad_avg", "momentum_needs_momentum_buffer", "arrays_like_param", "check_group",
     "Schedule", "StepRule", "ExponentialRule", "CosineAnnealingRule", "LinearRule", "PlateauRule",
 ]
@@ -65,6 +65,27 @@ ADAGRAD_HYPER = {"lr": LR, "lr_decay": NONNEG, "weight_decay": NONNEG, "eps": PO
 #: The constructor's too: the value the sum of squared gradients starts from.
 ADAGRAD_INIT = {**ADAGRAD_HYPER, "initial_accumulator_value": NONNEG}
 ADADELTA_HYPER = {"lr": LR, "rho": _UNIT_CLOSED, "eps": POSITIVE, "weight_decay": NONNEG, "maximize": BOOL}
+
+
+#: The smallest positive number of each floating dtype (a subnormal); a positive number no larger
+#: than half of it rounds to 0 in that dtype.
+_TINIEST = {"float16": 2.0 ** -24, "bfloat16": 2.0 ** -133, "float32": 2.0 ** -149}
+
+
+def eps_survives_dtype(args, owner):
+    """``eps`` is still positive in the parameters' dtype. In float16 the default 1e-8 rounds to 0, and
+    a weight whose gradients have all been 0 then takes 0 / 0 = NaN at its next step. (torch.optim
+    gives that NaN.) ``args`` holds ``param`` (a step function's), or ``params`` (a constructor's
+    arrays, a dict of them, or a torch param group's list)."""
+    arrays = args["param"] if "param" in args else args.get("params")
+    arrays = arrays.values() if isinstance(arrays, Mapping) else arrays if isinstance(arrays, (list, tuple)) else [arrays]
+    for a in arrays:
+        dtype = str(getattr(a, "dtype", "")).rsplit(".", 1)[-1]     # numpy's "float16", torch's "torch.float16"
+        tiniest = _TINIEST.get(dtype)
+        if tiniest is not None and args["eps"] <= tiniest / 2:
+            raise ValueError(f"The 'eps' parameter of {owner} must be above {tiniest / 2:.3g} for {dtype} "
+                             f"parameters, where a smaller one rounds to 0 and a weight with no gradient yet "
+                             f"gets 0 / 0 = NaN. Got {args['eps']!r} instead.")
 
 
 def nesterov_needs_momentum(args, owner):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..._checks import validate_params
-from .._shared import ADADELTA_HYPER
+from .._shared import ADADELTA_HYPER, eps_survives_dtype
 from .base import NDARRAYS, Optimizer
 
 __all__ = ["adadelta_step", "Adadelta"]
 
 
-@validate_params(ADADELTA_HYPER, NDARRAYS)
+@validate_params(ADADELTA_HYPER, NDARRAYS, eps_survives_dtype)
 def adadelta_step(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
                   maximize=False):
     r"""One Adadelta update of ``param``, ``square_avg`` and ``acc_delta``, in place.
@@ -64,7 +64,7 @@ class Adadelta(Optimizer):
     torch.optim.Adadelta : same hyperparameters and defaults.
     """
 
-    @validate_params(ADADELTA_HYPER)
+    @validate_params(ADADELTA_HYPER, eps_survives_dtype)
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):
         super().__init__(params)
         self.lr = float(lr)

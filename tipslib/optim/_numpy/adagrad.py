@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..._checks import validate_params
-from .._shared import ADAGRAD_HYPER, ADAGRAD_INIT, STEP
+from .._shared import ADAGRAD_HYPER, ADAGRAD_INIT, STEP, eps_survives_dtype
 from .base import NDARRAYS, Optimizer
 
 __all__ = ["adagrad_step", "Adagrad"]
 
 
-@validate_params(ADAGRAD_HYPER, NDARRAYS, step=STEP)
+@validate_params(ADAGRAD_HYPER, NDARRAYS, eps_survives_dtype, step=STEP)
 def adagrad_step(param, grad, state_sum, step, *, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
                  maximize=False):
     r"""One Adagrad update of ``param`` and ``state_sum``, in place.
@@ -60,7 +60,7 @@ class Adagrad(Optimizer):
     torch.optim.Adagrad : same hyperparameters and defaults.
     """
 
-    @validate_params(ADAGRAD_INIT)
+    @validate_params(ADAGRAD_INIT, eps_survives_dtype)
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10, *, maximize=False):
         super().__init__(params)

@@ -7,13 +7,13 @@ import math
 import numpy as np
 
 from ..._checks import validate_params
-from .._shared import ADAM_HYPER, STEP, amsgrad_needs_max_exp_avg_sq
+from .._shared import ADAM_HYPER, STEP, amsgrad_needs_max_exp_avg_sq, eps_survives_dtype
 from .base import NDARRAYS, Optimizer
 
 __all__ = ["adam_step", "adamw_step", "Adam", "AdamW"]
 
 
-@validate_params(ADAM_HYPER, NDARRAYS, amsgrad_needs_max_exp_avg_sq, step=STEP)
+@validate_params(ADAM_HYPER, NDARRAYS, amsgrad_needs_max_exp_avg_sq, eps_survives_dtype, step=STEP)
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
               eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False):
     r"""One Adam update of ``param``, in place (``exp_avg``, ``exp_avg_sq`` too).
@@ -79,7 +79,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, bet
     param -= update
 
 
-@validate_params(ADAM_HYPER, NDARRAYS, amsgrad_needs_max_exp_avg_sq, step=STEP)
+@validate_params(ADAM_HYPER, NDARRAYS, amsgrad_needs_max_exp_avg_sq, eps_survives_dtype, step=STEP)
 def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
                eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
     r"""One AdamW update: :func:`adam_step` with the weight decay taken out of the gradient.
@@ -124,7 +124,7 @@ class Adam(Optimizer):
 
     _step_fn = staticmethod(adam_step.__wrapped__)
 
-    @validate_params(ADAM_HYPER)
+    @validate_params(ADAM_HYPER, eps_survives_dtype)
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
                  amsgrad=False, *, maximize=False):
         super().__init__(params)
@@ -158,7 +158,7 @@ class AdamW(Adam):
 
     _step_fn = staticmethod(adamw_step.__wrapped__)
 
-    @validate_params(ADAM_HYPER)
+    @validate_params(ADAM_HYPER, eps_survives_dtype)
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
                  amsgrad=False, *, maximize=False):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)

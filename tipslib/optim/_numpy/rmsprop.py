@@ -5,13 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..._checks import validate_params
-from .._shared import RMSPROP_HYPER, centered_needs_grad_avg, momentum_needs_momentum_buffer
+from .._shared import RMSPROP_HYPER, centered_needs_grad_avg, momentum_needs_momentum_buffer, eps_survives_dtype
 from .base import NDARRAYS, Optimizer
 
 __all__ = ["rmsprop_step", "RMSprop"]
 
 
-@validate_params(RMSPROP_HYPER, NDARRAYS, centered_needs_grad_avg, momentum_needs_momentum_buffer)
+@validate_params(RMSPROP_HYPER, NDARRAYS, centered_needs_grad_avg, momentum_needs_momentum_buffer,
+                 eps_survives_dtype)
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha=0.99, eps=1e-8,
                  weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
     r"""One RMSprop update of ``param`` and its state arrays, in place.
@@ -82,7 +83,7 @@ class RMSprop(Optimizer):
     torch.optim.RMSprop : same hyperparameters and defaults.
     """
 
-    @validate_params(RMSPROP_HYPER)
+    @validate_params(RMSPROP_HYPER, eps_survives_dtype)
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False, *, maximize=False):
         super().__init__(params)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 
 from ..._checks import validate_params
-from .._shared import ADADELTA_HYPER
+from .._shared import ADADELTA_HYPER, eps_survives_dtype
 from .base import TENSORS, TwinOptimizer
 
 __all__ = ["adadelta_step", "Adadelta"]
 
 
-@validate_params(ADADELTA_HYPER, TENSORS)
+@validate_params(ADADELTA_HYPER, TENSORS, eps_survives_dtype)
 def adadelta_step(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0,
                   maximize=False):
     r"""Twin of the NumPy ``adadelta_step``: updates ``param`` and both averages in place.
@@ -37,7 +37,7 @@ class Adadelta(TwinOptimizer):
     """Twin of the NumPy ``Adadelta`` as a ``torch.optim.Optimizer``.
     Difference: ``step(closure=None)`` reads ``p.grad``; ``state["step"]`` is an int."""
 
-    _constraints = ADADELTA_HYPER
+    _constraints, _rules = ADADELTA_HYPER, (eps_survives_dtype,)
 
     @validate_params(ADADELTA_HYPER)
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, *, maximize=False):

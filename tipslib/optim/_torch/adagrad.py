@@ -5,14 +5,14 @@ from __future__ import annotations
 import torch
 
 from ..._checks import validate_params
-from .._shared import ADAGRAD_HYPER, ADAGRAD_INIT, STEP
+from .._shared import ADAGRAD_HYPER, ADAGRAD_INIT, STEP, eps_survives_dtype
 from .base import TENSORS
 from .fused import FUSED, FusedTwinOptimizer
 
 __all__ = ["adagrad_step", "Adagrad"]
 
 
-@validate_params(ADAGRAD_HYPER, TENSORS, step=STEP)
+@validate_params(ADAGRAD_HYPER, TENSORS, eps_survives_dtype, step=STEP)
 def adagrad_step(param, grad, state_sum, step, *, lr, lr_decay=0.0, weight_decay=0.0, eps=1e-10,
                  maximize=False):
     r"""Twin of the NumPy ``adagrad_step``: updates ``param`` and ``state_sum`` in place.
@@ -59,7 +59,7 @@ class Adagrad(FusedTwinOptimizer):
     (same fallbacks, same ``fused_fallback``).
     """
 
-    _constraints = {**ADAGRAD_INIT, **FUSED}
+    _constraints, _rules = {**ADAGRAD_INIT, **FUSED}, (eps_survives_dtype,)
 
     @validate_params(ADAGRAD_INIT, **FUSED)
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,

@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..._checks import validate_params
-from .._shared import ADAM_HYPER, STEP, amsgrad_needs_max_exp_avg_sq
+from .._shared import ADAM_HYPER, STEP, amsgrad_needs_max_exp_avg_sq, eps_survives_dtype
 from .fused import FUSED, FusedTwinOptimizer
 from .base import TENSORS
 
@@ -17,7 +17,7 @@ __all__ = ["adam_step", "adamw_step", "Adam", "AdamW"]
 STATE_KEYS = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
-@validate_params(ADAM_HYPER, TENSORS, amsgrad_needs_max_exp_avg_sq, step=STEP)
+@validate_params(ADAM_HYPER, TENSORS, amsgrad_needs_max_exp_avg_sq, eps_survives_dtype, step=STEP)
 def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
               eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False):
     r"""Twin of the NumPy ``adam_step``: updates ``param``, ``exp_avg``, ``exp_avg_sq`` in place.
@@ -45,7 +45,7 @@ def adam_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, bet
     param.sub_(exp_avg / denom * (lr / (1 - beta1 ** step)))  # lr, step may be 0-d tensors (the fused path)
 
 
-@validate_params(ADAM_HYPER, TENSORS, amsgrad_needs_max_exp_avg_sq, step=STEP)
+@validate_params(ADAM_HYPER, TENSORS, amsgrad_needs_max_exp_avg_sq, eps_survives_dtype, step=STEP)
 def adamw_step(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step, *, lr, betas=(0.9, 0.999),
                eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
     r"""Twin of the NumPy ``adamw_step``: decoupled weight decay, then Adam's update.
@@ -112,7 +112,7 @@ class Adam(FusedTwinOptimizer):
     """
 
     _decoupled = False
-    _constraints = {**ADAM_HYPER, **FUSED}
+    _constraints, _rules = {**ADAM_HYPER, **FUSED}, (eps_survives_dtype,)
 
     @validate_params(ADAM_HYPER, **FUSED)
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,

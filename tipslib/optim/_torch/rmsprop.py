@@ -5,14 +5,15 @@ from __future__ import annotations
 import torch
 
 from ..._checks import validate_params
-from .._shared import RMSPROP_HYPER, centered_needs_grad_avg, momentum_needs_momentum_buffer
+from .._shared import RMSPROP_HYPER, centered_needs_grad_avg, momentum_needs_momentum_buffer, eps_survives_dtype
 from .base import TENSORS
 from .fused import FUSED, FusedTwinOptimizer
 
 __all__ = ["rmsprop_step", "RMSprop"]
 
 
-@validate_params(RMSPROP_HYPER, TENSORS, centered_needs_grad_avg, momentum_needs_momentum_buffer)
+@validate_params(RMSPROP_HYPER, TENSORS, centered_needs_grad_avg, momentum_needs_momentum_buffer,
+                 eps_survives_dtype)
 def rmsprop_step(param, grad, square_avg, grad_avg, momentum_buffer, *, lr, alpha=0.99, eps=1e-8,
                  weight_decay=0.0, momentum=0.0, centered=False, maximize=False):
     r"""Twin of the NumPy ``rmsprop_step``: updates ``param`` and the state tensors in place.
@@ -83,7 +84,7 @@ class RMSprop(FusedTwinOptimizer):
     fused twin.
     """
 
-    _constraints = {**RMSPROP_HYPER, **FUSED}
+    _constraints, _rules = {**RMSPROP_HYPER, **FUSED}, (eps_survives_dtype,)
 
     @validate_params(RMSPROP_HYPER, **FUSED)
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
