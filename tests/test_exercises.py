@@ -7,7 +7,11 @@
   hints for the classic mistakes), also accepted by nbgrader's own preprocessors;
 * (c) each classic mistake, planted in the instructor solution by a text substitution, fails
   exactly the test cells it should, with the hint that names it in the message, and already
-  in the visible tests of the released notebook;
+  in the visible tests of the released notebook (``MISTAKES``); the wrong answers only the hidden
+  checks catch fail there and pass the visible ones (``HIDDEN_MISTAKES``); one that crashes a
+  visible check fails it with its exception (``CRASHING_MISTAKES``); and through the real grader
+  every one of them, and each answer calling what the text forbids (``FORBIDDEN_ANSWERS``),
+  loses exactly those tests (slow);
 * (d) ``exercises/release`` is what ``tipslib release`` makes of ``exercises/source``; the
   released stubs fail every test cell (no free points); ``tipslib grade`` gives the instructor
   solution full marks (slow).
@@ -202,7 +206,103 @@ MISTAKES = {
     # no hint names this one (a wrong bool has one value only), but the test still catches it
     "gradient_check_inverted": ("good_practices", "gradient_check", [("bool(error <= tol)", "bool(error > tol)")],
                                 ["test_gradient_check"], None),
+    # wrong answers an audit found keeping full marks, now caught by a visible check of what the text states
+    "hflip_view": ("data_processing", "hflip", [("x[..., ::-1].copy()", "x[..., ::-1]")], ["test_hflip"],
+                   "a view of x"),
+    "hflip_np_flip_view": ("data_processing", "hflip", [("x[..., ::-1].copy()", "np.flip(x, axis=-1)")], ["test_hflip"],
+                           "a view of x"),
+    "dropout_eval_no_mask": ("regularization", "dropout_forward",
+                             [("return x.copy(), np.ones(x.shape, dtype=bool)", "return x.copy(), None")],
+                             ["test_dropout_forward"], "all-True mask, np.ones(x.shape, dtype=bool), not None"),
+    "dropout_eval_given_mask": ("regularization", "dropout_forward",
+                                [("return x.copy(), np.ones(x.shape, dtype=bool)", "return x.copy(), mask")],
+                                ["test_dropout_forward"], "not the mask given"),
+    "dropout_eval_no_copy": ("regularization", "dropout_forward",
+                             [("return x.copy(), np.ones(x.shape, dtype=bool)", "return x, np.ones(x.shape, dtype=bool)")],
+                             ["test_dropout_forward"], "a copy of x (x.copy())"),
+    "overfit_tensor_losses": ("good_practices", "overfit_batch", [("losses.append(loss.item())", "losses.append(loss)")],
+                              ["test_overfit_batch"], "not the loss tensor"),
 }
+
+#: Wrong answers an audit found keeping full marks that only the hidden checks catch (the visible
+#: checks stay few): the same fields as MISTAKES, and the released notebook's visible checks pass them.
+HIDDEN_MISTAKES = {
+    "batchnorm_eval_fixed_eps": ("data_processing", "batchnorm_forward",
+                                 [("np.sqrt(running_var + eps)", "np.sqrt(running_var + 1e-5)")],
+                                 ["test_batchnorm_forward"], "uses the eps given too"),
+    "batchnorm_eval_no_copies": ("data_processing", "batchnorm_forward",
+                                 [("return out, running_mean.copy(), running_var.copy()", "return out, running_mean, running_var")],
+                                 ["test_batchnorm_forward"], "return copies"),
+    "cross_entropy_batch_max": ("training_a_neural_network", "softmax_cross_entropy",
+                                [("logits.max(dim=1, keepdim=True).values", "logits.max()"), ("m.squeeze(1) + ", "m + ")],
+                                ["test_softmax_cross_entropy"], "maximum of EACH ROW"),
+    "minibatch_touches_rng": ("training_a_neural_network", "minibatch_indices",
+                              [("order = rng.permutation(n) if shuffle else np.arange(n)",
+                                "order = rng.permutation(n) if rng is not None else np.arange(n)\n"
+                                "    order = order if shuffle else np.arange(n)")],
+                              ["test_minibatch_indices"], "do not draw from rng"),
+    "rmsprop_square_avg_in_place": ("parameter_tuning", "rmsprop_step",
+                                    [("s = alpha * square_avg + (1 - alpha) * dw**2",
+                                      "s = square_avg\n    s *= alpha\n    s += (1 - alpha) * dw**2")],
+                                    ["test_rmsprop_step"], "square_avg was updated in place"),
+    "dropout_float_mask": ("regularization", "dropout_forward",
+                           [("mask = rng.random(x.shape) >= p", "mask = (rng.random(x.shape) >= p).astype(float)")],
+                           ["test_dropout_forward"], "the mask is a bool array"),
+    "dropout_function_mask_from_output": ("regularization", "DropoutFunction",
+                                          [("ctx.save_for_backward(mask)\n        ctx.p = p\n        return x * mask / (1 - p)",
+                                            "out = x * mask / (1 - p)\n        ctx.save_for_backward(out)\n"
+                                            "        ctx.p = p\n        return out"),
+                                           ("(mask,) = ctx.saved_tensors", "(out,) = ctx.saved_tensors\n        mask = out != 0")],
+                                          ["test_DropoutFunction"], "use the mask saved in forward"),
+    # the gradient check of part 3 uses the numerical gradient of part 1, so it fails too
+    "numerical_gradient_fixed_h": ("good_practices", "numerical_gradient",
+                                   [("    grad = np.zeros_like(x)\n", "    h = 1e-5\n    grad = np.zeros_like(x)\n")],
+                                   ["test_numerical_gradient", "test_gradient_check"], "not a fixed 1e-5"),
+    "numerical_gradient_one_sided_tiny_h": ("good_practices", "numerical_gradient",
+                                            [("x[i] = old + h", "x[i] = old + 1e-7"), ("x[i] = old - h", "x[i] = old"),
+                                             ("(2 * h)", "1e-7")],
+                                            ["test_numerical_gradient", "test_gradient_check"], None),
+    # 0 / 0 is nan where both are 0; a nan hint could never match (nan equals nothing), so no hint
+    "relative_error_no_floor": ("good_practices", "relative_error",
+                                [("float(np.max(np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-12)))",
+                                  "float(np.nanmax(np.abs(a - b) / np.maximum(np.abs(a), np.abs(b))))")],
+                                ["test_relative_error"], None),
+    "gradient_check_drops_h": ("good_practices", "gradient_check", [("numerical_gradient(f, x, h)", "numerical_gradient(f, x)")],
+                               ["test_gradient_check"], "pass h on to numerical_gradient"),
+}
+
+#: Wrong answers that stop a visible check with an exception rather than a wrong value:
+#: (notebook, answer cell, substitutions, failing test cells, the exception's kind).
+CRASHING_MISTAKES = {
+    # the mask drawn before looking at `training`: evaluation without an rng crashes
+    "dropout_mask_before_training_check": ("regularization", "dropout_forward",
+                                           [("    if not training:\n        return x.copy(), np.ones(x.shape, dtype=bool)\n"
+                                             "    if mask is None:\n        mask = rng.random(x.shape) >= p\n",
+                                             "    if mask is None:\n        mask = rng.random(x.shape) >= p\n"
+                                             "    if not training:\n        return x.copy(), np.ones(x.shape, dtype=bool)\n")],
+                                           ["test_dropout_forward"], "AttributeError"),
+}
+
+#: Answers that call what the exercise text forbids (the grader, not a check, catches them):
+#: (notebook, answer cell, the whole answer, the test cells whose points it loses).
+FORBIDDEN_ANSWERS = {
+    "cross_entropy_torch_logsumexp": (
+        "training_a_neural_network", "softmax_cross_entropy",
+        "import torch\n\ndef softmax_cross_entropy(logits, target):\n"
+        "    return (torch.logsumexp(logits, 1) - logits[range(len(target)), target]).mean()\n",
+        ["test_softmax_cross_entropy"]),
+    "cross_entropy_logsumexp_method": (
+        "training_a_neural_network", "softmax_cross_entropy",
+        "def softmax_cross_entropy(logits, target):\n"
+        "    return (logits.logsumexp(1) - logits[range(len(target)), target]).mean()\n",
+        ["test_softmax_cross_entropy"]),
+    "cross_entropy_special_logsumexp": (
+        "training_a_neural_network", "softmax_cross_entropy",
+        "import torch\n\ndef softmax_cross_entropy(logits, target):\n"
+        "    return (torch.special.logsumexp(logits, 1) - logits[range(len(target)), target]).mean()\n",
+        ["test_softmax_cross_entropy"]),
+}
+ALL_MUTANTS = {**MISTAKES, **HIDDEN_MISTAKES, **CRASHING_MISTAKES}
 
 #: The classic mistakes the brief names, and the words their hints must contain in the sources.
 REQUIRED_HINTS = {
@@ -233,7 +333,7 @@ def results(tmp_path_factory):
     work = tmp_path_factory.mktemp("runs")
     paths = {("source", ex): str(SOURCE / f"{ex}.ipynb") for ex in IDS}
     paths.update({("release", ex): str(RELEASE / f"{ex}.ipynb") for ex in IDS})
-    for name, (exercise, answer_id, subs, _, _) in MISTAKES.items():
+    for name, (exercise, answer_id, subs, _, _) in ALL_MUTANTS.items():
         mutant = mutate(exercise, answer_id, subs)
         nbformat.write(mutant, work / f"{name}.ipynb")
         paths["mutant", name] = str(work / f"{name}.ipynb")
@@ -426,6 +526,84 @@ def test_every_graded_function_has_a_planted_mistake():
     for exercise in IDS:
         for cell in answer_cells(load(SOURCE / f"{exercise}.ipynb")):
             assert (exercise, nbg(cell)["grade_id"]) in planted
+
+
+def test_mutant_names_are_unique_across_the_tables():
+    tables = [MISTAKES, HIDDEN_MISTAKES, CRASHING_MISTAKES, FORBIDDEN_ANSWERS]
+    assert sum(map(len, tables)) == len(set().union(*tables))
+
+
+@pytest.mark.parametrize("mistake", sorted(HIDDEN_MISTAKES))
+def test_a_mistake_the_hidden_checks_catch_fails_its_test(mistake, results):
+    """The visible checks let it through (the released notebook passes), the hidden ones do not."""
+    _, _, _, failing, words = HIDDEN_MISTAKES[mistake]
+    errors = results["mutant", mistake]["cells"]
+    assert sorted(gid for gid, err in errors.items() if err is not None) == sorted(failing)
+    message = errors[failing[0]]
+    assert message.startswith("AssertionError:"), message
+    if words is not None:
+        assert "Hint:" in message and words in message, message
+    student = results["student", mistake]["cells"]
+    assert {gid: err for gid, err in student.items() if err is not None} == {}
+
+
+@pytest.mark.parametrize("mistake", sorted(CRASHING_MISTAKES))
+def test_a_mistake_that_crashes_a_visible_check_fails_its_test(mistake, results):
+    _, _, _, failing, kind = CRASHING_MISTAKES[mistake]
+    errors = results["mutant", mistake]["cells"]
+    assert sorted(gid for gid, err in errors.items() if err is not None) == sorted(failing)
+    assert errors[failing[0]].startswith(f"{kind}:"), errors[failing[0]]
+    student = results["student", mistake]["cells"]
+    failed = {gid for gid, err in student.items() if err is not None}
+    assert failing[0] in failed and failed <= set(failing) and student[failing[0]].startswith(f"{kind}:")
+
+
+def test_what_an_exercise_text_forbids_is_in_its_forbidden_metadata():
+    """Part 5 of training_a_neural_network forbids logsumexp: as a function and as a tensor method."""
+    forbidden = load(SOURCE / "training_a_neural_network.ipynb").metadata["tipslib"]["forbidden"]
+    assert {"torch.logsumexp", "torch.Tensor.logsumexp", "torch.special.logsumexp",
+            "torch.nn.functional.log_softmax", "torch.Tensor.log_softmax"} <= set(forbidden["softmax_cross_entropy"])
+    for exercise, answer_id, _, _ in FORBIDDEN_ANSWERS.values():
+        assert answer_id in load(SOURCE / f"{exercise}.ipynb").metadata["tipslib"]["forbidden"]
+
+
+@pytest.mark.slow
+def test_the_grader_takes_the_points_of_each_wrong_answer(tmp_path):
+    """Through the real grader (sandbox, tests stripped of expected values, reference run on a fresh
+    hidden seed), each planted mistake and each forbidden call loses exactly its tests, and the
+    feedback of the first names the hint where there is one."""
+    from multiprocessing.pool import ThreadPool
+
+    from tipslib.grading.grade import Grader, Submission, load_exercises
+
+    students = {}
+    for name, (exercise, answer_id, subs, failing, words) in ALL_MUTANTS.items():
+        hint = words if name in MISTAKES or name in HIDDEN_MISTAKES else None
+        students[name] = (exercise, mutate(exercise, answer_id, subs), failing, hint)
+    for name, (exercise, answer_id, answer, failing) in FORBIDDEN_ANSWERS.items():
+        nb = load(SOURCE / f"{exercise}.ipynb")
+        cell_by_id(nb, answer_id).source = answer
+        students[name] = (exercise, nb, failing, None)
+    paths = {}
+    for name, (exercise, nb, _, _) in students.items():
+        paths[name] = tmp_path / name / f"{exercise}.ipynb"
+        paths[name].parent.mkdir()
+        nbformat.write(nb, paths[name])
+    with Grader(load_exercises(SOURCE), jobs=2, timeout=120, memory_mb=2048) as grader, ThreadPool(2) as pool:
+        graded = dict(zip(students, pool.map(
+            lambda name: grader.grade_student(Submission(name, [paths[name]], paths[name].parent)), students)))
+        exercises = grader.exercises
+    wrong = {}
+    for name, (exercise, _, failing, hint) in students.items():
+        rows, text = graded[name]
+        row = next(r for r in rows if r["exercise"] == exercise)
+        lost = sorted(t.grade_id for t in exercises[exercise].tests if float(row[(exercise, t.grade_id)]) < t.points)
+        section = text[text.index(f"### {failing[0]}:"):].split("\n### ")[0]
+        if row["status"] != "ok" or lost != sorted(failing) or (hint is not None and hint not in section):
+            wrong[name] = (row["status"], lost, row["notes"], section[:600])
+        if name in FORBIDDEN_ANSWERS and "which it must not" not in row["notes"]:
+            wrong[name] = (row["status"], lost, row["notes"])
+    assert wrong == {}
 
 
 # ------------------------------------------------- what the grader sends into a student's sandbox
