@@ -209,3 +209,35 @@ def test_explorer_bad_input():
         DropoutExplorer(p=0.95, **SMALL)
     with pytest.raises(ValueError, match="keyword arguments of DropoutExplorer.update"):
         DropoutExplorer(**SMALL).update(q=0.1)
+
+
+def test_a_diverging_configuration_draws_with_finite_limits_and_says_so():
+    """lr = 50 blows training up (losses ~1e270, then NaN): the constructor used to set log limits up to
+    8e270 and the first refresh died in matplotlib's tick formatter (OverflowError)."""
+    import warnings
+
+    from tipslib.widgets.dropout import LOSS_CAP
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # fit's own warning that the loss became NaN, and overflows in the twins
+        w = DropoutExplorer(seeds=[0], epochs=4, lr=50.0)
+        w.refresh()
+        w.update(p=0.0)
+    assert w.diverged.all()
+    low, high = w.ax_curve.get_ylim()
+    assert 0 < low < high <= LOSS_CAP
+    for line in (w._train, w._val):
+        y = np.asarray(line.get_ydata(), dtype=float)
+        assert np.all(np.isnan(y) | (y <= high))  # past the top: drawn at the top; stopped: left out
+    assert np.isfinite(w.ax_p.get_ylim()).all()
+    assert "blew up" in w._titles[w.ax_curve].get_text() and "blew up" in w._titles[w.ax_p].get_text()
+    assert bytes(w.image.value).startswith(b"\x89PNG")
+
+
+def test_the_legend_counts_one_seed_as_one_seed():
+    w = DropoutExplorer(**SMALL)  # one seed
+    labels = [t.get_text() for t in w.ax_p.get_legend().get_texts()]
+    assert "validation (± spread, 1 seed)" in labels
+    assert not any(w.diverged)
+    w = DropoutExplorer(**{**SMALL, "seeds": (0, 1)})
+    assert "validation (± spread, 2 seeds)" in [t.get_text() for t in w.ax_p.get_legend().get_texts()]

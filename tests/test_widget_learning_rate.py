@@ -207,6 +207,9 @@ def test_schedules_reach_the_digits_run():
     ([1.0, 2.0, 30.0], 5, "diverged"),       # stopped early
     ([1.0, 0.5, 2.0], 2, "diverged"),        # ended above the start
     ([3.0], 0, "crawling"),
+    ([1.0, 42.0, 0.5, 0.01, 1e-4], 4, "unstable"),   # blew up on the way, then came back below the start
+    ([1.0, 9.0, 0.5, 0.01, 1e-4], 4, "converging"),  # a jump under BLOWUP (10x) is not a blow-up
+    ([1.0, 7e5, 0.0, 0.0, 0.0], 4, "unstable"),      # a memorised 0 after a huge spike
 ])
 def test_classify_run(losses, steps, expected):
     assert LR.classify_run(np.array(losses), steps) == expected
@@ -330,3 +333,137 @@ def test_widget_update_rejects_unknown_controls():
 def test_compute_bad_arguments(call, exc, name):
     with pytest.raises(exc, match=f"'{name}'"):
         call()
+
+
+def test_classify_run_watches_the_held_out_loss_too():
+    train = np.array([2.4, 1.0, 0.3, 0.1, 0.05])
+    assert LR.classify_run(train, 4) == "converging"
+    assert LR.classify_run(train, 4, held_out=[2.4, 30.0, 20.0, 5.0, 2.0]) == "unstable"   # blew up there
+    assert LR.classify_run(train, 4, held_out=[2.4, 2.0, 2.5, 3.0, 3.2]) == "converging"   # over-fitting, no blow-up
+    assert LR.classify_run([1.0, 2.0], 5, held_out=[1.0, 50.0]) == "diverged"              # stopped early wins
+    with pytest.raises(ValueError, match="'held_out' parameter of classify_run must have shape"):
+        LR.classify_run(train, 4, held_out=train[:-1])
+    assert list(LR.VERDICTS) == ["crawling", "converging", "oscillating", "unstable", "diverged"]
+
+
+# --- the digits panel tells a blow-up from convergence (audit: labelled "converging") --------
+
+
+#: Runs the audit found titled "converging" although their loss blew up: training loss 2.37 -> 42.2 -> < 1e-3
+#: and held-out 2.43 -> 158.9 (Adam at 1); a training peak of 63.8 (RMSprop at 0.1); a training peak of 7.3e5
+#: and then exactly 0.0, held-out ending at 1.38e5 (RMSprop at 10); and the like for Adagrad and AdamW.
+BLEW_UP = [("Adam", 1.0), ("RMSprop", 0.1), ("RMSprop", 10.0), ("Adagrad", 1.0), ("AdamW", 2.0)]
+
+
+@pytest.fixture(scope="module")
+def explorer():
+    view = LR.LearningRateExplorer()
+    view.refresh()
+    return view
+
+
+@pytest.mark.parametrize("optimizer, lr", BLEW_UP)
+def test_a_blown_up_digits_run_is_not_called_converging(explorer, optimizer, lr):
+    explorer.update(optimizer=optimizer, lr=lr, schedule="constant")
+    train, held = explorer.digit_losses, explorer.digit_held_out
+    assert train.max() > LR.BLOWUP * train[0] or held.max() > LR.BLOWUP * held[0]  # the case is a blow-up
+    title = explorer._title[explorer.ax_digits].get_text()
+    assert explorer.verdicts["digits"] in ("unstable", "diverged")
+    assert explorer.verdicts["digits"] in title and "converging" not in title and "crawling" not in title
+    # the held-out loss is drawn (dashed, under the training loss), and the title says where it went
+    np.testing.assert_array_equal(explorer._held_line.get_ydata(), np.clip(held, *LR.DIGITS_RANGE))
+    np.testing.assert_array_equal(explorer._digit_line.get_ydata(), np.clip(train, *LR.DIGITS_RANGE))
+    assert explorer._held_line in explorer.blitter.artists and explorer._held_line.get_visible()
+    assert f"held-out loss {held[0]:.2g} → {held[-1]:.2g}" in title
+
+
+def test_the_digits_legend_says_which_curve_is_which(explorer):
+    labels = [t.get_text() for t in explorer.ax_digits.get_legend().get_texts()]
+    assert labels == ["training", "held-out"]
+    assert explorer._digit_line.get_label() == "training" and explorer._held_line.get_label() == "held-out"
+
+
+def test_no_slider_position_calls_a_blow_up_converging():
+    """Every 5th of the slider's 101 rates, for the optimizers the audit caught: a run whose training or held-out
+    loss rose past BLOWUP times its start is unstable or diverged, never converging, crawling or oscillating."""
+    for name in ("Adagrad", "Adam", "AdamW", "RMSprop"):
+        for lr in 10.0 ** np.arange(-4, 1.001, 0.25):
+            train, held = LR.train_digits_run(name, lr, 30)
+            verdict = LR.classify_run(train, 30, held_out=held)
+            if train.max() > LR.BLOWUP * train[0] or held.max() > LR.BLOWUP * held[0]:
+                assert verdict in ("unstable", "diverged"), (name, lr, verdict)
+
+
+def test_values_past_an_axis_end_are_drawn_on_it_and_the_tick_says_so(explorer):
+    explorer.update(optimizer="RMSprop", lr=10.0, schedule="constant")
+    assert (explorer.digit_losses == 0).any()   # the training loss memorised to exactly 0 ...
+    drawn = explorer._digit_line.get_ydata()
+    assert drawn.min() == LR.DIGITS_RANGE[0]     # ... is drawn on the floor ...
+    explorer.figure.canvas.draw()
+    for ax, (low, high) in ((explorer.ax_digits, LR.DIGITS_RANGE), (explorer.ax_loss, LR.LOSS_RANGE)):
+        assert ax.get_ylim() == (low, high)
+        ticks = {t.get_position()[1]: t.get_text() for t in ax.get_yticklabels()}
+        assert ticks[low].startswith("≤") and ticks[high].startswith("≥")  # ... whose tick says "at most"
+        assert all(not text.startswith(("≤", "≥")) for v, text in ticks.items() if v not in (low, high))
+    assert LR._log_tick_label(1e-4, *LR.DIGITS_RANGE) == "≤1e-4" and LR._log_tick_label(1e2, 1e-10, 1e10) == "1e2"
+
+
+def test_titles_stay_inside_the_figure_and_clear_of_each_other(explorer):
+    explorer.update(surface="rosenbrock", optimizer="RMSprop", lr=10.0)  # long titles: a diverged run
+    renderer = explorer.figure.canvas.get_renderer()
+    width, height = explorer.figure.canvas.get_width_height(physical=True)
+    boxes = [t.get_window_extent(renderer) for t in explorer._title.values()]
+    for box in boxes:
+        assert 0 <= box.x0 and box.x1 <= width and 0 <= box.y0 and box.y1 <= height
+    label = explorer.ax_loss.xaxis.label.get_window_extent(renderer)
+    assert boxes[2].y1 < label.y0  # the digits panel's two-line title stays under the loss panel's x label
+
+
+# --- surface switches: a cached background per surface, the digits run kept ------------------
+
+
+def test_a_surface_switch_reuses_its_background_and_the_digits_run(monkeypatch):
+    view = LR.LearningRateExplorer(lr=0.1)
+    view.refresh()  # the first refresh renders every surface's background, so no switch pays for one
+    assert set(view.blitter.backgrounds) == set(LR.SURFACES)
+    draws, runs = [], []
+    canvas_draw, run = view.figure.canvas.draw, LR.train_digits_run
+    monkeypatch.setattr(view.figure.canvas, "draw", lambda: draws.append(1) or canvas_draw())
+    monkeypatch.setattr(LR, "train_digits_run", lambda *a, **k: runs.append(a) or run(*a, **k))
+    for surface in ("rosenbrock", "saddle", "bowl", "rosenbrock"):
+        view.update(surface=surface)
+        assert view._contours[surface].get_visible()
+        assert sum(cs.get_visible() for cs in view._contours.values()) == 1
+    assert draws == [] and runs == []  # no full render, no digits training
+    monkeypatch.undo()
+    from helpers import blit_mismatch
+
+    assert blit_mismatch(view) < 5e-4  # the cached rosenbrock background is what a full draw shows
+    view.update(lr=0.2)                # a new rate trains the digits network again
+    np.testing.assert_array_equal(view.digit_held_out, LR.train_digits_run("SGD", 0.2, view.digit_steps)[1])
+
+
+# --- the benchmark still runs (it once looked for an attribute the widget had lost) ------------
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_and_prints_its_table(capsys):
+    """A smoke run of ``bench/bench_widget_learning_rate.py --quick``: rows come back, the table prints.
+    No time is asserted: benchmarks report ratios, tests never time."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_widget_learning_rate_smoke",
+                                                      bench / "bench_widget_learning_rate.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        rows = module.run(quick=True)
+        module.print_table(rows)
+    finally:
+        sys.path.remove(str(bench))
+    assert len(rows) >= 4 and all(r.ours_s is not None and r.ours_s > 0 for r in rows)
+    assert "LearningRateExplorer: switch surface" in capsys.readouterr().out

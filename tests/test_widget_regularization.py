@@ -203,3 +203,129 @@ def test_the_greyed_mix_slider_shows_the_mix_in_effect(explorer):
     explorer.update(penalty="l1")
     explorer.update(penalty="elastic_net", alpha=0.7)  # set by hand in the same update: kept
     assert explorer.controls["alpha"].value == 0.7
+
+
+# --- the path solver: exact along the path, and fast ------------------------------------------
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.5, 0.9])
+@pytest.mark.parametrize("n, d", [(50, 40), (20, 30)])  # the widget's shape, and more features than examples
+def test_path_is_the_exact_solution_at_every_lambda(alpha, n, d, rng):
+    """Each point of the path passes the optimality conditions to rounding, and lands on scikit-learn's
+    coefficients (solved to 1e-12 by coordinate descent), zeros included."""
+    from sklearn.linear_model import ElasticNet
+
+    (x, y), _, _ = make_sparse_regression(n_train=n, n_features=d, rng=rng)
+    weights, train, _ = regularization_path(x, y, LAM_GRID, alpha)
+    h, c = x.T @ x / n, x.T @ y / n
+    for i in range(0, len(LAM_GRID), 5):
+        lam, w = LAM_GRID[i], weights[i]
+        g = 2 * (h @ w - c) + 2 * lam * alpha * w
+        l1 = lam * (1 - alpha)
+        np.testing.assert_allclose(g[w != 0], -l1 * np.sign(w[w != 0]), atol=1e-9)
+        assert np.all(np.abs(g[w == 0]) <= l1 * (1 + 1e-8))
+        if n > d:  # unique solution: compare with scikit-learn
+            a, r = R.to_sklearn(lam, alpha)
+            sk = ElasticNet(alpha=a, l1_ratio=r, fit_intercept=False, tol=1e-14, max_iter=1_000_000).fit(x, y)
+            np.testing.assert_allclose(w, sk.coef_, atol=1e-9)
+            assert np.array_equal(w == 0, sk.coef_ == 0)
+    np.testing.assert_allclose(train, np.mean((x @ weights.T - y[:, None]) ** 2, axis=0))
+
+
+def test_path_needs_few_fista_steps(monkeypatch):
+    """Warm starts plus the exact solve on the guessed zeros and signs: the widget's 41-lambda path took
+    about 13,000 FISTA steps per mix (some 200 ms, past the 100 ms an interaction may take)."""
+    import tipslib.widgets.regularization as RW
+
+    (x, y), _, _ = make_sparse_regression(rng=np.random.default_rng(0))
+    steps, fista = [], RW._fista
+    monkeypatch.setattr(RW, "_fista", lambda *a: steps.append(a[-2]) or fista(*a))
+    for alpha in (0.0, 0.5, 0.9):
+        regularization_path(x, y, LAM_GRID, alpha)
+    assert sum(steps) <= 300
+
+
+def test_path_falls_back_on_fista_bursts(monkeypatch, rng):
+    """With a single try per burst (no active-set swaps), FISTA bursts find the zeros and the same path comes out."""
+    import tipslib.widgets.regularization as RW
+
+    (x, y), _, _ = make_sparse_regression(rng=rng)
+    exact = regularization_path(x, y, LAM_GRID, 0.3)[0]
+    steps, fista = [], RW._fista
+    monkeypatch.setattr(RW, "_SWAPS", 1)
+    monkeypatch.setattr(RW, "_fista", lambda *a: steps.append(a[-2]) or fista(*a))
+    np.testing.assert_allclose(regularization_path(x, y, LAM_GRID, 0.3)[0], exact, atol=1e-10)
+    assert steps  # the bursts ran
+
+
+# --- the mix alpha shown is the mix solved -----------------------------------------------------
+
+
+@pytest.mark.parametrize("start, alpha", [("l1", 0.0), ("l2", 1.0)])
+@pytest.mark.parametrize("order", ["alpha first", "penalty first"])
+def test_an_explicit_mix_equal_to_the_forced_one_is_kept(start, alpha, order):
+    """Coming from L1 (mix 0) or L2 (mix 1), asking for the elastic net at that same mix used to show 0.5."""
+    view = RegularizationExplorer(penalty=start, lam=0.3)
+    view.refresh()
+    values = {"alpha": alpha, "penalty": "elastic_net"}
+    view.update(**(values if order == "alpha first" else dict(reversed(values.items()))))
+    assert view.controls["alpha"].value == alpha and view.alpha == alpha and not view.controls["alpha"].disabled
+    assert f"elastic net, α = {alpha:.1f}" in view._titles[view.ax_geo].get_text()
+    i = int(np.argmin(np.abs(np.log10(LAM_GRID / 0.3))))
+    np.testing.assert_array_equal(view.weights, view._path(alpha)["weights"][i])
+
+
+def test_the_title_shows_the_mix_that_was_solved():
+    view = RegularizationExplorer(penalty="elastic_net", alpha=0.5, lam=0.1)
+    view.refresh()
+    view.update(alpha=0.37)  # off the slider's 0.1 grid: snapped, in the solve and in the title alike
+    assert view.controls["alpha"].value == 0.4 and view.alpha == 0.4
+    assert "α = 0.4" in view._titles[view.ax_geo].get_text()
+    (x, y), (xv, yv) = (view.x_train, view.y_train), (view.x_val, view.y_val)
+    weights, _, val = regularization_path(x, y, LAM_GRID, 0.4, x_val=xv, y_val=yv)
+    i = int(np.argmin(np.abs(np.log10(LAM_GRID / 0.1))))
+    np.testing.assert_allclose(view.weights, weights[i], atol=1e-12)
+    np.testing.assert_allclose(view._val_line.get_ydata(), val, atol=1e-12)
+    assert sorted(view._paths) == [0.0, 0.4, 0.5, 1.0]  # nothing solved at 0.37
+    assert RegularizationExplorer(penalty="elastic_net", alpha=0.37).controls["alpha"].value == 0.4
+
+
+def test_a_mix_set_under_l1_waits_for_the_elastic_net():
+    view = RegularizationExplorer(penalty="l1")
+    view.refresh()
+    view.update(alpha=0.3)  # L1 stays L1: the greyed slider keeps showing the mix in effect
+    assert view.controls["alpha"].value == 0.0 and view.alpha == 0.0
+    assert "α = 0.0" in view._titles[view.ax_geo].get_text()
+    view.update(penalty="elastic_net")
+    assert view.controls["alpha"].value == 0.3 and view.alpha == 0.3
+
+
+def test_labels_and_markers_stay_inside_the_figure(explorer):
+    explorer.update(penalty="l1", lam=LAM_GRID[-1])  # the lambda marker at the right end of its axis
+    renderer = explorer.figure.canvas.get_renderer()
+    label = next(t for t in explorer.ax_geo.texts if t.get_text() == "least squares")
+    box, axes = label.get_window_extent(renderer), explorer.ax_geo.get_window_extent(renderer)
+    assert axes.x0 <= box.x0 and box.x1 <= axes.x1  # it used to run past the plot's right edge
+    assert not explorer._lam_dot.get_clip_on()      # a dot at either end of the slider is drawn whole
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_and_prints_its_table(capsys):
+    """A smoke run of ``bench/bench_widgets_regularization.py --quick`` (no time asserted)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    sys.path.insert(0, str(bench))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_widgets_regularization_smoke",
+                                                      bench / "bench_widgets_regularization.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        rows = module.run(quick=True)
+        module.print_table(rows)
+    finally:
+        sys.path.remove(str(bench))
+    assert all(r.ours_s is not None and r.ours_s > 0 for r in rows)
+    assert "first visit of a mix alpha" in capsys.readouterr().out

@@ -119,3 +119,28 @@ def test_bad_arguments():
         step_size_estimate(0.0)
     with pytest.raises(ValueError, match="update"):
         StepSizeExplorer().update(step=1e-3)
+
+
+def test_the_axis_and_the_marker_say_which_error_they_show(widget):
+    """The curves are means over 41 points around x; the dot is the error at x alone (up to decades apart)."""
+    gaps = []
+    for h in DEFAULT_HS[::10]:  # where the slider can go (one step per decade)
+        error = step_size_estimate(h)[2]
+        mean_error = widget.curves["float64", "centered"][list(DEFAULT_HS).index(h)]
+        gaps.append(abs(np.log10(max(error, 1e-300) / mean_error)))
+    assert max(gaps) > 1  # not the same quantity: a decade apart somewhere, so the labels must differ
+    widget.update(h=1e-13, dtype="float64", method="centered")
+    ylabel = widget.ax_err.get_ylabel()
+    assert "mean" in ylabel and "[0.5, 1.5]" in ylabel
+    labels = [t.get_text() for t in widget.ax_err.get_legend().get_texts()]
+    assert "at x = 1 only" in labels and widget._marker.get_label() == "at x = 1 only"
+    assert "at x = 1: error" in widget._title_err.get_text()
+
+
+def test_the_marker_is_drawn_whole_at_the_slider_ends(widget):
+    for h in (1e-16, 1.0):
+        widget.update(h=h, dtype="float32", method="centered")
+        x, y = (np.asarray(a)[0] for a in widget._marker.get_data())
+        low, high = widget.ax_err.get_ylim()
+        assert x == pytest.approx(h) and low <= y <= high
+    assert not widget._marker.get_clip_on()

@@ -95,13 +95,13 @@ SPECS = [
         vary=["lr", "optimizer", "surface"], chapter="03_parameter_tuning",
         intro=("Slide the learning rate and pick an optimizer and a loss surface. One panel shows the "
                "optimizer's path over the surface's contours (start: black square, minimum: star), one the "
-               "gap to the best loss at each iteration on a log scale, and one the training loss of a small "
-               "network (64-32-10) on 500 digits with the same optimizer and learning rate."),
+               "gap to the best loss at each iteration on a log scale, and one the training and held-out losses "
+               "of a small network (64-32-10) on 500 digits with the same optimizer and learning rate."),
         live=("In the notebook the same widget runs any learning rate in between (the slider here stops "
               "at its 101 grid points), adds a learning-rate schedule (the site shows a constant rate), and "
-              "<code>optimize_path</code> and <code>train_digits_curve</code> take other step counts, "
+              "<code>optimize_path</code> and <code>train_digits_run</code> take other step counts, "
               "optimizer options (momentum, betas) and start points."),
-        memo=(("tipslib.widgets.learning_rate", "train_digits_curve"),),
+        memo=(("tipslib.widgets.learning_rate", "train_digits_run"),),
     ),
     WidgetSpec(
         "dropout", "Dropout p: a thinned network and what it does to overfitting", _dropout,

@@ -22,6 +22,7 @@ a change looks curves up and redraws; the network drawing gets a fresh mask.
 from __future__ import annotations
 
 import json
+import warnings
 from functools import lru_cache
 from pathlib import Path
 
@@ -30,11 +31,15 @@ import numpy as np
 from .._checks import check_int, check_real
 from ._base import COLORS, FONT, WIDTH, Blitter, FigureWidget
 
-__all__ = ["P_GRID", "network_masks", "network_layout", "small_noisy_digits", "dropout_curves", "final_metrics",
-           "DropoutExplorer"]
+__all__ = ["P_GRID", "LOSS_CAP", "network_masks", "network_layout", "small_noisy_digits", "dropout_curves",
+           "final_metrics", "DropoutExplorer"]
 
 #: The drop probabilities the explorer trains with (and its slider reaches).
 P_GRID = tuple(round(0.1 * k, 1) for k in range(9))  # 0.0 ... 0.8
+
+#: A cross-entropy past this means training blew up (a sane 10-class network stays below 10): the
+#: explorer's loss axes stop here, and its titles say which runs passed it or stopped (NaN).
+LOSS_CAP = 100.0
 
 #: The drawn network: 5 inputs, two hidden layers of 7, 3 outputs.
 DRAWN_SIZES = (5, 7, 7, 3)
@@ -338,9 +343,21 @@ class DropoutExplorer(FigureWidget):
 
     @staticmethod
     def final_losses(curves, last=5):
-        """Train and validation loss per ``p``, averaged over the last epochs (one epoch is noisy)."""
+        """Train and validation loss per ``p``, averaged over the last epochs (one epoch is noisy).
+
+        NaN for a ``p`` whose runs all stopped before those epochs (training diverged).
+        """
         k = min(last, curves["train_loss"].shape[1])
-        return np.nanmean(curves["train_loss"][:, -k:], axis=1), np.nanmean(curves["val_loss"][:, -k:], axis=1)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # "mean of empty slice": a run that stopped
+            return np.nanmean(curves["train_loss"][:, -k:], axis=1), np.nanmean(curves["val_loss"][:, -k:], axis=1)
+
+    @staticmethod
+    def blew_up(curves):
+        """Per ``p``: did some seed's training or validation loss pass :data:`LOSS_CAP` or stop (NaN)?"""
+        runs = np.concatenate([curves["train_loss_runs"], curves["val_loss_runs"]], axis=0)  # (2S, P, E)
+        with np.errstate(invalid="ignore"):
+            return (np.isnan(runs) | (runs > LOSS_CAP)).any(axis=(0, 2))
 
     def _build(self):
         from matplotlib.collections import LineCollection
@@ -365,30 +382,48 @@ class DropoutExplorer(FigureWidget):
             self.ax_net.text(i, -half + 0.05, name, ha="center", va="bottom", fontsize=FONT["note"])
 
         c, ep = self.curves, self.curves["epoch"]
-        self.ax_curve.plot(ep, c["train_loss"][0], color=COLORS["train"], alpha=0.25, lw=1)
-        self.ax_curve.plot(ep, c["val_loss"][0], color=COLORS["validation"], alpha=0.25, lw=1)
-        (self._train,) = self.ax_curve.plot(ep, c["train_loss"][0], color=COLORS["train"], label="train (eval mode)")
-        (self._val,) = self.ax_curve.plot(ep, c["val_loss"][0], color=COLORS["validation"], label="validation")
+        self.diverged = self.blew_up(c)
+        # Limits from the losses a sane run has, so they stay finite; a loss past LOSS_CAP is drawn at the
+        # top (the title says so), one that stopped (NaN) leaves the rest of its curve out.
+        sane = np.concatenate([c["train_loss"].ravel(), c["val_loss"].ravel()])
+        sane = sane[np.isfinite(sane) & (sane > 0) & (sane <= LOSS_CAP)]
+        self._top = min(sane.max() * 1.5, LOSS_CAP) if len(sane) else LOSS_CAP
+        low = min(max(sane.min() / 1.5, 1e-4), self._top / 10) if len(sane) else self._top / 100
+        self.ax_curve.plot(ep, self._capped(c["train_loss"][0]), color=COLORS["train"], alpha=0.25, lw=1)
+        self.ax_curve.plot(ep, self._capped(c["val_loss"][0]), color=COLORS["validation"], alpha=0.25, lw=1)
+        (self._train,) = self.ax_curve.plot(ep, self._capped(c["train_loss"][0]), color=COLORS["train"],
+                                            label="train (eval mode)")
+        (self._val,) = self.ax_curve.plot(ep, self._capped(c["val_loss"][0]), color=COLORS["validation"],
+                                          label="validation")
         self.ax_curve.set_xlabel("epoch")
         self.ax_curve.set_ylabel("cross-entropy")
         self.ax_curve.set_yscale("log")
         self.ax_curve.minorticks_off()  # dozens of minor ticks would double the drawing time
-        finite = np.concatenate([c["train_loss"].ravel(), c["val_loss"].ravel()])
-        finite = finite[np.isfinite(finite) & (finite > 0)]
-        self.ax_curve.set_ylim(max(finite.min() / 1.5, 1e-4), finite.max() * 1.5)
+        self.ax_curve.set_ylim(low, self._top)
         self.ax_curve.set_xlim(ep[0], ep[-1])
         self.ax_curve.legend(loc="lower left", frameon=False)
         self.ax_curve.grid(True, alpha=0.3)
 
         ps = c["p"]
         self.final_train, self.final_val = self.final_losses(c)
-        self.ax_p.plot(ps, self.final_train, "o-", color=COLORS["train"], ms=3, label="train")
-        runs = final_metrics(c)
-        self.final_val_std = runs["val_loss"].std(axis=0, ddof=1) if len(runs["val_loss"]) > 1 else 0 * ps
+        # a p whose training blew up has no final loss worth drawing: left out (its title says why)
+        self.ax_p.plot(ps, np.where(self.diverged, np.nan, self.final_train), "o-", color=COLORS["train"], ms=3,
+                       label="train")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a run that stopped has no final epochs
+            runs = final_metrics(c)
+        n_seeds = len(runs["val_loss"])
+        self.final_val_std = runs["val_loss"].std(axis=0, ddof=1) if n_seeds > 1 else 0 * ps
         self.final_val_acc = runs["val_acc"].mean(axis=0)
-        self.ax_p.errorbar(ps, self.final_val, yerr=self.final_val_std, fmt="o-", color=COLORS["validation"], ms=3,
-                           capsize=2, label=f"validation (± spread, {len(runs['val_loss'])} seeds)")
+        self.ax_p.errorbar(ps, np.where(self.diverged, np.nan, self.final_val),
+                           yerr=np.where(self.diverged, 0.0, self.final_val_std), fmt="o-",
+                           color=COLORS["validation"], ms=3, capsize=2,
+                           label=f"validation (± spread, {n_seeds} seed{'s' if n_seeds != 1 else ''})")
         self._p_line = self.ax_p.axvline(0.0, color=COLORS["current"], lw=1)
+        self.ax_p.set_xlim(ps.min() - 0.05, ps.max() + 0.05)  # every p, also those left out
+        if self.diverged.all():
+            self.ax_p.text(0.5, 0.5, "training blew up at every p", transform=self.ax_p.transAxes,
+                           ha="center", va="center", fontsize=FONT["note"])
         self.ax_p.set_xlabel("drop probability p")
         self.ax_p.set_ylabel("final loss (last 5 ep.)")
         self.ax_p.legend(loc="upper left", frameon=False)
@@ -411,13 +446,23 @@ class DropoutExplorer(FigureWidget):
         self._titles[self.ax_net].set_text(f"one random mask drops\n{np.sum(~hidden)} of {hidden.size} hidden units")
 
         c = self.curves
-        self._train.set_ydata(c["train_loss"][i])
-        self._val.set_ydata(c["val_loss"][i])
+        self._train.set_ydata(self._capped(c["train_loss"][i]))
+        self._val.set_ydata(self._capped(c["val_loss"][i]))
+        self._p_line.set_xdata([p, p])
+        if self.diverged[i]:
+            self._titles[self.ax_curve].set_text(f"p = {p:.1f}: training blew up (loss past {LOSS_CAP:g}\n"
+                                                 "or not a number): try a smaller lr")
+            self._titles[self.ax_p].set_text(f"p = {p:.1f}: no trustworthy final loss, training blew up")
+            return
         self._titles[self.ax_curve].set_text(
             f"p = {p:.1f}: training accuracy {c['train_acc'][i, -1]:.0%} on its noisy labels")
-        self._p_line.set_xdata([p, p])
         self._titles[self.ax_p].set_text(f"p = {p:.1f}: validation loss {self.final_val[i]:.2f} ± "
                                          f"{self.final_val_std[i]:.2f}, accuracy {self.final_val_acc[i]:.0%}")
+
+    def _capped(self, losses):
+        """Losses past the top of the curve axes drawn at the top (NaN, a run that stopped, stays out)."""
+        with np.errstate(invalid="ignore"):
+            return np.minimum(losses, self._top)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ The pure compute underneath, unit-tested and usable on its own:
 * :func:`optimize_path` runs any tipslib NumPy optimizer on a 2-D loss
   surface (:data:`SURFACES`: an ill-conditioned bowl, Rosenbrock's valley, a
   saddle) and returns the path and the loss gap :math:`f(\theta) - \min f`;
-* :func:`train_digits_curve` trains a small network (64 pixels -> 32 ReLU
-  units -> 10 classes) on 500 digits, full batch, and returns its loss;
+* :func:`train_digits_run` trains a small network (64 pixels -> 32 ReLU
+  units -> 10 classes) on 500 digits, full batch, and returns its training
+  loss and its loss on 500 held-out digits (:func:`train_digits_curve`: the
+  training loss alone);
 * :func:`classify_run` names what a loss curve did.
 
 Both runs take a ``schedule`` (:data:`SCHEDULES`): the learning rate can stay
@@ -20,7 +22,7 @@ plots never see NaN or inf: a diverging run is simply a short one.
 :class:`LearningRateExplorer` is the view: a log-scale learning-rate slider,
 an optimizer picker (every optimizer :mod:`tipslib.optim.numpy_impl` has) and
 a surface picker, over one figure with the path on the contours, the loss on
-the surface and the digits loss, all redrawn in place.
+the surface and the digits network's training and held-out losses, all redrawn in place.
 """
 
 from __future__ import annotations
@@ -36,13 +38,18 @@ from .._threads import one_blas_thread
 from ._base import COLORS, FONT, WIDTH, Blitter, FigureWidget
 
 __all__ = [
-    "Surface", "SURFACES", "DIVERGED", "DIGITS_USED", "SCHEDULES", "optimizer_names", "make_optimizer",
-    "make_schedule", "optimize_path", "train_digits_run", "train_digits_curve", "classify_run",
+    "Surface", "SURFACES", "DIVERGED", "BLOWUP", "VERDICTS", "DIGITS_USED", "SCHEDULES", "optimizer_names",
+    "make_optimizer", "make_schedule", "optimize_path", "train_digits_run", "train_digits_curve", "classify_run",
     "LearningRateExplorer",
 ]
 
 #: A loss gap above this counts as diverged: the run stops there.
 DIVERGED = 1e8
+#: A run whose loss rises past this many times its starting value at some step has blown up
+#: (:func:`classify_run` calls it "unstable" even if the loss comes back down).
+BLOWUP = 10.0
+#: What :func:`classify_run` can say about a run, from the calmest to the worst.
+VERDICTS = ("crawling", "converging", "oscillating", "unstable", "diverged")
 
 
 @dataclass(frozen=True)
@@ -336,16 +343,35 @@ def train_digits_curve(optimizer_name, lr, steps=30, *, options=None, seed=0, sc
     return train_digits_run(optimizer_name, lr, steps, options=options, seed=seed, schedule=schedule)[0]
 
 
-def classify_run(losses, steps, path=None):
-    """Name what a loss curve from :func:`optimize_path` / :func:`train_digits_curve` did.
+def classify_run(losses, steps, path=None, *, held_out=None):
+    """Name what a loss curve from :func:`optimize_path` / :func:`train_digits_run` did.
+
+    One of :data:`VERDICTS`, the first that applies:
 
     ``"diverged"``: the run stopped early or ended above where it began;
+    ``"unstable"``: it blew up on the way: at some step the loss rose past
+    :data:`BLOWUP` (10) times its starting value (or, when ``held_out`` is
+    given, the held-out loss did), even though it came back down by the end
+    (a network can even memorise its training set after such a jolt, while
+    its held-out loss stays far above where it began);
     ``"oscillating"``: the loss went up on more than a quarter of the steps, or
     (when the ``path`` is given) the steps along some coordinate reversed
     direction more often than not, a zig-zag across a valley that the loss of a
     quadratic bowl hides (it still falls at every step);
     ``"crawling"``: it went down but kept more than half of its starting value;
     ``"converging"`` otherwise.
+
+    Parameters
+    ----------
+    losses : 1-D array
+        The loss before the first step and after each step made.
+    steps : int
+        The steps the run was asked for (fewer losses than ``steps + 1``: it stopped early).
+    path : array of shape (len(losses), d), optional
+        The points the losses were measured at.
+    held_out : 1-D array, optional
+        The same run's loss on data it does not train on, one per training loss
+        (the second output of :func:`train_digits_run`): a blow-up there counts too.
     """
     owner = "classify_run"
     losses = np.asarray(losses, dtype=np.float64)
@@ -361,8 +387,17 @@ def classify_run(losses, steps, path=None):
         moves = np.diff(path, axis=0)
         if len(moves) > 1:
             zigzag = bool(((moves[1:] * moves[:-1]) < 0).mean(axis=0).max() > 0.5)
+    curves = [losses]
+    if held_out is not None:
+        held_out = np.asarray(held_out, dtype=np.float64)
+        if held_out.shape != losses.shape:
+            raise ValueError(f"The 'held_out' parameter of {owner} must have shape {losses.shape}, one loss per "
+                             f"training loss. Got shape {held_out.shape} instead.")
+        curves.append(held_out)
     if len(losses) < steps + 1 or losses[-1] > losses[0]:
         return "diverged"
+    if any(c.max() > BLOWUP * c[0] for c in curves):
+        return "unstable"
     rises = np.diff(losses) > 1e-12 * np.maximum(losses[:-1], 1e-300)
     if zigzag or (len(rises) and rises.mean() > 0.25):
         return "oscillating"
@@ -374,18 +409,33 @@ def classify_run(losses, steps, path=None):
 # --- the view ----------------------------------------------------------------------------------
 
 #: Fixed log-scale ranges, so runs at different learning rates compare at a glance
-#: (and the axes, ticks and contours are drawn once, not on every change).
+#: (and the axes, ticks and contours are drawn once, not on every change). A value beyond
+#: either end is drawn on it, and the end's tick label says so ("≤1e-10", "≥1e8").
 LOSS_RANGE = (1e-10, 1e10)
-DIGITS_RANGE = (1e-3, 1e9)
+DIGITS_RANGE = (1e-4, 1e8)
+
+
+def _log_tick_label(v, low, high):
+    """A log-axis tick as plain text ("1e-6"), the ends as bounds: values past them are drawn there."""
+    text = f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
+    if v <= low * (1 + 1e-9):
+        return "≤" + text
+    if v >= high * (1 - 1e-9):
+        return "≥" + text
+    return text
 
 
 class LearningRateExplorer(FigureWidget):
     """Pick an optimizer and a surface, slide the learning rate, see three views update together.
 
-    Left: the optimizer's path over the surface's contours. Middle: the loss
-    gap on that surface against the iteration, log scale. Right: the loss of a
+    Left: the optimizer's path over the surface's contours. Top right: the loss
+    gap on that surface against the iteration, log scale. Bottom right: a
     small network trained on the digits with the same optimizer and learning
-    rate. Titles say whether each run converged, crawled, oscillated or diverged.
+    rate, its training loss and its loss on held-out digits. Titles say
+    whether each run crawled, converged, oscillated, blew up on the way
+    (unstable) or diverged (:func:`classify_run`; the digits verdict also
+    counts a blow-up of the held-out loss), and where the held-out loss
+    started and ended.
 
     Parameters
     ----------
@@ -404,17 +454,23 @@ class LearningRateExplorer(FigureWidget):
     controls : dict
         ``lr`` (an ``ipywidgets.FloatLogSlider``), ``optimizer``, ``surface``,
         ``schedule`` (dropdowns); drive them headlessly with ``update(lr=0.3, optimizer="Adam")``.
-    path, losses, digit_losses : ndarray
-        What the last redraw computed.
+    path, losses, digit_losses, digit_held_out : ndarray
+        What the last redraw computed (``digit_losses``: the training loss).
+    verdicts : dict
+        ``{"surface": ..., "digits": ...}``, what the titles say.
 
     Notes
     -----
     Axes, ticks and contours are rendered once per surface and kept as a
-    bitmap; a change restores that bitmap and draws only the three curves and
-    the titles on it (matplotlib's "blitting"), then encodes the PNG quickly.
+    bitmap; a change restores that bitmap and draws only the curves and the
+    titles on it (matplotlib's "blitting"), then encodes the PNG quickly.
+    The digits run does not depend on the surface, so it is kept per
+    optimizer, rate and schedule: switching surfaces reruns the path only.
     """
 
     wide_controls = ("lr",)
+    #: Digits runs kept (optimizer, rate, schedule): a few hundred small arrays.
+    _DIGIT_RUNS_KEPT = 512
 
     def __init__(self, lr=0.05, optimizer="SGD", surface="bowl", steps=150, digit_steps=30, schedule="constant"):
         import ipywidgets as w
@@ -436,18 +492,19 @@ class LearningRateExplorer(FigureWidget):
             "surface": w.Dropdown(options=list(SURFACES), value=surface, description="surface"),
             "schedule": w.Dropdown(options=list(SCHEDULES), value=schedule, description="schedule"),
         }
+        self._digit_runs = {}
         self._build()
         self._observe_controls()
 
     def _build(self):
-        from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
         fig = self.figure
         fig.set_layout_engine("none")  # fixed axes: no layout pass on every redraw
-        # The path on the left; the two loss curves stacked on the right.
+        # The path on the left; the two loss panels stacked on the right (the lower one's title has two lines).
         self.ax_path = fig.add_axes((0.06, 0.10, 0.42, 0.80))
-        self.ax_loss = fig.add_axes((0.62, 0.585, 0.345, 0.315))
-        self.ax_digits = fig.add_axes((0.62, 0.10, 0.345, 0.315))
+        self.ax_loss = fig.add_axes((0.62, 0.59, 0.345, 0.29))
+        self.ax_digits = fig.add_axes((0.62, 0.10, 0.345, 0.28))
         self._contours = {}
         for name, s in SURFACES.items():
             gx, gy = np.meshgrid(np.linspace(*s.xlim, 120), np.linspace(*s.ylim, 120))
@@ -459,42 +516,84 @@ class LearningRateExplorer(FigureWidget):
         (self._best,) = self.ax_path.plot([], [], "*", color="gold", mec="black", ms=11)
         (self._line,) = self.ax_path.plot([], [], "-o", color=COLORS["current"], ms=2, lw=1.2)
         (self._loss_line,) = self.ax_loss.semilogy([], [], color=COLORS["current"])
-        (self._digit_line,) = self.ax_digits.semilogy([], [], color=COLORS["train"])
+        # held-out dashed and under the training loss: where the two coincide, both stay visible
+        (self._held_line,) = self.ax_digits.semilogy([], [], "--", color=COLORS["validation"], label="held-out")
+        (self._digit_line,) = self.ax_digits.semilogy([], [], color=COLORS["train"], label="training")
         self.ax_loss.set(xlabel="iteration", ylabel="loss - best loss", xlim=(0, self.steps), ylim=LOSS_RANGE)
         self.ax_digits.set(xlabel="full-batch step", ylabel="cross-entropy", xlim=(0, self.digit_steps),
                            ylim=DIGITS_RANGE)
-        for ax in (self.ax_loss, self.ax_digits):
+        self.ax_digits.legend(handles=[self._digit_line, self._held_line], loc="upper right", frameon=False, ncol=2,
+                              handlelength=1.6, columnspacing=0.8, borderaxespad=0.2, handletextpad=0.4)
+        for ax, (low, high) in ((self.ax_loss, LOSS_RANGE), (self.ax_digits, DIGITS_RANGE)):
             ax.grid(True, which="major", alpha=0.3)
-            ax.yaxis.set_major_locator(LogLocator(base=10, numticks=6))
+            # a tick at each end, whose label says that values past it are drawn there
+            ax.yaxis.set_major_locator(FixedLocator(np.geomspace(low, high, 6 if ax is self.ax_loss else 5)))
             ax.yaxis.set_minor_locator(NullLocator())
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e")))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos, lo=low, hi=high: _log_tick_label(v, lo, hi)))
         # Plain text at a fixed place: set_title would re-measure tick labels on every draw.
         self._title = {ax: ax.text(0.5, 1.02, "", transform=ax.transAxes, ha="center", va="bottom",
                                    fontsize=FONT["title"]) for ax in (self.ax_path, self.ax_loss, self.ax_digits)}
-        # The artists that change with every control; the rest is the cached background.
-        self.blitter = Blitter(self.figure, [self._line, self._loss_line, self._digit_line, *self._title.values()])
+        # The artists that change with every control; the rest is the cached background (one per surface).
+        self.blitter = Blitter(self.figure, [self._line, self._loss_line, self._held_line, self._digit_line,
+                                             *self._title.values()])
         self._shown = None
+
+    def background_key(self):
+        # The contours, the start and the minimum belong to the surface: one cached background each.
+        return self.values["surface"]
+
+    def _digits_run(self, optimizer, lr, schedule):
+        key = (optimizer, float(lr), schedule)
+        run = self._digit_runs.get(key)
+        if run is None:
+            if len(self._digit_runs) >= self._DIGIT_RUNS_KEPT:
+                self._digit_runs.pop(next(iter(self._digit_runs)))  # the oldest
+            run = self._digit_runs[key] = train_digits_run(optimizer, lr, self.digit_steps, schedule=schedule)
+        return run
+
+    def _show_surface(self, name):
+        """Set what belongs to the background of surface ``name``: its contours, view box, start and minimum."""
+        s = SURFACES[name]
+        for other, cs in self._contours.items():
+            cs.set_visible(other == name)
+        self.ax_path.set_xlim(*s.xlim)
+        self.ax_path.set_ylim(*s.ylim)
+        self._start.set_data([s.start[0]], [s.start[1]])
+        self._best.set_data([s.minimum[0]], [s.minimum[1]])
+        self._shown = name
+
+    def refresh(self):
+        """As :meth:`FigureWidget.refresh`; the first one also renders the other surfaces' backgrounds,
+        so that no later surface switch pays for a full render (about as long as the whole budget)."""
+        super().refresh()
+        missing = [name for name in SURFACES if name not in self.blitter.backgrounds]
+        if missing and self._shown in self.blitter.backgrounds:
+            canvas, shown = self.figure.canvas, self._shown
+            for name in missing:
+                self._show_surface(name)
+                canvas.draw()  # the moving artists are animated: left out, as in Blitter.png
+                self.blitter.backgrounds[name] = canvas.copy_from_bbox(self.figure.bbox)
+            self._show_surface(shown)
 
     def draw(self):
         v = self.values
         s = SURFACES[v["surface"]]
         if self._shown != s.name:
-            for name, cs in self._contours.items():
-                cs.set_visible(name == s.name)
-            self.ax_path.set_xlim(*s.xlim)
-            self.ax_path.set_ylim(*s.ylim)
-            self._start.set_data([s.start[0]], [s.start[1]])
-            self._best.set_data([s.minimum[0]], [s.minimum[1]])
-            self._shown = s.name
-            self.blitter.invalidate()
+            self._show_surface(s.name)
         schedule = v.get("schedule", "constant")
         self.path, self.losses = optimize_path(s, v["optimizer"], v["lr"], self.steps, schedule=schedule)
-        self.digit_losses = train_digits_curve(v["optimizer"], v["lr"], self.digit_steps, schedule=schedule)
+        self.digit_losses, self.digit_held_out = self._digits_run(v["optimizer"], v["lr"], schedule)
         self._line.set_data(self.path[:, 0], self.path[:, 1])
         self._loss_line.set_data(np.arange(len(self.losses)), np.clip(self.losses, *LOSS_RANGE))
-        self._digit_line.set_data(np.arange(len(self.digit_losses)), np.clip(self.digit_losses, *DIGITS_RANGE))
-        run = classify_run(self.losses, self.steps, self.path)
-        digits = classify_run(self.digit_losses, self.digit_steps)
+        steps = np.arange(len(self.digit_losses))
+        self._digit_line.set_data(steps, np.clip(self.digit_losses, *DIGITS_RANGE))
+        self._held_line.set_data(steps, np.clip(self.digit_held_out, *DIGITS_RANGE))
+        self.verdicts = {
+            "surface": classify_run(self.losses, self.steps, self.path),
+            "digits": classify_run(self.digit_losses, self.digit_steps, held_out=self.digit_held_out),
+        }
+        held = self.digit_held_out
         self._title[self.ax_path].set_text(f"{v['optimizer']}, lr = {v['lr']:.2g} on the {s.name}")
-        self._title[self.ax_loss].set_text(f"{s.name}: {run}, final gap {self.losses[-1]:.2g}")
-        self._title[self.ax_digits].set_text(f"digits, 64-32-10 network: {digits}")
+        self._title[self.ax_loss].set_text(f"{s.name}: {self.verdicts['surface']}\nfinal gap {self.losses[-1]:.2g}")
+        self._title[self.ax_digits].set_text(f"digits 64-32-10: {self.verdicts['digits']}\n"
+                                             f"held-out loss {held[0]:.2g} → {held[-1]:.2g}")

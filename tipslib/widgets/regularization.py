@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._checks import check_choice, check_int, check_real, check_rng
+from .._threads import one_blas_thread
 from ..regularization.numpy_impl import prox_elastic_net
 from ._base import COLORS, FONT, WIDTH, Blitter, FigureWidget
 
@@ -109,21 +110,62 @@ def solve_elastic_net(hessian, target, lam, alpha, *, w0=None, max_iter=5000, to
     if alpha == 1 and lam > 0:
         # ridge has a closed form: the gradient 2(Hw - c) + 2 lam w vanishes at (H + lam I) w = c
         return np.linalg.solve(h + lam * np.eye(len(c)), c)
-    lr = 1.0 / (2 * max(np.linalg.eigvalsh(h)[-1], 1e-12))
     w = np.zeros_like(c) if w0 is None else np.array(w0, dtype=np.float64)
     if w.shape != c.shape or not np.isfinite(w).all():
         raise ValueError(f"The 'w0' parameter of {owner} must be {len(c)} finite numbers, one per weight. "
                          f"Got shape {w.shape} instead.")
+    return _fista(h, c, lam, alpha, w, _step(h), max_iter, tol)[0]
+
+
+def _step(h):
+    """FISTA's step 1/L: the gradient 2(Hw - c) of the smooth part is L-Lipschitz with L = 2 lambda_max(H)."""
+    return 1.0 / (2 * max(np.linalg.eigvalsh(h)[-1], 1e-12))
+
+
+def _fista(h, c, lam, alpha, w, lr, max_iter, tol):
+    """At most ``max_iter`` FISTA steps from ``w``: ``(w, converged)``; converged: no weight moved more than ``tol``."""
     z, momentum = w.copy(), 1.0
     for _ in range(max_iter):
-        w_next = prox_elastic_net.__wrapped__(z - lr * 2 * (h @ z - c), lr, lam, alpha)  # checked above
+        w_next = prox_elastic_net.__wrapped__(z - lr * 2 * (h @ z - c), lr, lam, alpha)  # checked at the door
         m_next = (1 + np.sqrt(1 + 4 * momentum * momentum)) / 2
         z = w_next + ((momentum - 1) / m_next) * (w_next - w)
         done = np.max(np.abs(w_next - w)) <= tol
         w, momentum = w_next, m_next
         if done:
-            break
-    return w
+            return w, True
+    return w, False
+
+
+def _exact_on_support(h, c, lam, alpha, active, signs):
+    r"""The exact minimiser if its nonzero weights are ``active``, with ``signs``: ``(w or None, active, signs)``.
+
+    On the nonzero weights :math:`A`, with signs :math:`s`, the optimality condition is the linear
+    system :math:`(H_{AA} + \lambda\alpha I)\,w_A = c_A - \tfrac12\lambda(1-\alpha)\,s`; its solution
+    is the minimiser when it keeps those signs and every other weight's gradient is within the L1
+    part's reach, :math:`|2(Hw - c)_j| \le \lambda(1-\alpha)` (the problem is convex, so these
+    conditions suffice). Checked in floating point with a relative slack of 1e-9. When they fail,
+    the guess to try next comes back instead: the weights that changed sign leave, the others
+    whose gradient is out of reach enter (the classic active-set swap; it may cycle, so callers cap it).
+    """
+    l1, l2 = lam * (1 - alpha), lam * alpha
+    exact = np.zeros_like(c)
+    if active.any():
+        try:
+            exact[active] = np.linalg.solve(h[np.ix_(active, active)] + l2 * np.eye(int(active.sum())),
+                                            c[active] - 0.5 * l1 * signs[active])
+        except np.linalg.LinAlgError:
+            return None, active, signs
+    grad = 2 * (h @ exact - c) + 2 * l2 * exact  # of everything but the L1 part
+    slack = 1e-9 * max(l1, np.abs(grad).max(), np.abs(c).max(), 1e-300)
+    flipped = active & (np.sign(exact) != signs)
+    outside = ~active & (np.abs(grad) > l1 + slack)
+    # a nearly singular system is solved inexactly: its residual tells
+    inexact = np.abs(grad + l1 * signs)[active].max(initial=0.0) > slack
+    if not (flipped.any() or outside.any() or inexact):
+        return exact, active, signs
+    active_next = (active & ~flipped) | outside
+    signs_next = np.where(outside, -np.sign(grad), np.where(active_next, signs, 0.0))
+    return None, active_next, signs_next
 
 
 def make_sparse_regression(n_train=50, n_val=500, n_features=40, n_informative=5, noise=1.0, *, rng=None):
@@ -156,7 +198,17 @@ def regularization_path(x_train, y_train, lams, alpha, *, x_val=None, y_val=None
     r"""Elastic-net least squares for every :math:`\lambda` in ``lams``.
 
     Solved from the largest :math:`\lambda` down, each solution starting the
-    next (a warm start), which is much faster than solving each from zero.
+    next (a warm start). At each :math:`\lambda` the guess is which weights are
+    zero and what signs the others have: the previous solution's to begin with.
+    Given that guess the optimality conditions are a linear system, whose
+    solution is kept if it passes them (it keeps the signs, and no zero
+    weight's gradient is out of the L1 part's reach); if not,
+    the weights that changed sign leave the guess and those whose gradient
+    is out of the L1 part's reach enter it, a few times. Neighbouring
+    :math:`\lambda` differ by a weight or two, so this is exact and fast;
+    should the swaps go round in circles, FISTA (as in
+    :func:`solve_elastic_net`) runs in bursts of a few steps from the warm
+    start until a guess passes, or to ``tol``.
 
     Returns
     -------
@@ -164,21 +216,53 @@ def regularization_path(x_train, y_train, lams, alpha, *, x_val=None, y_val=None
     train_mse, val_mse : ndarray, shape (len(lams),)
         Mean squared errors (``val_mse`` is None without a validation set).
     """
+    owner = "regularization_path"
     x = np.asarray(x_train, dtype=np.float64)
     y = np.asarray(y_train, dtype=np.float64)
     n = len(x)
     h, c = x.T @ x / n, x.T @ y / n
     lams = np.asarray(lams, dtype=np.float64)
+    alpha = check_real(alpha, "alpha", owner, low=0, high=1)
+    for lam in lams:
+        check_real(float(lam), "lams", owner, low=0)
     weights = np.zeros((len(lams), x.shape[1]))
-    w = None
-    for i in np.argsort(lams)[::-1]:
-        w = solve_elastic_net(h, c, float(lams[i]), alpha, w0=w, tol=tol)
-        weights[i] = w
-    train_mse = np.mean((x @ weights.T - y[:, None]) ** 2, axis=0)
-    val_mse = None
-    if x_val is not None:
-        val_mse = np.mean((np.asarray(x_val) @ weights.T - np.asarray(y_val)[:, None]) ** 2, axis=0)
+    w = np.zeros(x.shape[1])
+    with one_blas_thread():  # small products: one thread is fastest, and fair to a busy machine
+        lr = _step(h)
+        for i in np.argsort(lams)[::-1]:
+            lam = float(lams[i])
+            if alpha == 1 and lam > 0:
+                w = solve_elastic_net(h, c, lam, alpha)  # ridge: closed form
+            else:
+                w = _path_point(h, c, lam, alpha, w, lr, tol)
+            weights[i] = w
+        train_mse = np.mean((x @ weights.T - y[:, None]) ** 2, axis=0)
+        val_mse = None
+        if x_val is not None:
+            val_mse = np.mean((np.asarray(x_val) @ weights.T - np.asarray(y_val)[:, None]) ** 2, axis=0)
     return weights, train_mse, val_mse
+
+
+#: Along a path: active-set swaps tried per lambda, FISTA steps between two tries, most FISTA steps per lambda.
+_SWAPS, _BURST, _MAX_ITER = 4, 10, 5000
+
+
+def _path_point(h, c, lam, alpha, w, lr, tol):
+    """One lambda of :func:`regularization_path`, warm-started at ``w``: exact when an active set passes."""
+    spent, done = 0, False
+    while True:
+        active, signs = w != 0, np.sign(w)
+        for _ in range(_SWAPS):
+            exact, active_next, signs_next = _exact_on_support(h, c, lam, alpha, active, signs)
+            if exact is not None:
+                return exact
+            if np.array_equal(active_next, active) and np.array_equal(signs_next, signs):
+                break  # no better guess: let FISTA find the zeros
+            active, signs = active_next, signs_next
+        if done or spent >= _MAX_ITER:
+            return w  # FISTA's own answer, to ``tol``
+        w, done = _fista(h, c, lam, alpha, w, lr, _BURST, tol)
+        spent += _BURST
 
 
 # --- the view ----------------------------------------------------------------------------------
@@ -219,7 +303,8 @@ class RegularizationExplorer(FigureWidget):
     ----------
     penalty : {'l1', 'l2', 'elastic_net'}, default 'l1'
     alpha : float in [0, 1], default 0.5
-        The mix, used by the elastic net (L1 is 0, L2 is 1).
+        The mix, used by the elastic net (L1 is 0, L2 is 1); rounded to the
+        slider's grid of 0.1, here and in :meth:`update`.
     lam : float, default 0.1
         Snapped to the slider's grid :data:`LAM_GRID` (1e-3 to 10).
     seed : int, default 0
@@ -231,6 +316,8 @@ class RegularizationExplorer(FigureWidget):
         ``penalty`` (dropdown), ``alpha`` (slider, step 0.1), ``lam`` (log slider).
     weights, solution_2d : ndarray
         What the last redraw showed.
+    alpha : float
+        The mix the last redraw solved and showed.
     """
 
     wide_controls = ("lam",)
@@ -246,39 +333,66 @@ class RegularizationExplorer(FigureWidget):
         super().__init__(figsize=(WIDTH / 72, 5.2))
         (self.x_train, self.y_train), (self.x_val, self.y_val), self.w_true = make_sparse_regression(
             rng=np.random.default_rng(seed))
+        alpha = self._snap_alpha(alpha)
         self._paths = {}
-        for a in {0.0, 1.0, penalty_mix(penalty, round(alpha, 1))}:
+        for a in {0.0, 1.0, penalty_mix(penalty, alpha)}:
             self._path(a)  # other mixes are solved on their first visit, then cached
         self.controls = {
             "penalty": w.Dropdown(options=[(v, k) for k, v in PENALTIES.items()], value=penalty, description="penalty"),
             # Greyed unless the penalty is the elastic net; it then shows the mix in effect (0 for L1, 1 for L2).
-            "alpha": w.FloatSlider(value=penalty_mix(penalty, round(alpha, 1)), min=0, max=1, step=0.1,
+            "alpha": w.FloatSlider(value=penalty_mix(penalty, alpha), min=0, max=1, step=0.1,
                                    description="mix α", readout_format=".1f", continuous_update=True,
                                    disabled=penalty != "elastic_net"),
             # 40 steps over a full-width track; the readout takes a typed value (snapped to the grid).
             "lam": w.FloatLogSlider(value=self._snap(lam), base=10, min=_LOG_MIN, max=_LOG_MAX, step=_LOG_STEP,
                                     description="λ", readout_format=".3g", continuous_update=True),
         }
-        self._en_alpha = round(alpha, 1)  # the elastic net's mix, kept while another penalty is shown
-        self._forced_alpha = None if penalty == "elastic_net" else penalty_mix(penalty)
+        self._en_alpha = alpha  # the elastic net's mix, kept while another penalty is shown
+        self._asked_alpha = None  # a mix given to ``update`` along with the penalty
         # Registered before the redraw observers, so the slider is set before the figure is drawn.
         self.controls["penalty"].observe(self._on_penalty, names="value")
+        self.controls["alpha"].observe(self._on_alpha, names="value")
         self._build()
         self._observe_controls()
+
+    def update(self, **values):
+        """As :meth:`FigureWidget.update`; a mix ``alpha`` given here is the elastic net's, whatever else
+        changes: ``update(penalty="elastic_net", alpha=0.0)`` shows the elastic net at 0, and
+        ``update(penalty="l1", alpha=0.3)`` shows L1 (mix 0) and keeps 0.3 for the elastic net."""
+        try:
+            self._asked_alpha = self._snap_alpha(values["alpha"]) if "alpha" in values else None
+        except (TypeError, ValueError):
+            self._asked_alpha = None  # not a number: the slider refuses it below
+        try:
+            super().update(**values)
+        finally:
+            self._asked_alpha = None
+
+    @staticmethod
+    def _snap_alpha(alpha):
+        """The slider's grid of mixes, 0.0, 0.1, ..., 1.0: what is solved is what the slider and the title show."""
+        return round(float(alpha), 1)
 
     def _on_penalty(self, change):
         """Grey the mix slider for L1 and L2 and show the mix they use; give the elastic net its own back."""
         alpha = self.controls["alpha"]
         if change["old"] == "elastic_net":
-            self._en_alpha = alpha.value
+            self._en_alpha = self._snap_alpha(alpha.value)
         if change["new"] == "elastic_net":
-            if alpha.value == self._forced_alpha:  # not set by hand meanwhile (``update(alpha=...)``)
-                self.set_quietly("alpha", self._en_alpha)
-            self._forced_alpha = None
+            self.set_quietly("alpha", self._en_alpha if self._asked_alpha is None else self._asked_alpha)
         else:
-            self._forced_alpha = penalty_mix(change["new"])
-            self.set_quietly("alpha", self._forced_alpha)
+            self.set_quietly("alpha", penalty_mix(change["new"]))
         alpha.disabled = change["new"] != "elastic_net"
+
+    def _on_alpha(self, change):
+        """Keep the slider on its grid; under L1 or L2 a mix set from code is the elastic net's, for later."""
+        if self.controls["penalty"].value != "elastic_net":
+            forced = penalty_mix(self.controls["penalty"].value)
+            if change["new"] != forced:
+                self._en_alpha = self._snap_alpha(change["new"])
+                self.set_quietly("alpha", forced)
+        elif change["new"] != self._snap_alpha(change["new"]):
+            self.set_quietly("alpha", self._snap_alpha(change["new"]))
 
     @staticmethod
     def _snap(lam):
@@ -313,7 +427,9 @@ class RegularizationExplorer(FigureWidget):
         (self._touch,) = ax.plot([], [], color="0.3", lw=1.4)
         (self._toy_path,) = ax.plot([], [], ":", color="k", lw=1)
         ax.plot(*_W2, "k+", ms=9)
-        ax.annotate("least squares", _W2, xytext=(4, 5), textcoords="offset points", fontsize=FONT["note"])
+        # to the left of the +: on its right the label would run past the plot's edge
+        ax.annotate("least squares", _W2, xytext=(-4, 5), textcoords="offset points", ha="right",
+                    fontsize=FONT["note"])
         (self._sol,) = ax.plot([], [], "o", color=COLORS["current"], ms=6)
         ax.set_xlim(-2.2, 2.2)
         ax.set_ylim(-2.2, 2.2)
@@ -338,7 +454,8 @@ class RegularizationExplorer(FigureWidget):
         (self._val_line,) = ax.semilogx(LAM_GRID, np.ones_like(LAM_GRID), color=COLORS["validation"],
                                         label="validation")
         self._lam_line = ax.axvline(1.0, color=COLORS["current"], lw=1)
-        (self._lam_dot,) = ax.plot([], [], "o", color=COLORS["current"], ms=5)
+        # not clipped: at either end of the slider half the dot would be cut off
+        (self._lam_dot,) = ax.plot([], [], "o", color=COLORS["current"], ms=5, clip_on=False, zorder=5)
         ax.minorticks_off()  # dozens of minor ticks would double the drawing time
         ax.set_xlabel(r"$\lambda$")
         ax.set_ylabel("MSE")
@@ -363,7 +480,8 @@ class RegularizationExplorer(FigureWidget):
     def draw(self):
         v = self.values
         self.controls["alpha"].disabled = v["penalty"] != "elastic_net"
-        alpha = penalty_mix(v["penalty"], v["alpha"])
+        alpha = penalty_mix(v["penalty"], self._snap_alpha(v["alpha"]))  # what the title shows is what is solved
+        self.alpha = alpha
         path = self._path(alpha)
         i = int(np.argmin(np.abs(np.log10(LAM_GRID) - np.log10(v["lam"]))))
         lam = LAM_GRID[i]

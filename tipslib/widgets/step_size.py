@@ -101,7 +101,8 @@ class StepSizeExplorer(FigureWidget):
         ``h`` (an ``ipywidgets.FloatLogSlider``), ``dtype`` and ``method``
         (toggle buttons); drive them headlessly with ``update(h=1e-8, dtype="float32")``.
     curves : dict
-        :func:`step_size_curves`, computed once.
+        :func:`step_size_curves`, computed once: the mean error over 41 points in
+        ``[x - 0.5, x + 0.5]`` (the curves drawn; the dot on them is the error at ``x`` alone).
     estimate, exact, error : float
         What the last redraw computed.
     """
@@ -125,7 +126,8 @@ class StepSizeExplorer(FigureWidget):
             "dtype": w.Dropdown(options=list(DTYPES), value=dtype, description="precision"),
             "method": w.Dropdown(options=list(METHODS), value=method, description="difference"),
         }
-        self.curves = step_size_curves(f, df, self.x)
+        self.spread = 0.5
+        self.curves = step_size_curves(f, df, self.x, spread=self.spread)
         self._build()
         self._observe_controls()
 
@@ -159,15 +161,23 @@ class StepSizeExplorer(FigureWidget):
             (line,) = self.ax_err.loglog(DEFAULT_HS, np.clip(err, _FLOOR, None), styles[method],
                                          color=colours[name], label=f"{name}, {method}")
             self._lines[name, method] = line
-        (self._marker,) = self.ax_err.loglog([], [], "o", color=COLORS["current"], mec="black", ms=8, zorder=5)
+        # The curves average over points around x; the dot is the error at x itself (rounding is erratic
+        # from point to point, so near the left of the U the dot scatters around its curve). Not clipped:
+        # at either end of the slider half of it would be cut off.
+        (self._marker,) = self.ax_err.loglog([], [], "o", color=COLORS["current"], mec="black", ms=8, zorder=5,
+                                             clip_on=False, label=f"at x = {self.x:g} only")
         self._h_line = self.ax_err.axvline(1e-3, color=COLORS["current"], lw=0.8, alpha=0.6)
         self._best_line = self.ax_err.axvline(1e-5, color="0.4", lw=0.8, ls="--")
         self.ax_err.set_xlim(DEFAULT_HS[0], DEFAULT_HS[-1])
         self.ax_err.set_ylim(_FLOOR * 10, 10)
         self.ax_err.set_xlabel("step h   (← rounding wins | truncation wins →)")
-        self.ax_err.set_ylabel("|estimate - f'(x)|")
-        self.ax_err.legend(loc="lower left", ncol=2, frameon=False, columnspacing=0.6, handlelength=1.2,
-                           handletextpad=0.4, borderaxespad=0.2)
+        lo, hi = self.x - self.spread, self.x + self.spread
+        self.ax_err.set_ylabel(f"mean |estimate - f'(x)|\nover x in [{lo:g}, {hi:g}]")
+        # float64's two curves and the dot in the first column, float32's in the second
+        handles = [self._lines["float64", "centered"], self._lines["float64", "forward"], self._marker,
+                   self._lines["float32", "centered"], self._lines["float32", "forward"]]
+        self.ax_err.legend(handles=handles, loc="lower left", ncol=2, frameon=False, columnspacing=0.6,
+                           handlelength=1.2, handletextpad=0.4, borderaxespad=0.2)
         # Few plain-text ticks: mathtext tick labels dominate the cost of a redraw.
         fmt = FuncFormatter(lambda v, _pos: f"{v:.0e}".replace("e-0", "e-").replace("e+0", "e"))
         for axis in (self.ax_err.xaxis, self.ax_err.yaxis):
@@ -195,7 +205,8 @@ class StepSizeExplorer(FigureWidget):
             chosen = key == (name, method)
             line.set_linewidth(2.4 if chosen else 1.0)
             line.set_alpha(1.0 if chosen else 0.35)
-        self._marker.set_data([h], [max(self.error, _FLOOR)])
+        # kept inside the axes (it is not clipped): an error of 0 sits on the bottom edge
+        self._marker.set_data([h], [float(np.clip(self.error, *self.ax_err.get_ylim()))])
         self._h_line.set_xdata([h, h])
         best = optimal_step_size(DTYPES[name], method)
         self._best_line.set_xdata([best, best])
@@ -211,5 +222,5 @@ class StepSizeExplorer(FigureWidget):
         self._probes.set_data([left, right], [fl, fr])
         self._title_f.set_text(f"{method} difference, h = {h:.1e}\nestimate {self.estimate:.10f}\n"
                                f"exact f'(x) = {self.exact:.10f}")
-        self._title_err.set_text(f"{name}, {method}: error {self.error:.1e}\n"
+        self._title_err.set_text(f"{name}, {method}, at x = {self.x:g}: error {self.error:.1e}\n"
                                  f"dashed: the best h, about {best:.0e}")
