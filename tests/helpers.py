@@ -54,3 +54,21 @@ def blit_mismatch(widget):
             a.set_animated(True)
     assert fast.shape == full.shape
     return float((np.abs(fast - full).max(axis=2) > 64).mean())
+
+
+def load_bench(name):
+    """``bench/<name>.py`` loaded as a fresh module, for a smoke run of its ``run``; ``sys.path`` is
+    left as it was (a bench puts its own folder first, to import ``_common``)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / f"{name}.py"
+    saved = list(sys.path)
+    try:
+        spec = importlib.util.spec_from_file_location(f"{name}_smoke", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path[:] = saved
+    return module

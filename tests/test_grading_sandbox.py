@@ -565,43 +565,37 @@ def test_sysv_ipc_is_refused_and_each_run_has_a_namespace_of_its_own(box):
 
 _UNPRIVILEGED = """
 import json, os, sys
-from tipslib.grading import plain
 from tipslib.grading.sandbox import Sandbox, features
 
 if not features()["isolated"]:
     print("SKIP " + features()["why_not"])
     sys.exit(0)
 
-def zygote_ipc(pid):
-    for child in os.listdir("/proc"):
-        try:
-            with open(f"/proc/{child}/stat") as f:
-                if child.isdigit() and int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                    return os.readlink(f"/proc/{child}/ns/ipc")
-        except (OSError, ValueError):
-            continue
+"""  # + this module's own probe helpers, in _unprivileged_script()
 
-def probe(sb, src):
-    job = {"cells": [{"kind": "test", "grade_id": "t", "parts": [["visible", src + "\\nfrom tipslib.grading.testing "
-           "import expect\\nexpect('out', repr(OUT))\\n"]]}], "record": True}
-    lines, end = sb.run(job, timeout=30, memory_mb=400)
-    rec = [m for m in map(json.loads, lines) if m.get("m") == "rec"]
-    return eval(plain.decode(rec[0]["value"])) if rec else None
-
+_UNPRIVILEGED_RUN = """
 out = {"uid": os.geteuid()}
 with Sandbox() as sb:
     zygote = sb.proc.pid
-    out["signals"] = probe(sb, "import os, signal, time\\nOUT = []\\n"
+    out["signals"] = _probe(sb, "import os, signal, time\\nOUT = []\\n"
                                "for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, "
                                "signal.SIGUSR2, signal.SIGALRM):\\n    try:\\n        os.kill(1, s)\\n        OUT.append('sent')\\n"
                                "    except OSError as e:\\n        OUT.append(e.errno)\\ntime.sleep(0.5)\\n")
-    out["after"] = probe(sb, "import signal\\nOUT = str(signal.getsignal(signal.SIGINT))")
+    out["after"] = _probe(sb, "import signal\\nOUT = str(signal.getsignal(signal.SIGINT))")
     out["same_zygote"] = sb.proc is not None and sb.proc.pid == zygote and sb.proc.poll() is None
-    out["first"] = probe(sb, sys.argv[1])
-    out["second"] = probe(sb, sys.argv[1])
-    out["zygote_ns"] = zygote_ipc(sb.proc.pid)
+    out["first"] = _probe(sb, sys.argv[1])
+    out["second"] = _probe(sb, sys.argv[1])
+    out["zygote_ns"] = _zygote_ipc(sb.proc.pid)
 print("RESULT " + json.dumps(out))
 """
+
+
+def _unprivileged_script():
+    """The script run without root: the probe helpers above, written once, then what it does."""
+    import inspect
+
+    return _UNPRIVILEGED + "".join(inspect.getsource(f) + "\n" for f in (_probe_job, _probe, _zygote_ipc)) + \
+        _UNPRIVILEGED_RUN
 
 
 def test_without_root_a_run_can_neither_stop_the_zygote_nor_use_sysv_ipc():
@@ -609,7 +603,7 @@ def test_without_root_a_run_can_neither_stop_the_zygote_nor_use_sysv_ipc():
     # SIGINT handler there turned that into a KeyboardInterrupt of the zygote (the row of the student
     # "crashed", a grader problem, and `tipslib grade` exited 3). As root, under a user namespace
     # where this process is uid 1000 (the path an instructor without root takes).
-    cmd = [sys.executable, "-c", _UNPRIVILEGED, IPC_PROBE]
+    cmd = [sys.executable, "-c", _unprivileged_script(), IPC_PROBE]
     if os.geteuid() == 0:
         if not shutil.which("unshare"):
             pytest.skip("unshare (util-linux) is not installed")

@@ -450,20 +450,10 @@ def test_a_surface_switch_reuses_its_background_and_the_digits_run(monkeypatch):
 def test_the_benchmark_runs_and_prints_its_table(capsys):
     """A smoke run of ``bench/bench_widget_learning_rate.py --quick``: rows come back, the table prints.
     No time is asserted: benchmarks report ratios, tests never time."""
-    import importlib.util
-    import sys
-    from pathlib import Path
+    from helpers import load_bench
 
-    bench = Path(__file__).resolve().parent.parent / "bench"
-    sys.path.insert(0, str(bench))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_widget_learning_rate_smoke",
-                                                      bench / "bench_widget_learning_rate.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        rows = module.run(quick=True)
-        module.print_table(rows)
-    finally:
-        sys.path.remove(str(bench))
+    module = load_bench("bench_widget_learning_rate")
+    rows = module.run(quick=True)
+    module.print_table(rows)
     assert len(rows) >= 4 and all(r.ours_s is not None and r.ours_s > 0 for r in rows)
     assert "LearningRateExplorer: switch surface" in capsys.readouterr().out

@@ -312,20 +312,10 @@ def test_labels_and_markers_stay_inside_the_figure(explorer):
 @pytest.mark.slow
 def test_the_benchmark_runs_and_prints_its_table(capsys):
     """A smoke run of ``bench/bench_widgets_regularization.py --quick`` (no time asserted)."""
-    import importlib.util
-    import sys
-    from pathlib import Path
+    from helpers import load_bench
 
-    bench = Path(__file__).resolve().parent.parent / "bench"
-    sys.path.insert(0, str(bench))
-    try:
-        spec = importlib.util.spec_from_file_location("bench_widgets_regularization_smoke",
-                                                      bench / "bench_widgets_regularization.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        rows = module.run(quick=True)
-        module.print_table(rows)
-    finally:
-        sys.path.remove(str(bench))
+    module = load_bench("bench_widgets_regularization")
+    rows = module.run(quick=True)
+    module.print_table(rows)
     assert all(r.ours_s is not None and r.ours_s > 0 for r in rows)
     assert "first visit of a mix alpha" in capsys.readouterr().out

@@ -54,6 +54,7 @@ __all__ = [
     "Optional",
     "FloatArray",
     "IsCallable",
+    "OwnArrays",
     "LR",
     "NONNEG",
     "POSITIVE",
@@ -281,6 +282,23 @@ def FloatArray(ndim=None) -> Callable:
 def IsCallable() -> Callable:
     """Anything that can be called."""
     return check_callable
+
+
+def OwnArrays(kind: str, is_own: Callable, names: Iterable[str], *, none_passes: bool = False) -> Callable:
+    """A rule: the array arguments ``names`` are the twin's own (``kind`` names them in the error,
+    ``is_own(a)`` recognises them). The other twin's array passes the floating-point checks, then
+    fails deep inside the math, or (NumPy's operators taking a tensor) comes back as the other
+    twin's type. With ``none_passes``, ``None`` (an optional array left out) passes too."""
+    names = tuple(names)
+
+    def rule(args, owner):
+        for name in names:
+            value = args.get(name)
+            if not (value is None and none_passes) and not is_own(value):
+                raise TypeError(f"The '{name}' parameter of {owner} must be {kind}. "
+                                f"Got {type(value).__name__} instead.")
+
+    return rule
 
 
 LR = Real(low=0)

@@ -19,7 +19,7 @@ Only plain Python values and duck-typed arrays (``.shape``, ``.ndim``,
 
 from __future__ import annotations
 
-from .._checks import BOOL, POSITIVE, UNIT, FloatArray, Int, Optional, Real, check_float_array, check_int
+from .._checks import BOOL, POSITIVE, UNIT, FloatArray, Int, Optional, OwnArrays, Real, check_float_array, check_int
 
 __all__ = [
     "LINEAR", "BATCHNORM", "DROPOUT", "SOFTMAX",
@@ -97,20 +97,9 @@ _ARRAYS = ("x", "dout", "weight", "bias", "gamma", "beta", "running_mean", "runn
 
 
 def own_arrays(kind, is_own):
-    """A rule: every array argument is the twin's own (``kind`` names it, ``is_own(a)`` recognises it),
-    as the losses' rule of the same name. The other twin's array passes the floating-point checks,
-    then fails deep inside the math, or (NumPy's operators taking a tensor) returns the other twin's
-    type. ``None`` (no bias, no running statistics) passes."""
-
-    def rule(args, owner):
-        for name in _ARRAYS:
-            value = args.get(name)
-            if value is not None and not is_own(value):
-                raise TypeError(f"The '{name}' parameter of {owner} must be {kind}. "
-                                f"Got {type(value).__name__} instead.")
-
-    return rule
-
+    """A rule: every array argument is the twin's own (:func:`tipslib._checks.OwnArrays`); ``None``
+    (no bias, no running statistics) passes."""
+    return OwnArrays(kind, is_own, _ARRAYS, none_passes=True)
 
 
 def linear_shapes(args, owner):

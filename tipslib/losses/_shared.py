@@ -18,7 +18,7 @@ import functools
 import math
 import numbers
 
-from .._checks import OneOf, check_float_array, check_real, check_same_shape, validate_params
+from .._checks import OneOf, OwnArrays, check_float_array, check_real, check_same_shape, validate_params
 
 __all__ = ["REDUCTION", "LOSS", "pair", "probability_target", "class_targets", "dout_of", "ELEMENTWISE_DOUT",
            "ROW_DOUT", "own_arrays", "finite_loss", "check_finite_loss", "PAIR_RULES", "BCE_RULES", "CROSS_ENTROPY_RULES",
@@ -85,16 +85,8 @@ def class_targets(args, owner):
 
 
 def own_arrays(kind, is_own):
-    """A rule: ``input`` and ``target`` are the twin's own arrays (``kind`` names them in the error,
-    ``is_own(a)`` recognises them); the other twin's arrays would fail deep inside the math."""
-
-    def rule(args, owner):
-        for name in ("input", "target"):
-            if not is_own(args[name]):
-                raise TypeError(f"The '{name}' parameter of {owner} must be {kind}. "
-                                f"Got {type(args[name]).__name__} instead.")
-
-    return rule
+    """A rule: ``input`` and ``target`` are the twin's own arrays (:func:`tipslib._checks.OwnArrays`)."""
+    return OwnArrays(kind, is_own, ("input", "target"))
 
 
 PAIR_RULES = (pair,)
