@@ -269,6 +269,14 @@ HIDDEN_MISTAKES = {
                                 ["test_relative_error"], None),
     "gradient_check_drops_h": ("good_practices", "gradient_check", [("numerical_gradient(f, x, h)", "numerical_gradient(f, x)")],
                                ["test_gradient_check"], "pass h on to numerical_gradient"),
+    # clamping the probability instead of the log: log(1e-44) is -101.3, not torch's -100
+    "bce_clamps_probability": ("training_a_neural_network", "bce",
+                               [("np.maximum(np.log(1 - z), -100.0)", "np.log(np.maximum(1 - z, 1e-44))")],
+                               ["test_bce"], None),
+    # n // batch_size where n % batch_size belongs: right whenever the leftover batch starts before the stop
+    "minibatch_drop_last_wrong_stop": ("training_a_neural_network", "minibatch_indices",
+                                       [("n - n % batch_size", "n - n // batch_size")],
+                                       ["test_minibatch_indices"], "the last batch is left out"),
 }
 
 #: Wrong answers that stop a visible check with an exception rather than a wrong value:
@@ -281,6 +289,10 @@ CRASHING_MISTAKES = {
                                              "    if mask is None:\n        mask = rng.random(x.shape) >= p\n"
                                              "    if not training:\n        return x.copy(), np.ones(x.shape, dtype=bool)\n")],
                                            ["test_dropout_forward"], "AttributeError"),
+    # backward reads a global `mask` instead of the one saved in forward; the test cells name theirs
+    # `keep`, so the global is an earlier part's NumPy mask, of another shape
+    "dropout_function_global_mask": ("regularization", "DropoutFunction", [("        (mask,) = ctx.saved_tensors\n", "")],
+                                     ["test_DropoutFunction"], "ValueError"),
 }
 
 #: Answers that call what the exercise text forbids (the grader, not a check, catches them):
