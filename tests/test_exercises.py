@@ -269,6 +269,10 @@ HIDDEN_MISTAKES = {
                                 ["test_relative_error"], None),
     "gradient_check_drops_h": ("good_practices", "gradient_check", [("numerical_gradient(f, x, h)", "numerical_gradient(f, x)")],
                                ["test_gradient_check"], "pass h on to numerical_gradient"),
+    # the absolute value forgotten on one side: only an element with a large negative partner shows it
+    "relative_error_signed_a": ("good_practices", "relative_error",
+                                [("np.maximum(np.abs(a), np.abs(b))", "np.maximum(a, np.abs(b))")],
+                                ["test_relative_error", "test_gradient_check"], "ABSOLUTE values"),
     # clamping the probability instead of the log: log(1e-44) is -101.3, not torch's -100
     "bce_clamps_probability": ("training_a_neural_network", "bce",
                                [("np.maximum(np.log(1 - z), -100.0)", "np.log(np.maximum(1 - z, 1e-44))")],
