@@ -269,6 +269,9 @@ HIDDEN_MISTAKES = {
                                 ["test_relative_error"], None),
     "gradient_check_drops_h": ("good_practices", "gradient_check", [("numerical_gradient(f, x, h)", "numerical_gradient(f, x)")],
                                ["test_gradient_check"], "pass h on to numerical_gradient"),
+    "early_stopping_keeps_last": ("regularization", "early_stopping",
+                                  [("return len(val_losses) - 1, best_epoch", "return len(val_losses) - 1, len(val_losses) - 1")],
+                                  ["test_early_stopping"], "still the BEST one"),
     # the absolute value forgotten on one side: only an element with a large negative partner shows it
     "relative_error_signed_a": ("good_practices", "relative_error",
                                 [("np.maximum(np.abs(a), np.abs(b))", "np.maximum(a, np.abs(b))")],
