@@ -313,3 +313,20 @@ def test_torch_forward_takes_an_input_that_requires_grad():
     out, _ = TL.batchnorm_forward(x, None, None, rm, rv, training=True)
     assert out.grad_fn is None and not rm.requires_grad and not rv.requires_grad
     torch.testing.assert_close(rm, 0.1 * x.detach().mean(dim=0))
+
+
+@pytest.mark.parametrize("kind, shape", [("1d", (0, 3)), ("1d", (0, 3, 4)), ("2d", (0, 3, 2, 2))])
+def test_empty_batch_in_eval_matches_builtin(kind, shape):
+    # Evaluation uses the running statistics, so an empty batch is simply an empty output
+    # (and an empty gradient), as torch.nn.BatchNorm* gives; the batch axis being 0 must
+    # not trip the (N, C, L) view of the channels.
+    ours, twin, ref = _three(kind, shape[1])
+    x = np.zeros(shape)
+    outs = []
+    for m in (ours, twin, ref):
+        m.eval()
+        outs.append(m(x if m is ours else torch.from_numpy(x)))
+    for out in outs:
+        assert tuple(out.shape) == shape
+    assert ours.backward(np.zeros(shape)).shape == shape
+    assert ours.grads["weight"] == pytest.approx(np.zeros(shape[1]))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..._checks import validate_params
@@ -16,7 +18,8 @@ def _channels(x):
     # (N, C, ...) seen as (N, C, L), a view: every axis after the channel axis in one.
     # A channel's m = N * L values are then axes (0, 2), and a (C,) vector
     # broadcasts as v[:, None]. (A (C, N * L) layout would need a copy.)
-    return x.reshape(x.shape[0], x.shape[1], -1)
+    # L is spelled out: reshape cannot infer a -1 when N = 0 (an empty batch, fine in eval).
+    return x.reshape(x.shape[0], x.shape[1], math.prod(x.shape[2:]))
 
 
 _M = (0, 2)  # the axes of one channel's m values in the (N, C, L) view
