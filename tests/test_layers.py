@@ -60,6 +60,23 @@ def test_softmax_three_way(rng, device, dim):
     assert_close(xt.grad, xb.grad)
 
 
+@pytest.mark.parametrize("shape, dim", [((0, 3), 0), ((3, 0), 1), ((3, 0), 0), ((2, 0, 4), 1)])
+def test_softmax_of_an_empty_array_is_empty_like_builtin(shape, dim):
+    # Softmax over an axis of length 0 normalises nothing: torch gives an empty output and
+    # gradient. The shift by the maximum must not ask for the maximum of nothing.
+    x = np.zeros(shape)
+    out, cache = L.softmax_forward(x, dim)
+    dx = L.softmax_backward(np.zeros(shape), cache)
+    xt, xb = _t(x), _t(x)
+    ours = T.SoftmaxFunction.apply(xt, dim)
+    ours.sum().backward()
+    ref = F.softmax(xb, dim=dim)
+    ref.sum().backward()
+    for a in (out, dx, ours, xt.grad, L.Softmax(dim)(x), T.Softmax(dim)(torch.from_numpy(x))):
+        assert tuple(a.shape) == tuple(ref.shape) == shape
+    assert_close(xt.grad, xb.grad)
+
+
 def test_softmax_is_exact_for_huge_logits():
     out, _ = L.softmax_forward(np.array([[1e4, 0.0, -1e4]]))
     assert np.isfinite(out).all()

@@ -86,6 +86,9 @@ def softmax_forward(x: np.ndarray, dim: int = -1):
     --------
     torch.nn.functional.softmax : same result; torch calls the axis ``dim`` too.
     """
+    if x.size == 0:  # nothing to normalise, and no maximum of an empty axis to shift by (torch: empty too)
+        out = x.copy()
+        return out, (out, dim)
     shifted = x - x.max(axis=dim, keepdims=True)
     e = np.exp(shifted)
     out = e / e.sum(axis=dim, keepdims=True)

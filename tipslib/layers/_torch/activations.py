@@ -76,6 +76,9 @@ def softmax_forward(x, dim: int = -1):
     r"""Twin of the NumPy ``softmax_forward``:
     :math:`\mathrm{softmax}(x)_i = e^{x_i - m} / \sum_j e^{x_j - m}` with :math:`m = \max_j x_j`
     along ``dim``; ``cache = (out, dim)``."""
+    if x.numel() == 0:  # nothing to normalise, and amax refuses an empty axis (torch.softmax: empty too)
+        out = x.clone()
+        return out, (out, dim)
     shifted = x - x.amax(dim=dim, keepdim=True)
     e = torch.exp(shifted)
     out = e / e.sum(dim=dim, keepdim=True)
