@@ -596,3 +596,18 @@ def test_torch_per_image_parameters_are_checked_at_the_door(call, exc, fragment)
 def test_compose_refuses_a_one_shot_iterator_it_would_use_up():
     with pytest.raises(TypeError, match="'transforms'"):
         A.Compose(t for t in [A.RandomFlip()])
+
+
+@pytest.mark.parametrize("shape", [(0, 4, 3), (4, 0, 3), (4, 4, 0)])
+@pytest.mark.parametrize("name, args", [("rotate", (30.0,)), ("crop_resize", (0, 0, 1, 1)),
+                                        ("adjust_contrast_brightness", (1.5, 0.0)), ("hflip", ())])
+def test_an_image_without_pixels_is_refused_alike(shape, name, args):
+    # NumPy's reshape, torch's grid_sample and a mean of nothing used to fail each in their own
+    # way (ValueError, RuntimeError, a NaN warning); both twins now name 'img' at the door.
+    assert_refused(lambda: getattr(A, name)(np.zeros(shape), *args), ValueError, "'img'", "at least one row")
+    assert_refused(lambda: getattr(TA, name)(chw(np.zeros(shape)), *args), ValueError, "'img'", "at least one row")
+
+
+@pytest.mark.parametrize("name, args", [("rotate", (30.0,)), ("crop_resize", (0, 0, 2, 2)), ("hflip", ())])
+def test_a_torch_batch_of_no_images_is_still_fine(name, args):
+    assert getattr(TA, name)(torch.zeros(0, 3, 4, 4), *args).shape == (0, 3, 4, 4)

@@ -127,6 +127,10 @@ class _Backend:
         """One 4x4 RGB image as each twin takes it (HWC array; NCHW batch of one)."""
         return torch.full((1, 3, 4, 4), 0.5, dtype=torch.float64) if self.torch else np.full((4, 4, 3), 0.5)
 
+    def empty_img(self):
+        """An RGB image with no rows (H = 0), as each twin takes it."""
+        return torch.zeros((1, 3, 0, 4), dtype=torch.float64) if self.torch else np.zeros((0, 4, 3))
+
     @property
     def rand(self):
         """The twin's randomness argument with a bad value."""
@@ -170,6 +174,9 @@ TWIN_CASES = [
     ("augment", "vflip", "int image", lambda B: B.M.vflip(B.a(np.zeros((1, 3, 2, 2) if B.torch else (2, 2, 3)).tolist(), int)), TypeError, "'img'"),
     ("augment", "rotate", "angle 400", lambda B: B.M.rotate(B.img(), 400.0), ValueError, "'angle'"),
     ("augment", "rotate", "bool angle", lambda B: B.M.rotate(B.img(), True), TypeError, "'angle'"),
+    ("augment", "rotate", "image with no rows", lambda B: B.M.rotate(B.empty_img(), 30.0), ValueError, "'img'"),
+    ("augment", "adjust_contrast_brightness", "image with no rows",
+     lambda B: B.M.adjust_contrast_brightness(B.empty_img(), 1.5, 0.0), ValueError, "'img'"),
     ("augment", "crop_resize", "crop outside", lambda B: B.M.crop_resize(B.img(), 3, 3, 4, 4), ValueError, "'"),
     ("augment", "color_shift", "NaN shift", lambda B: B.M.color_shift(B.img(), float("nan")), ValueError, "'shift'"),
     ("augment", "add_noise", "noise shape", lambda B: B.M.add_noise(B.img(), B.z(2, 2)), ValueError, "'noise'"),

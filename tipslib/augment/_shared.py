@@ -98,7 +98,9 @@ def check_transforms(value, name, owner):
 def check_image(img, name, owner, *, array_type, ndims, layout):
     """An array of ``array_type`` with ``ndims`` dimensions, dtype uint8 or floating point.
 
-    Bool arrays are refused with the integers: True is no intensity.
+    Bool arrays are refused with the integers: True is no intensity. An image needs at least one
+    row, column and channel (the last three axes; a torch batch may hold 0 images): with none,
+    a rotation or crop has no pixel to read from and a contrast has no mean.
     """
     if not isinstance(img, array_type):
         kind = "a numpy array" if array_type.__module__ == "numpy" else "a torch.Tensor"
@@ -111,6 +113,9 @@ def check_image(img, name, owner, *, array_type, ndims, layout):
         floating = dtype.kind == "f"  # numpy.dtype
     if not floating and str(dtype) not in ("uint8", "torch.uint8"):
         raise TypeError(f"{param_of(name, owner)} must have dtype uint8 or a float dtype. Got dtype {dtype} instead.")
+    if 0 in tuple(img.shape[-3:]):
+        raise ValueError(f"{param_of(name, owner)} must have at least one row, column and channel. "
+                         f"Got shape {tuple(img.shape)} instead.")
 
 
 # --- constraint factories ----------------------------------------------------------------------
