@@ -77,6 +77,27 @@ def test_numerical_gradient_restores_the_arrays_and_handles_several(rng):
     assert_close(gb, a.sum(axis=0), rtol=1e-8, atol=1e-10)
 
 
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0, 4)])
+def test_numerical_gradient_of_an_empty_array_is_empty_in_both_twins(shape):
+    # Nothing to nudge, so nothing to refuse: the NumPy twin took an empty array for a
+    # non-contiguous one (it shares no memory with its own flat view).
+    g = G.numerical_gradient(lambda a: a.sum(), np.zeros(shape))
+    gt = GT.numerical_gradient(lambda a: a.sum(), torch.zeros(shape, dtype=F64))
+    assert g.shape == tuple(gt.shape) == shape
+
+
+@pytest.mark.parametrize("call", [
+    lambda a: G.numerical_gradient(lambda v: v.sum(), a),
+    lambda a: G.gradient_check(lambda v: v.sum(), [a], [np.ones_like(a)]),
+], ids=["numerical_gradient", "gradient_check"])
+def test_a_read_only_array_is_refused_by_name(call):
+    # It is nudged in place: NumPy's own "assignment destination is read-only" named no parameter.
+    a = np.arange(3.0)
+    a.flags.writeable = False
+    with pytest.raises(ValueError, match=r"'arrays\[0\]'.*writeable"):
+        call(a)
+
+
 def test_numerical_gradient_divides_by_the_step_actually_taken():
     # In float32 near 1000, x + 1e-4 rounds to a step of 2**-17 * k, not 1e-4: dividing by
     # 2h would be off by several percent, dividing by the stored step is exact for a line.

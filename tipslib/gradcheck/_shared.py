@@ -256,6 +256,9 @@ def _check_nudgeable(x, name, owner, array_type, contiguous):
     if not contiguous(x):
         raise ValueError(f"{param_of(name, owner)} must be contiguous so it can be nudged in place. "
                          f"Got an array with strides that are not.")
+    if not getattr(getattr(x, "flags", None), "writeable", True):  # a NumPy array can be read-only; a tensor cannot
+        raise ValueError(f"{param_of(name, owner)} must be writeable so it can be nudged in place. "
+                         f"Got a read-only array instead.")
 
 
 def Arrays(array_type, contiguous):

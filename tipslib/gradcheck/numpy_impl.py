@@ -42,7 +42,8 @@ __all__ = [
 
 
 def _contiguous(x):
-    return np.shares_memory(x.reshape(-1), x)
+    # The flat view must be x itself. An empty array has nothing to nudge, and shares no memory at all.
+    return x.size == 0 or np.shares_memory(x.reshape(-1), x)
 
 
 def _read(flat, i):
