@@ -328,6 +328,8 @@ TWIN_CASES = [
     ("training", "minibatches", "label count", lambda B: list(B.M.minibatches(B.z(4, 3), B.z(3), 2)), ValueError, "'y'"),
     ("training", "accuracy", "not arrays", lambda B: B.M.accuracy("a", 3), TypeError, "'output'"),
     ("training", "accuracy", "label count", lambda B: B.M.accuracy(B.z(4, 2), B.z(3, dtype=int)), ValueError, "'target'"),
+    ("training", "accuracy", "no class columns", lambda B: B.M.accuracy(B.z(3, 0), B.z(3, dtype=int)), ValueError, "'output'"),
+    ("training", "minibatches", "0-d x", lambda B: list(B.M.minibatches(B.a(1.0), B.a(1, int), 2)), ValueError, "'x'"),
     ("training", "accuracy", "float labels", lambda B: B.M.accuracy(B.z(4, 2), B.z(4)), TypeError, "'target'"),
     ("training", "fit", "non-callable transform", lambda B: _fit(B, transform=3), TypeError, "'transform'"),
     ("training", "fit", "string penalty", lambda B: _fit(B, penalty="l2"), TypeError, "'penalty'"),

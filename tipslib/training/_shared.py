@@ -122,6 +122,9 @@ def one_row_each(x, y):
     """A rule: ``y`` has one row per row of ``x``, and there is at least one."""
 
     def rule(args, owner):
+        for name in (x, y):  # a 0-d array has no rows to count (len() would raise a bare TypeError)
+            if args[name].ndim == 0:
+                raise ValueError(f"{param_of(name, owner)} must have a first axis of examples. Got a 0-d array instead.")
         n, m = len(args[x]), len(args[y])
         if n != m:
             raise ValueError(f"{param_of(y, owner)} must have one row per row of '{x}' ({n}). Got {m} instead.")
@@ -156,8 +159,9 @@ def accuracy_rule(args, owner):
     if len(target) != len(output):
         raise ValueError(f"{param_of('target', owner)} must have one label per row of 'output' "
                          f"({len(output)}). Got {len(target)} instead.")
-    if len(output) == 0:  # the fraction right of no rows is 0/0
-        raise ValueError(f"{param_of('output', owner)} must hold at least one row. Got shape "
+    # The fraction right of no rows is 0/0; a row with no columns has no largest output (argmax raises).
+    if len(output) == 0 or output.shape[1] == 0:
+        raise ValueError(f"{param_of('output', owner)} must hold at least one row and one column. Got shape "
                          f"{tuple(output.shape)} instead.")
 
 
