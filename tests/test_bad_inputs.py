@@ -119,6 +119,12 @@ class _Backend:
     def z(self, *shape, dtype=float):
         return self.a(np.zeros(shape).tolist(), dtype)
 
+    def zeros(self, *shape, dtype=float):
+        """Like ``z``, but keeps an empty shape ((0, 3) stays 2-D; a list of no rows would not)."""
+        if self.torch:
+            return torch.zeros(shape, dtype={float: torch.float32, int: torch.int64}[dtype])
+        return np.zeros(shape, dtype=dtype)
+
     def shape(self, *shape):
         """What the init functions fill: a shape (NumPy) or a tensor of that shape (torch)."""
         return torch.empty(shape, dtype=torch.float64) if self.torch else shape
@@ -350,6 +356,8 @@ TWIN_CASES = [
     ("transfer", "transfer_model", "bad regime", lambda B: B.M.transfer_model("all"), ValueError, "'regime'"),
     ("transfer", "target_task", "test_size 2", lambda B: B.M.target_task(test_size=2.0), ValueError, "'test_size'"),
     ("transfer", "stratified_subset", "n 0", lambda B: B.M.stratified_subset(B.z(4, 3), B.z(4, dtype=int), 0), ValueError, "'n'"),
+    ("transfer", "accuracy_of", "no rows", lambda B: B.M.accuracy_of(B.M.make_mlp((3, 2)), B.zeros(0, 3), B.zeros(0, dtype=int)),
+     ValueError, "'x'"),
     ("transfer", "accuracy_of", "label count", lambda B: B.M.accuracy_of(B.M.make_mlp((3, 2)), B.z(4, 3), B.z(3, dtype=int)), ValueError, "'"),
     ("transfer", "transfer_experiment", "repeats 0", lambda B: B.M.transfer_experiment(repeats=0), ValueError, "'repeats'"),
 ]

@@ -116,10 +116,12 @@ def n_at_most_rows(arguments, owner):
 
 
 def one_label_per_row(arguments, owner):
-    """A rule: ``y`` has one label per row of ``x``."""
+    """A rule: ``y`` has one label per row of ``x``, and there is at least one (the fraction right of none is 0/0)."""
     x, y = arguments["x"], arguments["y"]
     if len(y) != len(x):
         raise ValueError(f"{param_of('y', owner)} must have one label per row of 'x' ({len(x)}). Got {len(y)} instead.")
+    if len(x) == 0:
+        raise ValueError(f"{param_of('x', owner)} must hold at least one row. Got shape {tuple(x.shape)} instead.")
 
 
 def check_sizes_fit_pool(sizes, pool, owner):
