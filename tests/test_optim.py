@@ -311,8 +311,19 @@ def _th_params():
     return [torch.zeros(2, 2, requires_grad=True)]
 
 
+def _read_only(a):
+    a.flags.writeable = False
+    return a
+
+
 BAD = [
     # (label, call, exception, words the message must contain)
+    # arrays updated in place must be writeable: NumPy's bare "output array is read-only" came
+    # after the arrays before it had been updated (a half-done step)
+    ("read-only param", lambda: npo.Adam([np.zeros(2), _read_only(np.zeros(3))]), ValueError,
+     ["'params'", "Adam", "writeable", "position 1"]),
+    ("read-only state", lambda: npo.adam_step(np.zeros(2), np.ones(2), np.zeros(2), _read_only(np.zeros(2)), None, 1,
+                                              lr=0.1), ValueError, ["'exp_avg_sq'", "adam_step", "writeable"]),
     ("negative lr", lambda: npo.Adam(_np_params(), lr=-1.0), ValueError, ["'lr'", "Adam", "[0, inf)", "Got -1.0 instead"]),
     ("NaN lr", lambda: npo.SGD(_np_params(), lr=float("nan")), ValueError, ["'lr'", "SGD", "nan"]),
     ("string lr", lambda: npo.Adam(_np_params(), lr="0.1"), TypeError, ["'lr'"]),

@@ -134,6 +134,10 @@ def arrays_like_param(array_type):
             check_float_array(value, name, owner)
             if name != "param":
                 check_same_shape(args["param"], value, "param", name, owner)
+            # everything but the gradient is updated in place; only a NumPy array can be read-only
+            if name != "grad" and not getattr(getattr(value, "flags", None), "writeable", True):
+                raise ValueError(f"The '{name}' parameter of {owner} must be writeable: it is updated in place. "
+                                 f"Got a read-only array instead.")
 
     rule.__name__ = rule.__qualname__ = f"{kind}s_like_param"
     return rule

@@ -66,6 +66,10 @@ class Optimizer:
                     f"The 'params' parameter of {owner} must hold floating-point ndarrays. "
                     f"Got {type(a).__name__}{'' if not hasattr(a, 'dtype') else ' of dtype ' + str(a.dtype)} at position {i} instead."
                 )
+        for i, a in enumerate(arrays):
+            if not a.flags.writeable:  # found at the first step, it would leave the arrays before it updated
+                raise ValueError(f"The 'params' parameter of {owner} must hold writeable arrays: step updates them "
+                                 f"in place. Got a read-only array at position {i} instead.")
         if len({id(a) for a in arrays}) != len(arrays):
             # torch.optim warns too (github.com/pytorch/pytorch/issues/40967) and updates the array twice
             warnings.warn(f"The 'params' parameter of {owner} holds the same array more than once: each step "
