@@ -156,6 +156,21 @@ def test_a_loss_that_overflows_on_finite_inputs_is_returned(M):
     assert not np.isfinite(float(loss))
 
 
+@pytest.mark.parametrize("name", ["mse_loss", "binary_cross_entropy_with_logits"])
+def test_the_finiteness_check_of_an_unreduced_loss_does_not_overflow(name):
+    # Every entry is finite, but their sum is not: the check on the loss must not add them up
+    # (NumPy warned "overflow encountered in reduce" from inside tipslib, the torch twin did not).
+    import warnings
+
+    x, y = np.array([1e154, 1e154]), np.zeros(2)
+    if name == "binary_cross_entropy_with_logits":
+        x = np.array([1e308, 1e308])  # each loss is max(x, 0) - x * 0 = 1e308
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = getattr(LN, name)(x, y, "none")
+    assert np.isfinite(loss).all()
+
+
 def test_the_torch_losses_read_no_gradient_state_when_checking():
     import warnings
 

@@ -143,7 +143,9 @@ def check_finite_loss(loss, reduction, owner, arrays, probabilities=False):
     are valid, the result is what the arithmetic gives.
     """
     loss = _detached(loss)
-    if math.isfinite(float(loss.sum() if reduction == "none" else loss)):
+    # Unreduced, read the largest entry: NaN wins a max, and every loss here is >= 0, so it is
+    # NaN or inf exactly when some entry is. A sum could overflow while every entry is finite.
+    if math.isfinite(float(loss.max() if reduction == "none" else loss)):
         return
     if probabilities:
         _check_probabilities(arrays["input"], "input", owner)  # the log of a value outside [0, 1] is NaN
