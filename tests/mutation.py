@@ -4,9 +4,9 @@ A mutant is the instructor solution with one small change inside its ``# BEGIN S
 ``# END SOLUTION`` region: a comparison flipped (``<`` to ``<=``), an operator swapped (``+`` to
 ``-``), one operand of an operation kept alone, a constant changed, a call swapped for its
 neighbour (``mean`` for ``sum``, ``max`` for ``min``, ...), a call replaced by its argument, a
-``.copy()`` dropped, a keyword argument dropped, an index or a slice bound dropped, or a
-statement deleted. Each mutant is named by what it changes, in source text, so a name survives
-edits elsewhere in the notebook.
+``.copy()`` dropped, a keyword argument dropped, an index or a slice bound dropped, a local
+name read where another is (``x`` for ``dout``), or a statement deleted. Each mutant is named by
+what it changes, in source text, so a name survives edits elsewhere in the notebook.
 
 A mutant that passes every test cell of its notebook (hidden tests included) is a wrong answer
 that would keep full marks, unless it is equivalent to the solution; the test that uses this
@@ -58,9 +58,9 @@ def solution_lines(source: str) -> set[int]:
 class _OneMutation(ast.NodeTransformer):
     """Walks the tree and applies only the ``target``-th possible mutation, naming it."""
 
-    def __init__(self, target: int, source: str):
+    def __init__(self, target: int, source: str, names: list[str]):
         self.target, self.lines, self.seen, self.name = target, solution_lines(source), 0, None
-        self.source_lines = source.splitlines()
+        self.source_lines, self.names = source.splitlines(), names
 
     def _take(self, node: ast.AST, replacement: ast.AST | None, kind: str) -> bool:
         if getattr(node, "lineno", None) not in self.lines:
@@ -70,7 +70,7 @@ class _OneMutation(ast.NodeTransformer):
             return False
         after = "pass" if replacement is None else ast.unparse(replacement)
         line = self.source_lines[node.lineno - 1].strip()
-        self.name = f"{kind}: {ast.unparse(node)} -> {after}" + (f"  (in `{line}`)" if kind == "constant" else "")
+        self.name = f"{kind}: {ast.unparse(node)} -> {after}" + (f"  (in `{line}`)" if kind in ("constant", "name swapped") else "")
         return True
 
     def visit_Compare(self, node):
@@ -135,6 +135,14 @@ class _OneMutation(ast.NodeTransformer):
                 return ast.copy_location(new, node)
         return node
 
+    def visit_Name(self, node):
+        if isinstance(node.ctx, ast.Load) and node.id in self.names:
+            for other in self.names:
+                new = ast.Name(other, ast.Load())
+                if other != node.id and self._take(node, new, "name swapped"):
+                    return ast.copy_location(new, node)
+        return node
+
     def visit_Subscript(self, node):
         self.generic_visit(node)
         if self._take(node, node.value, "index dropped"):
@@ -160,11 +168,22 @@ class _OneMutation(ast.NodeTransformer):
     visit_Assign = visit_AugAssign = visit_Expr = _statement
 
 
+def local_names(tree: ast.AST) -> list[str]:
+    """The arguments and assigned names of the functions in a cell (``ctx`` and ``self`` aside)."""
+    names = set()
+    for function in ast.walk(tree):
+        if isinstance(function, ast.FunctionDef):
+            arguments = function.args
+            names |= {a.arg for a in arguments.posonlyargs + arguments.args + arguments.kwonlyargs}
+            names |= {n.id for n in ast.walk(function) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return sorted(names - {"ctx", "self"})
+
+
 def mutants(source: str):
     """Yield ``(name, mutated source)`` for every mutation inside the solution region of a cell."""
     tree, target = ast.parse(source), 0
     while True:
-        mutation = _OneMutation(target, source)
+        mutation = _OneMutation(target, source, local_names(tree))
         mutated = ast.fix_missing_locations(mutation.visit(copy.deepcopy(tree)))
         if mutation.name is None:
             return
@@ -176,8 +195,12 @@ def _timeout(signum, frame):
     raise TimeoutError(f"a mutant ran over {SECONDS_PER_MUTANT} s")
 
 
-def failing_tests(cells, answer_id: str | None = None, answer_source: str | None = None) -> list[str]:
-    """Run a notebook's code cells in a fresh namespace; the grade ids of the test cells that fail."""
+def failing_tests(cells, answer_id: str | None = None, answer_source: str | None = None, *,
+                  first_only: bool = False) -> list[str]:
+    """Run a notebook's code cells in a fresh namespace; the grade ids of the test cells that fail.
+
+    With ``first_only``, stop at the first failing test cell (enough to know a mutant is caught).
+    """
     namespace, failed = {"__name__": "__main__"}, []
     signal.signal(signal.SIGALRM, _timeout)
     signal.alarm(SECONDS_PER_MUTANT)
@@ -194,6 +217,8 @@ def failing_tests(cells, answer_id: str | None = None, answer_source: str | None
             except BaseException:  # noqa: BLE001 - a failing cell is the result we want
                 if meta.get("grade"):
                     failed.append(gid)
+                    if first_only:
+                        break
     except TimeoutError:
         failed.append("(ran out of time)")
     finally:
@@ -216,7 +241,7 @@ def surviving_mutants(path: str) -> dict[str, list[str]]:
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("solution") and not meta.get("grade"):
             survivors[meta["grade_id"]] = [name for name, source in mutants(cell.source)
-                                           if not failing_tests(cells, meta["grade_id"], source)]
+                                           if not failing_tests(cells, meta["grade_id"], source, first_only=True)]
     return survivors
 
 

@@ -29,7 +29,11 @@ NOT_ASKED = "the two differ only when no loss is below infinity (all inf or nan)
 
 #: {notebook: {answer cell: {surviving mutant: why it is not a wrong answer}}}
 EQUIVALENT = {
-    "data_processing": {},
+    "data_processing": {
+        "batchnorm_backward": {
+            "name swapped: x -> dout  (in `n = x.shape[0]`)": "dout has the shape of x",
+        },
+    },
     "training_a_neural_network": {
         "bce": {
             "keyword dropped: np.errstate(divide='ignore') -> np.errstate()":
@@ -39,6 +43,7 @@ EQUIVALENT = {
         },
         "bce_grad": {
             "index dropped: z.shape[0] -> z.shape": "z has one axis, so dividing by the tuple (N,) divides by N",
+            "name swapped: z -> y  (in `return (z - y) / (z * (1 - z)) / z.shape[0]`)": "y has the shape of z",
         },
         "softmax_cross_entropy": {
             "constant: 1 -> 0  (in `log_sum_exp = m.squeeze(1) + torch.log(torch.exp(logits - m).sum(dim=1))`)":
@@ -66,12 +71,17 @@ EQUIVALENT = {
     "good_practices": {
         "numerical_gradient": {
             "call swapped: np.zeros_like(x) -> np.ones_like(x)": "every element of the gradient is written afterwards",
+            "name swapped: x -> grad  (in `for i in np.ndindex(x.shape):`)": "grad is made with the shape of x",
         },
         "relative_error": {
             "constant: 1e-12 -> 5e-13  (in `return float(np.max(np.abs(a - b) / np.maximum(np.maximum(np.abs(a), "
             "np.abs(b)), 1e-12)))`)": "the floor only decides 0 / 0 (both give 0) and is below any difference tested",
             "call -> its argument: float(np.max(np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-12))) "
             "-> np.max(np.abs(a - b) / np.maximum(np.maximum(np.abs(a), np.abs(b)), 1e-12))": FLOAT_IS_NUMPY_FLOAT,
+        },
+        "overfit_batch": {
+            "name swapped: optimizer -> model  (in `optimizer.zero_grad()`)":
+                "the optimizer holds every parameter of the model, so both clear the same gradients",
         },
         "gradient_check": {
             "comparison: error <= tol -> error < tol": "an error exactly equal to tol has probability 0",
