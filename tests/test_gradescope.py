@@ -248,6 +248,33 @@ def test_a_python_that_cannot_start_still_leaves_a_valid_result(exported, tmp_pa
     assert schema_errors(results) == []
 
 
+def test_the_readmes_local_try_with_a_relative_root(exported, tmp_path):
+    # exercises/README.md, literally: unzip into root/source, a notebook in root/submission/, then
+    # `TIPSLIB_AUTOGRADER_ROOT=root bash root/source/run_autograder` from the folder holding root/.
+    # The script changed into root/ and then looked for root/source there (root/root/results).
+    root = tmp_path / "root"
+    with zipfile.ZipFile(exported) as z:
+        z.extractall(root / "source")
+    nbt.write(nbt.load(), root / "submission" / "sample.ipynb")
+    proc = subprocess.run(["bash", "root/source/run_autograder"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "TIPSLIB_AUTOGRADER_ROOT": "root",
+                                            "TIPSLIB_PYTHON": sys.executable})
+    assert proc.returncode == 0 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout[-2000:]
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 6 and schema_errors(results) == []
+    assert not (root / "root").exists()
+
+
+def test_setup_sh_asks_for_the_torch_tipslib_needs(exported):
+    from importlib.metadata import requires
+
+    (floor,) = [r for r in requires("tipslib") if r.replace(" ", "").startswith("torch>=")]
+    with zipfile.ZipFile(exported) as z:
+        setup = z.read("setup.sh").decode()
+    # an older floor there lets pip pick a torch tipslib refuses, then fetch another from pip's own index
+    assert setup.count(f'"{floor}"') == 2, floor
+
+
 def test_the_cli_exports(tmp_path):
     from tipslib.cli import main
 

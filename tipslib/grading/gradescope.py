@@ -78,9 +78,9 @@ PY="$ROOT/venv/bin/python"
 # CPU-only torch: the CUDA wheels are gigabytes that a grading container never uses.
 TORCH_INDEX="${{TIPSLIB_TORCH_INDEX-https://download.pytorch.org/whl/cpu}}"
 if [ -n "$TORCH_INDEX" ]; then
-    "$PY" -m pip install -q "torch>=2.2" --index-url "$TORCH_INDEX"
+    "$PY" -m pip install -q "torch>=2.6" --index-url "$TORCH_INDEX"
 else
-    "$PY" -m pip install -q "torch>=2.2"
+    "$PY" -m pip install -q "torch>=2.6"
 fi
 WHEEL="$(ls "$SRC"/wheels/tipslib-*.whl 2>/dev/null | head -n 1 || true)"
 if [ -n "$WHEEL" ]; then
@@ -94,9 +94,10 @@ fi
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Written by `tipslib export gradescope` (tipslib {version}). Gradescope runs it once per submission.
 ROOT="${{TIPSLIB_AUTOGRADER_ROOT:-/autograder}}"
+cd "$ROOT" || exit 1
+ROOT="$PWD"  # a relative root (TIPSLIB_AUTOGRADER_ROOT=root, to try the zip) would be wrong after the cd
 PY="${{TIPSLIB_PYTHON:-$ROOT/venv/bin/python}}"
 [ -x "$PY" ] || PY=python3
-cd "$ROOT" || exit 1
 "$PY" -m tipslib.grading.gradescope run --root "$ROOT"
 code=$?
 # Python itself (or tipslib) could not start: still leave a result that says so.
