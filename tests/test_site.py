@@ -137,6 +137,46 @@ def test_a_students_course_folder_is_a_source(tmp_path, capsys):
     assert len(list(chapters.glob("0*.ipynb"))) == 5 and (exercises / "regularization.ipynb").is_file()
 
 
+def _tiny_course(root, chapters):
+    """A course folder as `tipslib course` lays it out: {chapter file name: code of its one cell}."""
+    import nbformat
+
+    (root / "chapters").mkdir(parents=True)
+    (root / "exercises").mkdir()
+    for name, code in chapters.items():
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(f"# {name}"),
+                                             nbformat.v4.new_code_cell(code)])
+        nb.metadata.kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, root / "chapters" / name)
+    return root
+
+
+def test_a_course_folder_after_an_upgrade_shows_each_chapter_once(tmp_path):
+    # `tipslib course` after an upgrade writes NAME.new-VERSION.ipynb beside a notebook the student
+    # edited; `tipslib site --source` showed it as one more chapter and one more exercise.
+    src = _tiny_course(tmp_path / "ws", {"01_tiny.ipynb": "x = 1", "01_tiny.new-0.2.0.ipynb": "x = 2"})
+    shutil.copyfile(REPO / "exercises" / "release" / "regularization.ipynb", src / "exercises" / "regularization.ipynb")
+    shutil.copyfile(REPO / "exercises" / "release" / "regularization.ipynb",
+                    src / "exercises" / "regularization.new-0.2.0.ipynb")
+    out = tmp_path / "out"
+    build_site(out, execute=False, source=src, widgets=[])
+    assert sorted(p.name for p in out.glob("0*.html")) == ["01_tiny.html"]
+    assert sorted(p.name for p in (out / "exercises").iterdir()) == ["regularization.ipynb"]
+    assert ".new-" not in (out / "index.html").read_text()
+
+
+def test_a_chapter_that_raises_is_named_without_a_traceback(tmp_path, monkeypatch, capsys):
+    # a self-learner's own course folder, a chapter cell changed so that it raises
+    from tipslib.cli import main
+
+    monkeypatch.setattr(F, "SPECS", [])  # no widget frames: only the chapter runs
+    src = _tiny_course(tmp_path / "ws", {"01_tiny.ipynb": "x = 1\ny = x / 0"})
+    assert main(["site", str(tmp_path / "out"), "--source", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tipslib site: ") and "Traceback" not in err, err
+    assert "01_tiny.ipynb" in err and "ZeroDivisionError" in err and "--skip-execute" in err and "x = 1" in err
+
+
 @pytest.mark.parametrize("problem", ["out is a file", "source is not a course"])
 def test_the_command_names_a_users_mistake_without_a_traceback(problem, tmp_path, capsys):
     from tipslib.cli import main

@@ -35,7 +35,7 @@ from pathlib import Path
 from . import __version__
 
 __all__ = ["MANIFEST", "START_PAGE", "default_workspace", "shipped_files", "start_page",
-           "prepare_workspace", "WorkspaceReport"]
+           "prepare_workspace", "WorkspaceReport", "is_new_version"]
 
 #: The manifest of shipped hashes, kept in the workspace.
 MANIFEST = ".tipslib-course.json"
@@ -150,6 +150,12 @@ def _write(path: Path, data: bytes) -> None:
 
 def _beside(path: Path, version: str) -> Path:
     return path.with_name(f"{path.stem}.new-{version}{path.suffix}")
+
+
+def is_new_version(path) -> bool:
+    """Whether ``path`` is a ``NAME.new-VERSION.ipynb`` written beside an edited notebook (:func:`_beside`):
+    a copy waiting for the student to compare, not a notebook of the course of its own."""
+    return ".new-" in Path(path).stem
 
 
 @dataclass

@@ -26,6 +26,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..course import is_new_version
+
 __all__ = ["build_site", "add_site", "course_folders", "SOLUTION_MARKERS"]
 
 ASSETS = Path(__file__).with_name("assets")
@@ -136,8 +138,22 @@ def _execute(path, timeout=600):
         NotebookClient(nb, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent)}}).execute(env=env)
     except Exception as e:
-        raise RuntimeError(f"Chapter {path.name} failed while executing for the site: {e}") from e
+        raise ChapterError(path, nb, e) from e
     return nb, time.perf_counter() - start
+
+
+class ChapterError(RuntimeError):
+    """A chapter raised while it ran for the site: which chapter, which cell, what error, in one line."""
+
+    def __init__(self, path, nb, exc):
+        where = next((f"cell {k} ({(c.source.strip().splitlines() or [''])[0][:60]!r})"
+                      for k, c in enumerate(nb.cells, 1) if c.cell_type == "code"
+                      and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+        what = (f"{exc.ename}: {exc.evalue}" if getattr(exc, "ename", None) else f"{type(exc).__name__}: {exc}")
+        what = what if len(what) < 300 else what[:300] + "..."
+        super().__init__(f"Chapter {path.name} failed while executing for the site"
+                         + (f", in {where}" if where else "") + f": {what}. Fix it in {path} "
+                         "(run it in Jupyter to see the traceback), or build with --skip-execute.")
 
 
 def _place_widgets(nb):
@@ -237,7 +253,9 @@ def build_site(out, *, execute=True, source=None, chapters=None, jobs=2, widgets
         raise NotADirectoryError(f"The 'out' folder of tipslib site is a file: {out}. Name a folder.")
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ValueError(f"The 'jobs' parameter of build_site must be an int >= 1. Got {jobs!r} instead.")
-    paths = sorted(chapter_dir.glob("0*.ipynb"))
+    # A course folder may hold NAME.new-VERSION.ipynb beside an edited notebook (`tipslib course` after an
+    # upgrade): the reader's own chapter is the one to show, once.
+    paths = sorted(p for p in chapter_dir.glob("0*.ipynb") if not is_new_version(p))
     if chapters is not None:
         paths = [p for p in paths if p.name in set(chapters)]
     specs = [s for s in F.SPECS if widgets is None or s.name in widgets]
@@ -329,6 +347,8 @@ def _copy_exercises(exercise_dir, out):
     """The student versions only; refuse anything that carries a solution or a hidden test."""
     copied = []
     for p in sorted(Path(exercise_dir).glob("*.ipynb")):
+        if is_new_version(p):
+            continue
         text = p.read_text(encoding="utf-8")
         leaked = [m for m in SOLUTION_MARKERS if m in text]
         if leaked:
@@ -417,7 +437,7 @@ def add_site(sub):
         try:
             stats = build_site(args.out, execute=not args.skip_execute, jobs=args.jobs, source=args.source,
                                log=lambda m: print(m, flush=True))
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, ChapterError) as exc:
             print(f"tipslib site: {exc}", file=sys.stderr)
             return 2
         print(f"site written to {args.out}: {stats['files']} files, {stats['bytes'] / 1e6:.1f} MB, "
