@@ -89,6 +89,34 @@ def test_check_and_grade_name_a_missing_path(argv, names, tmp_path, monkeypatch,
     assert names in captured.out + captured.err
 
 
+@pytest.mark.parametrize("argv", [
+    ["check", "--timeout", "0", "exercises/regularization.ipynb"],
+    ["check", "--timeout", "-5", "exercises/regularization.ipynb"],
+    ["site", "out", "--jobs", "0"],
+])
+def test_a_number_that_must_be_positive_is_refused_at_once(argv, tmp_path, monkeypatch, capsys):
+    # `check --timeout 0` ran the notebook and reported every test as failed ("time limit")
+    monkeypatch.chdir(tmp_path)
+    assert main(["course", ".", "--no-lab"]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    option = next(a for a in argv if a.startswith("--"))
+    assert e.value.code == 2 and f"argument {option}: must be positive" in err, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv,says", [
+    (["grade", "a", "b", "--out", "g.csv", "--jobs", "two"], "argument --jobs: invalid int value: 'two'"),
+    (["check", "--timeout", "soon", "x.ipynb"], "argument --timeout: invalid float value: 'soon'"),
+])
+def test_a_number_that_is_not_one_is_named(argv, says, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2 and says in capsys.readouterr().err  # was "invalid parse value"
+
+
 def test_console_script_is_installed():
     out = subprocess.run(["tipslib", "--version"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == f"tipslib {tipslib.__version__}"

@@ -41,7 +41,7 @@ def add_check(sub):
                     "Passing them does not mean full marks: hidden tests also count.",
         epilog="example:\n  tipslib check exercises/regularization.ipynb   (in your course folder)")
     p.add_argument("notebook", help="the exercise notebook to check")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds before the run is stopped (default 300)")
+    p.add_argument("--timeout", type=_positive(float), default=300.0, help="seconds before the run is stopped (default 300)")
 
     def run(args):
         from .check import check
@@ -65,6 +65,7 @@ def _positive(kind):
         if value <= 0:
             raise argparse.ArgumentTypeError(f"must be positive. Got {text} instead.")
         return value
+    parse.__name__ = kind.__name__  # argparse names it in "invalid int value: 'abc'"
     return parse
 
 

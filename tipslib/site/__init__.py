@@ -420,6 +420,8 @@ tipslib site site/ --skip-execute    # faster: the chapters without their output
 def add_site(sub):
     import argparse
 
+    from ..grading.cli import _positive
+
     p = sub.add_parser(
         "site", help="build the course as a static website",
         description="Build a static website of the course into OUT: chapters executed and rendered, the "
@@ -428,7 +430,7 @@ def add_site(sub):
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", help="folder to write the site into")
     p.add_argument("--skip-execute", action="store_true", help="render the chapters without running them")
-    p.add_argument("--jobs", type=int, default=2, help="chapters executed at once (default 2)")
+    p.add_argument("--jobs", type=_positive(int), default=2, help="chapters executed at once (default 2)")
     p.add_argument("--source", default=None,
                    help="your course folder (made by `tipslib course`) or a checkout of the course "
                         "(default: the course installed with tipslib)")
