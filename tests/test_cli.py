@@ -117,6 +117,27 @@ def test_a_number_that_is_not_one_is_named(argv, says, capsys):
     assert e.value.code == 2 and says in capsys.readouterr().err  # was "invalid parse value"
 
 
+@pytest.mark.parametrize("cmd", ["grade", "export"])
+def test_student_versions_are_refused_as_sources_and_the_sources_are_named(cmd, tmp_path, capsys):
+    # An instructor with only the wheel has the student versions (tipslib course); given as the
+    # sources, `export gradescope` wrote a zip that failed every submission, and `grade` blamed a
+    # "reference solution" for raising NotImplementedError.
+    assert main(["course", str(tmp_path / "ws"), "--no-lab"]) == 0
+    capsys.readouterr()
+    ex, out = tmp_path / "ws" / "exercises", tmp_path / "out"
+    argv = (["grade", str(ex), str(tmp_path), "--out", str(out), "--quiet", "--unsafe"] if cmd == "grade"
+            else ["export", "gradescope", str(ex / "regularization.ipynb"), "-o", str(out)])
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "is a student version" in err and "exercises/source of the tipslib repository" in err, err
+    assert not out.exists()
+    # the README's example, typed where there is no exercises/source: where to find it
+    argv = (["grade", "no/exercises/source", str(tmp_path), "--out", str(out), "--unsafe"] if cmd == "grade"
+            else ["export", "gradescope", "no/exercises/source", "-o", str(out)])
+    assert main(argv) == 2
+    assert "exercises/source of the tipslib repository" in capsys.readouterr().err
+
+
 def test_console_script_is_installed():
     out = subprocess.run(["tipslib", "--version"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == f"tipslib {tipslib.__version__}"

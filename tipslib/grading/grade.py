@@ -102,16 +102,35 @@ def safe_name(name) -> str:
     return os.fsencode(name).decode("utf-8", "backslashreplace") if isinstance(name, str) else safe_text(name)
 
 
-def load_exercises(source_dir):
-    """``{exercise id: Exercise}`` for every source notebook."""
+#: Where an instructor finds the source notebooks: said whenever they were not given.
+WHERE_SOURCES = ("The instructor notebooks are in exercises/source of the tipslib repository; the installed package "
+                 "and the course folder carry only the student versions.")
+
+
+def _is_student_version(nb) -> bool:
+    """Answer cells and not one solution marker or hidden test: what `tipslib release` made of a source."""
+    cells = [c for c in nb.get("cells", []) if c.get("cell_type") == "code"]
+    answers = [c for c in cells if nbk.is_answer(c)]
+    return bool(answers) and not any(nbk.BEGIN_SOLUTION in nbk.source_of(c) for c in answers) \
+        and not any(nbk.BEGIN_HIDDEN in nbk.source_of(c) for c in cells if nbk.is_test(c))
+
+
+def load_exercises(source_dir, paths=None):
+    """``{exercise id: Exercise}`` for every source notebook (of ``source_dir``, or the notebooks ``paths``)."""
     exercises = {}
-    for path in sorted(Path(source_dir).glob("*.ipynb")):
-        ex = Exercise.from_notebook(nbk.load(path))
+    for path in sorted(Path(source_dir).glob("*.ipynb")) if paths is None else paths:
+        nb = nbk.load(path)
+        if _is_student_version(nb):
+            raise ValueError(
+                f"{path} is a student version (its answers are stubs and it has no hidden tests, as `tipslib release` "
+                "writes them): grading needs the instructor's source notebooks, with the solutions. " + WHERE_SOURCES)
+        ex = Exercise.from_notebook(nb)
         if ex.id in exercises:
             raise ValueError(f"two source notebooks define exercise {ex.id!r}")
         exercises[ex.id] = ex
     if not exercises:
-        raise ValueError(f"The 'source_dir' parameter must hold exercise notebooks. Got {str(source_dir)!r} instead (no *.ipynb).")
+        raise ValueError(f"The 'source_dir' parameter must hold exercise notebooks. Got {str(source_dir)!r} instead "
+                         f"(no *.ipynb). {WHERE_SOURCES}")
     return exercises
 
 

@@ -42,9 +42,7 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import traceback
 import zipfile
@@ -111,6 +109,8 @@ exit 0
 
 # ----------------------------------------------------------------- export
 def _sources(source):
+    from .grade import WHERE_SOURCES
+
     source = Path(source)
     if source.is_dir():
         paths = sorted(source.glob("*.ipynb"))
@@ -118,9 +118,10 @@ def _sources(source):
         paths = [source]
     else:
         raise ValueError(f"The 'source' parameter must be an exercise source notebook or a folder of them. "
-                         f"Got {str(source)!r} instead.")
+                         f"Got {str(source)!r} instead. {WHERE_SOURCES}")
     if not paths:
-        raise ValueError(f"The 'source' parameter must hold exercise notebooks. Got {str(source)!r} instead (no *.ipynb).")
+        raise ValueError(f"The 'source' parameter must hold exercise notebooks. Got {str(source)!r} instead (no *.ipynb). "
+                         f"{WHERE_SOURCES}")
     return paths
 
 
@@ -153,10 +154,7 @@ def export_gradescope(source, out="autograder.zip", *, hidden_visibility="after_
         if not (wheel.is_file() and wheel.name.startswith(f"tipslib-{__version__}-") and wheel.suffix == ".whl"):
             raise ValueError(f"The 'wheel' parameter must be a tipslib-{__version__}-*.whl file (the exporting "
                              f"version). Got {str(wheel)!r} instead.")
-    with tempfile.TemporaryDirectory() as tmp:
-        for p in paths:  # the same checks as tipslib grade: an id per notebook, no duplicates
-            shutil.copyfile(p, Path(tmp) / p.name)
-        exercises = load_exercises(tmp)
+    exercises = load_exercises(source, paths)  # the same checks as tipslib grade: an id per notebook, no duplicates
     settings = {"tipslib": __version__, "exercises": {e.id: f"exercises/{p.name}" for e, p in zip(exercises.values(), paths)},
                 "hidden_visibility": hidden_visibility, "timeout": float(timeout), "memory_mb": int(memory_mb),
                 "unsafe": bool(unsafe)}
