@@ -278,9 +278,51 @@ def test_course_starts_jupyterlab_on_the_folder_with_the_start_page(tmp_path, mo
     assert f"--ServerApp.root_dir={ws}" in cmd
     assert f"--ServerApp.file_to_run={ws / course.START_PAGE}" in cmd
     assert "--no-browser" in cmd and "--port=9999" in cmd
+    assert f"--LabApp.default_url=/lab/tree/{course.START_PAGE}" in cmd  # the address it prints opens the start page
     # JupyterLab's terminal starts in the folder and finds this Python's `tipslib`.
     assert kw["cwd"] == ws
     assert kw["env"]["PATH"].split(":")[0] == str(Path(sys.executable).parent)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups are POSIX")
+def test_the_address_jupyterlab_prints_opens_the_start_page(tmp_path):
+    """With --no-browser (a remote machine, a container) the student pastes the address JupyterLab
+    prints; it opened /lab, without the start page the README promises."""
+    import re
+    import signal
+    import socket
+    import subprocess as sp
+    import time
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = sp.Popen([sys.executable, "-m", "tipslib.cli", "course", str(tmp_path / "ws"), "--no-browser",
+                     "--port", str(port)], stdout=sp.DEVNULL, stderr=sp.PIPE, text=True, start_new_session=True)
+    try:
+        url = None
+        for line in proc.stderr:
+            found = re.search(rf"(http://127\.0\.0\.1:{port}/\S*\?token=\w+)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url is not None, "JupyterLab printed no address"
+        assert f"/lab/tree/{course.START_PAGE}?token=" in url, url
+        for _ in range(60):  # the address is printed just before the server listens
+            try:
+                with urllib.request.urlopen(url, timeout=30) as r:
+                    assert r.status == 200
+                break
+            except urllib.error.URLError:
+                time.sleep(0.5)
+        else:
+            raise AssertionError(f"{url} never answered")
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.communicate(timeout=60)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="process groups and SIGINT are POSIX")

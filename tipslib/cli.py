@@ -56,8 +56,10 @@ def _add_course(sub):
             print(f"Open {report.root / START_PAGE} in JupyterLab to begin.")
             return 0
         print(f"Starting JupyterLab on it with {START_PAGE} open (Ctrl+C here stops it).")
+        # file_to_run is what a browser opened here shows; default_url is the address JupyterLab prints
+        # (for --no-browser, a remote machine) and where its root sends you: the start page, both.
         cmd = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={report.root}",
-               f"--ServerApp.file_to_run={report.root / START_PAGE}"]
+               f"--ServerApp.file_to_run={report.root / START_PAGE}", f"--LabApp.default_url=/lab/tree/{START_PAGE}"]
         if args.port:
             cmd.append(f"--port={args.port}")
         if args.no_browser:
