@@ -138,6 +138,19 @@ def test_student_versions_are_refused_as_sources_and_the_sources_are_named(cmd, 
     assert "exercises/source of the tipslib repository" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("argv,usage", [
+    (["course", "--no-such-option"], "usage: tipslib course "),
+    (["check", "a.ipynb", "b.ipynb"], "usage: tipslib check "),
+    (["--no-such-option"], "usage: tipslib [-h]"),
+])
+def test_an_unknown_argument_shows_the_usage_of_its_command(argv, usage, capsys):
+    # argparse showed the top-level usage ("tipslib [-h] [--version] COMMAND ...") for `course --nope`
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith(usage) and f"unrecognized arguments: {argv[-1]}" in err, err
+
+
 def test_console_script_is_installed():
     out = subprocess.run(["tipslib", "--version"], capture_output=True, text=True, check=True).stdout
     assert out.strip() == f"tipslib {tipslib.__version__}"

@@ -111,12 +111,15 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"tipslib {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     runners = {name: add(sub) for name, add in COMMANDS.items()}
+    parser.subcommands = sub.choices  # name -> its parser, for its own usage line in errors
     return parser, runners
 
 
 def main(argv=None) -> int:
     parser, runners = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # argparse would show the top-level usage; the command's own says what it takes
+        parser.subcommands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command is None:
         parser.print_help()
         return 0
