@@ -103,3 +103,20 @@ def test_a_wrong_array_is_shown_whole_expected_and_received(outcomes):
     fail = text.split("FAIL  test_dropout_forward", 1)[1].split("  PASS", 1)[0]
     assert code == 1 and "expected" in fail and "got" in fail, text
     assert fail.count("[") >= 4, fail       # both arrays, row by row
+
+
+@pytest.mark.parametrize("where", ["test", "answer"])
+def test_the_time_limit_names_what_was_running(where, tmp_path):
+    # an endless loop reached from a test cell (the usual case: the answer is called there) or run by
+    # the answer cell itself; every test after it said only "did not run (...: time limit)"
+    loop = "def adam_step(*args, **kwargs):\n    while True:\n        pass\n" if where == "test" else "while True:\n    pass\n"
+    path = nbt.write(nbt.with_answer(filled(nbt.load()), "adam_step", loop), tmp_path / "sample.ipynb")
+    out = io.StringIO()
+    assert check(path, timeout=6, out=out) == 1
+    text = out.getvalue()
+    said = "still running at the time limit (6 s): an endless loop"
+    if where == "test":
+        assert f"FAIL  test_adam (3 points): {said}" in text, text
+    else:
+        assert f"note: cell adam_step was {said}" in text, text
+    assert "did not run (the run stopped earlier: time limit)" in text, text

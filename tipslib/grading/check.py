@@ -87,6 +87,12 @@ def check(path, *, timeout=300.0, out=None) -> int:
     msgs, timed_out = _run(job, timeout)
     errors = {m["cell"]: m["error"] for m in msgs if m.get("m") == "end" and m.get("error")}
     ended = {m["cell"] for m in msgs if m.get("m") == "end"}
+    # the cells run in order: at the time limit, the first one that did not end is the one that was running
+    running = next((i for i in range(len(job["cells"])) if i not in ended), None) if timed_out else None
+    slow = (f"still running at the time limit ({timeout:g} s): an endless loop, or an answer far too slow? "
+            "(`--timeout` gives it more time)")
+    if running is not None and job["cells"][running]["kind"] == "setup":
+        print(f"  note: cell {job['cells'][running]['grade_id'] or running} was {slow}", file=out)
     for i, c in enumerate(job["cells"]):
         if c["kind"] == "setup" and i in errors and errors[i]["type"] != "NotImplementedError":
             e = errors[i]
@@ -102,7 +108,9 @@ def check(path, *, timeout=300.0, out=None) -> int:
             print(f"  PASS  {label}", file=out)
             continue
         e = errors.get(i)
-        if e is None:
+        if e is None and i == running:
+            why = slow
+        elif e is None:
             why = "did not run (the run stopped earlier" + (": time limit)" if timed_out else ")")
         elif e["type"] == "NotImplementedError":
             why = "not implemented yet (the function still raises NotImplementedError)"
