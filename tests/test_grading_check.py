@@ -120,3 +120,18 @@ def test_the_time_limit_names_what_was_running(where, tmp_path):
     else:
         assert f"note: cell adam_step was {said}" in text, text
     assert "did not run (the run stopped earlier: time limit)" in text, text
+
+
+def test_a_missing_notebook_says_where_to_run_the_check(tmp_path, monkeypatch):
+    # `tipslib check exercises/regularization.ipynb` typed outside the course folder said only
+    # "regularization.ipynb is not a readable notebook (FileNotFoundError)"
+    monkeypatch.chdir(tmp_path)
+    out = io.StringIO()
+    assert check("exercises/regularization.ipynb", out=out) == 2
+    text = out.getvalue()
+    assert "no such file in " + str(tmp_path) in text and "from the course folder" in text, text
+
+
+def test_a_broken_notebook_says_how_to_get_a_fresh_copy(outcomes):
+    code, text = outcomes[("bad", "bad")]
+    assert code == 2 and "run `tipslib course` again" in text, text

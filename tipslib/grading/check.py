@@ -71,10 +71,16 @@ def _run(job, timeout):
 def check(path, *, timeout=300.0, out=None) -> int:
     """Run the visible tests of the notebook at ``path``; 0 when all pass, 1 otherwise, 2 if unreadable."""
     out = sys.stdout if out is None else out     # the stream of the moment, not the one at import
+    if not Path(path).is_file():
+        print(f"Cannot check {path}: there is no such file in {Path.cwd()}. The exercises are in the exercises/ "
+              "folder of your course: from the course folder (where JupyterLab's terminal starts), run "
+              "`tipslib check exercises/NAME.ipynb`.", file=out)
+        return 2
     try:
         nb = nbk.load(path)
     except nbk.InvalidNotebook as exc:
-        print(f"Cannot check {path}: {exc}.", file=out)
+        print(f"Cannot check {path}: {exc}. If it cannot be repaired (JupyterLab: File > Revert Notebook to "
+              "Checkpoint), rename it and run `tipslib course` again: it writes a fresh copy beside it.", file=out)
         return 2
     job = _job(nb)
     tests = [i for i, c in enumerate(job["cells"]) if c["kind"] == "test"]
