@@ -275,6 +275,20 @@ def test_setup_sh_asks_for_the_torch_tipslib_needs(exported):
     assert setup.count(f'"{floor}"') == 2, floor
 
 
+def test_the_cli_says_when_setup_sh_will_look_for_tipslib_on_pypi(tmp_path, capsys):
+    # The README's example (no --wheel) wrote a zip whose setup.sh installs tipslib==VERSION from PyPI:
+    # the course ships as a wheel or a checkout, so a wheel-only instructor learned it at Gradescope.
+    from tipslib.cli import main
+
+    assert main(["export", "gradescope", str(nbt.SAMPLE), "-o", str(tmp_path / "a.zip")]) == 0
+    err = capsys.readouterr().err
+    assert f"pip install tipslib=={__version__}" in err and "--wheel" in err, err
+    wheel = tmp_path / f"tipslib-{__version__}-py3-none-any.whl"
+    wheel.write_bytes(b"PK")  # only its name is checked at export
+    assert main(["export", "gradescope", str(nbt.SAMPLE), "-o", str(tmp_path / "b.zip"), "--wheel", str(wheel)]) == 0
+    assert "PyPI" not in capsys.readouterr().err
+
+
 def test_the_cli_exports(tmp_path):
     from tipslib.cli import main
 

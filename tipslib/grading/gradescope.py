@@ -346,8 +346,8 @@ def add_export(sub):
     g.add_argument("-o", "--out", default="autograder.zip", help="the zip to write (default autograder.zip)")
     g.add_argument("--hidden-visibility", choices=VISIBILITIES, default="after_published",
                    help="when students see the results of hidden checks (default after_published)")
-    g.add_argument("--wheel", default=None, help="a tipslib wheel of this version to bundle (default: setup.sh "
-                                                 "installs tipslib==VERSION from PyPI)")
+    g.add_argument("--wheel", default=None, help="a tipslib wheel of this version to bundle (without it, setup.sh "
+                                                 "installs tipslib==VERSION from PyPI, where it must be published)")
     g.add_argument("--timeout", type=float, default=60.0, help="seconds per notebook (default 60)")
     g.add_argument("--memory", type=int, default=2048, help="MB of memory per notebook (default 2048)")
     g.add_argument("--unsafe", action="store_true", help="grade even where the container cannot build the sandbox "
@@ -361,6 +361,13 @@ def add_export(sub):
             print(f"tipslib export gradescope: {exc}", file=sys.stderr)
             return 2
         print(f"wrote {path}")
+        if args.wheel is None:
+            from .. import __version__
+
+            print(f"tipslib export gradescope: note: without --wheel, setup.sh runs `pip install tipslib=={__version__}` "
+                  "from PyPI when Gradescope builds the image, which fails unless that release is published there. "
+                  f"To bundle the wheel you installed: --wheel PATH/tipslib-{__version__}-py3-none-any.whl "
+                  "(`pip wheel --no-deps .` in a checkout builds one).", file=sys.stderr)
         return 0
 
     return run
