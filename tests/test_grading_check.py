@@ -130,6 +130,9 @@ def test_a_missing_notebook_says_where_to_run_the_check(tmp_path, monkeypatch):
     assert check("exercises/regularization.ipynb", out=out) == 2
     text = out.getvalue()
     assert "no such file in " + str(tmp_path) in text and "from the course folder" in text, text
+    out = io.StringIO()                        # an absolute path names no folder it was looked for in
+    assert check(str(tmp_path / "nowhere.ipynb"), out=out) == 2
+    assert "there is no such file. " in out.getvalue(), out.getvalue()
 
 
 def test_a_broken_notebook_says_how_to_get_a_fresh_copy(outcomes):

@@ -72,7 +72,8 @@ def check(path, *, timeout=300.0, out=None) -> int:
     """Run the visible tests of the notebook at ``path``; 0 when all pass, 1 otherwise, 2 if unreadable."""
     out = sys.stdout if out is None else out     # the stream of the moment, not the one at import
     if not Path(path).is_file():
-        print(f"Cannot check {path}: there is no such file in {Path.cwd()}. The exercises are in the exercises/ "
+        where = "" if Path(path).is_absolute() else f" in {Path.cwd()}"
+        print(f"Cannot check {path}: there is no such file{where}. The exercises are in the exercises/ "
               "folder of your course: from the course folder (where JupyterLab's terminal starts), run "
               "`tipslib check exercises/NAME.ipynb`.", file=out)
         return 2
