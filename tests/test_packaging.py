@@ -28,7 +28,7 @@ SOURCES = sorted((REPO / "exercises" / "source").glob("*.ipynb"))
 #: Text that only instructor material holds (the markers `tipslib release` removes).
 ANSWER_MARKERS = (b"# BEGIN SOLUTION", b"BEGIN HIDDEN TESTS")
 #: Project files and folders the build needs; the rest (.git, caches, artifacts) stays behind.
-PROJECT = ["pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "tipslib", "notebooks", "exercises",
+PROJECT = ["pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "tipslib", "notebooks", "exercises",
            "tests", "bench", "docs"]
 
 
@@ -88,6 +88,15 @@ def test_the_wheel_carries_the_course(built):
     # What the chapters and widgets load at run time.
     assert {"tipslib/widgets/dropout_curves.npz", "tipslib/transfer/pretrained_digits.npz",
             "tipslib/course.py", "tipslib/cli.py"} <= set(files)
+
+
+def test_the_wheel_and_the_sdist_carry_the_license(built):
+    # pyproject.toml declares MIT; the text itself must travel with every copy
+    license_text = (REPO / "LICENSE").read_bytes()
+    assert b"MIT License" in license_text
+    assert any((n.endswith("dist-info/LICENSE") or n.endswith("dist-info/licenses/LICENSE")) and v == license_text
+               for n, v in _wheel_files(built[1]).items()), "no LICENSE in the wheel's dist-info"
+    assert _sdist_files(built[0]).get("LICENSE") == license_text
 
 
 def test_the_wheel_carries_no_answers_and_no_test_harness(built):
