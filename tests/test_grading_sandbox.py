@@ -590,20 +590,16 @@ print("RESULT " + json.dumps(out))
 """
 
 
-def _unprivileged_script():
+def _unprivileged_script(run=_UNPRIVILEGED_RUN):
     """The script run without root: the probe helpers above, written once, then what it does."""
     import inspect
 
-    return _UNPRIVILEGED + "".join(inspect.getsource(f) + "\n" for f in (_probe_job, _probe, _zygote_ipc)) + \
-        _UNPRIVILEGED_RUN
+    return _UNPRIVILEGED + "".join(inspect.getsource(f) + "\n" for f in (_probe_job, _probe, _zygote_ipc)) + run
 
 
-def test_without_root_a_run_can_neither_stop_the_zygote_nor_use_sysv_ipc():
-    # Without root a child has the zygote's uid: it could signal PID 1 of the sandbox, and Python's
-    # SIGINT handler there turned that into a KeyboardInterrupt of the zygote (the row of the student
-    # "crashed", a grader problem, and `tipslib grade` exited 3). As root, under a user namespace
-    # where this process is uid 1000 (the path an instructor without root takes).
-    cmd = [sys.executable, "-c", _unprivileged_script(), IPC_PROBE]
+def _run_unprivileged(run, *args):
+    """``run`` (a script body that prints ``RESULT <json>``) without root: its ``out``, or a skip."""
+    cmd = [sys.executable, "-c", _unprivileged_script(run), *args]
     if os.geteuid() == 0:
         if not shutil.which("unshare"):
             pytest.skip("unshare (util-linux) is not installed")
@@ -618,8 +614,56 @@ def test_without_root_a_run_can_neither_stop_the_zygote_nor_use_sysv_ipc():
     line = next(l for l in proc.stdout.splitlines() if l.startswith(("RESULT", "SKIP")))
     if line.startswith("SKIP"):
         pytest.skip(line)
-    out = json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT "):])
+
+
+def test_without_root_a_run_can_neither_stop_the_zygote_nor_use_sysv_ipc():
+    # Without root a child has the zygote's uid: it could signal PID 1 of the sandbox, and Python's
+    # SIGINT handler there turned that into a KeyboardInterrupt of the zygote (the row of the student
+    # "crashed", a grader problem, and `tipslib grade` exited 3). As root, under a user namespace
+    # where this process is uid 1000 (the path an instructor without root takes).
+    out = _run_unprivileged(_UNPRIVILEGED_RUN, IPC_PROBE)
     assert out["uid"] != 0
     assert out["signals"] is not None and len(out["signals"]) == 7, out  # delivered or refused: the run went on
     assert out["after"] == str(signal.default_int_handler) and out["same_zygote"], out
     _ipc_checks(out["first"], out["second"], out["zygote_ns"], root=False)
+
+
+# ------------------------------------------------------- nothing left behind outside scratch
+#: What a run tries to leave for the next one outside its scratch folder: files in the sandbox's own root
+#: (a tmpfs without a size limit, which lives as long as the grading run), in /etc, in /dev, and in the
+#: folder above the tipslib package (a stub the sandbox makes; it is also on the runs' sys.path, ahead of
+#: site-packages). Without root a run had the uid that owns them all: 16 MB files there, as many as it
+#: liked, were memory outside every limit of the run, and the next student's run could read them (or
+#: import them). ``OUT[folder] = [found a file a previous run left, what writing one did]``.
+LEAVE_PROBE = ("import os, tipslib\nOUT = {}\n"
+               "for d in ('/', '/etc', '/dev', '/proc', os.path.dirname(os.path.dirname(tipslib.__file__))):\n"
+               "    p = os.path.join(d, 'tipslib_left_behind.py')\n    OUT[d] = [os.path.exists(p)]\n"
+               "    try:\n        with open(p, 'ab') as f:\n            f.write(b'#' * 2**24)\n        OUT[d].append('written')\n"
+               "    except OSError as e:\n        OUT[d].append(e.errno)\n")
+
+
+def _leave_checks(first, second):
+    import errno
+
+    for run in (first, second):
+        assert all(found is False and what in (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOENT)
+                   for found, what in run.values()), run
+
+
+def test_a_run_leaves_nothing_outside_its_scratch(box):
+    _leave_checks(_probe(box, LEAVE_PROBE), _probe(box, LEAVE_PROBE))
+
+
+_UNPRIVILEGED_LEAVE = """
+with Sandbox() as sb:
+    out = {"first": _probe(sb, sys.argv[1]), "second": _probe(sb, sys.argv[1])}
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_without_root_a_run_leaves_nothing_outside_its_scratch():
+    # As root the sandbox's root, /etc and /dev belong to root and a run has a uid of its own; without
+    # root they belonged to the uid the run has
+    out = _run_unprivileged(_UNPRIVILEGED_LEAVE, LEAVE_PROBE)
+    _leave_checks(out["first"], out["second"])

@@ -16,6 +16,9 @@ each submission, forks a child. What a graded child can reach:
   repository and its ``.git``, other checkouts, home folders, the submissions,
   the gradebook, the host's /var/tmp, /run (run-lock folder), /dev/shm and
   every host Unix socket.
+  Nothing outside a run's scratch is writable: the sandbox's own root (``/etc``
+  and the folders above the bound paths) and ``/dev`` are remounted read-only
+  (without root a run has the uid that owns them).
 - **Scratch**: a fresh tmpfs over ``/tmp`` per run, holding only its job folder
   (cwd, ``HOME``, ``TMPDIR``; ``/dev/shm`` points into it), capped at
   :func:`scratch_mb` of the ``--memory`` budget; the address-space limit is
@@ -288,7 +291,11 @@ def _bwrap_command(bwrap, mounts, root):
                 made.add(d)
                 cmd += ["--perms", "0755", "--dir", d]
         cmd += ["--ro-bind", p, p]
-    return cmd + ["--chdir", "/"]
+    # the sandbox's root (a tmpfs with no size limit, holding /etc and the stub folders above the bound
+    # paths) and its /dev, read-only once built: without root a run has the uid that owns them, and a
+    # file it left there was memory outside its limits that the next run could read (each run mounts
+    # its own /tmp and /dev/shm on top)
+    return cmd + ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/"]
 
 
 @functools.lru_cache(maxsize=None)
