@@ -138,3 +138,32 @@ def test_a_missing_notebook_says_where_to_run_the_check(tmp_path, monkeypatch):
 def test_a_broken_notebook_says_how_to_get_a_fresh_copy(outcomes):
     code, text = outcomes[("bad", "bad")]
     assert code == 2 and "run `tipslib course` again" in text, text
+
+
+def _tiny(test_source="x = 1\n", points=1):
+    """A notebook of one test cell (fast to check: nothing is imported)."""
+    meta = {"nbgrader": {"grade": True, "solution": False, "locked": True, "grade_id": "test_x", "points": points,
+                         "schema_version": 3}}
+    return {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+            "cells": [{"cell_type": "code", "metadata": meta, "source": test_source, "outputs": [], "execution_count": None}]}
+
+
+@pytest.mark.parametrize("what", ["a 5000-digit number", "a hidden block without its end", "points past float",
+                                  "two hidden blocks nested"])
+def test_check_survives_a_malformed_notebook(what, tmp_path):
+    """A student's notebook is whatever their editor (or they) wrote: ``tipslib check`` answers with a
+    sentence and an exit code, never a traceback."""
+    path = tmp_path / "mine.ipynb"
+    if what == "a 5000-digit number":
+        text = __import__("json").dumps(_tiny())
+        path.write_text(text[:-1] + ', "n": ' + "1" * 5000 + "}")
+    elif what == "a hidden block without its end":
+        nbt.write(_tiny("x = 1\n# BEGIN HIDDEN TESTS\ny = 2\n"), path)
+    elif what == "points past float":
+        nbt.write(_tiny(points=10**400), path)
+    else:
+        nbt.write(_tiny("x = 1\n# BEGIN HIDDEN TESTS\n# BEGIN HIDDEN TESTS\ny = 2\n# END HIDDEN TESTS\n"), path)
+    out = io.StringIO()
+    code = check(path, out=out)  # raised ValueError / OverflowError before
+    assert code in (1, 2) or (code == 0 and "PASS" in out.getvalue()), out.getvalue()
+    assert out.getvalue().strip()

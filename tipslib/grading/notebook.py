@@ -8,6 +8,7 @@ never on a kernel, so a broken or hostile submission can only make
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def load(path) -> dict:
         if path.stat().st_size > MAX_NOTEBOOK_BYTES:
             raise InvalidNotebook(f"{path.name} is larger than {MAX_NOTEBOOK_BYTES >> 20} MB")
         nb = json.loads(path.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, bad UTF-8, a 5000-digit number
         raise InvalidNotebook(f"{path.name} is not a readable notebook ({type(exc).__name__})") from None
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
         raise InvalidNotebook(f"{path.name} has no list of cells")
@@ -79,7 +80,13 @@ def is_test(cell) -> bool:
 
 def points(cell) -> float:
     p = nbgrader_meta(cell).get("points", 0)
-    return float(p) if isinstance(p, (int, float)) and not isinstance(p, bool) and p >= 0 else 0.0
+    if not isinstance(p, (int, float)) or isinstance(p, bool):
+        return 0.0
+    try:
+        p = float(p)
+    except OverflowError:  # an int past float (10**400)
+        return 0.0
+    return p if math.isfinite(p) and p >= 0 else 0.0
 
 
 def _tipslib_meta(nb) -> dict:
