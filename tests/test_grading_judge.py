@@ -5,6 +5,7 @@ import base64
 import importlib.util
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -948,3 +949,19 @@ def test_the_kinds_of_errors_spell_nothing_of_the_hidden_tests(sample_grader, tm
     assert text.count("stopped with") == 3 and "your answer cell 'adam_step' raised" in text, text
     named = {n for n in BUILTIN_ERRORS - explained if re.search(rf"\b{n}\b", text)}
     assert named == set(), text
+
+
+@pytest.mark.parametrize("ending", ["import os\nos._exit({k})\n", "import os\nos.kill(os.getpid(), {k})\n"])
+def test_how_a_run_ended_spells_nothing_of_the_hidden_tests(sample_grader, tmp_path, ending):
+    """A run holds the hidden tests (stripped of expected values) and picks how it ends: the exit code
+    (any of 256) or the signal it sends itself was quoted in the feedback and the gradebook's notes,
+    8 bits of what it read per notebook. Two runs that end differently must read the same."""
+    texts = []
+    for k in (10, 12):  # SIGUSR1/SIGUSR2 or exit codes 10/12: a bit of what it read
+        nb = nbt.with_answer(nbt.load(), "mse", ending.format(k=k))
+        rows, text = _grade(sample_grader, tmp_path, f"end{k}", nb)
+        assert rows[0]["status"] == "crashed", rows
+        text = re.sub(r"Submitted at .*", "", text.replace(f"end{k}", "X"))
+        texts.append((text, rows[0]["notes"]))
+    assert texts[0] == texts[1], texts
+    assert not re.search(r"\b1[02]\b", texts[0][0] + texts[0][1]), texts[0]
