@@ -667,3 +667,16 @@ def test_without_root_a_run_leaves_nothing_outside_its_scratch():
     # root they belonged to the uid the run has
     out = _run_unprivileged(_UNPRIVILEGED_LEAVE, LEAVE_PROBE)
     _leave_checks(out["first"], out["second"])
+
+
+# ------------------------------------------------------- memory outside the address space
+#: A run that keeps what it writes in memfd files: their pages are not in its address space, so RLIMIT_AS
+#: never saw them (256 descriptors x 16 MB, the per-file limit: 4 GB per run and slot, held to the timeout)
+MEMFD_PROBE = ("import os\nfds, held = [], 0\ntry:\n    for i in range(40):\n        fd = os.memfd_create(f'm{i}')\n"
+               "        fds.append(fd)\n        for _ in range(16):\n            os.write(fd, b'x' * 2**20)\n"
+               "            held += 1\n    OUT = [held, 0]\nexcept OSError as e:\n    OUT = [held, e.errno]\n")
+
+
+def test_memory_held_in_memfd_files_stays_within_the_budget(box):
+    held, err = _probe(box, MEMFD_PROBE, memory_mb=400)
+    assert held <= 400 - sandbox.scratch_mb(400), (held, err)  # 640 MB held before, with --memory 400

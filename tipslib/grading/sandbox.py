@@ -67,7 +67,7 @@ readable), and an IPC namespace per run; without root only the limits and the
 socket stub remain.
 
 Not protected, even in the sandbox: memory a child holds outside its address
-space (pipe buffers, ``memfd`` files: no memory cgroup is used), CPU time
+space (pipe buffers; ``memfd`` files are refused like SysV IPC: no memory cgroup is used), CPU time
 beyond ``RLIMIT_CPU`` per process times its process limit until the wall-clock
 timeout, and the test code sent into the child with the job, hidden parts
 included (the judge strips expected values from it and compares in its own
@@ -392,8 +392,10 @@ def _private_ipc(required):
 
 
 #: The system calls of SysV IPC (shm*, sem*, msg*) and POSIX message queues (mq_*): ``(audit arch, numbers)``.
-_IPC_SYSCALLS = {"x86_64": (0xC000003E, (29, 30, 31, 64, 65, 66, 67, 68, 69, 70, 71, 220, *range(240, 246))),
-                 "aarch64": (0xC00000B7, tuple(range(180, 198)))}
+#: Also memfd_create and memfd_secret: what a run writes to a memfd file is memory outside its address
+#: space as well (256 descriptors x the 16 MB file limit: 4 GB per run, with any --memory).
+_IPC_SYSCALLS = {"x86_64": (0xC000003E, (29, 30, 31, 64, 65, 66, 67, 68, 69, 70, 71, 220, *range(240, 246), 319, 447)),
+                 "aarch64": (0xC00000B7, (*range(180, 198), 279, 447))}
 
 
 def _refuse_ipc():
