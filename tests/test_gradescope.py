@@ -362,3 +362,19 @@ def test_results_json_puts_hidden_problems_in_the_hidden_entry_only():
     t = TestResult("t2", 0.0, 1.0, [Check("a", False, True)], hidden_problem="the hidden part of this test stopped with an exception")
     (only,) = results_json([ExerciseResult("ex", "Ex", "ok", [t])])["tests"]
     assert only["status"] == "failed" and "stopped with an exception" in only["output"]
+
+
+def test_file_names_that_are_not_utf8_are_named_in_a_written_result(exported, tmp_path):
+    """Files whose names are not UTF-8 (a student's zip from another system): results.json names them,
+    escaped. They went into it raw, as lone surrogates, and writing it raised UnicodeEncodeError: no
+    result but the shell's 'could not start'."""
+    for case in ("no notebook", "a notebook of no exercise"):
+        root = make_root(exported, tmp_path / case.replace(" ", "_"))
+        (root / "submission" / os.fsdecode(b"notes\xfe.txt")).write_text("x")
+        if case != "no notebook":
+            nbt.write({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5},
+                      root / "submission" / os.fsdecode(b"copy\xff.ipynb"))
+        run_autograder(root)
+        written = json.loads((root / "results" / "results.json").read_text(encoding="utf-8"))
+        assert written["score"] == 0 and schema_errors(written) == []
+        assert ("notes\\xfe.txt" if case == "no notebook" else "copy\\xff.ipynb") in written["output"], written["output"]

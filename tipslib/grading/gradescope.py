@@ -264,7 +264,7 @@ def _failure(message):
 
 
 def _grade(root, settings):
-    from .grade import Grader, Submission, load_exercises
+    from .grade import Grader, Submission, load_exercises, safe_name
     from .sandbox import Sandbox
 
     class Recording(Grader):
@@ -293,8 +293,9 @@ def _grade(root, settings):
             seed = grader.seed
     finally:
         Sandbox.allow_unsafe = False
+    # file names are the student's bytes: not UTF-8, they would be lone surrogates that results.json cannot hold
     return results_json(results, hidden_visibility=settings.get("hidden_visibility", "after_published"), seed=seed,
-                        found=bool(nbs), others=others, names=[p.name for p in nbs])
+                        found=bool(nbs), others=[safe_name(o) for o in others], names=[safe_name(p.name) for p in nbs])
 
 
 def run_autograder(root=None) -> dict:
@@ -318,7 +319,7 @@ def run_autograder(root=None) -> dict:
     results = root / "results"
     results.mkdir(parents=True, exist_ok=True)
     tmp = results / "results.json.part"
-    tmp.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8", errors="backslashreplace")
     os.replace(tmp, results / "results.json")
     print(f"score {out['score']:g} written to {results / 'results.json'} in {out['execution_time']:.1f} s", flush=True)
     return out
