@@ -965,3 +965,16 @@ def test_how_a_run_ended_spells_nothing_of_the_hidden_tests(sample_grader, tmp_p
         texts.append((text, rows[0]["notes"]))
     assert texts[0] == texts[1], texts
     assert not re.search(r"\b1[02]\b", texts[0][0] + texts[0][1]), texts[0]
+
+
+def test_a_file_name_cannot_put_a_formula_in_the_gradebook(sample_grader, tmp_path):
+    """The notes cell names the student's unreadable files; one named ``=HYPERLINK(...).ipynb`` made the
+    cell start with '=', which a spreadsheet opening the gradebook runs as a formula (CSV injection)."""
+    folder = tmp_path / "formula"
+    good = nbt.write(nbt.load(), folder / "sample.ipynb")
+    bad = folder / '=HYPERLINK("http:..x","click").ipynb'
+    bad.write_text("{ nope")
+    rows, _ = sample_grader.grade_student(Submission("formula", sorted([good, bad]), folder))
+    notes = rows[0]["notes"]
+    assert "HYPERLINK" in notes and rows[0]["total"] == "6", rows
+    assert not notes.startswith(("=", "+", "-", "@", "\t", "\r")), notes

@@ -17,6 +17,8 @@ from __future__ import annotations
 __all__ = ["render", "csv_notes", "MAX_FEEDBACK"]
 
 MAX_FEEDBACK = 64 * 1024
+#: How a spreadsheet cell that it runs as a formula begins (CSV injection).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 VISIBLE_NOTE = ("Passing the visible tests is not full marks: every test also has hidden checks "
                 "on other inputs.")
@@ -73,4 +75,7 @@ def _cap(text):
 def csv_notes(result) -> str:
     """The short notes that go in the gradebook (no student error text, no test code)."""
     keep = [n for n in result.notes if not n.startswith("your answer cell")]
-    return " | ".join(keep)[:500]
+    text = " | ".join(keep)[:500]
+    # a note may begin with a file name the student chose ("=HYPERLINK(...).ipynb"): a spreadsheet would
+    # run a cell beginning like a formula, so such a cell is quoted as text
+    return "'" + text if text.startswith(FORMULA_START) else text
