@@ -995,3 +995,33 @@ def test_a_file_name_cannot_put_a_formula_in_the_gradebook(sample_grader, tmp_pa
     notes = rows[0]["notes"]
     assert "HYPERLINK" in notes and rows[0]["total"] == "6", rows
     assert not notes.startswith(("=", "+", "-", "@", "\t", "\r")), notes
+
+
+SECOND_COPY = ("import importlib, importlib.util, sys\n\nROOT = {root!r}\n"
+               "_s = importlib.util.spec_from_file_location('other', ROOT + '/__init__.py', submodule_search_locations=[ROOT])\n"
+               "_m = importlib.util.module_from_spec(_s)\nsys.modules['other'] = _m\n_s.loader.exec_module(_m)\n"
+               "O = importlib.import_module('other.' + 'op' + 'tim.numpy_impl')\n\n"
+               "def adam_step(w, g, m, v, t, lr=0.1, beta1=0.9, beta2=0.999, eps=1e-8):\n"
+               "    w, m, v = w.copy(), m.copy(), v.copy()\n"
+               "    getattr(O, 'adam_' + 'step')(w, g, m, v, None, t, lr=lr, betas=(beta1, beta2), eps=eps)\n"
+               "    return w, m, v\n")
+
+
+def test_a_second_copy_of_the_library_in_the_python_installation_is_out_of_reach_too(tmp_path, monkeypatch):
+    """tipslib installed twice (a pip install in site-packages, and the checkout the grader runs from):
+    the sandbox shows the whole Python installation, and only the copy the grader imported was covered,
+    so the other copy's tipslib.optim answered adam_step at full marks (its code, loaded under another
+    name and file, is neither the masked package nor a fingerprint the guard holds)."""
+    import tipslib
+
+    site = tmp_path / "lib" / "site-packages"
+    shutil.copytree(Path(tipslib.__file__).parent, site / "tipslib",
+                    ignore=shutil.ignore_patterns("__pycache__", "site", "widgets"))
+    monkeypatch.syspath_prepend(str(site))  # (after tipslib was imported: the grader still runs the checkout)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "sample.ipynb").write_bytes(nbt.SAMPLE.read_bytes())
+    nb = nbt.with_answer(nbt.load(), "adam_step", SECOND_COPY.format(root=str(site / "tipslib")))
+    with Grader(load_exercises(src), jobs=1, timeout=20, memory_mb=500) as g:
+        rows, text = _grade(g, tmp_path, "second_copy", nb)
+    assert points(rows)["test_adam"] == 0, text

@@ -27,7 +27,8 @@ so forbidden code cannot run where the guard does not look.
 
 Two lines of defence against a graded function that runs what it should implement:
 
-- the tipslib packages a forbidden list names are not in the run at all where the
+- the tipslib packages a forbidden list names are not in the run at all (in any copy of
+  tipslib the sandbox shows: a second install in site-packages too) where the
   sandbox can mount (:func:`mask_forbidden`, called by the sandbox's child before the
   job starts; it sets ``job["masked"]``): the zygote never imported them, and their
   folders are covered by a stand-in whose import raises, so neither ``import`` nor
@@ -58,6 +59,7 @@ import ast
 import base64
 import builtins
 import ctypes
+import functools
 import importlib
 import importlib.util
 import json
@@ -194,16 +196,56 @@ def topic_package(module):
             and os.path.isdir(os.path.join(_tipslib_root(), parts[1])))
 
 
-def _forbidden_folders(forbidden):
-    """``[(target, folder, covered by an earlier one)]`` for the tipslib packages the lists name."""
-    root, out = _tipslib_root(), []
-    for t in sorted({t for ts in forbidden.values() for t in ts if isinstance(t, str)}):
-        parts = t.split(".")
-        if parts[0] != "tipslib" or len(parts) < 2 or parts[1] == "grading" or not all(p.isidentifier() for p in parts):
+#: The folders the sandbox binds (set by the zygote, :func:`tipslib.grading.sandbox.serve`).
+SHOWN = ()
+
+
+@functools.lru_cache(maxsize=None)
+def _tipslib_roots():
+    """Every copy of the tipslib package this process can see: the one it imported first, then any
+    other in a ``sys.path`` folder or in the site-packages of the Python installation (the sandbox
+    shows all of it: a second install, by pip beside the checkout the grader runs, is readable too,
+    and its code, loaded under another name, is nothing the guards know)."""
+    import glob
+    import sys
+
+    roots, seen = [_tipslib_root()], set()
+    folders = [p for p in sys.path if p]
+    for p in SHOWN:  # what the sandbox binds: a package folder, a site folder, a Python installation
+        if os.path.basename(p) == "tipslib":
+            folders.append(os.path.dirname(p))
+        else:
+            folders.append(p)
+            folders += sorted(glob.glob(os.path.join(p, "lib*/python*/*-packages")))
+    for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, "/usr", "/usr/local"}:
+        for pattern in ("lib*/python*/*-packages", "local/lib*/python*/*-packages"):
+            folders += sorted(glob.glob(os.path.join(prefix, pattern)))
+    seen.add(os.path.realpath(roots[0]))
+    for folder in folders:
+        candidate = os.path.join(folder, "tipslib")
+        try:
+            real = os.path.realpath(candidate)
+            if real not in seen and os.path.isfile(os.path.join(real, "__init__.py")):
+                seen.add(real)
+                roots.append(real)
+        except (OSError, ValueError):
             continue
-        path = os.path.join(root, *parts[1:])
-        if os.path.isdir(path) and not os.path.islink(path):
-            out.append((t, path, any(path.startswith(p + os.sep) for _, p, _ in out)))
+    return roots
+
+
+def _forbidden_folders(forbidden):
+    """``[(target, folder, covered by an earlier one)]`` for the tipslib packages the lists name, in
+    every copy of tipslib in view (:func:`_tipslib_roots`)."""
+    out = []
+    targets = sorted({t for ts in forbidden.values() for t in ts if isinstance(t, str)})
+    for root in _tipslib_roots() if targets else ():
+        for t in targets:
+            parts = t.split(".")
+            if parts[0] != "tipslib" or len(parts) < 2 or parts[1] == "grading" or not all(p.isidentifier() for p in parts):
+                continue
+            path = os.path.join(root, *parts[1:])
+            if os.path.isdir(path) and not os.path.islink(path):
+                out.append((t, path, any(path.startswith(p + os.sep) for _, p, _ in out)))
     return out
 
 
@@ -248,7 +290,8 @@ def mask_forbidden(job):
                     mount(None, path, None, _MS_REMOUNT | _MS_RDONLY | _MS_NOSUID | _MS_NODEV)
                 except OSError:
                     pass  # writable, but empty of the library all the same
-            done.append(target)
+            if target not in done:
+                done.append(target)
     except OSError:
         pass
     return done

@@ -782,11 +782,12 @@ def _no_interfaces():
         return False
 
 
-def serve(uid=None, preload=(), hide=(), sandboxed=False, rebind=()):
+def serve(uid=None, preload=(), hide=(), sandboxed=False, rebind=(), shown=()):
     """The zygote's main loop: jobs on stdin (a fixed-size header, then the JSON), results on stdout.
 
     ``sandboxed``: it runs inside the bubblewrap sandbox (PID 1 of its PID namespace); ``rebind``: the
-    Python folders under /tmp that each run's fresh /tmp must show again. ``hide``: folders the
+    Python folders under /tmp that each run's fresh /tmp must show again; ``shown``: every folder the sandbox
+    binds (a run's forbidden packages are covered in each copy of tipslib there). ``hide``: folders the
     unsandboxed root zygote covers with an empty tmpfs (the sandbox shows nothing outside its allowlist).
     """
     import importlib
@@ -802,6 +803,8 @@ def serve(uid=None, preload=(), hide=(), sandboxed=False, rebind=()):
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
     import tipslib.grading._runner  # noqa: F401 - preload what every child needs
+    tipslib.grading._runner.SHOWN = tuple(shown)  # where a run may find other copies of tipslib (mask_forbidden)
+    tipslib.grading._runner._tipslib_roots()  # found once, here: every run inherits the answer
     import tipslib.grading.plain  # noqa: F401
     private_fs = sandboxed
     if sandboxed:
@@ -859,7 +862,7 @@ class Sandbox:
 
     def _command(self):
         """The zygote's command line and environment (sandboxed unless refused or allowed not to be)."""
-        code = "import sys, json; from tipslib.grading.sandbox import serve; serve(*map(json.loads, sys.argv[1:6]))"
+        code = "import sys, json; from tipslib.grading.sandbox import serve; serve(*map(json.loads, sys.argv[1:7]))"
         isolate = self.isolate
         if isolate is None:
             ok, why = _probe()
@@ -869,7 +872,7 @@ class Sandbox:
             isolate = ok
         if not isolate:
             env = dict(os.environ, **{k: v for k, v in CHILD_ENV.items() if k != "PATH"})
-            args = [json.dumps(self.uid), json.dumps(list(self.preload)), json.dumps(self.hide), "false", "[]"]
+            args = [json.dumps(self.uid), json.dumps(list(self.preload)), json.dumps(self.hide), "false", "[]", "[]"]
             return [sys.executable, "-c", code, *args], env, tempfile.gettempdir()
         if self.uid is None and os.geteuid() == 0:  # a sandboxed child never runs as root
             self.uid = 7_000_000 + (os.getpid() % 100_000) * 16 + next(_AUTO_UIDS) % 16
@@ -879,7 +882,7 @@ class Sandbox:
             if _under(h, [*mounts[0], "/usr"]):
                 raise SandboxError(f"the sandbox would show {h} (it lies inside the Python installation or a "
                                    "package folder the sandbox shows); move it elsewhere")
-        args = [json.dumps(self.uid), json.dumps(list(self.preload)), "[]", "true", json.dumps(rebind)]
+        args = [json.dumps(self.uid), json.dumps(list(self.preload)), "[]", "true", json.dumps(rebind), json.dumps(mounts[0])]
         cmd = [*_bwrap_command(_bwrap(), mounts, os.geteuid() == 0), sys.executable, "-c", code, *args]
         return cmd, _zygote_env(mounts[1]), "/"
 
