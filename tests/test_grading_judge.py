@@ -1025,3 +1025,46 @@ def test_a_second_copy_of_the_library_in_the_python_installation_is_out_of_reach
     with Grader(load_exercises(src), jobs=1, timeout=20, memory_mb=500) as g:
         rows, text = _grade(g, tmp_path, "second_copy", nb)
     assert points(rows)["test_adam"] == 0, text
+
+
+def test_a_folder_nested_past_the_recursion_limit_gets_its_row_and_the_class_goes_on(tmp_path):
+    """os.walk recursed once per level: a student folder 1200 levels deep (2.4 KB of path) raised
+    RecursionError while the class was being listed, and `tipslib grade` stopped for everyone."""
+    src, subs = tmp_path / "src", tmp_path / "subs"
+    src.mkdir()
+    (src / "sample.ipynb").write_bytes(nbt.SAMPLE.read_bytes())
+    nbt.write(nbt.load(), subs / "a_honest" / "sample.ipynb")
+    deep = subs / "b_deep"
+    nbt.write(nbt.load(), deep / "sample.ipynb")
+    here = os.getcwd()
+    try:
+        os.chdir(deep)
+        for _ in range(1200):
+            os.mkdir("a")
+            os.chdir("a")
+        Path("sample.ipynb").write_text("{}")
+    finally:
+        os.chdir(here)
+    from tipslib.grading.grade import grade
+
+    report = grade(src, subs, tmp_path / "out" / "gradebook.csv", timeout=20, memory_mb=500, progress=False)
+    import csv
+
+    with open(tmp_path / "out" / "gradebook.csv", newline="") as f:
+        rows = {r["student"]: r for r in csv.DictReader(f)}
+    _remove_deep(deep)
+    assert int(report) == 2 and rows["a_honest"]["total"] == "6", rows
+    assert rows["b_deep"]["total"] == "6" and "deeper than" in rows["b_deep"]["notes"], rows["b_deep"]
+
+
+def _remove_deep(top):
+    """Remove a chain of nested folders without recursion (shutil.rmtree recurses too)."""
+    path = Path(top)
+    chain = [path]
+    while (chain[-1] / "a").is_dir():
+        chain.append(chain[-1] / "a")
+    for d in reversed(chain):
+        for f in d.iterdir():
+            if not f.is_dir():
+                f.unlink()
+        d.rmdir()

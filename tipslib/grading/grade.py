@@ -134,6 +134,49 @@ def load_exercises(source_dir, paths=None):
     return exercises
 
 
+MAX_DEPTH = 32         # folder levels of a student's folder that are read
+MAX_ENTRIES = 100_000  # files and folders of a student's folder that are looked at
+
+
+def walk_notebooks(folder, skip=(".ipynb_checkpoints",)):
+    """``(notebooks, other files, notes)`` under ``folder``, without recursion and within
+    :data:`MAX_DEPTH` levels and :data:`MAX_ENTRIES` entries (``os.walk`` recursed once per level: a
+    folder 1200 levels deep raised RecursionError and stopped the grading of the whole class). Symbolic
+    links to folders are not entered."""
+    nbs, others, notes = [], [], []
+    todo, seen = [(os.fspath(folder), 0)], 0
+    while todo:
+        path, depth = todo.pop()
+        try:
+            with os.scandir(path) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError:
+            continue
+        for e in entries:
+            seen += 1
+            if seen > MAX_ENTRIES:
+                notes.append(f"the folder holds more than {MAX_ENTRIES} files: the others were not read")
+                return nbs, others, notes
+            try:
+                is_dir = e.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_dir:
+                if e.name in skip:
+                    continue
+                if depth + 1 >= MAX_DEPTH:
+                    note = f"folders nested deeper than {MAX_DEPTH} levels were not read"
+                    if note not in notes:
+                        notes.append(note)
+                    continue
+                todo.append((e.path, depth + 1))
+            elif e.name.endswith(".ipynb"):
+                nbs.append(Path(e.path))
+            else:
+                others.append(Path(e.path))
+    return nbs, others, notes
+
+
 def discover(submissions_dir):
     """Yield one :class:`Submission` per student, sorted by id (an nbgrader course: its ``submitted/``)."""
     from .nbgrader_layout import course_submissions
@@ -145,11 +188,8 @@ def discover(submissions_dir):
             continue
         try:
             if entry.is_dir(follow_symlinks=False):
-                nbs = []
-                for root, dirs, files in os.walk(entry.path):  # (symbolic links to folders are not entered)
-                    dirs[:] = sorted(d for d in dirs if d != ".ipynb_checkpoints")
-                    nbs += [Path(root) / f for f in sorted(files) if f.endswith(".ipynb")]
-                yield Submission(safe_name(entry.name), sorted(nbs), Path(entry.path), course=course)
+                nbs, _, notes = walk_notebooks(entry.path)
+                yield Submission(safe_name(entry.name), sorted(nbs), Path(entry.path), course=course, notes=notes)
             elif entry.name.endswith(".ipynb"):  # a link or a FIFO too: its rows say why it was not read
                 yield Submission(safe_name(entry.name[:-len(".ipynb")]), [Path(entry.path)], None)
             elif entry.is_symlink():

@@ -182,14 +182,13 @@ def export_gradescope(source, out="autograder.zip", *, hidden_visibility="after_
 # ------------------------------------------------------------ run_autograder
 def _notebooks(folder):
     """Every ``*.ipynb`` under ``folder`` (no checkpoints), and the names of the other files."""
-    nbs, others = [], []
+    from .grade import walk_notebooks
+
     if not folder.is_dir():
-        return nbs, others
-    for dirpath, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d not in (".ipynb_checkpoints", "__MACOSX"))
-        for f in sorted(files):
-            (nbs if f.endswith(".ipynb") else others).append(Path(dirpath) / f)
-    return nbs, [str(p.relative_to(folder)) for p in others]
+        return [], []
+    # (not os.walk: it recursed once per level, and a folder nested 1200 deep ended in RecursionError)
+    nbs, others, _ = walk_notebooks(folder, skip=(".ipynb_checkpoints", "__MACOSX"))
+    return sorted(nbs), sorted(str(p.relative_to(folder)) for p in others)
 
 
 def _section(result, test, checks, problem):
