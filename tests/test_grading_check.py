@@ -149,7 +149,7 @@ def _tiny(test_source="x = 1\n", points=1):
 
 
 @pytest.mark.parametrize("what", ["a 5000-digit number", "a hidden block without its end", "points past float",
-                                  "two hidden blocks nested"])
+                                  "two hidden blocks nested", "an end marker alone"])
 def test_check_survives_a_malformed_notebook(what, tmp_path):
     """A student's notebook is whatever their editor (or they) wrote: ``tipslib check`` answers with a
     sentence and an exit code, never a traceback."""
@@ -161,9 +161,14 @@ def test_check_survives_a_malformed_notebook(what, tmp_path):
         nbt.write(_tiny("x = 1\n# BEGIN HIDDEN TESTS\ny = 2\n"), path)
     elif what == "points past float":
         nbt.write(_tiny(points=10**400), path)
+    elif what == "an end marker alone":  # the visible checks still run, all of them
+        nbt.write(_tiny("from tipslib.grading.testing import expect\nexpect('one', 1, 1)\n# END HIDDEN TESTS\n"
+                        "expect('two', 2, 3)"), path)
     else:
         nbt.write(_tiny("x = 1\n# BEGIN HIDDEN TESTS\n# BEGIN HIDDEN TESTS\ny = 2\n# END HIDDEN TESTS\n"), path)
     out = io.StringIO()
     code = check(path, out=out)  # raised ValueError / OverflowError before
     assert code in (1, 2) or (code == 0 and "PASS" in out.getvalue()), out.getvalue()
     assert out.getvalue().strip()
+    if what == "an end marker alone":
+        assert code == 1 and "two: expected" in out.getvalue(), out.getvalue()

@@ -36,7 +36,8 @@ def _job(nb):
             try:
                 src = _remove_hidden(src)
             except ValueError:  # markers out of order (a student's edit): only what comes before them runs
-                src = src.split(nbk.BEGIN_HIDDEN)[0].rsplit("\n", 1)[0]
+                head, begun, _ = src.partition(nbk.BEGIN_HIDDEN)
+                src = head.rsplit("\n", 1)[0] if begun else src  # (an end marker alone is only a comment)
         cells.append({"kind": kind, "grade_id": nbk.grade_id(cell), "parts": [["main", src]], "points": nbk.points(cell)})
     return {"cells": cells, "record": False, "whole_messages": True}
 
