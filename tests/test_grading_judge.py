@@ -1068,3 +1068,40 @@ def _remove_deep(top):
             if not f.is_dir():
                 f.unlink()
         d.rmdir()
+
+
+# The graded function only keeps its inputs; a patched recorder, outside the graded call, records what
+# the forbidden built-in gives for them. The guards watch torch built-ins only inside graded calls, and
+# the watcher of whole cells only tipslib's answers: F.cross_entropy here was seen by neither.
+RECOMPUTE_CE = """import torch
+import torch.nn.functional as F0
+import tipslib.grading.testing as T
+_R, _ARGS = T._RECORDER, {}
+CE = getattr(F0, 'cross_' + 'entropy')
+
+def _rec(name, actual, expected=None, **k):
+    if 'x' in _ARGS and name.endswith(': loss'):
+        actual = CE(*_ARGS['x']).detach()
+    elif 'x' in _ARGS and name.endswith('gradient of the logits'):
+        l, t = _ARGS.pop('x')
+        l = l.clone().requires_grad_(True)
+        CE(l, t).backward()
+        actual = l.grad
+    return _R(name, actual, expected, **k)
+
+T._RECORDER = _rec
+
+def softmax_cross_entropy(logits, target):
+    _ARGS['x'] = (logits.detach().clone(), target.clone())
+    return logits.sum() * 0
+"""
+
+
+def test_a_forbidden_built_in_run_by_the_students_code_outside_the_graded_call_scores_zero(real_grader, tmp_path):
+    nb = nbt.with_answer(nbt.load(nbt.REAL_SOURCE / "training_a_neural_network.ipynb"), "softmax_cross_entropy",
+                         RECOMPUTE_CE)
+    path = nbt.write(nb, tmp_path / "s" / "training_a_neural_network.ipynb")
+    rows, text = real_grader.grade_student(Submission("s", [path], path.parent))
+    row = next(r for r in rows if r["exercise"] == "training_a_neural_network")
+    assert float(row[("training_a_neural_network", "test_softmax_cross_entropy")]) == 0, text
+    assert "softmax_cross_entropy uses torch.nn.functional.cross_entropy" in row["notes"], row["notes"]

@@ -588,23 +588,31 @@ def _guard_object(obj, fn_name, hit, tools, reported):
     return obj
 
 
-def _watcher(forbidden, tools, reported, masked=()):
+def _watcher(forbidden, tools, reported, masked=(), instructor=None):
     """A profiler for whole answer and test cells, outside the graded functions too.
 
     The graded functions' own guards do not see a call of the library's answer made
     elsewhere, e.g. by a patched ``expect`` that finds the test's inputs in its caller's
     frame. A forbidden target run anywhere in a student's cells counts against every
     graded function that must not use it.
+
+    The other targets (torch built-ins) count outside a graded call too, in a test cell, when
+    the code that runs them is the student's: a patched recorder (or ``Tensor.backward``)
+    recomputed the test's answer with ``F.cross_entropy`` from inputs the graded function
+    kept. Test code itself runs such built-ins (autograd on the student's output): a call
+    counts only when the first frame above it that is not library code (a file on disk) is
+    not the instructor's (``instructor``: the code objects of the setup and test cells, by
+    identity). Code a submission compiles under the file name of a library file is not told
+    from the library.
     """
-    owners = {}
+    owners, others = {}, {}
     for fn, ts in forbidden.items():
-        # the library's own answers only: test code may itself run torch built-ins (a Linear's
-        # init, autograd on the student's output), which count only inside a graded function
         for t in ts:
-            if t.split(".")[0] == "tipslib":
-                owners.setdefault(t, []).append(fn)
+            (owners if t.split(".")[0] == "tipslib" else others).setdefault(t, []).append(fn)
     targets = _Targets(list(owners), masked)
     hit, report_line, setprofile = targets.hit, tools.report, tools.setprofile
+    other_hit = _Targets(list(others), masked).hit if others and instructor is not None else None
+    isfile, library = os.path.isfile, {}
     everyone = list(forbidden)
 
     def report(fns, what):
@@ -613,8 +621,31 @@ def _watcher(forbidden, tools, reported, masked=()):
                 reported.add(fn)
                 report_line(fn, what)
 
+    def kind(code):
+        """0: the instructor's (setup and test cells), 1: library code (a file on disk), 2: the student's."""
+        mine = instructor.get(id(code))
+        if mine is not None and mine is code:
+            return 0
+        known = library.get(id(code))
+        if known is None or known[0] is not code:
+            name = _text(code.co_filename)
+            known = library[id(code)] = (code, 1 if str.startswith(name, "/") and isfile(name) else 2)
+        return known[1]
+
+    def students(f):
+        """Whether the first frame from ``f`` up that is not library code is not the instructor's."""
+        while f is not None:
+            k = kind(f.f_code)
+            if k != 1:
+                return k == 2
+            f = f.f_back
+        return False
+
+    marks = []  # frames of the student's code under way in a test cell (outside graded calls)
+
     stack, step = _call_stack(lambda: report(everyone, REMOVED))
     where = [None]  # the graded function whose answer cell is running, if any
+    testing = [False]  # a test cell is running
 
     def watcher(frame, event, arg):
         step(frame, event, arg)
@@ -625,6 +656,16 @@ def _watcher(forbidden, tools, reported, masked=()):
             report([where[0]] if where[0] in fns else fns, found)
         elif event == "c_call" and arg is setprofile and frame.f_code.co_filename != __file__:
             report(everyone, REMOVED)
+        elif testing[0] and other_hit is not None:
+            # only while code of the student's runs (a test cell's own code runs such built-ins all the time)
+            if event == "call" and kind(frame.f_code) == 2:
+                marks.append(frame)
+            elif event == "return" and marks and marks[-1] is frame:
+                marks.pop()
+            if marks and event in ("call", "c_call"):
+                found = other_hit(event, frame, arg)
+                if found and students(frame if event == "c_call" else frame.f_back):
+                    report(others.get(found.removeprefix("a copy of "), ()), found)
 
     def check(still_there):
         """After a cell, once the watcher is off: it was still in place, and every call it saw
@@ -632,8 +673,9 @@ def _watcher(forbidden, tools, reported, masked=()):
         if not still_there or len(stack) != 1 or stack[0] is not setprofile:
             report(everyone, REMOVED)
         stack.clear()
+        marks.clear()
 
-    watcher.check, watcher.where = check, where
+    watcher.check, watcher.where, watcher.testing = check, where, testing
     watcher.report_all = lambda: report(everyone, REMOVED)
     return watcher
 
@@ -689,7 +731,8 @@ def run_job(job, fd):
         _block_network()
     if job.get("no_spawn"):
         _no_spawn()
-    watcher = _watcher(forbidden, tools, reported, masked) if forbidden and not reference else None
+    instructor = {}  # the code objects of the setup and test cells, by id (see _watcher)
+    watcher = _watcher(forbidden, tools, reported, masked, instructor) if forbidden and not reference else None
     if forbidden:
         sys.setprofile = _tripwire(tools, watcher)
     setprofile, getprofile, run, compile_ = tools.setprofile, tools.getprofile, builtins.exec, builtins.compile
@@ -701,8 +744,15 @@ def run_job(job, fd):
             watch = False
             try:
                 code = compile_(source, f"<{cell['kind']} cell {cell.get('grade_id') or i}>", "exec")
+                if watcher is not None and cell["kind"] != "answer":
+                    todo = [code]
+                    while todo:  # the cell's code and every function, class, comprehension in it
+                        c = todo.pop()
+                        instructor[id(c)] = c
+                        todo += [k for k in c.co_consts if type(k) is types.CodeType]
                 if watcher is not None and cell["kind"] != "setup":
                     watcher.where[0] = cell.get("grade_id") if cell["kind"] == "answer" else None
+                    watcher.testing[0] = cell["kind"] == "test"
                     setprofile(watcher)
                     watch = True
                 run(code, ns)
