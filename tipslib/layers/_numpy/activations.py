@@ -27,22 +27,54 @@ _dout_like_output = dout_like(_output_shape)
 
 @validate_params(ELEMENTWISE_FORWARD, NDARRAYS)
 def relu_forward(x: np.ndarray):
-    r""":math:`\mathrm{relu}(x) = \max(x, 0)`. Returns ``(out, cache)`` with ``cache = (x,)``."""
+    r"""Rectified linear unit, element by element.
+
+    .. math::
+
+        \mathrm{relu}(x) = \max(x, 0)
+
+    ``x`` has any shape. Returns ``(out, cache)``: ``out`` shaped like ``x``, ``cache = (x,)``.
+
+    See Also
+    --------
+    torch.nn.functional.relu : the same values; autograd provides its backward.
+    """
     return np.maximum(x, 0), (x,)
 
 
 @validate_params(BACKWARD, NDARRAYS, _dout_like_output)
 def relu_backward(dout: np.ndarray, cache):
-    r""":math:`dx = \mathrm{dout} \cdot [x > 0]`; at the kink ``x = 0`` the slope is 0, as in torch."""
+    r"""Gradient of :func:`relu_forward`: ``dout`` where the input was positive, 0 elsewhere.
+
+    .. math::
+
+        dx = \mathrm{dout} \odot [x > 0]
+
+    At the kink :math:`x = 0` the slope is 0, as in torch. ``dout`` and ``dx`` have the shape of ``x``.
+
+    See Also
+    --------
+    torch.autograd.grad : through ``torch.nn.functional.relu`` it gives the same ``dx``;
+        torch has no public function for this backward alone.
+    """
     (x,) = cache
     return dout * (x > 0)
 
 
 @validate_params(ELEMENTWISE_FORWARD, NDARRAYS)
 def sigmoid_forward(x: np.ndarray):
-    r""":math:`\sigma(x) = 1 / (1 + e^{-x})`, computed without overflow for any finite ``x``.
+    r"""Logistic sigmoid, element by element, computed without overflow for any finite ``x``.
 
-    Returns ``(out, cache)`` with ``cache = (out,)``: the derivative needs only the output.
+    .. math::
+
+        \sigma(x) = \frac{1}{1 + e^{-x}}
+
+    ``x`` has any shape. Returns ``(out, cache)``: ``out`` shaped like ``x``,
+    ``cache = (out,)`` (the derivative needs only the output).
+
+    See Also
+    --------
+    torch.sigmoid : the same values; autograd provides its backward.
     """
     # exp(-|x|) never overflows; the two branches are the same function.
     e = np.exp(-np.abs(x))
@@ -52,21 +84,56 @@ def sigmoid_forward(x: np.ndarray):
 
 @validate_params(BACKWARD, NDARRAYS, _dout_like_output)
 def sigmoid_backward(dout: np.ndarray, cache):
-    r""":math:`dx = \mathrm{dout} \cdot \sigma(x)(1 - \sigma(x))`."""
+    r"""Gradient of :func:`sigmoid_forward`, from its output alone.
+
+    .. math::
+
+        dx = \mathrm{dout} \odot \sigma(x) \odot \big(1 - \sigma(x)\big)
+
+    ``dout`` and ``dx`` have the shape of ``x``.
+
+    See Also
+    --------
+    torch.autograd.grad : through ``torch.sigmoid`` it gives the same ``dx`` (the same
+        formula); torch has no public function for this backward alone.
+    """
     (out,) = cache
     return dout * out * (1.0 - out)
 
 
 @validate_params(ELEMENTWISE_FORWARD, NDARRAYS)
 def tanh_forward(x: np.ndarray):
-    r""":math:`\tanh(x)`. Returns ``(out, cache)`` with ``cache = (out,)``."""
+    r"""Hyperbolic tangent, element by element.
+
+    .. math::
+
+        \tanh(x) = \frac{e^{x} - e^{-x}}{e^{x} + e^{-x}}
+
+    ``x`` has any shape. Returns ``(out, cache)``: ``out`` shaped like ``x``, ``cache = (out,)``.
+
+    See Also
+    --------
+    torch.tanh : the same values; autograd provides its backward.
+    """
     out = np.tanh(x)
     return out, (out,)
 
 
 @validate_params(BACKWARD, NDARRAYS, _dout_like_output)
 def tanh_backward(dout: np.ndarray, cache):
-    r""":math:`dx = \mathrm{dout} \cdot (1 - \tanh^2 x)`."""
+    r"""Gradient of :func:`tanh_forward`, from its output alone.
+
+    .. math::
+
+        dx = \mathrm{dout} \odot (1 - \tanh^2 x)
+
+    ``dout`` and ``dx`` have the shape of ``x``.
+
+    See Also
+    --------
+    torch.autograd.grad : through ``torch.tanh`` it gives the same ``dx``; torch has no
+        public function for this backward alone.
+    """
     (out,) = cache
     return dout * (1.0 - out * out)
 
@@ -102,6 +169,14 @@ def softmax_backward(dout: np.ndarray, cache):
     .. math::
 
         dx = y \odot \big(\mathrm{dout} - \textstyle\sum_j \mathrm{dout}_j\, y_j\big)
+
+    where :math:`y = \mathrm{softmax}(x)` and the sum runs along ``dim``. ``dout`` and
+    ``dx`` have the shape of ``x``.
+
+    See Also
+    --------
+    torch.autograd.grad : through ``torch.nn.functional.softmax`` it gives the same ``dx``;
+        torch has no public function for this backward alone.
     """
     out, dim = cache
     return out * (dout - (dout * out).sum(axis=dim, keepdims=True))
@@ -127,31 +202,55 @@ class _Elementwise(Module):
 
 
 class ReLU(_Elementwise):
-    """Layer form of :func:`relu_forward`. See Also: ``torch.nn.ReLU``."""
+    """Layer form of :func:`relu_forward` and :func:`relu_backward`; no parameters.
+
+    See Also
+    --------
+    relu_forward : the formula.
+    torch.nn.ReLU : the same layer (no ``inplace`` option here).
+    """
 
     _forward = staticmethod(relu_forward.__wrapped__)
     _backward = staticmethod(relu_backward.__wrapped__)
 
 
 class Sigmoid(_Elementwise):
-    """Layer form of :func:`sigmoid_forward`. See Also: ``torch.nn.Sigmoid``."""
+    """Layer form of :func:`sigmoid_forward` and :func:`sigmoid_backward`; no parameters.
+
+    See Also
+    --------
+    sigmoid_forward : the formula.
+    torch.nn.Sigmoid : the same layer.
+    """
 
     _forward = staticmethod(sigmoid_forward.__wrapped__)
     _backward = staticmethod(sigmoid_backward.__wrapped__)
 
 
 class Tanh(_Elementwise):
-    """Layer form of :func:`tanh_forward`. See Also: ``torch.nn.Tanh``."""
+    """Layer form of :func:`tanh_forward` and :func:`tanh_backward`; no parameters.
+
+    See Also
+    --------
+    tanh_forward : the formula.
+    torch.nn.Tanh : the same layer.
+    """
 
     _forward = staticmethod(tanh_forward.__wrapped__)
     _backward = staticmethod(tanh_backward.__wrapped__)
 
 
 class Softmax(_Elementwise):
-    """Layer form of :func:`softmax_forward`. See Also: ``torch.nn.Softmax``.
+    """Layer form of :func:`softmax_forward` and :func:`softmax_backward`, along ``dim`` (default -1).
 
     For classification prefer raw logits with :func:`tipslib.losses.numpy_impl.cross_entropy`,
     which fuses softmax and the log and stays exact for huge logits.
+
+    See Also
+    --------
+    softmax_forward : the formula.
+    torch.nn.Softmax : the same layer; its ``dim`` defaults to None (an implicit,
+        deprecated choice of axis), ours to -1.
     """
 
     _backward = staticmethod(softmax_backward.__wrapped__)

@@ -137,6 +137,12 @@ def batchnorm_backward(dout, cache):
     dx : ndarray, shape of ``x``
     dgamma, dbeta : ndarray, shape (C,)
         What ``gamma``/``beta`` would receive; ignore them when ``affine=False``.
+
+    See Also
+    --------
+    torch.autograd.grad : through ``torch.nn.functional.batch_norm`` it gives the same
+        gradients (torch's backward kernel uses the same compact form); torch has no
+        public function for this backward alone.
     """
     xhat, gamma, inv_std, use_batch = cache
     d3, xhat = _channels(dout), _channels(xhat)
@@ -208,6 +214,7 @@ class BatchNorm1d(_BatchNorm):
 
     See Also
     --------
+    batchnorm_forward : the formula.
     torch.nn.BatchNorm1d : same arguments, defaults, parameter and buffer names,
         so state dicts carry over key for key.
     """
@@ -222,6 +229,7 @@ class BatchNorm2d(_BatchNorm):
 
     See Also
     --------
+    batchnorm_forward : the formula.
     torch.nn.BatchNorm2d : same arguments, defaults, parameter and buffer names.
     """
 

@@ -85,6 +85,12 @@ def dropout_backward(dout, cache):
         dx = \frac{m \odot \mathrm{dout}}{1 - p}
 
     In eval mode (``mask is None``) the layer is the identity and ``dx = dout``.
+    ``dout`` and ``dx`` have the shape of ``x``.
+
+    See Also
+    --------
+    torch.autograd.grad : through ``torch.nn.functional.dropout`` it gives the same ``dx``
+        for torch's own mask; torch has no public function for this backward alone.
     """
     mask, p = cache
     if mask is None:
@@ -111,6 +117,7 @@ class Dropout(DropoutSettings, Module):
 
     See Also
     --------
+    dropout_forward : the formula.
     torch.nn.Dropout : same ``p`` and semantics; also accepts ``p = 1`` and ``inplace``.
     """
 

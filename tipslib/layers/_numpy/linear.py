@@ -58,12 +58,19 @@ def linear_backward(dout: np.ndarray, cache):
         dx = \mathrm{dout}\, W, \qquad dW = \mathrm{dout}^\top x, \qquad
         db = \textstyle\sum_{\text{rows}} \mathrm{dout}
 
+    ``dout`` has the output's shape (..., out_features).
+
     Returns
     -------
     dx : ndarray, shape of ``x``
     dweight : ndarray, shape (out_features, in_features)
     dbias : ndarray, shape (out_features,)
         What a bias would receive; ignore it for a layer without bias.
+
+    See Also
+    --------
+    torch.autograd.grad : through ``torch.nn.functional.linear`` it gives the same three
+        gradients; torch has no public function for this backward alone.
     """
     x, weight = cache
     dx = dout @ weight

@@ -39,6 +39,11 @@ class Module:
         State that is saved with the model but not trained (running statistics).
     training : bool
         ``True`` after :meth:`train`, ``False`` after :meth:`eval`.
+
+    See Also
+    --------
+    torch.nn.Module : the same ``train()``/``eval()``/``state_dict()`` contract; there
+        autograd fills each parameter's ``.grad``, here ``backward`` fills ``grads``.
     """
 
     def __init__(self) -> None:
