@@ -97,6 +97,14 @@ def binary_cross_entropy_backward(dout, cache):
     The floor is torch's; it keeps the slope finite at exactly 0 and 1. With respect to
     ``target`` (which the torch twin passes to autograd) the slope is
     :math:`\partial L / \partial y = \log(1 - z) - \log z`, with the forward's clamped logs.
+    ``dout`` is a number for 'mean'/'sum' (each element receives ``dout / N`` or ``dout``)
+    and an array of the loss's shape for 'none'. Returns ``dinput``, shaped like ``input``.
+
+    See Also
+    --------
+    torch.autograd.grad : through ``torch.nn.functional.binary_cross_entropy`` it gives the
+        same gradient (torch's backward has the same floor); torch has no public function for
+        this backward alone.
     """
     input, target, reduction = cache
     local = (input - target) / np.maximum(input * (1.0 - input), GRAD_EPS)
@@ -105,7 +113,19 @@ def binary_cross_entropy_backward(dout, cache):
 
 @validate_params(LOSS, *BCE)
 def binary_cross_entropy(input, target, reduction="mean"):
-    """The loss of :func:`binary_cross_entropy_forward`, without the cache."""
+    r"""Binary cross-entropy of probabilities ``input`` against ``target``, reduced.
+
+    .. math::
+
+        \ell = \operatorname{reduce}_i\; -\big[\, y_i \log z_i + (1 - y_i) \log(1 - z_i) \,\big]
+
+    with the logs clamped at :math:`-100` and ``reduce`` the mean (default), the sum or
+    none (``reduction``). The loss of :func:`binary_cross_entropy_forward`, without the cache.
+
+    See Also
+    --------
+    torch.nn.functional.binary_cross_entropy : the same values and clamp; no ``weight`` here.
+    """
     return binary_cross_entropy_forward.__wrapped__(input, target, reduction)[0]
 
 
@@ -137,9 +157,20 @@ def binary_cross_entropy_with_logits_forward(input, target, reduction="mean"):
 
 @validate_params(None, ELEMENTWISE_DOUT)
 def binary_cross_entropy_with_logits_backward(dout, cache):
-    r"""Gradient with respect to the logit: :math:`\partial L / \partial x = \sigma(x) - y`.
+    r"""Gradient of :func:`binary_cross_entropy_with_logits_forward` with respect to the logit.
+
+    .. math::
+
+        \frac{\partial L}{\partial x} = \sigma(x) - y
 
     With respect to ``target`` (which the torch twin passes to autograd): :math:`\partial L / \partial y = -x`.
+    ``dout`` is a number for 'mean'/'sum' (each element receives ``dout / N`` or ``dout``)
+    and an array of the loss's shape for 'none'. Returns ``dinput``, shaped like ``input``.
+
+    See Also
+    --------
+    torch.autograd.grad : through ``torch.nn.functional.binary_cross_entropy_with_logits`` it
+        gives the same gradient; torch has no public function for this backward alone.
     """
     input, target, reduction = cache
     e = np.exp(-np.abs(input))
@@ -149,7 +180,20 @@ def binary_cross_entropy_with_logits_backward(dout, cache):
 
 @validate_params(LOSS, *BCE)
 def binary_cross_entropy_with_logits(input, target, reduction="mean"):
-    """The loss of :func:`binary_cross_entropy_with_logits_forward`, without the cache."""
+    r"""Binary cross-entropy of logits ``input`` against ``target``, reduced; exact for any finite logit.
+
+    .. math::
+
+        \ell = \operatorname{reduce}_i\; \max(x_i, 0) - x_i y_i + \log\big(1 + e^{-|x_i|}\big)
+
+    with ``reduce`` the mean (default), the sum or none (``reduction``). The loss of
+    :func:`binary_cross_entropy_with_logits_forward`, without the cache.
+
+    See Also
+    --------
+    torch.nn.functional.binary_cross_entropy_with_logits : the same values; no ``weight`` or
+        ``pos_weight`` here.
+    """
     return binary_cross_entropy_with_logits_forward.__wrapped__(input, target, reduction)[0]
 
 
@@ -184,7 +228,20 @@ def cross_entropy_forward(input, target, reduction="mean"):
 
 @validate_params(None, ROW_DOUT)
 def cross_entropy_backward(dout, cache):
-    r"""Gradient with respect to the logits: :math:`\mathrm{softmax}(x) - \mathrm{onehot}(y)`."""
+    r"""Gradient of :func:`cross_entropy_forward` with respect to the logits, row by row.
+
+    .. math::
+
+        \frac{\partial L_n}{\partial x_n} = \mathrm{softmax}(x_n) - \mathrm{onehot}(y_n)
+
+    ``dout`` is a number for 'mean'/'sum' (each row receives ``dout / N`` or ``dout``)
+    and an (N,) array for 'none'. Returns ``dinput``, shape (N, C).
+
+    See Also
+    --------
+    torch.autograd.grad : through ``torch.nn.functional.cross_entropy`` it gives the same
+        gradient; torch has no public function for this backward alone.
+    """
     log_probs, target, reduction = cache
     n = log_probs.shape[0]
     dlogits = np.exp(log_probs)
@@ -194,7 +251,21 @@ def cross_entropy_backward(dout, cache):
 
 @validate_params(LOSS, *CROSS_ENTROPY)
 def cross_entropy(input, target, reduction="mean"):
-    """The loss of :func:`cross_entropy_forward`, without the cache."""
+    r"""Softmax cross-entropy of logits ``input`` (N, C) against integer labels ``target`` (N,), reduced.
+
+    .. math::
+
+        \ell = \operatorname{reduce}_n\; \Big(\log \textstyle\sum_c e^{x_{nc}} - x_{n y_n}\Big)
+
+    with ``reduce`` the mean over rows (default), the sum or none (``reduction``). The
+    loss of :func:`cross_entropy_forward`, without the cache.
+
+    See Also
+    --------
+    torch.nn.functional.cross_entropy : the same values for class-index targets (no
+        ``weight``, ``ignore_index``, ``label_smoothing``, probability targets or extra
+        spatial axes here).
+    """
     return cross_entropy_forward.__wrapped__(input, target, reduction)[0]
 
 
@@ -218,9 +289,20 @@ def mse_loss_forward(input, target, reduction="mean"):
 
 @validate_params(None, ELEMENTWISE_DOUT)
 def mse_loss_backward(dout, cache):
-    r""":math:`\partial L / \partial x = 2 (x - y)`, scaled by the reduction.
+    r"""Gradient of :func:`mse_loss_forward` with respect to ``input``.
+
+    .. math::
+
+        \frac{\partial L}{\partial x} = 2 (x - y)
 
     With respect to ``target`` (which the torch twin passes to autograd) it is the opposite, :math:`-2 (x - y)`.
+    ``dout`` is a number for 'mean'/'sum' (each element receives ``dout / N`` or ``dout``)
+    and an array of the loss's shape for 'none'. Returns ``dinput``, shaped like ``input``.
+
+    See Also
+    --------
+    torch.autograd.grad : through ``torch.nn.functional.mse_loss`` it gives the same gradient;
+        torch has no public function for this backward alone.
     """
     diff, reduction = cache
     return _spread(dout, diff.shape, reduction, diff.size, diff.dtype) * 2.0 * diff
@@ -228,7 +310,19 @@ def mse_loss_backward(dout, cache):
 
 @validate_params(LOSS, *PAIR)
 def mse_loss(input, target, reduction="mean"):
-    """The loss of :func:`mse_loss_forward`, without the cache."""
+    r"""Squared error of ``input`` against ``target`` (one shape), reduced.
+
+    .. math::
+
+        \ell = \operatorname{reduce}_i\; (x_i - y_i)^2
+
+    with ``reduce`` the mean (default), the sum or none (``reduction``). The loss of
+    :func:`mse_loss_forward`, without the cache.
+
+    See Also
+    --------
+    torch.nn.functional.mse_loss : the same values.
+    """
     return mse_loss_forward.__wrapped__(input, target, reduction)[0]
 
 
@@ -271,7 +365,18 @@ class _Loss(LossBase):
 
 
 class BCELoss(_Loss):
-    """Object form of :func:`binary_cross_entropy`. See Also: ``torch.nn.BCELoss``."""
+    """Object form of :func:`binary_cross_entropy`: ``forward(input, target)`` then ``backward(dout=1.0)``.
+
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    See Also
+    --------
+    binary_cross_entropy : the formula.
+    torch.nn.BCELoss : the same loss and ``reduction``; there autograd gives the gradient,
+        here ``backward`` returns it.
+    """
 
     rules = BCE
     _forward = staticmethod(binary_cross_entropy_forward.__wrapped__)
@@ -280,7 +385,18 @@ class BCELoss(_Loss):
 
 
 class BCEWithLogitsLoss(_Loss):
-    """Object form of :func:`binary_cross_entropy_with_logits`. See Also: ``torch.nn.BCEWithLogitsLoss``."""
+    """Object form of :func:`binary_cross_entropy_with_logits`: ``forward(input, target)`` then ``backward(dout=1.0)``.
+
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    See Also
+    --------
+    binary_cross_entropy_with_logits : the formula.
+    torch.nn.BCEWithLogitsLoss : the same loss and ``reduction``; there autograd gives the gradient,
+        here ``backward`` returns it.
+    """
 
     rules = BCE
     _forward = staticmethod(binary_cross_entropy_with_logits_forward.__wrapped__)
@@ -289,7 +405,18 @@ class BCEWithLogitsLoss(_Loss):
 
 
 class CrossEntropyLoss(_Loss):
-    """Object form of :func:`cross_entropy`. See Also: ``torch.nn.CrossEntropyLoss``."""
+    """Object form of :func:`cross_entropy`: ``forward(input, target)`` then ``backward(dout=1.0)``.
+
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    See Also
+    --------
+    cross_entropy : the formula.
+    torch.nn.CrossEntropyLoss : the same loss and ``reduction``; there autograd gives the gradient,
+        here ``backward`` returns it.
+    """
 
     rules = CROSS_ENTROPY
     _forward = staticmethod(cross_entropy_forward.__wrapped__)
@@ -298,7 +425,18 @@ class CrossEntropyLoss(_Loss):
 
 
 class MSELoss(_Loss):
-    """Object form of :func:`mse_loss`. See Also: ``torch.nn.MSELoss``."""
+    """Object form of :func:`mse_loss`: ``forward(input, target)`` then ``backward(dout=1.0)``.
+
+    Parameters
+    ----------
+    reduction : {'mean', 'sum', 'none'}, default 'mean'
+
+    See Also
+    --------
+    mse_loss : the formula.
+    torch.nn.MSELoss : the same loss and ``reduction``; there autograd gives the gradient,
+        here ``backward`` returns it.
+    """
 
     rules = PAIR
     _forward = staticmethod(mse_loss_forward.__wrapped__)
