@@ -151,7 +151,12 @@ def hflip(img):
 
 @validate_params(img=IMAGE)
 def vflip(img):
-    r"""Mirror top-bottom: :math:`\mathrm{out}[i, j] = \mathrm{img}[H - 1 - i, j]`."""
+    r"""Mirror top-bottom: :math:`\mathrm{out}[i, j] = \mathrm{img}[H - 1 - i, j]`.
+
+    See Also
+    --------
+    torchvision.transforms.v2.functional.vertical_flip : the same on CHW tensors.
+    """
     return img[::-1].copy()
 
 
@@ -239,6 +244,11 @@ def color_shift(img, shift):
     img : ndarray (H, W, C)
     shift : sequence of C floats in [-1, 1]
         One offset per channel on the 0..1 scale (times 255 for uint8).
+
+    See Also
+    --------
+    torchvision.transforms.v2.ColorJitter : changes brightness, contrast, saturation and
+        hue; neither torch nor torchvision adds a separate offset to each channel.
     """
     shift = np.asarray(shift, dtype=np.float64)
     return _finish(_to_work(img) + shift * _peak(img), img)
@@ -250,6 +260,11 @@ def add_noise(img, noise):
 
     ``noise`` has the image's shape, on the 0..1 scale; :class:`GaussianNoise`
     draws it as :math:`\sigma\,\mathcal{N}(0, 1)`.
+
+    See Also
+    --------
+    torchvision.transforms.v2.GaussianNoise : draws the noise itself (and clips by
+        default); here the noise is given, so the function is deterministic.
     """
     return _finish(_to_work(img) + noise * _peak(img), img)
 
@@ -258,7 +273,14 @@ def add_noise(img, noise):
 def erase(img, top, left, height, width, value=0.0):
     r"""Information loss: set the integer box ``[top, top+height) x [left, left+width)`` to ``value``.
 
-    A box of height or width 0 erases nothing.
+    .. math::
+
+        \mathrm{out}[i, j] = \begin{cases} v & \text{top} \le i < \text{top} + h
+            \text{ and } \text{left} \le j < \text{left} + w \\
+            \mathrm{img}[i, j] & \text{otherwise} \end{cases}
+
+    in every channel, with :math:`v` = ``value`` (0..1 scale, default 0). A box of
+    height or width 0 erases nothing. ``img`` is (H, W, C); ``out`` has its shape and dtype.
 
     See Also
     --------
@@ -271,7 +293,22 @@ def erase(img, top, left, height, width, value=0.0):
 
 @validate_params(DROP_PIXELS, _mask_like_image, img=IMAGE)
 def drop_pixels(img, mask, value=0.0):
-    r"""Information loss pixel by pixel: where ``mask`` (H, W) is True every channel becomes ``value``."""
+    r"""Information loss pixel by pixel: where ``mask`` (H, W) is True every channel becomes ``value``.
+
+    .. math::
+
+        \mathrm{out}[i, j, c] = \begin{cases} v & \mathrm{mask}[i, j] \\
+            \mathrm{img}[i, j, c] & \text{otherwise} \end{cases}
+
+    with :math:`v` = ``value`` (0..1 scale, default 0). ``img`` is (H, W, C); ``out`` has
+    its shape and dtype.
+
+    See Also
+    --------
+    torch.nn.functional.dropout : zeroes single values and scales the survivors by
+        :math:`1/(1-p)`; here whole pixels drop, to ``value``, unscaled. torchvision has
+        no such transform.
+    """
     fill = _finish(np.float64(value * _peak(img)), img)
     return np.where(mask[..., None], fill, img).astype(img.dtype, copy=False)
 

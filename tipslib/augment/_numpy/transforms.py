@@ -49,6 +49,7 @@ class RandomFlip(_Transform, RandomFlipParams):
 
     See Also
     --------
+    hflip, vflip : the formulas.
     torchvision.transforms.v2.RandomHorizontalFlip, RandomVerticalFlip : one axis each.
     """
 
@@ -109,7 +110,14 @@ class RandomCrop(_Transform, RandomCropParams):
 
 class ColorShift(_Transform, ColorShiftParams):
     r"""Shift each channel by its own offset :math:`s_c \sim U(-\text{max\_shift}, \text{max\_shift})`
-    (0..1 scale): the hues change slightly, as under different light."""
+    (0..1 scale): the hues change slightly, as under different light.
+
+    See Also
+    --------
+    color_shift : the formula.
+    torchvision.transforms.v2.ColorJitter : random brightness, contrast, saturation and
+        hue; no per-channel offset.
+    """
 
     def draw(self, shape, rng):
         return {"shift": rng.uniform(-self.max_shift, self.max_shift, size=shape[2])}
@@ -123,7 +131,8 @@ class GaussianNoise(_Transform, GaussianNoiseParams):
 
     See Also
     --------
-    torchvision.transforms.v2.GaussianNoise : the same on float images, without clipping by default.
+    torchvision.transforms.v2.GaussianNoise : the same, clipped to the image's range
+        by default (``clip=True``) as here; ``sigma`` is our ``std``, and it adds a ``mean``.
     """
 
     def draw(self, shape, rng):
@@ -166,7 +175,14 @@ class RandomErasing(_Transform, RandomErasingParams):
 
 
 class PixelDropout(_Transform, PixelDropoutParams):
-    """Drop each pixel (all its channels) with probability ``p``, setting it to ``value``."""
+    """Drop each pixel (all its channels) with probability ``p``, setting it to ``value``.
+
+    See Also
+    --------
+    drop_pixels : the formula.
+    torch.nn.Dropout : drops single values and scales the survivors by :math:`1/(1-p)`;
+        torchvision has no pixel dropout.
+    """
 
     def draw(self, shape, rng):
         return {"mask": rng.random(shape[:2]) < self.p}
