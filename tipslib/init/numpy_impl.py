@@ -78,11 +78,17 @@ def calculate_fan_in_and_fan_out(shape):
 
 @validate_params(shape=SHAPE, dtype=DTYPE)
 def zeros(shape, *, dtype=np.float64):
-    """An array of zeros: right for biases, wrong for weights (every unit would learn the same thing).
+    r"""An array of zeros: right for biases, wrong for weights (every unit would learn the same thing).
+
+    .. math::
+
+        W_{ij} = 0
+
+    ``shape`` is any tuple of int; ``dtype`` defaults to float64.
 
     See Also
     --------
-    torch.nn.init.zeros_ : fills a tensor in place.
+    torch.nn.init.zeros_ : fills an existing tensor in place; this returns a new array.
     """
     return np.zeros(shape, dtype=dtype)
 

@@ -61,6 +61,7 @@ class Adadelta(Optimizer):
 
     See Also
     --------
+    adadelta_step : the formula.
     torch.optim.Adadelta : same hyperparameters and defaults.
     """
 

@@ -57,6 +57,7 @@ class Adagrad(Optimizer):
 
     See Also
     --------
+    adagrad_step : the formula.
     torch.optim.Adagrad : same hyperparameters and defaults.
     """
 

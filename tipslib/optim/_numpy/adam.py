@@ -118,6 +118,7 @@ class Adam(Optimizer):
 
     See Also
     --------
+    adam_step : the formula.
     torch.optim.Adam : same hyperparameters and defaults (torch's ``foreach``,
         ``fused``, ``capturable``, ``differentiable`` have no NumPy meaning).
     """
@@ -153,6 +154,7 @@ class AdamW(Adam):
 
     See Also
     --------
+    adamw_step : the formula.
     torch.optim.AdamW : same hyperparameters and defaults (``weight_decay=1e-2``).
     """
 

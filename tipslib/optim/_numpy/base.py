@@ -39,6 +39,12 @@ class Optimizer:
     A subclass checks its hyperparameters once, in ``__init__``, and says how to
     start an array's state (``_init_state``) and how to update one array
     (``_update``, which calls the bare ``*_step`` function); ``step`` does the rest.
+
+    See Also
+    --------
+    torch.optim.Optimizer : the same role; there ``step()`` reads each parameter's
+        ``.grad`` and hyperparameters live in ``param_groups``, here ``step(grads)``
+        takes the gradients and hyperparameters are attributes.
     """
 
     def __init__(self, params) -> None:

@@ -80,6 +80,7 @@ class RMSprop(Optimizer):
 
     See Also
     --------
+    rmsprop_step : the formula.
     torch.optim.RMSprop : same hyperparameters and defaults.
     """
 

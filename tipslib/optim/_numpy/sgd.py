@@ -68,6 +68,7 @@ class SGD(Optimizer):
 
     See Also
     --------
+    sgd_step : the formula.
     torch.optim.SGD : same hyperparameters and defaults.
     """
 
