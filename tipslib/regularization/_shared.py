@@ -188,6 +188,10 @@ def to_sklearn(lam, alpha):
     Returns
     -------
     (sklearn_alpha, l1_ratio) : tuple of float
+
+    See Also
+    --------
+    sklearn.linear_model.ElasticNet : the solver these arguments are for; torch has none.
     """
     return lam * (1 + alpha) / 2, (1 - alpha) / (1 + alpha)
 
@@ -201,6 +205,10 @@ def from_sklearn(alpha, l1_ratio):
         \lambda = a(1 + r), \qquad \alpha = \frac{1 - r}{1 + r}
 
     Note that ``alpha`` here is scikit-learn's overall strength, not our mix.
+
+    See Also
+    --------
+    sklearn.linear_model.ElasticNet : where ``(alpha, l1_ratio)`` come from; torch has none.
     """
     return alpha * (1 + l1_ratio), (1 - l1_ratio) / (1 + l1_ratio)
 

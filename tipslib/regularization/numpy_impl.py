@@ -77,19 +77,47 @@ def elastic_net_grad(theta, lam, alpha=0.5):
     Returns
     -------
     ndarray, shape of ``theta``
+
+    See Also
+    --------
+    torch.autograd.grad : of the torch twin's penalty gives the same (sub)gradient,
+        ``sign(0) = 0`` included.
     """
     return lam * ((1 - alpha) * np.sign(theta) + 2 * alpha * theta)
 
 
 @validate_params(theta=THETA, lam=LAM)
 def l1_penalty(theta, lam):
-    r"""LASSO penalty :math:`\lambda\lVert\theta\rVert_1`: :func:`elastic_net_penalty` with ``alpha=0``."""
+    r"""LASSO penalty of one array: :func:`elastic_net_penalty` with ``alpha=0``.
+
+    .. math::
+
+        R(\theta) = \lambda\lVert\theta\rVert_1 = \lambda \textstyle\sum_i |\theta_i|
+
+    ``theta`` has any shape; returns a float.
+
+    See Also
+    --------
+    torch.linalg.vector_norm : ``lam * vector_norm(theta, ord=1)`` is the same value; torch's
+        optimizers have no L1 option (their ``weight_decay`` is the L2 gradient).
+    """
     return elastic_net_penalty.__wrapped__(theta, lam, 0.0)
 
 
 @validate_params(theta=THETA, lam=LAM)
 def l1_grad(theta, lam):
-    r""":math:`\lambda\,\mathrm{sign}(\theta)` with ``sign(0) = 0``: :func:`elastic_net_grad` with ``alpha=0``."""
+    r"""A subgradient of :func:`l1_penalty`: :func:`elastic_net_grad` with ``alpha=0``.
+
+    .. math::
+
+        \partial R / \partial\theta = \lambda\,\mathrm{sign}(\theta), \qquad \mathrm{sign}(0) = 0
+
+    Returns an array shaped like ``theta``.
+
+    See Also
+    --------
+    torch.sign : the same sign, 0 at 0, which is also what autograd gives for ``torch.abs``.
+    """
     return elastic_net_grad.__wrapped__(theta, lam, 0.0)
 
 
@@ -106,7 +134,18 @@ def l2_penalty(theta, lam):
 
 @validate_params(theta=THETA, lam=LAM)
 def l2_grad(theta, lam):
-    r""":math:`2\lambda\theta`: :func:`elastic_net_grad` with ``alpha=1``."""
+    r"""Gradient of :func:`l2_penalty`: :func:`elastic_net_grad` with ``alpha=1``.
+
+    .. math::
+
+        \partial R / \partial\theta = 2\lambda\theta
+
+    Returns an array shaped like ``theta``.
+
+    See Also
+    --------
+    torch.optim.SGD : ``weight_decay=2*lam`` adds this gradient, to every parameter.
+    """
     return elastic_net_grad.__wrapped__(theta, lam, 1.0)
 
 
@@ -119,7 +158,13 @@ def soft_threshold(x, threshold):
         S_t(x) = \mathrm{sign}(x)\,\max(|x| - t,\ 0)
 
     The proximal operator of :math:`t\lVert\cdot\rVert_1`: entries with
-    :math:`|x| \le t` become exactly 0.
+    :math:`|x| \le t` become exactly 0. ``x`` has any shape; ``threshold`` is
+    :math:`t \ge 0`; returns a new array shaped like ``x``.
+
+    See Also
+    --------
+    torch.nn.functional.softshrink : the same map, ``lambd`` for our ``threshold``
+        (which has no default here; torch's is 0.5).
     """
     return np.sign(x) * np.maximum(np.abs(x) - threshold, 0.0)
 
@@ -153,6 +198,7 @@ def prox_elastic_net(theta, lr, lam, alpha=0.5):
     See Also
     --------
     sklearn.linear_model.ElasticNet : solves the linear case by coordinate descent instead.
+    torch.nn.functional.softshrink : the soft-threshold; torch has no proximal step built in.
     """
     t = lr * lam * (1 - alpha)
     shrunk = np.sign(theta) * np.maximum(np.abs(theta) - t, 0.0)  # soft-threshold by t
@@ -203,7 +249,13 @@ class ElasticNet(ElasticNetBase):
 
 
 class L1(FixedMix, ElasticNet):
-    r"""LASSO penalty :math:`\lambda\sum_k\lVert\theta_k\rVert_1`: :class:`ElasticNet` with ``alpha=0``."""
+    r"""LASSO penalty :math:`\lambda\sum_k\lVert\theta_k\rVert_1`: :class:`ElasticNet` with ``alpha=0``.
+
+    See Also
+    --------
+    l1_penalty : the formula, for one array.
+    torch.optim.SGD : its ``weight_decay`` is L2 only; torch has no L1 penalty built in.
+    """
 
     alpha = 0.0
 
@@ -212,6 +264,11 @@ class L2(FixedMix, ElasticNet):
     r"""Ridge penalty :math:`\lambda\sum_k\lVert\theta_k\rVert_2^2`: :class:`ElasticNet` with ``alpha=1``.
 
     With plain SGD it is the same as ``SGD(weight_decay=2*lam)`` restricted to the selected arrays.
+
+    See Also
+    --------
+    l2_penalty : the formula, for one array.
+    torch.optim.SGD : ``weight_decay=2*lam``, but on every parameter, biases included.
     """
 
     alpha = 1.0
@@ -252,6 +309,7 @@ class EarlyStopping(EarlyStoppingBase):
     --------
     keras.callbacks.EarlyStopping : the same rules; Keras 3 also restores at the end of training
         (Keras 2 restored only when it stopped early) and adds ``mode='auto'`` and ``baseline``.
+        torch has no early-stopping callback (no ``fit`` loop either).
     """
 
     def _snapshot(self, model):

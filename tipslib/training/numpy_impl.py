@@ -32,7 +32,18 @@ PENALTY = Optional(Has("__call__", "grad", what="a callable with a grad method (
 
 @validate_params(NUM_BATCHES)
 def num_batches(n, batch_size, drop_last=False):
-    """How many mini-batches one epoch of ``n`` examples has."""
+    r"""How many mini-batches one epoch of ``n`` examples has.
+
+    .. math::
+
+        \lceil n / B \rceil, \quad \text{or } \lfloor n / B \rfloor \text{ with drop\_last}
+
+    with :math:`B` = ``batch_size``; ``drop_last`` defaults to False.
+
+    See Also
+    --------
+    torch.utils.data.DataLoader : ``len(loader)`` is the same count.
+    """
     return n // batch_size if drop_last else math.ceil(n / batch_size)
 
 
@@ -59,7 +70,20 @@ def minibatches(x, y, batch_size, *, shuffle=True, rng=None, drop_last=False):
 
 @validate_params({"output": Array(np.ndarray, ndim=2), "target": Labels(np.ndarray)}, accuracy_rule)
 def accuracy(output, target):
-    """Fraction of rows whose largest output is the integer label in ``target``."""
+    r"""Fraction of rows whose largest output is the integer label in ``target``.
+
+    .. math::
+
+        \mathrm{acc} = \frac{1}{N} \sum_{n=1}^{N} \big[\arg\max_c \mathrm{output}_{nc} = y_n\big]
+
+    ``output`` is (N, C) (logits or probabilities), ``target`` (N,) integers; a tie
+    goes to the first largest class. Returns a float in [0, 1].
+
+    See Also
+    --------
+    torch.argmax : ``(output.argmax(1) == target).float().mean()`` is the same
+        (ties also go to the first); torch has no accuracy function.
+    """
     return float(np.mean(output.argmax(axis=1) == target))
 
 

@@ -230,7 +230,12 @@ def freeze(model, layers):
 
 @validate_params(None, _layers_of_model, model=_sequential)
 def unfreeze(model, layers=None):
-    """Train again what :func:`freeze` froze (everything when ``layers`` is None); returns ``model``."""
+    """Train again what :func:`freeze` froze (everything when ``layers`` is None); returns ``model``.
+
+    See Also
+    --------
+    torch.Tensor.requires_grad_ : the torch twin sets ``requires_grad=True`` again.
+    """
     chosen = dict(enumerate(set(_unwrap(l).params) for l in model.layers)) if layers is None \
         else _resolve(model, layers, "unfreeze")
     for i, names in chosen.items():
@@ -247,6 +252,10 @@ def trainable_params(model) -> dict:
 
     Given for symmetry with the torch twin, where frozen parameters are
     still listed by ``model.parameters()`` and must be filtered out.
+
+    See Also
+    --------
+    torch.nn.Module.named_parameters : lists frozen parameters too; filter on ``requires_grad``.
     """
     return dict(model.params)
 
@@ -303,6 +312,11 @@ def transfer_model(regime, num_classes=NUM_CLASSES, *, path=None, rng=None, dtyp
     ``"softmax"`` freezes every linear layer but the last, ``"last_layers"``
     all but the last two, ``"fine_tune"`` none; ``"scratch"`` starts from
     random weights (drawn from ``rng``) instead of the pretrained ones.
+
+    See Also
+    --------
+    freeze : how the layers are frozen.
+    torch.Tensor.requires_grad_ : how the torch twin freezes them; torch has no such helper.
     """
     rng = np.random.default_rng(rng)
     if regime == "scratch":
@@ -357,6 +371,12 @@ def stratified_subset(x, y, n, *, rng=None):
     Each class's rows are shuffled and dealt out in turns (one of every class,
     then a second of every class, ...), so a class that runs out simply stops
     contributing. The rows come back in random order.
+
+    See Also
+    --------
+    sklearn.model_selection.train_test_split : ``stratify=y`` keeps the class proportions
+        instead of evening them out.
+    torch.utils.data.Subset : takes given indices; torch has no stratified sampling.
     """
     rng = np.random.default_rng(rng)
     order = rng.permutation(len(y))
@@ -374,7 +394,17 @@ def stratified_subset(x, y, n, *, rng=None):
 
 @validate_params(None, one_label_per_row)
 def accuracy_of(model, x, y) -> float:
-    """Fraction of ``x`` that ``model`` (in eval mode) classifies as ``y``; the model's mode is left as it was."""
+    r"""Fraction of ``x`` that ``model`` (in eval mode) classifies as ``y``; the model's mode is left as it was.
+
+    .. math::
+
+        \frac{1}{N} \sum_{n=1}^{N} \big[\arg\max_c f(x_n)_c = y_n\big]
+
+    See Also
+    --------
+    tipslib.training.numpy_impl.accuracy : the same on outputs already computed;
+        torch has no accuracy function.
+    """
     was_training = model.training
     model.eval()
     out = model.forward(x)

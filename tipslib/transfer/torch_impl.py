@@ -129,7 +129,11 @@ def unfreeze(model, layers=None):
 
 @validate_params(model=_module)
 def trainable_params(model) -> dict:
-    """``{name: parameter}`` for the parameters with ``requires_grad``, the ones to optimize."""
+    """Twin of the NumPy ``trainable_params``: ``{name: parameter}`` for the parameters with ``requires_grad``.
+
+    Difference: frozen parameters stay in ``model.named_parameters()`` (with
+    ``requires_grad=False``), so this filters them out; in NumPy they are not in ``params``.
+    """
     return {name: p for name, p in model.named_parameters() if p.requires_grad}
 
 
