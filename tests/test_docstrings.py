@@ -285,7 +285,8 @@ def test_check_latex_accepts_sphinx_blocks():
 
 
 def test_section_and_formulas_parse_numpydoc():
-    doc = "Sum.\n\n.. math::\n\n    s = \\sum_i x_i\n\n.. math:: a = b\n          + c\n\nSee Also\n--------\ntorch.sum : same.\n"
+    doc = ("Sum.\n\n.. math::\n\n    s = \\sum_i x_i\n\n.. math:: a = b\n          + c\n\n"
+           "See Also\n--------\ntorch.sum : same.\n")
     assert formulas(doc) == ["s = \\sum_i x_i", "a = b\n+ c"]
     assert section(doc, "See Also").strip() == "torch.sum : same."
     assert section(doc, "Parameters") is None
