@@ -110,6 +110,33 @@ def test_functions_match_functional_batch_norm(rng):
             assert_close(rm_np, rm)
 
 
+@pytest.mark.parametrize("affine", ["gamma only", "beta only"])
+def test_functions_take_gamma_without_beta_and_beta_without_gamma(affine, rng):
+    """``weight`` without ``bias`` (and the reverse) is legal in F.batch_norm: each must act alone."""
+    x = rng.normal(size=(6, 3, 2)) * 2 + 1
+    g = rng.normal(size=3) if affine == "gamma only" else None
+    b = rng.normal(size=3) if affine == "beta only" else None
+    rm, rv = rng.normal(size=3), rng.uniform(0.5, 2, size=3)
+    t = lambda a: None if a is None else torch.tensor(a)  # noqa: E731
+    for training in (True, False):
+        ref = torch.nn.functional.batch_norm(t(x), t(rm), t(rv), t(g), t(b), training=training)
+        out, _ = L.batchnorm_forward(x, g, b, rm.copy(), rv.copy(), training=training)
+        out_t, _ = TL.batchnorm_forward(t(x), t(g), t(b), t(rm), t(rv), training=training)
+        assert_close(out, ref)
+        assert_close(out_t, ref)
+
+
+@pytest.mark.parametrize("affine", [False, True])
+def test_function_keeps_float32_without_running_statistics(affine, rng):
+    """The output dtype is x's (and gamma/beta's) even when no running statistics are given."""
+    x = rng.normal(size=(8, 3, 4)).astype(np.float32)
+    g, b = (np.ones(3, np.float32), np.zeros(3, np.float32)) if affine else (None, None)
+    out, (xhat, *_) = L.batchnorm_forward(x, g, b, None, None, training=True)
+    assert out.dtype == np.float32 and xhat.dtype == np.float32
+    ref = torch.nn.functional.batch_norm(torch.tensor(x), None, None, training=True)
+    assert_close(out, ref, rtol=1e-4, atol=1e-5)
+
+
 def test_normalises_with_biased_variance(rng):
     x = rng.normal(size=(10, 3)) * 5 + 3
     out, _ = L.batchnorm_forward(x, None, None, None, None, training=True, eps=1e-12)
