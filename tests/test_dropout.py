@@ -40,6 +40,15 @@ def test_numpy_statistics(p, rng):
     assert mask.dtype == np.bool_ and mask.shape == x.shape
 
 
+def test_rng_and_generator_are_optional():
+    """Without ``rng``/``generator`` the functions draw from a fresh generator (the default is None)."""
+    x = np.full(10**5, 3.0)
+    out, _ = L.dropout_forward(x, 0.5)
+    _check_statistics(out, 3.0, 0.5)
+    out_t, _ = TL.dropout_forward(torch.tensor(x), 0.5)
+    _check_statistics(out_t, 3.0, 0.5)
+
+
 @pytest.mark.parametrize("p", PS)
 def test_torch_twin_statistics(p, generator):
     x = torch.full((N,), 3.0, dtype=torch.float64)
