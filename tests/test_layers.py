@@ -403,6 +403,19 @@ def test_relu_function_matches_builtin_at_the_kink_and_in_float32():
     assert torch.equal(x.grad, xb.grad) and x.grad.dtype == torch.float32
 
 
+def test_numpy_relu_matches_builtin_at_the_kink_and_in_float32():
+    """The NumPy reference too: slope 0 at x = 0 (and -0), like torch; dtype kept."""
+    for dtype in (np.float64, np.float32):
+        x = np.array([-2.0, -0.0, 0.0, 1e-30, 3.0], dtype=dtype)
+        dout = np.arange(1.0, 6.0, dtype=dtype)
+        out, cache = L.relu_forward(x)
+        dx = L.relu_backward(dout, cache)
+        xb = torch.tensor(x, requires_grad=True)
+        F.relu(xb).backward(torch.tensor(dout))
+        np.testing.assert_array_equal(dx, xb.grad.numpy())
+        assert dx.dtype == dtype and out.dtype == dtype
+
+
 @pytest.mark.parametrize("fn,args", [
     *FUNCTION_CASES.values(),
     (T.DropoutFunction, lambda: (_t(np.random.default_rng(0).normal(size=(4, 3))), 0.25,
