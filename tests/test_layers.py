@@ -83,6 +83,16 @@ def test_softmax_is_exact_for_huge_logits():
     assert_close(out, [[1.0, 0.0, 0.0]])
 
 
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_softmax_shifts_each_slice_by_its_own_maximum(dim):
+    """Slices on very different scales: one shared shift would underflow the low ones to 0/0."""
+    x = np.array([[1000.0, 999.0, 998.0], [0.0, -1.0, 2.0], [-1000.0, -1001.0, -999.0]])
+    x = x.T if dim == 0 else x  # each slice along dim sits on its own scale
+    out, _ = L.softmax_forward(x, dim)
+    assert np.isfinite(out).all()
+    assert_close(out, F.softmax(torch.tensor(x), dim=dim))
+
+
 def test_sigmoid_finite_at_extremes():
     out, _ = L.sigmoid_forward(np.array([-1e4, -745.0, 0.0, 745.0, 1e4]))
     assert np.isfinite(out).all()

@@ -63,6 +63,19 @@ def test_bce_clamps_log_at_minus_100():
     assert_close(loss, [100.0, 100.0])
 
 
+def test_bce_clamp_and_refusal_raise_no_numpy_warning():
+    """log(0) at z = 0 or 1 is clamped silently, and a non-probability is refused with our
+    ValueError, not a RuntimeWarning from NumPy first (so warnings-as-errors sees the real message)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss = LN.binary_cross_entropy(np.array([0.0, 1.0, 0.0, 1.0]), np.array([1.0, 0.0, 0.0, 1.0]), "none")
+        assert_close(loss, [100.0, 100.0, 0.0, 0.0])
+        with pytest.raises(ValueError, match="input"):
+            LN.binary_cross_entropy(np.array([1.5]), np.array([1.0]))
+
+
 def test_naive_formula_blows_up_where_ours_does_not():
     """The textbook -[y log z + (1-y) log(1-z)] gives inf at z=0; the logits form stays exact."""
     z = np.array([1e4, -1e4])
