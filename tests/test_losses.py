@@ -63,9 +63,10 @@ def test_bce_clamps_log_at_minus_100():
     assert_close(loss, [100.0, 100.0])
 
 
-def test_bce_clamp_and_refusal_raise_no_numpy_warning():
+def test_bce_clamp_and_refusals_raise_no_numpy_warning():
     """log(0) at z = 0 or 1 is clamped silently, and a non-probability is refused with our
-    ValueError, not a RuntimeWarning from NumPy first (so warnings-as-errors sees the real message)."""
+    ValueError, not a RuntimeWarning from NumPy first (so warnings-as-errors sees the real message);
+    so is an infinite logit (inf - inf inside the logits form)."""
     import warnings
 
     with warnings.catch_warnings():
@@ -74,6 +75,8 @@ def test_bce_clamp_and_refusal_raise_no_numpy_warning():
         assert_close(loss, [100.0, 100.0, 0.0, 0.0])
         with pytest.raises(ValueError, match="input"):
             LN.binary_cross_entropy(np.array([1.5]), np.array([1.0]))
+        with pytest.raises(ValueError, match="'input' parameter of binary_cross_entropy_with_logits"):
+            LN.binary_cross_entropy_with_logits(np.array([np.inf, 0.0]), np.array([1.0, 0.0]))
 
 
 def test_naive_formula_blows_up_where_ours_does_not():
