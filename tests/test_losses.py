@@ -63,10 +63,10 @@ def test_bce_clamps_log_at_minus_100():
     assert_close(loss, [100.0, 100.0])
 
 
-def test_bce_clamp_and_refusals_raise_no_numpy_warning():
+def test_bce_clamp_and_loss_refusals_raise_no_numpy_warning():
     """log(0) at z = 0 or 1 is clamped silently, and a non-probability is refused with our
     ValueError, not a RuntimeWarning from NumPy first (so warnings-as-errors sees the real message);
-    so is an infinite logit (inf - inf inside the logits form)."""
+    so are an infinite logit and an infinite input and target of mse_loss (inf - inf inside)."""
     import warnings
 
     with warnings.catch_warnings():
@@ -77,6 +77,8 @@ def test_bce_clamp_and_refusals_raise_no_numpy_warning():
             LN.binary_cross_entropy(np.array([1.5]), np.array([1.0]))
         with pytest.raises(ValueError, match="'input' parameter of binary_cross_entropy_with_logits"):
             LN.binary_cross_entropy_with_logits(np.array([np.inf, 0.0]), np.array([1.0, 0.0]))
+        with pytest.raises(ValueError, match="'input' parameter of mse_loss"):
+            LN.mse_loss(np.array([np.inf, 0.0]), np.array([np.inf, 0.0]))  # inf - inf inside
 
 
 def test_naive_formula_blows_up_where_ours_does_not():
