@@ -87,6 +87,18 @@ def test_formula_is_the_closed_form():
     assert npo.ExponentialLR(_np_opt(), 0.5).formula(2.0, 3) == 0.25
 
 
+@pytest.mark.parametrize("name,kwargs", [c for c in SCHEDULES if not (c[0] == "CosineAnnealingLR" and c[1]["T_max"] < 60)],
+                         ids=[i for c, i in zip(SCHEDULES, IDS) if not (c[0] == "CosineAnnealingLR" and c[1]["T_max"] < 60)])
+def test_formula_is_what_the_recursion_reaches_from_any_base_rate(name, kwargs):
+    """``formula(base_lr, e)`` is the rate after e steps, for a base rate other than 1 (the cosine
+    only up to T_max: past it torch's recursion climbs back, the closed form is one half-period)."""
+    base = 0.37
+    opt = npo.SGD([np.zeros(2)], lr=base)
+    sched = getattr(npo, name)(opt, **kwargs)
+    lrs = _trace(opt, sched, _np_lr, epochs=40)[:, 0]
+    np.testing.assert_allclose(lrs, [sched.formula(base, e) for e in range(41)], rtol=1e-9, atol=0)
+
+
 def test_get_last_lr_and_state_dict_round_trip():
     """A run resumes from the optimizer's and the scheduler's state dicts, as in torch: a schedule
     goes on from the optimizer's current rate, so the optimizer's state is restored too."""
@@ -200,7 +212,7 @@ def test_cosine_cannot_climb_back_for_a_group_it_has_no_base_rate_for():
     opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "lr": 0.5})
     s.step()
     s.step()
-    with pytest.raises(RuntimeError, match="CosineAnnealingLR.*added after"):
+    with pytest.raises(RuntimeError, match="CosineAnnealingLR cannot climb back from eta_min at epoch 3 .*added after"):
         s.step()
 
 
