@@ -200,9 +200,10 @@ def test_a_group_added_after_the_schedule_is_scheduled_as_in_torch(name, kwargs)
         opt.step()
         s.step()
         opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "lr": 0.5})
+        opt.add_param_group({"params": [torch.zeros(1, requires_grad=True)], "lr": 0.25})  # more new groups than old
         traces.append(_trace(opt, s, _torch_lrs, epochs=10))
     np.testing.assert_allclose(traces[1], traces[0], rtol=1e-12, atol=0)
-    assert traces[1][-1, 1] != 0.5
+    assert traces[1][-1, 1] != 0.5 and traces[1][-1, 2] != 0.25
 
 
 def test_cosine_cannot_climb_back_for_a_group_it_has_no_base_rate_for():
@@ -272,6 +273,12 @@ def _scripted(kind):
         return 1.0 / (1 + 0.1 * e) + 0.05 * np.sin(1.7 * e)
     if kind == "rising":
         return np.log1p(e) + 0.2 * np.cos(e)
+    if kind == "flat_steps_up":
+        return 1.0 + e // 15                           # max mode: flat stretches, rising
+    if kind == "steady_down":
+        return 100.0 - 0.5 * e                         # gains of 0.5: below 1% and below an absolute 1.0
+    if kind == "steady_up":
+        return 100.0 + 0.5 * e
     if kind == "nan":
         m = 1.0 / (1 + 0.1 * e)
         m[20:30] = np.nan
@@ -293,6 +300,14 @@ PLATEAU = [
     ({"mode": "max", "patience": 2}, "rising"),
     ({"mode": "max", "patience": 1, "threshold_mode": "abs", "threshold": 0.1, "cooldown": 2}, "rising"),
     ({"patience": 2}, "nan"),
+    # ties and the size of the threshold decide these: a metric equal to the best is no gain, and
+    # a gain of 0.5 on 100 is under 1% ('rel') and under 1.0 ('abs'), so the rate falls
+    ({"patience": 2, "threshold": 0.0}, "staircase"),
+    ({"mode": "max", "patience": 2, "threshold": 0.0}, "flat_steps_up"),
+    ({"patience": 1, "threshold": 0.01}, "steady_down"),
+    ({"patience": 1, "threshold_mode": "abs", "threshold": 1.0}, "steady_down"),
+    ({"mode": "max", "patience": 1, "threshold": 0.01}, "steady_up"),
+    ({"mode": "max", "patience": 1, "threshold_mode": "abs", "threshold": 1.0}, "steady_up"),
 ]
 
 
@@ -313,6 +328,7 @@ def test_reduce_lr_on_plateau_matches_torch(kwargs, kind):
     for s in (th_s, np_s):
         assert s.num_bad_epochs == ref_s.num_bad_epochs and s.cooldown_counter == ref_s.cooldown_counter
         assert s.best == ref_s.best or (math.isnan(s.best) and math.isnan(ref_s.best))
+        assert s.last_epoch == ref_s.last_epoch and s.get_last_lr()[0] == ref_s.get_last_lr()[0]
 
 
 def test_plateau_cases_do_reduce():
