@@ -40,6 +40,14 @@ def test_penalty_value_and_grad_match_the_formula(lam, alpha, rng):
     assert_close(TR.elastic_net_grad(t, lam, alpha), grad)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_numpy_penalties_return_a_python_float(dtype, rng):
+    """The docstrings promise a float: not a NumPy scalar (a float32 one is not even a float)."""
+    theta = _theta(rng).astype(dtype)
+    for value in (R.elastic_net_penalty(theta, 0.3, 0.4), R.l1_penalty(theta, 0.3), R.l2_penalty(theta, 0.3)):
+        assert type(value) is float
+
+
 def test_l1_l2_are_the_two_ends(rng):
     theta = _theta(rng)
     assert R.l1_penalty(theta, 0.7) == pytest.approx(0.7 * np.abs(theta).sum())
