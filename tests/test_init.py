@@ -148,6 +148,13 @@ def test_same_seed_same_draw_within_a_backend():
     assert torch.equal(c, d)
 
 
+def test_rng_is_optional():
+    """``rng=None`` (the default) draws from a fresh generator."""
+    for draw in (npi.normal, npi.uniform, npi.xavier_uniform, npi.xavier_normal, npi.kaiming_uniform, npi.kaiming_normal):
+        a = draw((40, 50))
+        assert a.shape == (40, 50) and np.isfinite(a).all() and np.unique(a).size == a.size
+
+
 def test_kaiming_keeps_relu_activations_alive(rng):
     """Why it matters: through 30 ReLU layers, He init keeps the activation scale; std 0.01 kills it."""
     x = rng.standard_normal((256, 200))
