@@ -133,6 +133,18 @@ _C = np.array([3e-5, -7e-6, 0.8, -1.3])
 _X0 = np.array([0.3, -1.1, 0.7, 2.0])
 
 
+def test_relative_error_is_symmetric_bounded_and_scale_free(rng):
+    """Signed values of any size: |a - b| / max(|a|, |b|), the same both ways round, at most 2,
+    and relative for tiny values too (the default floor is the smallest normal, not 1)."""
+    a, b = rng.normal(size=200), rng.normal(size=200) * 3
+    err = G.relative_error(a, b)
+    assert_close(err, np.abs(a - b) / np.maximum(np.abs(a), np.abs(b)))
+    assert_close(G.relative_error(b, a), err)
+    assert err.max() <= 2.0
+    assert_close(G.relative_error(0.5, -1.0), 1.5)
+    assert_close(G.relative_error(1e-8 * a, 1e-8 * b), err)
+
+
 def test_the_reported_error_is_the_relative_error_of_the_reported_element():
     wrong = _C * np.cos(_X0)
     wrong[2] *= 1.001                              # a 0.1% bug on a gradient of size 0.6
