@@ -247,6 +247,15 @@ def test_torch_pipeline_keeps_dtype_range_and_device(dtype, device, generator):
     assert float(out.min()) >= 0 and float(out.max()) <= peak
 
 
+def test_uint8_noise_and_shift_are_in_units_of_the_full_range():
+    """On uint8 a noise or shift of 0.2 means 0.2 * 255 = 51 levels, as on [0, 1] it means 0.2."""
+    im = np.full((4, 5, 3), 100, dtype=np.uint8)
+    np.testing.assert_array_equal(A.add_noise(im, np.full(im.shape, 0.2)), np.full(im.shape, 151, np.uint8))
+    np.testing.assert_array_equal(A.color_shift(im, [0.2, -0.2, 0.0])[0, 0], [151, 49, 100])
+    f = im / 255.0
+    assert_close(A.add_noise(f, np.full(im.shape, 0.2)), f + 0.2)
+
+
 def test_every_function_keeps_uint8_and_float32(rng):
     for dtype in (np.uint8, np.float32):
         base = rng.random((8, 9, 3))
