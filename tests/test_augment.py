@@ -252,8 +252,15 @@ def test_uint8_noise_and_shift_are_in_units_of_the_full_range():
     im = np.full((4, 5, 3), 100, dtype=np.uint8)
     np.testing.assert_array_equal(A.add_noise(im, np.full(im.shape, 0.2)), np.full(im.shape, 151, np.uint8))
     np.testing.assert_array_equal(A.color_shift(im, [0.2, -0.2, 0.0])[0, 0], [151, 49, 100])
+    np.testing.assert_array_equal(A.drop_pixels(im, np.ones((4, 5), bool), 0.2), np.full(im.shape, 51, np.uint8))
     f = im / 255.0
     assert_close(A.add_noise(f, np.full(im.shape, 0.2)), f + 0.2)
+
+
+def test_erase_returns_a_new_image_and_leaves_its_input_alone():
+    im = np.full((4, 5, 3), 0.5)
+    out = A.erase(im, 0, 0, 2, 2, 0.0)
+    assert (out[:2, :2] == 0).all() and (im == 0.5).all()
 
 
 def test_every_function_keeps_uint8_and_float32(rng):
