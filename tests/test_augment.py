@@ -257,10 +257,12 @@ def test_uint8_noise_and_shift_are_in_units_of_the_full_range():
     assert_close(A.add_noise(f, np.full(im.shape, 0.2)), f + 0.2)
 
 
-def test_erase_returns_a_new_image_and_leaves_its_input_alone():
+def test_erase_and_flips_return_a_new_image_and_leave_their_input_alone():
     im = np.full((4, 5, 3), 0.5)
     out = A.erase(im, 0, 0, 2, 2, 0.0)
     assert (out[:2, :2] == 0).all() and (im == 0.5).all()
+    for flip in (A.hflip, A.vflip):  # a flip is a new array too, not a view a caller could write through
+        assert not np.shares_memory(flip(im), im)
 
 
 def test_every_function_keeps_uint8_and_float32(rng):
