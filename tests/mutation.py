@@ -234,8 +234,9 @@ def surviving_mutants(path: str) -> dict[str, list[str]]:
 
     warnings.filterwarnings("ignore")
     cells = [c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"]
-    if failing_tests(cells):
-        raise RuntimeError(f"{path}: the solution itself fails {failing_tests(cells)}")
+    failing = failing_tests(cells)
+    if failing:
+        raise RuntimeError(f"{path}: the solution itself fails {failing}")
     survivors = {}
     for cell in cells:
         meta = cell.metadata.get("nbgrader", {})
